@@ -1,0 +1,30 @@
+/* bench.h — benchmark registration and reporting.
+ *
+ *   BENCH(train_step) { ... bench_report("train.M.tokens_per_s", tps, "tokens/s", NULL); }
+ *
+ * Every BENCH in the bench sources registers itself; `make bench` (build/bench) runs
+ * them all, or those whose name contains argv[1]. Each figure is printed as a
+ * table row and appended as one JSON object to bench/results.jsonl:
+ *   {"name": "train.M.mfu", "value": 0.81, "unit": "fraction"}
+ * A comparison carries "vs": "pytorch" (bench_report's last argument); its
+ * ratio is reported as a figure of its own (train.M.ratio_vs_pytorch).
+ * Names are area.shape.metric and stay stable across versions. */
+#ifndef LMF_BENCH_H
+#define LMF_BENCH_H
+
+typedef void (*BenchFn)(void);
+void bench_register(const char *name, BenchFn fn);
+
+#define BENCH(name)                                                                              \
+    static void bench_##name(void);                                                              \
+    __attribute__((constructor)) static void register_bench_##name(void) { bench_register(#name, bench_##name); } \
+    static void bench_##name(void)
+
+/* One figure. vs is NULL, or the name of what it is compared against. */
+void bench_report(const char *name, double value, const char *unit, const char *vs);
+/* Runs a shell command and returns its stdout (caller frees), or NULL if it failed. */
+char *bench_capture(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The measured fp32 FMA peak of this machine in FLOP/s with the current OpenMP thread count. */
+double bench_fp32_peak_flops(void);
+
+#endif

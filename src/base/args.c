@@ -1,0 +1,119 @@
+/* args.c — see args.h. */
+#include "args.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static void print_default(const Option *o) {
+    switch (o->kind) {
+    case OPT_KIND_INT: printf(" (default %d)", *(int *)o->value); break;
+    case OPT_KIND_LONG: printf(" (default %ld)", *(long *)o->value); break;
+    case OPT_KIND_FLOAT: printf(" (default %g)", (double)*(float *)o->value); break;
+    case OPT_KIND_STR:
+        if (*(const char **)o->value) printf(" (default %s)", *(const char **)o->value);
+        break;
+    case OPT_KIND_FLAG: printf(" (default %s)", *(int *)o->value ? "on" : "off"); break;
+    case OPT_KIND_END: break;
+    }
+}
+
+void args_print_help(const char *command, const char *usage, const char *description, const Option *opts) {
+    printf("usage: lmforge %s [options] %s\n\n%s\n\noptions:\n", command, usage ? usage : "", description);
+    for (const Option *o = opts; o->kind != OPT_KIND_END; o++) {
+        char left[64];
+        const char *arg = o->kind == OPT_KIND_INT || o->kind == OPT_KIND_LONG ? " N"
+                          : o->kind == OPT_KIND_FLOAT                        ? " X"
+                          : o->kind == OPT_KIND_STR                          ? " S"
+                                                                             : "";
+        snprintf(left, sizeof left, "--%s%s", o->name, arg);
+        printf("  %-26s %s", left, o->help);
+        print_default(o);
+        printf("\n");
+    }
+    printf("  %-26s %s\n", "--help", "show this help and exit");
+}
+
+static void set_value(const char *command, const Option *o, const char *v) {
+    char *end = NULL;
+    errno = 0;
+    switch (o->kind) {
+    case OPT_KIND_INT: {
+        long x = strtol(v, &end, 10);
+        if (*v == 0 || *end || errno || x < INT_MIN || x > INT_MAX)
+            die("%s: --%s expects an integer, got '%s'", command, o->name, v);
+        *(int *)o->value = (int)x;
+        break;
+    }
+    case OPT_KIND_LONG: {
+        long x = strtol(v, &end, 10);
+        if (*v == 0 || *end || errno) die("%s: --%s expects an integer, got '%s'", command, o->name, v);
+        *(long *)o->value = x;
+        break;
+    }
+    case OPT_KIND_FLOAT: {
+        float x = strtof(v, &end);
+        if (*v == 0 || *end || errno || !isfinite(x))
+            die("%s: --%s expects a number, got '%s'", command, o->name, v);
+        *(float *)o->value = x;
+        break;
+    }
+    case OPT_KIND_STR: *(const char **)o->value = v; break;
+    case OPT_KIND_FLAG:
+    case OPT_KIND_END: break;
+    }
+}
+
+int args_parse(const char *command, const char *usage, const char *description, Option *opts, int argc,
+               char **argv, char ***positional) {
+    char **pos = xcalloc((size_t)argc + 1, sizeof(char *));
+    int npos = 0, only_positional = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (only_positional || a[0] != '-' || a[1] != '-' || a[2] == 0) {
+            if (!only_positional && strcmp(a, "--") == 0) {
+                only_positional = 1;
+                continue;
+            }
+            pos[npos++] = argv[i];
+            continue;
+        }
+        if (strcmp(a, "--help") == 0) {
+            args_print_help(command, usage, description, opts);
+            exit(0);
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        int negated = 0;
+        const Option *match = NULL;
+        for (const Option *o = opts; o->kind != OPT_KIND_END; o++) {
+            if (strlen(o->name) == len && strncmp(o->name, name, len) == 0) match = o;
+            if (o->kind == OPT_KIND_FLAG && len == strlen(o->name) + 3 && strncmp(name, "no-", 3) == 0 &&
+                strncmp(name + 3, o->name, len - 3) == 0) {
+                match = o;
+                negated = 1;
+            }
+        }
+        if (!match) die("%s: unknown option --%.*s (see lmforge %s --help)", command, (int)len, name, command);
+        if (match->kind == OPT_KIND_FLAG) {
+            if (eq) die("%s: --%s takes no value", command, match->name);
+            *(int *)match->value = !negated;
+            continue;
+        }
+        const char *v = eq ? eq + 1 : NULL;
+        if (!v) {
+            if (i + 1 >= argc) die("%s: --%s needs a value", command, match->name);
+            v = argv[++i];
+        }
+        set_value(command, match, v);
+    }
+    pos[npos] = NULL;
+    if (positional) *positional = pos;
+    else free(pos);
+    return npos;
+}

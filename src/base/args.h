@@ -1,0 +1,43 @@
+/* args.h — command-line flags, declared once, parsed and documented from the
+ * same table.
+ *
+ *   int steps = 100; const char *out = "run";
+ *   Option opts[] = {
+ *       OPT_INT("steps", &steps, "optimizer steps"),
+ *       OPT_STR("out", &out, "run directory"),
+ *       OPT_END};
+ *   int npos = args_parse("pretrain", "FILES...", "Pretrain a model.", opts, argc, argv, &positional);
+ *
+ * Flags are --name VALUE or --name=VALUE; OPT_FLAG takes no value (--name sets
+ * it to 1, --no-name to 0). --help prints the table with the defaults, which
+ * are the values the variables hold before parsing. */
+#ifndef LMF_ARGS_H
+#define LMF_ARGS_H
+
+typedef enum { OPT_KIND_INT, OPT_KIND_LONG, OPT_KIND_FLOAT, OPT_KIND_STR, OPT_KIND_FLAG, OPT_KIND_END } OptKind;
+
+typedef struct {
+    const char *name;
+    OptKind kind;
+    void *value;
+    const char *help;
+} Option;
+
+#define OPT_INT(n, p, h) {(n), OPT_KIND_INT, (int *)(p), (h)}
+#define OPT_LONG(n, p, h) {(n), OPT_KIND_LONG, (long *)(p), (h)}
+#define OPT_FLOAT(n, p, h) {(n), OPT_KIND_FLOAT, (float *)(p), (h)}
+#define OPT_STR(n, p, h) {(n), OPT_KIND_STR, (const char **)(p), (h)}
+#define OPT_FLAG(n, p, h) {(n), OPT_KIND_FLAG, (int *)(p), (h)}
+#define OPT_END {0, OPT_KIND_END, 0, 0}
+
+/* Parses argv[1..argc-1] (argv[0] is the subcommand). Positional arguments
+ * are returned in *positional (a NULL-terminated array owned by the caller:
+ * free it, not its strings); their count is the return value. Unknown flags,
+ * missing or malformed values die with a one-line reason. --help prints usage
+ * and exits 0. */
+int args_parse(const char *command, const char *usage, const char *description, Option *opts, int argc,
+               char **argv, char ***positional);
+
+void args_print_help(const char *command, const char *usage, const char *description, const Option *opts);
+
+#endif

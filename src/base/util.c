@@ -1,0 +1,208 @@
+/* util.c — see util.h. */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int lmf_quiet = 0;
+
+static void vreport(const char *prefix, const char *fmt, va_list ap, int with_errno, int err) {
+    fflush(stdout);
+    fprintf(stderr, "lmforge: %s", prefix);
+    vfprintf(stderr, fmt, ap);
+    if (with_errno) fprintf(stderr, ": %s", strerror(err));
+    fputc('\n', stderr);
+}
+
+void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vreport("", fmt, ap, 0, 0);
+    va_end(ap);
+    exit(1);
+}
+
+void die_errno(const char *fmt, ...) {
+    int err = errno;
+    va_list ap;
+    va_start(ap, fmt);
+    vreport("", fmt, ap, 1, err);
+    va_end(ap);
+    exit(1);
+}
+
+void warn(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vreport("warning: ", fmt, ap, 0, 0);
+    va_end(ap);
+}
+
+void info(const char *fmt, ...) {
+    if (lmf_quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stdout, fmt, ap);
+    va_end(ap);
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
+void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) die("out of memory allocating %zu bytes", n);
+    return p;
+}
+
+void *xcalloc(size_t count, size_t size) {
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p) die("out of memory allocating %zu x %zu bytes", count, size);
+    return p;
+}
+
+void *xrealloc(void *p, size_t n) {
+    void *q = realloc(p, n ? n : 1);
+    if (!q) die("out of memory reallocating %zu bytes", n);
+    return q;
+}
+
+char *xstrdup(const char *s) { return xstrndup(s, strlen(s)); }
+
+char *xstrndup(const char *s, size_t n) {
+    char *d = xmalloc(n + 1);
+    memcpy(d, s, n);
+    d[n] = 0;
+    return d;
+}
+
+float *xalloc_floats(size_t n) {
+    size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+    float *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (!p) die("out of memory allocating %zu floats (%.1f MB)", n, n * 4.0 / 1e6);
+    memset(p, 0, bytes);
+    return p;
+}
+
+char *xsprintf(const char *fmt, ...) {
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = xmalloc((size_t)n + 1);
+    vsnprintf(s, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    return s;
+}
+
+FILE *xfopen(const char *path, const char *mode) {
+    FILE *f = fopen(path, mode);
+    if (!f) die_errno("cannot open %s", path);
+    return f;
+}
+
+char *read_file(const char *path, size_t *len) {
+    FILE *f = xfopen(path, "rb");
+    size_t cap = 1 << 16, n = 0;
+    char *buf = xmalloc(cap);
+    for (;;) {
+        if (n + 1 >= cap) buf = xrealloc(buf, cap *= 2);
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0) break;
+    }
+    if (ferror(f)) die_errno("cannot read %s", path);
+    fclose(f);
+    buf[n] = 0;
+    if (len) *len = n;
+    return buf;
+}
+
+int file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int dir_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+void make_dirs(const char *path) {
+    char *p = xstrdup(path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = 0;
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) die_errno("cannot create directory %s", p);
+        *s = '/';
+    }
+    if (mkdir(p, 0755) != 0 && errno != EEXIST) die_errno("cannot create directory %s", p);
+    if (!dir_exists(p)) die("%s exists and is not a directory", p);
+    free(p);
+}
+
+char *path_join(const char *dir, const char *name) {
+    size_t n = strlen(dir);
+    if (n && dir[n - 1] == '/') return xsprintf("%s%s", dir, name);
+    return xsprintf("%s/%s", dir, name);
+}
+
+int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && memcmp(s + n - m, suffix, m) == 0;
+}
+
+AtomicFile atomic_open(const char *path) {
+    AtomicFile af;
+    af.path = xstrdup(path);
+    af.tmp_path = xsprintf("%s.tmp", path);
+    af.f = xfopen(af.tmp_path, "wb");
+    return af;
+}
+
+static void fsync_parent_dir(const char *path) {
+    char *copy = xstrdup(path);
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    free(copy);
+}
+
+void atomic_commit(AtomicFile *af) {
+    if (fflush(af->f) != 0 || ferror(af->f)) die_errno("cannot write %s", af->tmp_path);
+    if (fsync(fileno(af->f)) != 0) die_errno("cannot fsync %s", af->tmp_path);
+    if (fclose(af->f) != 0) die_errno("cannot close %s", af->tmp_path);
+    if (rename(af->tmp_path, af->path) != 0) die_errno("cannot rename %s to %s", af->tmp_path, af->path);
+    fsync_parent_dir(af->path);
+    free(af->path);
+    free(af->tmp_path);
+    af->f = NULL;
+}
+
+void atomic_write(const char *path, const void *data, size_t len) {
+    AtomicFile af = atomic_open(path);
+    if (len && fwrite(data, 1, len, af.f) != len) die_errno("cannot write %s", af.tmp_path);
+    atomic_commit(&af);
+}
+
+double now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+size_t peak_rss_bytes(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (size_t)ru.ru_maxrss * 1024;
+}

@@ -1,0 +1,65 @@
+/* util.h — the small things every file needs: dying with a clear message,
+ * allocation that cannot return NULL, files, timing.
+ *
+ * lmforge's error policy: bad input from a user is reported with die() and a
+ * message naming the file, line and field; the process exits with status 1.
+ * Nothing is silently repaired. */
+#ifndef LMF_UTIL_H
+#define LMF_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define LMF_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define LMF_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define LMF_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Prints "lmforge: <message>" on stderr and exits with status 1. */
+_Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Like die(), with ": <strerror(errno)>" appended. */
+_Noreturn void die_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Quiet mode silences info() (progress lines are separate). */
+extern int lmf_quiet;
+void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* 64-byte aligned, zeroed; free with free(). For tensors (AVX-512 lines). */
+float *xalloc_floats(size_t n);
+char *xsprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+FILE *xfopen(const char *path, const char *mode);
+/* Reads a whole file; dies naming the file if it cannot. *len may be NULL.
+ * The buffer is NUL-terminated (one byte beyond *len). */
+char *read_file(const char *path, size_t *len);
+int file_exists(const char *path);
+int dir_exists(const char *path);
+/* mkdir -p; dies on failure. */
+void make_dirs(const char *path);
+/* Joins two path parts with one '/'. Caller frees. */
+char *path_join(const char *dir, const char *name);
+int ends_with(const char *s, const char *suffix);
+
+/* Atomic file write: data goes to PATH.tmp, is fsync'ed, then renamed over
+ * PATH, and the directory is fsync'ed. A crash leaves the old PATH intact. */
+typedef struct {
+    FILE *f;
+    char *path, *tmp_path;
+} AtomicFile;
+AtomicFile atomic_open(const char *path);
+void atomic_commit(AtomicFile *af);
+void atomic_write(const char *path, const void *data, size_t len);
+
+/* Monotonic wall-clock seconds. */
+double now_seconds(void);
+
+/* Peak resident set size of this process in bytes (from getrusage). */
+size_t peak_rss_bytes(void);
+
+#endif

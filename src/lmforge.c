@@ -1,0 +1,44 @@
+/* lmforge.c — the command line: one subcommand per stage.
+ *
+ * Each subcommand is a function `int cmd_NAME(int argc, char **argv)` in
+ * src/stages/, called with argv[0] = the subcommand's name. */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "stages/stages.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} Command;
+
+static const Command commands[] = {
+    {"train-tiny", cmd_train_tiny, "train a tiny model on a built-in text and show the loss falling"},
+};
+
+static void print_help(void) {
+    printf("lmforge — the whole LLM training pipeline in C\n\n"
+           "usage: lmforge COMMAND [options] [arguments]\n\ncommands:\n");
+    for (size_t i = 0; i < LMF_ARRAY_LEN(commands); i++) printf("  %-12s %s\n", commands[i].name, commands[i].summary);
+    printf("\n`lmforge COMMAND --help` documents every flag of a command.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        if (argc >= 3 && strcmp(argv[1], "help") == 0) {
+            for (size_t i = 0; i < LMF_ARRAY_LEN(commands); i++)
+                if (strcmp(argv[2], commands[i].name) == 0) {
+                    char *args[] = {argv[2], "--help", NULL};
+                    return commands[i].run(2, args);
+                }
+            die("unknown command '%s' (see lmforge help)", argv[2]);
+        }
+        print_help();
+        return argc < 2 ? 1 : 0;
+    }
+    for (size_t i = 0; i < LMF_ARRAY_LEN(commands); i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    die("unknown command '%s' (see lmforge help)", argv[1]);
+}

@@ -1,0 +1,7 @@
+/* stages.h — the subcommands of lmforge, one per stage of the pipeline. */
+#ifndef LMF_STAGES_H
+#define LMF_STAGES_H
+
+int cmd_train_tiny(int argc, char **argv);
+
+#endif

@@ -1,0 +1,113 @@
+/* runner.c — runs every registered test; see test.h. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../src/base/util.h"
+#include "test.h"
+
+typedef struct {
+    const char *name;
+    TestFn fn;
+    int slow;
+} TestCase;
+
+static TestCase tests[1024];
+static int n_tests;
+static int current_failed, current_skipped;
+
+void test_register(const char *name, TestFn fn, int slow) {
+    if (n_tests == (int)LMF_ARRAY_LEN(tests)) die("too many tests");
+    tests[n_tests++] = (TestCase){name, fn, slow};
+}
+
+void test_fail(const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "    %s:%d: ", file, line);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    current_failed++;
+}
+
+int test_failed(void) { return current_failed > 0; }
+
+void test_skip(const char *why) {
+    printf("  skip: %s\n", why);
+    current_skipped = 1;
+}
+
+double rel_error(const float *a, const float *b, size_t n) {
+    double maxdiff = 0, maxref = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d > maxdiff || d != d) maxdiff = d != d ? INFINITY : d;
+        if (fabs((double)b[i]) > maxref) maxref = fabs((double)b[i]);
+    }
+    return maxdiff / maxref;
+}
+
+char *test_tmpdir(const char *tag) {
+    const char *base = getenv("TMPDIR");
+    char *tmpl = xsprintf("%s/lmforge-test-%s-XXXXXX", base && *base ? base : "/tmp", tag);
+    if (!mkdtemp(tmpl)) die_errno("mkdtemp %s", tmpl);
+    return tmpl;
+}
+
+int test_system(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char cmd[8192];
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+    fflush(stderr);
+    int rc = system(cmd);
+    if (rc == -1) return -1;
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
+}
+
+int have_torch(void) {
+    static int cached = -1;
+    if (cached < 0) cached = test_system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
+    return cached;
+}
+
+const char *lmforge_bin(void) {
+    const char *b = getenv("LMFORGE");
+    return b && *b ? b : "build/lmforge";
+}
+
+int main(int argc, char **argv) {
+    const char *filter = argc > 1 ? argv[1] : NULL;
+    int skip_slow = getenv("LMF_TEST_FAST") != NULL;
+    int passed = 0, failed = 0, skipped = 0;
+    for (int i = 0; i < n_tests; i++) {
+        if (filter && !strstr(tests[i].name, filter)) continue;
+        if (skip_slow && tests[i].slow) continue;
+        current_failed = current_skipped = 0;
+        double t = now_seconds();
+        printf("%s\n", tests[i].name);
+        fflush(stdout);
+        tests[i].fn();
+        t = now_seconds() - t;
+        if (current_failed) {
+            printf("  FAILED (%.2fs)\n", t);
+            failed++;
+        } else if (current_skipped) {
+            skipped++;
+        } else {
+            printf("  ok (%.2fs)\n", t);
+            passed++;
+        }
+        fflush(stdout);
+    }
+    if (skipped) printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    else printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
