@@ -23,23 +23,29 @@ all: build/lmforge
 
 build/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(CFLAGS) -c $< -o $@
+	@echo "CC   $<"
+	@$(CC) $(CFLAGS_COMMON) $(CFLAGS) -c $< -o $@
 
 build/asan/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -c $< -o $@
+	@echo "CC   $< (asan)"
+	@$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -c $< -o $@
 
 build/lmforge: build/obj/src/lmforge.o $(OBJ)
-	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $^ -o $@ $(LDLIBS)
+	@echo "LINK $@"
+	@$(CC) $(CFLAGS_COMMON) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 build/tests: $(TEST_OBJ) $(OBJ)
-	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $^ -o $@ $(LDLIBS)
+	@echo "LINK $@"
+	@$(CC) $(CFLAGS_COMMON) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 build/tests-asan: $(SAN_OBJ)
-	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) $^ -o $@ $(LDLIBS)
+	@echo "LINK $@"
+	@$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) $^ -o $@ $(LDLIBS)
 
 build/bench: $(BENCH_SRC:%.c=build/obj/%.o) $(OBJ)
-	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $^ -o $@ $(LDLIBS)
+	@echo "LINK $@"
+	@$(CC) $(CFLAGS_COMMON) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 deps:
 	@sh scripts/deps.sh

@@ -111,3 +111,38 @@ int main(int argc, char **argv) {
     else printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
+
+int test_expect_death(void (*fn)(void *ctx), void *ctx, const char *expected, const char *file, int line) {
+    int fds[2];
+    if (pipe(fds) != 0) die_errno("pipe");
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) die_errno("fork");
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        fn(ctx);
+        _exit(0);
+    }
+    close(fds[1]);
+    char msg[4096];
+    size_t n = 0;
+    ssize_t got;
+    while (n + 1 < sizeof msg && (got = read(fds[0], msg + n, sizeof msg - 1 - n)) > 0) n += (size_t)got;
+    msg[n] = 0;
+    close(fds[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) == 0) {
+        test_fail(file, line, "expected a clean error exit, got %s %d (stderr: %s)",
+                  WIFEXITED(status) ? "exit status" : "signal",
+                  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), msg);
+        return 0;
+    }
+    if (expected && !strstr(msg, expected)) {
+        test_fail(file, line, "error message \"%s\" does not mention \"%s\"", msg, expected);
+        return 0;
+    }
+    return 1;
+}

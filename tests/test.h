@@ -65,4 +65,11 @@ int have_torch(void);
 /* Path of the lmforge binary under test (build/lmforge unless LMFORGE is set). */
 const char *lmforge_bin(void);
 
+
+/* Runs fn(ctx) in a child process and checks that it dies: a non-zero exit
+ * status and a message on stderr containing `expected` (NULL: any message).
+ * Returns 1 when it did, 0 (after reporting the failure) otherwise. */
+int test_expect_death(void (*fn)(void *ctx), void *ctx, const char *expected, const char *file, int line);
+#define CHECK_DIES(fn, ctx, expected) test_expect_death((fn), (ctx), (expected), __FILE__, __LINE__)
+
 #endif

@@ -1,0 +1,82 @@
+/* kernels.h — the CPU operations of the transformer, forward and backward.
+ *
+ * Every kernel works on plain row-major fp32 arrays; shapes use the glossary
+ * of model/config.h, with N = B*T rows. Backward kernels ACCUMULATE into
+ * parameter gradients (so gradient accumulation over micro-batches is free)
+ * and say explicitly whether they overwrite or accumulate input gradients.
+ * Threading is OpenMP with static partitions and fixed-order reductions, so
+ * a fixed thread count gives bit-identical results run after run. */
+#ifndef LMF_KERNELS_H
+#define LMF_KERNELS_H
+
+#include <stddef.h>
+
+/* ---- linear layers (matmul.c), through BLAS sgemm ---- */
+/* out (N,OUT) = in (N,IN) · W^T (W is (OUT,IN)) + bias (OUT, may be NULL).
+ * accumulate: add to out instead of overwriting it (the residual stream). */
+void linear_forward(float *out, const float *in, const float *W, const float *bias, int N, int IN, int OUT,
+                    int accumulate);
+/* din (N,IN) = dout · W (overwritten; skipped when din is NULL);
+ * dW (OUT,IN) += dout^T · in and dbias (OUT) += column sums of dout (each skipped when NULL). */
+void linear_backward(float *din, float *dW, float *dbias, const float *dout, const float *in, const float *W, int N,
+                     int IN, int OUT);
+
+/* ---- RMSNorm (rmsnorm.c) ---- */
+/* out (N,C) = x / rms(x) * w; rstd (N) keeps 1/rms(x) for the backward pass. */
+void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps);
+/* dx (N,C) += ∂loss/∂x; dw (C) += ∂loss/∂w. */
+void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *rstd,
+                      int N, int C);
+
+/* ---- rotary position embedding (rope.c), Hugging Face's rotate-half convention ---- */
+/* cos/sin tables (max_T, HS/2): angle = pos * theta^(-2i/HS). */
+void rope_tables(float *cos_table, float *sin_table, int max_T, int HS, float theta);
+/* Rotates the first n_heads heads of size HS of each row of x (N rows with stride row_stride), row n at
+ * position pos[n]. inverse = 1 rotates by the negative angle: the backward pass of a rotation. */
+void rope_apply(float *x, int N, int row_stride, int n_heads, int HS, const int *pos, const float *cos_table,
+                const float *sin_table, int inverse);
+
+/* ---- causal grouped-query attention (attention.c) ---- */
+/* qkv (N=B*T, QKV): each row holds q (NH heads), k (NKV heads), v (NKV heads), q and k already rotated.
+ * out (N, Q) = softmax(q·k^T/sqrt(HS)) · v over keys j with doc_start[t] <= j <= t (doc_start (N) gives, for each
+ * token, the index within its sequence where its document starts: a block-diagonal causal mask for packed
+ * sequences; NULL means 0, plain causal). lse (B,NH,T) keeps each row's log-sum-exp for the backward pass.
+ * Memory: no (T,T) matrix is stored; each thread scores one block of queries at a time. */
+void attention_forward(float *out, float *lse, const float *qkv, const int *doc_start, int B, int T, int NH, int NKV,
+                       int HS);
+/* dqkv (N, QKV) = gradients of q, k, v (overwritten), from dout (N, Q); probabilities are recomputed from lse. */
+void attention_backward(float *dqkv, const float *dout, const float *out, const float *qkv, const float *lse,
+                        const int *doc_start, int B, int T, int NH, int NKV, int HS);
+
+/* ---- SwiGLU (swiglu.c) ---- */
+/* gu (N, 2F) holds gate | up; h (N,F) = silu(gate) * up. */
+void swiglu_forward(float *h, const float *gu, int N, int F);
+/* dgu (N, 2F) = gradient of gate | up (overwritten) from dh (N, F). */
+void swiglu_backward(float *dgu, const float *dh, const float *gu, int N, int F);
+
+/* ---- log-probabilities of chosen tokens (logprob.c): the start of every objective ---- */
+/* For each row n of logits (N, V) with targets[n] >= 0: logp[n] = log softmax(logits[n] * inv_temp)[targets[n]];
+ * lse[n] keeps the log-sum-exp for the backward pass; entropy[n] (optional, may be NULL) the softmax's entropy.
+ * Rows with targets[n] < 0 (e.g. -100) get logp = 0 and are not counted. */
+void logprob_forward(const float *logits, const int *targets, int N, int V, float inv_temp, float *logp, float *lse,
+                     float *entropy);
+/* Overwrites logits (N, V) with ∂loss/∂logits given dlogp (N) = ∂loss/∂logp:
+ * dlogits[n] = dlogp[n] * inv_temp * (onehot(targets[n]) - softmax(logits[n] * inv_temp)); rows with
+ * targets[n] < 0 become zero. */
+void logprob_backward(float *logits, const int *targets, const float *dlogp, const float *lse, int N, int V,
+                      float inv_temp);
+
+/* ---- embedding (embedding.c) ---- */
+void embedding_forward(float *out, const int *tokens, const float *table, int N, int C);
+/* dtable[tokens[n]] += dout[n]; deterministic. */
+void embedding_backward(float *dtable, const float *dout, const int *tokens, int N, int C);
+
+/* ---- optimizer (adamw.c) ---- */
+/* One AdamW step (decoupled weight decay, bias-corrected moments) on n values; step counts from 1. */
+void adamw_update(float *param, const float *grad, float *m, float *v, size_t n, float lr, float beta1, float beta2,
+                  float eps, float weight_decay, long step);
+/* Sum of squares in double, reduced in a fixed order (deterministic). */
+double sum_squares(const float *x, size_t n);
+void scale_floats(float *x, size_t n, float s);
+
+#endif

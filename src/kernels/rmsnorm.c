@@ -1,0 +1,57 @@
+/* rmsnorm.c — root-mean-square layer norm (Zhang & Sennrich 2019), as Llama uses it:
+ *   y = x · rstd · w,   rstd = 1 / sqrt(mean(x²) + eps)
+ * Backward, with g = dy · w:
+ *   dx = rstd · g − x · rstd³ · mean(g · x),   dw = Σ_rows dy · x · rstd */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+
+#include "../base/util.h"
+#include "kernels.h"
+
+void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * C;
+        float *yr = out + (size_t)n * C;
+        float ss = 0;
+#pragma omp simd reduction(+ : ss)
+        for (int c = 0; c < C; c++) ss += xr[c] * xr[c];
+        float r = 1.0f / sqrtf(ss / C + eps);
+        rstd[n] = r;
+#pragma omp simd
+        for (int c = 0; c < C; c++) yr[c] = xr[c] * r * w[c];
+    }
+}
+
+void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *rstd,
+                      int N, int C) {
+    /* dw needs a sum over rows: every thread sums its own rows into a private
+     * row, and the rows are then added in thread order (deterministic). */
+    int max_threads = omp_get_max_threads();
+    float *partial = xalloc_floats((size_t)max_threads * C);
+    int used_threads = 1;
+#pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), id = omp_get_thread_num();
+        if (id == 0) used_threads = nt;
+        float *dw_part = partial + (size_t)id * C;
+        int lo = (int)((long)N * id / nt), hi = (int)((long)N * (id + 1) / nt);
+        for (int n = lo; n < hi; n++) {
+            const float *xr = x + (size_t)n * C, *dyr = dout + (size_t)n * C;
+            float *dxr = dx + (size_t)n * C;
+            float r = rstd[n], gx = 0;
+#pragma omp simd reduction(+ : gx)
+            for (int c = 0; c < C; c++) gx += dyr[c] * w[c] * xr[c];
+            float k = r * r * r * gx / C;
+#pragma omp simd
+            for (int c = 0; c < C; c++) {
+                dxr[c] += r * dyr[c] * w[c] - k * xr[c];
+                dw_part[c] += dyr[c] * xr[c] * r;
+            }
+        }
+    }
+    for (int t = 0; t < used_threads; t++)
+        for (int c = 0; c < C; c++) dw[c] += partial[(size_t)t * C + c];
+    free(partial);
+}

@@ -1,0 +1,35 @@
+/* lm_loss.c — cross-entropy = −log p(target), through the shared log-prob kernels. */
+#include "lm_loss.h"
+
+#include <stdlib.h>
+
+#include "../base/util.h"
+#include "../kernels/kernels.h"
+
+static double loss_and_maybe_grad(Model *m, const int *targets, double norm, long *n_counted, int want_grad) {
+    const int N = m->act.B * m->act.T, V = config_out_width(&m->cfg);
+    if (m->cfg.head != HEAD_LM) die("cross-entropy needs a model with a language-model head");
+    float *logp = xalloc_floats((size_t)N * 3), *lse = logp + N, *dlogp = logp + 2 * (size_t)N;
+    logprob_forward(m->act.out, targets, N, V, 1.0f, logp, lse, NULL);
+    double sum = 0;
+    long count = 0;
+    for (int n = 0; n < N; n++) {
+        if (targets[n] < 0) continue;
+        if (targets[n] >= V) die("target token %d is outside the vocabulary (size %d)", targets[n], V);
+        sum -= logp[n];
+        count++;
+        dlogp[n] = (float)(-1.0 / norm);
+    }
+    if (want_grad) logprob_backward(m->act.out, targets, dlogp, lse, N, V, 1.0f);
+    free(logp);
+    if (n_counted) *n_counted = count;
+    return sum;
+}
+
+double lm_loss_sum(Model *m, const int *targets, long *n_counted) {
+    return loss_and_maybe_grad(m, targets, 1.0, n_counted, 0);
+}
+
+double lm_loss_sum_and_grad(Model *m, const int *targets, double norm, long *n_counted) {
+    return loss_and_maybe_grad(m, targets, norm, n_counted, 1);
+}

@@ -1,0 +1,272 @@
+/* test_kernels.c — every kernel's backward pass against finite differences.
+ *
+ * Each test builds a scalar loss L = Σ out · R (R random), gets ∂L/∂input from
+ * the backward kernel with dout = R, and compares with central differences
+ * (L(x+h) − L(x−h)) / 2h on a sample of inputs, the loss summed in double.
+ * The tolerance (a few percent of the gradient's scale) is far below what a
+ * wrong sign, a missing term or a wrong index would produce. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/base/rng.h"
+#include "../src/base/util.h"
+#include "../src/kernels/kernels.h"
+#include "test.h"
+
+typedef double (*LossFn)(void *ctx);
+
+static void fill_normal(float *x, size_t n, Rng *r, float scale) {
+    for (size_t i = 0; i < n; i++) x[i] = scale * rng_normal(r);
+}
+
+static double dot_double(const float *a, const float *b, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+/* Compares analytic[i] with the central difference of loss() in x[i] for up to
+ * 48 indices spread over the array. */
+static void check_grad(const char *what, float *x, size_t n, const float *analytic, LossFn loss, void *ctx) {
+    double scale = 1e-3;
+    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(analytic[i]));
+    size_t stride = n > 48 ? n / 48 : 1;
+    for (size_t i = 0; i < n; i += stride) {
+        float saved = x[i], h = 1e-3f * fmaxf(1.0f, fabsf(saved));
+        x[i] = saved + h;
+        double up = loss(ctx);
+        x[i] = saved - h;
+        double down = loss(ctx);
+        x[i] = saved;
+        double fd = (up - down) / (2.0 * h);
+        if (fabs(fd - analytic[i]) > 1e-2 * scale + 1e-4) {
+            test_fail(__FILE__, __LINE__, "%s[%zu]: analytic %.6g, finite difference %.6g (scale %.3g)", what, i,
+                      (double)analytic[i], fd, scale);
+            return;
+        }
+    }
+}
+
+/* ---- linear ---- */
+typedef struct { int N, IN, OUT; float *in, *W, *b, *out, *R; } LinearCtx;
+static double linear_loss(void *p) {
+    LinearCtx *c = p;
+    linear_forward(c->out, c->in, c->W, c->b, c->N, c->IN, c->OUT, 0);
+    return dot_double(c->out, c->R, (size_t)c->N * c->OUT);
+}
+TEST(linear_gradients) {
+    Rng r;
+    rng_seed(&r, 1);
+    LinearCtx c = {.N = 7, .IN = 13, .OUT = 5};
+    c.in = xalloc_floats(7 * 13); c.W = xalloc_floats(5 * 13); c.b = xalloc_floats(5);
+    c.out = xalloc_floats(7 * 5); c.R = xalloc_floats(7 * 5);
+    fill_normal(c.in, 7 * 13, &r, 1); fill_normal(c.W, 5 * 13, &r, 1); fill_normal(c.b, 5, &r, 1); fill_normal(c.R, 35, &r, 1);
+    float *din = xalloc_floats(7 * 13), *dW = xalloc_floats(5 * 13), *db = xalloc_floats(5);
+    linear_backward(din, dW, db, c.R, c.in, c.W, 7, 13, 5);
+    check_grad("linear din", c.in, 7 * 13, din, linear_loss, &c);
+    check_grad("linear dW", c.W, 5 * 13, dW, linear_loss, &c);
+    check_grad("linear dbias", c.b, 5, db, linear_loss, &c);
+    /* accumulate = 1 adds to what out holds */
+    float *acc = xalloc_floats(35);
+    for (int i = 0; i < 35; i++) acc[i] = 1.0f;
+    linear_forward(acc, c.in, c.W, c.b, 7, 13, 5, 1);
+    linear_forward(c.out, c.in, c.W, c.b, 7, 13, 5, 0);
+    for (int i = 0; i < 35; i++) CHECK_NEAR(acc[i], c.out[i] + 1.0f, 1e-5);
+    free(c.in); free(c.W); free(c.b); free(c.out); free(c.R); free(din); free(dW); free(db); free(acc);
+}
+
+/* ---- rmsnorm ---- */
+typedef struct { int N, C; float *x, *w, *out, *rstd, *R; } NormCtx;
+static double norm_loss(void *p) {
+    NormCtx *c = p;
+    rmsnorm_forward(c->out, c->rstd, c->x, c->w, c->N, c->C, 1e-5f);
+    return dot_double(c->out, c->R, (size_t)c->N * c->C);
+}
+TEST(rmsnorm_gradients) {
+    Rng r;
+    rng_seed(&r, 2);
+    NormCtx c = {.N = 6, .C = 9};
+    c.x = xalloc_floats(54); c.w = xalloc_floats(9); c.out = xalloc_floats(54); c.rstd = xalloc_floats(6); c.R = xalloc_floats(54);
+    fill_normal(c.x, 54, &r, 1); fill_normal(c.w, 9, &r, 1); fill_normal(c.R, 54, &r, 1);
+    norm_loss(&c);
+    /* hand check of one row: out = x / sqrt(mean(x^2) + eps) * w */
+    double ss = 0;
+    for (int i = 0; i < 9; i++) ss += (double)c.x[i] * c.x[i];
+    CHECK_NEAR(c.out[3], c.x[3] / sqrt(ss / 9 + 1e-5) * c.w[3], 1e-5);
+    float *dx = xalloc_floats(54), *dw = xalloc_floats(9);
+    rmsnorm_backward(dx, dw, c.R, c.x, c.w, c.rstd, 6, 9);
+    check_grad("rmsnorm dx", c.x, 54, dx, norm_loss, &c);
+    check_grad("rmsnorm dw", c.w, 9, dw, norm_loss, &c);
+    free(c.x); free(c.w); free(c.out); free(c.rstd); free(c.R); free(dx); free(dw);
+}
+
+/* ---- rope ---- */
+TEST(rope_rotation_and_inverse) {
+    const int HS = 8, N = 3, heads = 2, stride = 20, maxT = 16;
+    float cosT[16 * 4], sinT[16 * 4];
+    rope_tables(cosT, sinT, maxT, HS, 10000.0f);
+    Rng r;
+    rng_seed(&r, 3);
+    float x[3 * 20], orig[3 * 20];
+    fill_normal(x, N * stride, &r, 1);
+    memcpy(orig, x, sizeof x);
+    int pos[3] = {0, 5, 11};
+    rope_apply(x, N, stride, heads, HS, pos, cosT, sinT, 0);
+    /* hand-computed rotate-half for row 1, head 1, pair i = 2 */
+    double inv_freq = pow(10000.0, -2.0 * 2 / HS), a = 5 * inv_freq;
+    const float *o = orig + 1 * stride + HS;
+    CHECK_NEAR(x[1 * stride + HS + 2], o[2] * cos(a) - o[2 + 4] * sin(a), 1e-5);
+    CHECK_NEAR(x[1 * stride + HS + 6], o[6] * cos(a) + o[2] * sin(a), 1e-5);
+    /* position 0 is the identity; elements past the rotated heads are untouched */
+    for (int i = 0; i < heads * HS; i++) CHECK_NEAR(x[i], orig[i], 1e-6);
+    for (int i = heads * HS; i < stride; i++) CHECK(x[2 * stride + i] == orig[2 * stride + i]);
+    /* the inverse rotation (the backward pass) undoes it: a rotation's gradient is its transpose */
+    rope_apply(x, N, stride, heads, HS, pos, cosT, sinT, 1);
+    for (int i = 0; i < N * stride; i++) CHECK_NEAR(x[i], orig[i], 1e-5);
+}
+
+/* ---- attention ---- */
+typedef struct { int B, T, NH, NKV, HS; float *qkv, *out, *lse, *R; int *doc_start; } AttCtx;
+static double att_loss(void *p) {
+    AttCtx *c = p;
+    attention_forward(c->out, c->lse, c->qkv, c->doc_start, c->B, c->T, c->NH, c->NKV, c->HS);
+    return dot_double(c->out, c->R, (size_t)c->B * c->T * c->NH * c->HS);
+}
+static void attention_case(int B, int T, int NH, int NKV, int HS, int packed) {
+    Rng r;
+    rng_seed(&r, 4);
+    AttCtx c = {B, T, NH, NKV, HS, 0, 0, 0, 0, 0};
+    int QKV = (NH + 2 * NKV) * HS, Q = NH * HS;
+    size_t N = (size_t)B * T;
+    c.qkv = xalloc_floats(N * QKV); c.out = xalloc_floats(N * Q); c.lse = xalloc_floats(N * NH); c.R = xalloc_floats(N * Q);
+    fill_normal(c.qkv, N * QKV, &r, 1); fill_normal(c.R, N * Q, &r, 1);
+    if (packed) { /* documents of lengths 3, 1, rest in every sequence */
+        c.doc_start = xcalloc(N, sizeof(int));
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) c.doc_start[b * T + t] = t < 3 ? 0 : t < 4 ? 3 : 4;
+    }
+    att_loss(&c);
+    /* a direct O(T²) evaluation of one output element: sequence B-1, head NH-1, last query, element 1 */
+    {
+        int b = B - 1, h = NH - 1, t = T - 1, kvh = h / (NH / NKV);
+        int start = packed ? c.doc_start[b * T + t] : 0;
+        const float *q = c.qkv + ((size_t)b * T + t) * QKV + h * HS;
+        double w[256], mx = -1e30, sum = 0, o = 0;
+        for (int j = start; j <= t; j++) {
+            const float *k = c.qkv + ((size_t)b * T + j) * QKV + Q + kvh * HS;
+            w[j] = dot_double(q, k, HS) / sqrt(HS);
+            mx = fmax(mx, w[j]);
+        }
+        for (int j = start; j <= t; j++) sum += exp(w[j] - mx);
+        for (int j = start; j <= t; j++) o += exp(w[j] - mx) / sum * c.qkv[((size_t)b * T + j) * QKV + Q + NKV * HS + kvh * HS + 1];
+        CHECK_NEAR(c.out[((size_t)b * T + t) * Q + h * HS + 1], o, 1e-5);
+    }
+    float *dqkv = xalloc_floats(N * QKV);
+    attention_backward(dqkv, c.R, c.out, c.qkv, c.lse, c.doc_start, B, T, NH, NKV, HS);
+    check_grad("attention dqkv", c.qkv, N * QKV, dqkv, att_loss, &c);
+    free(c.qkv); free(c.out); free(c.lse); free(c.R); free(c.doc_start); free(dqkv);
+}
+TEST(attention_gradients_mha) { attention_case(2, 7, 2, 2, 4, 0); }
+TEST(attention_gradients_gqa) { attention_case(2, 9, 4, 2, 6, 0); }
+TEST(attention_gradients_mqa_long) { attention_case(1, 150, 3, 1, 4, 0); } /* several query blocks */
+TEST(attention_gradients_packed) { attention_case(2, 8, 2, 1, 4, 1); }
+
+/* ---- swiglu ---- */
+typedef struct { int N, F; float *gu, *h, *R; } SwiCtx;
+static double swi_loss(void *p) {
+    SwiCtx *c = p;
+    swiglu_forward(c->h, c->gu, c->N, c->F);
+    return dot_double(c->h, c->R, (size_t)c->N * c->F);
+}
+TEST(swiglu_gradients) {
+    Rng r;
+    rng_seed(&r, 5);
+    SwiCtx c = {.N = 4, .F = 11};
+    c.gu = xalloc_floats(88); c.h = xalloc_floats(44); c.R = xalloc_floats(44);
+    fill_normal(c.gu, 88, &r, 2); fill_normal(c.R, 44, &r, 1);
+    swi_loss(&c);
+    double g = c.gu[0], u = c.gu[11];
+    CHECK_NEAR(c.h[0], g / (1 + exp(-g)) * u, 1e-5);
+    float *dgu = xalloc_floats(88);
+    swiglu_backward(dgu, c.R, c.gu, 4, 11);
+    check_grad("swiglu dgu", c.gu, 88, dgu, swi_loss, &c);
+    free(c.gu); free(c.h); free(c.R); free(dgu);
+}
+
+/* ---- log-probabilities ---- */
+typedef struct { int N, V; float inv_temp; float *logits, *logp, *lse, *R; int *targets; } LogpCtx;
+static double logp_loss(void *p) {
+    LogpCtx *c = p;
+    logprob_forward(c->logits, c->targets, c->N, c->V, c->inv_temp, c->logp, c->lse, NULL);
+    return dot_double(c->logp, c->R, (size_t)c->N);
+}
+TEST(logprob_values_and_gradients) {
+    Rng r;
+    rng_seed(&r, 6);
+    LogpCtx c = {.N = 5, .V = 37, .inv_temp = 1.0f / 0.7f};
+    c.logits = xalloc_floats(5 * 37); c.logp = xalloc_floats(5); c.lse = xalloc_floats(5); c.R = xalloc_floats(5);
+    int targets[5] = {3, -100, 36, 0, 17};
+    c.targets = targets;
+    fill_normal(c.logits, 5 * 37, &r, 3); fill_normal(c.R, 5, &r, 1);
+    float entropy[5];
+    logprob_forward(c.logits, targets, 5, 37, c.inv_temp, c.logp, c.lse, entropy);
+    /* by hand for row 0 */
+    double mx = -1e30, sum = 0, h = 0;
+    for (int i = 0; i < 37; i++) mx = fmax(mx, c.logits[i] * c.inv_temp);
+    for (int i = 0; i < 37; i++) sum += exp(c.logits[i] * c.inv_temp - mx);
+    for (int i = 0; i < 37; i++) {
+        double pi = exp(c.logits[i] * c.inv_temp - mx) / sum;
+        h -= pi * log(pi);
+    }
+    CHECK_NEAR(c.logp[0], c.logits[3] * c.inv_temp - mx - log(sum), 1e-5);
+    CHECK_NEAR(entropy[0], h, 1e-5);
+    CHECK(c.logp[1] == 0.0f); /* not counted */
+    float *grad = xalloc_floats(5 * 37);
+    memcpy(grad, c.logits, sizeof(float) * 5 * 37);
+    logprob_backward(grad, targets, c.R, c.lse, 5, 37, c.inv_temp);
+    for (int i = 0; i < 37; i++) CHECK(grad[37 + i] == 0.0f);
+    check_grad("logprob dlogits", c.logits, 5 * 37, grad, logp_loss, &c);
+    free(c.logits); free(c.logp); free(c.lse); free(c.R); free(grad);
+}
+
+/* ---- embedding ---- */
+TEST(embedding_gradient_adds_repeated_tokens) {
+    float table[4 * 3] = {0}, dtable[4 * 3] = {0}, out[3 * 3];
+    for (int i = 0; i < 12; i++) table[i] = (float)i;
+    int tokens[3] = {2, 0, 2};
+    embedding_forward(out, tokens, table, 3, 3);
+    CHECK(out[0] == 6 && out[3] == 0 && out[8] == 8);
+    float dout[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    embedding_backward(dtable, dout, tokens, 3, 3);
+    CHECK(dtable[6] == 8 && dtable[7] == 10 && dtable[8] == 12); /* row 2 got rows 0 and 2 */
+    CHECK(dtable[0] == 4 && dtable[3] == 0);
+}
+
+/* ---- AdamW ---- */
+TEST(adamw_matches_hand_computation) {
+    float p[2] = {1.0f, -2.0f}, g[2] = {0.5f, 0.1f}, m[2] = {0}, v[2] = {0};
+    float lr = 0.1f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0.01f;
+    adamw_update(p, g, m, v, 2, lr, b1, b2, eps, wd, 1);
+    /* step 1: m̂ = g, v̂ = g², so the update is lr · sign(g) (plus decay) */
+    CHECK_NEAR(p[0], 1.0 * (1 - lr * wd) - lr * 0.5 / (0.5 + eps), 1e-6);
+    CHECK_NEAR(p[1], -2.0 * (1 - lr * wd) - lr * 0.1 / (0.1 + eps), 1e-6);
+    float g2[2] = {-0.5f, 0.3f};
+    double m0 = 0.1 * 0.5 * 0.9 - 0.1 * 0.5, v0 = 0.001 * 0.25 * 0.999 + 0.001 * 0.25;
+    double expected = p[0] * (1 - lr * wd) - lr * (m0 / (1 - 0.81)) / (sqrt(v0 / (1 - 0.999 * 0.999)) + eps);
+    adamw_update(p, g2, m, v, 2, lr, b1, b2, eps, wd, 2);
+    CHECK_NEAR(p[0], expected, 1e-5);
+}
+
+TEST(sum_squares_is_deterministic_and_right) {
+    size_t n = 100003;
+    float *x = xalloc_floats(n);
+    double want = 0;
+    for (size_t i = 0; i < n; i++) {
+        x[i] = (float)((int)(i % 17) - 8) * 0.1f;
+        want += (double)x[i] * x[i];
+    }
+    double a = sum_squares(x, n), b = sum_squares(x, n);
+    CHECK(a == b);
+    CHECK_NEAR(a, want, want * 1e-5);
+    free(x);
+}

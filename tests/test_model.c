@@ -1,0 +1,365 @@
+/* test_model.c — the whole model against an independent PyTorch reference
+ * (tests/ref/llama_ref.py, float64), against finite differences, and its
+ * error handling and determinism. */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/base/rng.h"
+#include "../src/base/util.h"
+#include "../src/model/model.h"
+#include "../src/train/lm_loss.h"
+#include "../src/train/optimizer.h"
+#include "test.h"
+
+typedef struct {
+    const char *label;
+    ModelConfig cfg;
+    int B, T;
+    int packed; /* documents of several lengths in each sequence */
+} ParityCase;
+
+static void write_bin(const char *dir, const char *name, const void *data, size_t bytes) {
+    char *p = path_join(dir, name);
+    FILE *f = xfopen(p, "wb");
+    fwrite(data, 1, bytes, f);
+    fclose(f);
+    free(p);
+}
+
+static float *read_floats(const char *dir, const char *name, size_t n) {
+    char *p = path_join(dir, name);
+    size_t len;
+    char *buf = read_file(p, &len);
+    if (len != n * sizeof(float)) die("%s: %zu bytes, expected %zu", p, len, n * sizeof(float));
+    free(p);
+    return (float *)buf;
+}
+
+static double read_number(const char *dir, const char *name) {
+    char *p = path_join(dir, name), *s = read_file(p, NULL);
+    double v = atof(s);
+    free(p);
+    free(s);
+    return v;
+}
+
+static void make_batch(const ParityCase *pc, Rng *r, int *tokens, int *targets, int *doc_start) {
+    int N = pc->B * pc->T;
+    for (int n = 0; n < N; n++) {
+        tokens[n] = (int)rng_below(r, (uint64_t)pc->cfg.vocab_size);
+        targets[n] = n % 7 == 3 ? -100 : (int)rng_below(r, (uint64_t)pc->cfg.vocab_size);
+        int t = n % pc->T;
+        /* documents [0,5), [5,6), [6,T) */
+        doc_start[n] = !pc->packed ? 0 : t < 5 ? 0 : t < 6 ? 5 : 6;
+    }
+}
+
+static void write_fixture(const char *dir, const Model *m, const ParityCase *pc, const int *tokens, const int *targets,
+                          const int *doc_start, int steps, const OptimConfig *oc) {
+    const ModelConfig *c = &m->cfg;
+    cJSON *meta = cJSON_CreateObject(), *cfg = cJSON_AddObjectToObject(meta, "config");
+    cJSON_AddNumberToObject(cfg, "vocab_size", c->vocab_size);
+    cJSON_AddNumberToObject(cfg, "dim", c->dim);
+    cJSON_AddNumberToObject(cfg, "n_layers", c->n_layers);
+    cJSON_AddNumberToObject(cfg, "n_heads", c->n_heads);
+    cJSON_AddNumberToObject(cfg, "n_kv_heads", c->n_kv_heads);
+    cJSON_AddNumberToObject(cfg, "rope_theta", c->rope_theta);
+    cJSON_AddNumberToObject(cfg, "norm_eps", c->norm_eps);
+    cJSON_AddBoolToObject(cfg, "tie_embeddings", c->tie_embeddings);
+    cJSON_AddBoolToObject(cfg, "qkv_bias", c->qkv_bias);
+    cJSON_AddNumberToObject(cfg, "head", c->head);
+    cJSON *tensors = cJSON_AddArrayToObject(meta, "tensors");
+    for (int i = 0; i < m->n_tensors; i++) {
+        const ParamTensor *t = &m->tensors[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", t->name);
+        cJSON_AddNumberToObject(o, "offset", (double)t->offset);
+        cJSON *shape = cJSON_AddArrayToObject(o, "shape");
+        cJSON_AddItemToArray(shape, cJSON_CreateNumber(t->rows));
+        if (t->cols) cJSON_AddItemToArray(shape, cJSON_CreateNumber(t->cols));
+        cJSON_AddBoolToObject(o, "decay", t->weight_decay);
+        cJSON_AddItemToArray(tensors, o);
+    }
+    cJSON_AddNumberToObject(meta, "B", pc->B);
+    cJSON_AddNumberToObject(meta, "T", pc->T);
+    cJSON_AddBoolToObject(meta, "has_doc_start", pc->packed);
+    cJSON_AddNumberToObject(meta, "steps", steps);
+    cJSON *o = cJSON_AddObjectToObject(meta, "optim");
+    cJSON_AddNumberToObject(o, "lr", oc->lr);
+    cJSON_AddNumberToObject(o, "beta1", oc->beta1);
+    cJSON_AddNumberToObject(o, "beta2", oc->beta2);
+    cJSON_AddNumberToObject(o, "eps", oc->eps);
+    cJSON_AddNumberToObject(o, "weight_decay", oc->weight_decay);
+    cJSON_AddNumberToObject(o, "grad_clip", oc->grad_clip);
+    char *text = cJSON_Print(meta);
+    write_bin(dir, "meta.json", text, strlen(text));
+    free(text);
+    cJSON_Delete(meta);
+    size_t N = (size_t)pc->B * pc->T;
+    write_bin(dir, "params.bin", m->params, m->n_params * sizeof(float));
+    write_bin(dir, "tokens.bin", tokens, N * sizeof(int));
+    write_bin(dir, "targets.bin", targets, N * sizeof(int));
+    if (pc->packed) write_bin(dir, "doc_start.bin", doc_start, N * sizeof(int));
+}
+
+/* One forward + backward of the mean cross-entropy; returns the loss. */
+static double loss_and_grads(Model *m, const ParityCase *pc, const int *tokens, const int *targets,
+                             const int *doc_start) {
+    long count;
+    model_forward(m, tokens, pc->packed ? doc_start : NULL, pc->B, pc->T, 1);
+    lm_loss_sum(m, targets, &count);
+    model_zero_grads(m);
+    double loss = lm_loss_sum_and_grad(m, targets, (double)count, &count) / (double)count;
+    model_backward(m);
+    return loss;
+}
+
+static void parity_case(const ParityCase *pc) {
+    if (!have_torch()) SKIP("python3-torch is not installed (apt-get install python3-torch)");
+    Model *m = model_new(&pc->cfg);
+    model_init_random(m, 1234);
+    model_alloc_grads(m);
+    /* larger than default init so that the attention pattern and the norms matter */
+    for (size_t i = 0; i < m->n_params; i++) m->params[i] *= 3.0f;
+    Rng r;
+    rng_seed(&r, 99);
+    size_t N = (size_t)pc->B * pc->T;
+    int *tokens = xcalloc(N, sizeof(int)), *targets = xcalloc(N, sizeof(int)), *doc_start = xcalloc(N, sizeof(int));
+    make_batch(pc, &r, tokens, targets, doc_start);
+    OptimConfig oc = optim_defaults();
+    oc.lr = 1e-3f;
+    oc.grad_clip = 0.5f;
+    const int steps = 10;
+    char *dir = test_tmpdir("parity");
+    write_fixture(dir, m, pc, tokens, targets, doc_start, steps, &oc);
+    if (test_system("/usr/bin/python3 tests/ref/llama_ref.py %s", dir) != 0) {
+        test_fail(__FILE__, __LINE__, "%s: the PyTorch reference failed", pc->label);
+        return;
+    }
+    size_t OUT = (size_t)config_out_width(&pc->cfg);
+    float *ref_logits = read_floats(dir, "ref_logits.bin", N * OUT), *ref_grads = read_floats(dir, "ref_grads.bin", m->n_params);
+    model_forward(m, tokens, pc->packed ? doc_start : NULL, pc->B, pc->T, 0);
+    double e = rel_error(m->act.out, ref_logits, N * OUT);
+    double loss = loss_and_grads(m, pc, tokens, targets, doc_start);
+    CHECK_MSG(e < 1e-5, "%s: logits differ from PyTorch, relative error %.3g", pc->label, e);
+    CHECK_MSG(fabs(loss - read_number(dir, "ref_loss.txt")) < 1e-5 * fabs(loss), "%s: loss %.8f vs PyTorch %.8f",
+              pc->label, loss, read_number(dir, "ref_loss.txt"));
+    for (int i = 0; i < m->n_tensors; i++) {
+        const ParamTensor *t = &m->tensors[i];
+        size_t n = (size_t)t->rows * (t->cols ? (size_t)t->cols : 1);
+        double te = rel_error(m->grads + t->offset, ref_grads + t->offset, n);
+        CHECK_MSG(te < 1e-4, "%s: gradient of %s differs from PyTorch, relative error %.3g", pc->label, t->name, te);
+    }
+    /* ten AdamW steps with clipping, loss by loss */
+    char *losses_path = path_join(dir, "ref_losses.txt");
+    char *text = read_file(losses_path, NULL), *cursor = text;
+    AdamW *opt = adamw_new(m->n_params, &oc);
+    for (int s = 0; s < steps; s++) {
+        double l = loss_and_grads(m, pc, tokens, targets, doc_start);
+        double ref = strtod(cursor, &cursor);
+        CHECK_MSG(fabs(l - ref) < 1e-4 * fabs(ref), "%s: AdamW step %d loss %.8f vs PyTorch %.8f", pc->label, s, l, ref);
+        adamw_step(opt, m, oc.lr);
+    }
+    adamw_free(opt);
+    free(text);
+    free(losses_path);
+    free(ref_logits);
+    free(ref_grads);
+    test_system("rm -rf %s", dir);
+    free(dir);
+    free(tokens);
+    free(targets);
+    free(doc_start);
+    model_free(m);
+}
+
+static ModelConfig small_config(int V, int C, int L, int NH, int NKV, int F, int tied, int bias) {
+    ModelConfig c = config_default(V, C, L, NH);
+    c.n_kv_heads = NKV;
+    c.ffn_hidden = F;
+    c.tie_embeddings = tied;
+    c.qkv_bias = bias;
+    c.max_seq_len = 64;
+    return c;
+}
+
+TEST(model_matches_pytorch_tied_mha) {
+    ParityCase pc = {"tied, multi-head", small_config(64, 32, 2, 4, 4, 48, 1, 0), 2, 16, 0};
+    parity_case(&pc);
+}
+TEST(model_matches_pytorch_untied_gqa) {
+    ParityCase pc = {"untied, grouped-query", small_config(97, 48, 2, 6, 2, 80, 0, 0), 3, 20, 0};
+    pc.cfg.rope_theta = 500000.0f;
+    parity_case(&pc);
+}
+TEST(model_matches_pytorch_qkv_bias_mqa) {
+    ParityCase pc = {"qkv bias, one kv head", small_config(50, 40, 3, 5, 1, 64, 0, 1), 2, 12, 0};
+    pc.cfg.norm_eps = 1e-6f;
+    parity_case(&pc);
+}
+TEST(model_matches_pytorch_odd_sizes) {
+    ParityCase pc = {"odd sizes", small_config(1003, 72, 2, 6, 3, 100, 1, 1), 2, 33, 0};
+    parity_case(&pc);
+}
+TEST(model_matches_pytorch_packed_documents) {
+    ParityCase pc = {"packed documents", small_config(61, 24, 2, 3, 3, 40, 0, 0), 2, 11, 1};
+    parity_case(&pc);
+}
+
+/* The scalar (reward/value) head: gradient of Σ out·dout against PyTorch. */
+TEST(score_head_matches_pytorch) {
+    if (!have_torch()) SKIP("python3-torch is not installed");
+    ModelConfig c = small_config(40, 32, 2, 4, 2, 48, 0, 1);
+    c.head = HEAD_SCORE;
+    Model *m = model_new(&c);
+    model_init_random(m, 7);
+    model_alloc_grads(m);
+    ParityCase pc = {"score head", c, 2, 9, 0};
+    Rng r;
+    rng_seed(&r, 5);
+    int tokens[18], targets[18], doc_start[18];
+    make_batch(&pc, &r, tokens, targets, doc_start);
+    float dout[18];
+    for (int i = 0; i < 18; i++) dout[i] = i % 9 == 8 ? rng_normal(&r) : 0.0f; /* read at the last token */
+    OptimConfig oc = optim_defaults();
+    char *dir = test_tmpdir("score");
+    write_fixture(dir, m, &pc, tokens, targets, doc_start, 0, &oc);
+    write_bin(dir, "dout.bin", dout, sizeof dout);
+    CHECK(test_system("/usr/bin/python3 tests/ref/llama_ref.py %s", dir) == 0);
+    model_forward(m, tokens, NULL, 2, 9, 1);
+    float *ref_out = read_floats(dir, "ref_logits.bin", 18), *ref_grads = read_floats(dir, "ref_grads.bin", m->n_params);
+    CHECK(rel_error(m->act.out, ref_out, 18) < 1e-5);
+    memcpy(m->act.out, dout, sizeof dout);
+    model_zero_grads(m);
+    model_backward(m);
+    for (int i = 0; i < m->n_tensors; i++) {
+        const ParamTensor *t = &m->tensors[i];
+        size_t n = (size_t)t->rows * (t->cols ? (size_t)t->cols : 1);
+        double te = rel_error(m->grads + t->offset, ref_grads + t->offset, n);
+        CHECK_MSG(te < 1e-4, "score head: gradient of %s, relative error %.3g", t->name, te);
+    }
+    CHECK(model_find_tensor(m, "score.weight") != NULL && model_find_tensor(m, "lm_head.weight") == NULL);
+    free(ref_out);
+    free(ref_grads);
+    test_system("rm -rf %s", dir);
+    free(dir);
+    model_free(m);
+}
+
+/* Finite differences through the whole model, independent of PyTorch. */
+typedef struct { Model *m; int *tokens, *targets; int B, T; } WholeCtx;
+static double whole_loss(WholeCtx *c) {
+    long count;
+    model_forward(c->m, c->tokens, NULL, c->B, c->T, 1);
+    return lm_loss_sum(c->m, c->targets, &count) / (double)count;
+}
+TEST(model_gradients_match_finite_differences) {
+    ModelConfig c = small_config(11, 8, 2, 2, 1, 12, 0, 1);
+    Model *m = model_new(&c);
+    model_init_random(m, 3);
+    for (size_t i = 0; i < m->n_params; i++) m->params[i] *= 10.0f; /* far from the trivial regime */
+    model_alloc_grads(m);
+    int tokens[10] = {1, 5, 3, 9, 0, 2, 2, 7, 10, 4}, targets[10] = {5, 3, 9, 0, -100, 2, 7, 10, 4, 1};
+    WholeCtx ctx = {m, tokens, targets, 2, 5};
+    long count;
+    model_forward(m, tokens, NULL, 2, 5, 1);
+    lm_loss_sum_and_grad(m, targets, 9.0, &count);
+    model_zero_grads(m);
+    model_forward(m, tokens, NULL, 2, 5, 1);
+    lm_loss_sum_and_grad(m, targets, 9.0, &count);
+    model_backward(m);
+    for (int i = 0; i < m->n_tensors; i++) {
+        const ParamTensor *t = &m->tensors[i];
+        size_t n = (size_t)t->rows * (t->cols ? (size_t)t->cols : 1);
+        double scale = 1e-3;
+        for (size_t j = 0; j < n; j++) scale = fmax(scale, fabs(m->grads[t->offset + j]));
+        for (size_t j = 0; j < n; j += (n > 6 ? n / 6 : 1)) {
+            float *p = m->params + t->offset + j, saved = *p, h = 2e-3f;
+            *p = saved + h;
+            double up = whole_loss(&ctx);
+            *p = saved - h;
+            double down = whole_loss(&ctx);
+            *p = saved;
+            double fd = (up - down) / (2 * h), an = m->grads[t->offset + j];
+            CHECK_MSG(fabs(fd - an) <= 2e-2 * scale + 1e-4, "%s[%zu]: analytic %.6g vs finite difference %.6g",
+                      t->name, j, an, fd);
+        }
+    }
+    model_free(m);
+}
+
+/* Two runs with the same seed and thread count give bit-identical losses. */
+static void run_steps(double *losses, int steps) {
+    ModelConfig c = small_config(300, 64, 2, 4, 2, 96, 0, 0);
+    Model *m = model_new(&c);
+    model_init_random(m, 11);
+    model_alloc_grads(m);
+    OptimConfig oc = optim_defaults();
+    AdamW *opt = adamw_new(m->n_params, &oc);
+    Rng r;
+    rng_seed(&r, 4);
+    int B = 4, T = 48, tokens[192], targets[192];
+    for (int s = 0; s < steps; s++) {
+        for (int n = 0; n < B * T; n++) tokens[n] = (int)rng_below(&r, 300), targets[n] = (tokens[n] * 7 + 1) % 300;
+        long count;
+        model_zero_grads(m);
+        model_forward(m, tokens, NULL, B, T, 1);
+        losses[s] = lm_loss_sum_and_grad(m, targets, B * T, &count) / count;
+        model_backward(m);
+        adamw_step(opt, m, 1e-3f);
+    }
+    adamw_free(opt);
+    model_free(m);
+}
+TEST(training_is_bit_identical_across_runs) {
+    double a[6], b[6];
+    run_steps(a, 6);
+    run_steps(b, 6);
+    for (int s = 0; s < 6; s++) CHECK_MSG(a[s] == b[s], "step %d: %.17g vs %.17g", s, a[s], b[s]);
+    CHECK(a[5] < a[0]); /* and it learns */
+}
+
+static void new_model_with(void *cfg) { model_new((ModelConfig *)cfg); }
+TEST(bad_configurations_are_reported) {
+    ModelConfig good = small_config(10, 12, 1, 2, 1, 16, 0, 0), c;
+    CHECK(config_check(&good) == NULL);
+    c = good; c.dim = 0;
+    CHECK(strstr(config_check(&c), "dim") != NULL);
+    c = good; c.vocab_size = -3;
+    CHECK(strstr(config_check(&c), "vocab_size") != NULL);
+    c = good; c.n_heads = 5;
+    CHECK(strstr(config_check(&c), "not divisible by n_heads") != NULL);
+    c = good; c.n_kv_heads = 4; c.n_heads = 6; c.dim = 24;
+    CHECK(strstr(config_check(&c), "not divisible by n_kv_heads") != NULL);
+    c = good; c.dim = 6; c.n_heads = 2; c.n_kv_heads = 1;
+    CHECK(strstr(config_check(&c), "even") != NULL);
+    c = good; c.ffn_hidden = 0;
+    CHECK(strstr(config_check(&c), "ffn_hidden") != NULL);
+    c = good; c.n_layers = 0;
+    CHECK(strstr(config_check(&c), "n_layers") != NULL);
+    c = good; c.norm_eps = 0;
+    CHECK(strstr(config_check(&c), "norm_eps") != NULL);
+    c = good; c.n_heads = 5;
+    CHECK_DIES(new_model_with, &c, "invalid model configuration: dim 12 is not divisible by n_heads 5");
+}
+
+static void forward_too_long(void *unused) {
+    (void)unused;
+    ModelConfig c = small_config(10, 8, 1, 2, 1, 16, 0, 0);
+    c.max_seq_len = 4;
+    Model *m = model_new(&c);
+    int tokens[5] = {0};
+    model_forward(m, tokens, NULL, 1, 5, 0);
+}
+static void forward_bad_token(void *unused) {
+    (void)unused;
+    ModelConfig c = small_config(10, 8, 1, 2, 1, 16, 0, 0);
+    Model *m = model_new(&c);
+    int tokens[3] = {1, 10, 2};
+    model_forward(m, tokens, NULL, 1, 3, 0);
+}
+TEST(bad_inputs_are_reported) {
+    CHECK_DIES(forward_too_long, NULL, "sequence length 5 is above the model's maximum 4");
+    CHECK_DIES(forward_bad_token, NULL, "token id 10");
+}
