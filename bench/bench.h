@@ -20,6 +20,15 @@ void bench_register(const char *name, BenchFn fn);
     __attribute__((constructor)) static void register_bench_##name(void) { bench_register(#name, bench_##name); } \
     static void bench_##name(void)
 
+/* A benchmark's part that must run in a fresh process (its own peak memory):
+ * `build/bench --child NAME ARG` calls it with ARG. */
+typedef void (*BenchChildFn)(const char *arg);
+void bench_register_child(const char *name, BenchChildFn fn);
+#define BENCH_CHILD(name)                                                                                  \
+    static void bench_child_##name(const char *arg);                                                      \
+    __attribute__((constructor)) static void register_child_##name(void) { bench_register_child(#name, bench_child_##name); } \
+    static void bench_child_##name(const char *arg)
+
 /* One figure. vs is NULL, or the name of what it is compared against. */
 void bench_report(const char *name, double value, const char *unit, const char *vs);
 /* Runs a shell command and returns its stdout (caller frees), or NULL if it failed. */

@@ -14,6 +14,19 @@ typedef struct {
 
 static Bench benches[128];
 static int n_benches;
+
+typedef struct {
+    const char *name;
+    BenchChildFn fn;
+} BenchChild;
+
+static BenchChild children[64];
+static int n_children;
+
+void bench_register_child(const char *name, BenchChildFn fn) {
+    if (n_children == (int)LMF_ARRAY_LEN(children)) die("too many benchmark children");
+    children[n_children++] = (BenchChild){name, fn};
+}
 static FILE *results;
 
 void bench_register(const char *name, BenchFn fn) {
@@ -56,6 +69,14 @@ char *bench_capture(const char *fmt, ...) {
 }
 
 int main(int argc, char **argv) {
+    if (argc == 4 && strcmp(argv[1], "--child") == 0) {
+        for (int i = 0; i < n_children; i++)
+            if (strcmp(children[i].name, argv[2]) == 0) {
+                children[i].fn(argv[3]);
+                return 0;
+            }
+        die("no benchmark child %s", argv[2]);
+    }
     const char *filter = argc > 1 ? argv[1] : NULL;
     results = fopen("bench/results.jsonl", "w");
     if (!results) warn("cannot write bench/results.jsonl; printing only");
