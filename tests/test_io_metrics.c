@@ -144,6 +144,8 @@ TEST(progress_formats_durations_and_counts) {
     CHECK(strcmp(buf, "4m12s") == 0);
     progress_format_duration(3780, buf, sizeof buf);
     CHECK(strcmp(buf, "1h03m") == 0);
+    progress_format_duration(1e12, buf, sizeof buf);
+    CHECK(strcmp(buf, "277777778h") == 0);
     progress_format_duration(NAN, buf, sizeof buf);
     CHECK(strcmp(buf, "?") == 0);
     progress_format_count(850, buf, sizeof buf);

@@ -29,7 +29,8 @@ void progress_format_duration(double seconds, char *buf, size_t cap) {
     if (!isfinite(seconds) || seconds < 0) snprintf(buf, cap, "?");
     else if (seconds < 60) snprintf(buf, cap, "%.0fs", seconds);
     else if (seconds < 3600) snprintf(buf, cap, "%dm%02ds", (int)seconds / 60, (int)seconds % 60);
-    else snprintf(buf, cap, "%dh%02dm", (int)(seconds / 3600), (int)seconds % 3600 / 60);
+    else if (seconds < 100 * 3600) snprintf(buf, cap, "%dh%02dm", (int)(seconds / 3600), (int)seconds % 3600 / 60);
+    else snprintf(buf, cap, "%.0fh", seconds / 3600);
 }
 
 void progress_format_count(double n, char *buf, size_t cap) {

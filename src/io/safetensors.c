@@ -483,6 +483,7 @@ void st_writer_save(StWriter *w, const char *path) {
     for (size_t i = header_len; i < padded_len; i++) fputc(' ', af.f);
     for (int i = 0; i < w->n_tensors; i++) {
         const PendingTensor *t = &w->tensors[i];
+        if (pending_numel(t) == 0) continue; /* an empty tensor may come with data = NULL */
         if (t->dtype == ST_BF16) write_bf16(af.f, t->data, pending_numel(t));
         else fwrite(t->data, sizeof(float), pending_numel(t), af.f);
     }
