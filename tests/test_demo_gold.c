@@ -16,13 +16,13 @@
 #include "test.h"
 
 static const char *TASKS =
+    "{\"id\":\"define-0\",\"family\":\"define\",\"prompt\":\"Define year.\","
+    "\"answer\":\"a period of time containing 365 days\",\"answers\":[\"a period of time containing 365 days\"],"
+    "\"judge\":\"f1\"}\n"
     "{\"id\":\"capital-0\",\"family\":\"capital\",\"prompt\":\"What is the capital of Kenya?\",\"answer\":\"Nairobi\","
     "\"answers\":[\"Nairobi\"],\"judge\":\"exact\"}\n"
     "{\"id\":\"capital-1\",\"family\":\"capital\",\"prompt\":\"What is the capital of Ukraine?\",\"answer\":\"Kiev\","
-    "\"answers\":[\"Kiev\",\"Kyiv\"],\"judge\":\"exact\"}\n"
-    "{\"id\":\"define-0\",\"family\":\"define\",\"prompt\":\"Define year.\","
-    "\"answer\":\"a period of time containing 365 days\",\"answers\":[\"a period of time containing 365 days\"],"
-    "\"judge\":\"f1\"}\n";
+    "\"answers\":[\"Kiev\",\"Kyiv\"],\"judge\":\"exact\"}\n";
 
 static char *write_tasks(const char *dir) {
     char *path = path_join(dir, "tasks.jsonl");
@@ -55,6 +55,7 @@ TEST(demo_gold_set_scores_and_families) {
     CHECK_NEAR(gold_score(g, "Define year.", "a period of time"), 2.0 / 3, 1e-12);
     gold_free(g);
     free(path);
+    test_system("rm -rf '%s'", dir);
     free(dir);
 }
 
@@ -168,6 +169,7 @@ TEST(demo_gold_annotate_through_a_pipe) {
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     fclose(out);
     free(tasks);
+    test_system("rm -rf '%s'", dir);
     free(dir);
 }
 
@@ -215,6 +217,7 @@ TEST(demo_gold_annotate_rejects_bad_input_with_line_numbers) {
     free(out_path);
     free(input);
     free(tasks);
+    test_system("rm -rf '%s'", dir);
     free(dir);
 }
 
@@ -262,5 +265,6 @@ TEST(demo_gold_score_command) {
     free(summary_path);
     free(gen);
     free(tasks);
+    test_system("rm -rf '%s'", dir);
     free(dir);
 }

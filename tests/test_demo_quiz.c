@@ -129,5 +129,6 @@ TEST(demo_quiz_index_and_continuation_lines) {
     CHECK(quiz_index_find(&index, "africa") == NULL);
     quiz_file_free(&index);
     free(path);
+    test_system("rm -rf '%s'", dir);
     free(dir);
 }

@@ -68,9 +68,15 @@ void corpus_write(const char *train_path, const char *heldout_path, CorpusSource
         rng_shuffle_ints(&rng, order, n);
         size_t want_heldout = (size_t)(src->weight * (double)heldout_budget);
         size_t want_train = (size_t)(src->weight * (double)natural_budget);
+        size_t available = 0;
+        for (int i = 0; i < n; i++) available += written_size(src->documents->items[i]);
+        if (available < want_heldout + want_train) { /* a small source is split in the same ratio */
+            double scale = (double)available / (double)(want_heldout + want_train);
+            want_heldout = (size_t)(scale * (double)want_heldout);
+            want_train = available - want_heldout;
+        }
         src->train_bytes = src->heldout_bytes = 0;
-        /* Held-out first, so that a small cap still leaves some held-out text. A
-         * document that does not fit is skipped; a shorter one later may. */
+        /* A document that does not fit is skipped; a shorter one later may. */
         for (int i = 0; i < n; i++) {
             const char *doc = src->documents->items[order[i]];
             size_t size = written_size(doc);

@@ -31,8 +31,9 @@ void corpus_group_lines(const StrList *lines, int per_document, const char *sepa
 /* Writes train_path and heldout_path. Together they hold at most max_bytes:
  * heldout_frac of it natural text for the held-out file, the rest the fact
  * documents (all of them, whatever their size) and natural text for
- * training. Each source gets its weight's share of each file; a document is
- * in one file at most. */
+ * training. Each source gets its weight's share of each file (a source too
+ * small for its share is split between them in the same ratio); a document
+ * is in one file at most. */
 void corpus_write(const char *train_path, const char *heldout_path, CorpusSource *sources, int n_sources,
                   const StrList *fact_documents, size_t max_bytes, double heldout_frac, uint64_t seed,
                   CorpusStats *stats);

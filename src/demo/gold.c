@@ -95,6 +95,23 @@ static void add_task_line(GoldSet *g, const cJSON *obj, const JsonlReader *r) {
     free(key);
 }
 
+static int compare_strings(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Families in alphabetical order, whatever the order of the task files. */
+static void sort_families(GoldSet *g) {
+    StrList sorted = {0};
+    for (int i = 0; i < g->families.n; i++) strlist_add(&sorted, g->families.items[i]);
+    qsort(sorted.items, (size_t)sorted.n, sizeof(char *), compare_strings);
+    int *new_index = xmalloc((size_t)g->families.n * sizeof(int));
+    for (int i = 0; i < g->families.n; i++)
+        for (int j = 0; j < sorted.n; j++)
+            if (strcmp(g->families.items[i], sorted.items[j]) == 0) new_index[i] = j;
+    for (int t = 0; t < g->n; t++) g->tasks[t].family = new_index[g->tasks[t].family];
+    free(new_index);
+    strlist_free(&g->families);
+    g->families = sorted;
+}
+
 GoldSet *gold_load(const char **task_files, int n) {
     GoldSet *g = xcalloc(1, sizeof(GoldSet));
     for (int i = 0; i < n; i++) {
@@ -108,6 +125,7 @@ GoldSet *gold_load(const char **task_files, int n) {
         jsonl_close(&r);
     }
     if (g->n == 0) die("no tasks in the task files (%s%s)", n ? task_files[0] : "none given", n > 1 ? ", ..." : "");
+    sort_families(g);
     return g;
 }
 

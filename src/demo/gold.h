@@ -27,7 +27,7 @@ const char *gold_answer(const GoldSet *g, const char *prompt);
 /* The judge's score of response in [0, 1]; dies if the prompt is unknown. */
 double gold_score(const GoldSet *g, const char *prompt, const char *response);
 int gold_n_families(const GoldSet *g);
-/* Families in the order they first appear in the task files. */
+/* Family i, 0 <= i < gold_n_families, in alphabetical order. */
 const char *gold_family_name(const GoldSet *g, int i);
 void gold_free(GoldSet *g);
 

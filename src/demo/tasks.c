@@ -15,6 +15,7 @@
 /* A subject and its accepted answers, before it becomes a task. */
 typedef struct {
     char *subject;
+    char *split_key; /* what decides the split, when it is not the subject itself */
     StrList answers; /* reference first */
     int dropped;     /* contradicted by another source line */
 } Item;
@@ -44,6 +45,7 @@ static Item *item_add(ItemList *l, const char *subject, const char *answer) {
 static void items_free(ItemList *l) {
     for (int i = 0; i < l->n; i++) {
         free(l->items[i].subject);
+        free(l->items[i].split_key);
         strlist_free(&l->items[i].answers);
     }
     free(l->items);
@@ -81,11 +83,11 @@ static void parse_category(const char *path, const QuizRow *row, int column, Qui
         die("%s line %d, category %d: %s", path, row->line, column + 1, err);
 }
 
-/* Adds the accepted spellings of a to the item's answers, canonical first. */
-static void add_answers(Item *it, const QuizPattern *a) {
-    if (!strlist_contains(&it->answers, a->canonical)) strlist_add(&it->answers, a->canonical);
+/* Adds the accepted spellings of a to answers, canonical first. */
+static void add_answers(StrList *answers, const QuizPattern *a) {
+    if (!strlist_contains(answers, a->canonical)) strlist_add(answers, a->canonical);
     for (int i = 0; i < a->accepted.n; i++)
-        if (!strlist_contains(&it->answers, a->accepted.items[i])) strlist_add(&it->answers, a->accepted.items[i]);
+        if (!strlist_contains(answers, a->accepted.items[i])) strlist_add(answers, a->accepted.items[i]);
 }
 
 static int share_an_answer(const StrList *a, const StrList *b) {
@@ -94,13 +96,31 @@ static int share_an_answer(const StrList *a, const StrList *b) {
     return 0;
 }
 
-/* Countries of four continents, US states and Canadian provinces. A place in
- * two files (Egypt, Russia) keeps the union of their answers; a name that
- * means two places with different capitals (Georgia) is left out. */
+/* Records that `place` has capital `capital`. A place in two files (Egypt,
+ * Russia) keeps the union of their answers; a name that means two places
+ * with different capitals (Georgia, the country and the US state) is dropped. */
+static void add_capital(ItemList *out, StrMap *by_place, const QuizPattern *place, const QuizPattern *capital) {
+    char *key = lowercase(place->canonical);
+    intptr_t seen = (intptr_t)strmap_get(by_place, key);
+    if (!seen) {
+        add_answers(&item_add(out, place->canonical, NULL)->answers, capital);
+        strmap_put(by_place, key, (void *)(intptr_t)out->n);
+    } else {
+        Item *it = &out->items[seen - 1];
+        StrList answers = {0};
+        add_answers(&answers, capital);
+        if (share_an_answer(&it->answers, &answers)) add_answers(&it->answers, capital);
+        else it->dropped = 1;
+        strlist_free(&answers);
+    }
+    free(key);
+}
+
+/* Countries of four continents, US states and Canadian provinces. */
 static void collect_capitals(const Collect *c, ItemList *out) {
     static const char *const subjects[] = {"africa", "america", "asia", "europe", "state", "province"};
     static const char *const categories[] = {"capital"};
-    StrMap by_subject = {0}; /* lower-cased place → item index + 1 */
+    StrMap by_place = {0}; /* lower-cased place → item index + 1 */
     for (size_t s = 0; s < LMF_ARRAY_LEN(subjects); s++) {
         int column;
         char *path;
@@ -109,35 +129,14 @@ static void collect_capitals(const Collect *c, ItemList *out) {
             QuizPattern place, capital;
             parse_category(path, &f.rows[r], 0, &place);
             parse_category(path, &f.rows[r], column, &capital);
-            if (*place.canonical && *capital.canonical) {
-                char *key = lowercase(place.canonical);
-                intptr_t seen = (intptr_t)strmap_get(&by_subject, key);
-                Item fresh = {0};
-                add_answers(&fresh, &capital);
-                if (!seen) {
-                    Item *it = item_add(out, place.canonical, NULL);
-                    it->answers = fresh.answers;
-                    strmap_put(&by_subject, key, (void *)(intptr_t)out->n);
-                } else {
-                    Item *it = &out->items[seen - 1];
-                    if (share_an_answer(&it->answers, &fresh.answers)) {
-                        for (int i = 0; i < fresh.answers.n; i++)
-                            if (!strlist_contains(&it->answers, fresh.answers.items[i]))
-                                strlist_add(&it->answers, fresh.answers.items[i]);
-                    } else {
-                        it->dropped = 1;
-                    }
-                    strlist_free(&fresh.answers);
-                }
-                free(key);
-            }
+            if (*place.canonical && *capital.canonical) add_capital(out, &by_place, &place, &capital);
             quiz_pattern_free(&place);
             quiz_pattern_free(&capital);
         }
         quiz_file_free(&f);
         free(path);
     }
-    strmap_free(&by_subject);
+    strmap_free(&by_place);
 }
 
 /* One collector serves both element families: answer_category is "symbol" or "number". */
@@ -152,8 +151,7 @@ static void collect_elements(const Collect *c, ItemList *out, const char *answer
         parse_category(path, &f.rows[r], columns[1], &answer);
         if (*element.canonical && *answer.canonical) {
             char *name = lowercase(element.canonical); /* "gold", as it reads inside a sentence */
-            Item *it = item_add(out, name, NULL);
-            add_answers(it, &answer);
+            add_answers(&item_add(out, name, NULL)->answers, &answer);
             free(name);
         }
         quiz_pattern_free(&element);
@@ -247,7 +245,8 @@ static void collect_word_counts(const Collect *c, ItemList *out) {
 
 /* ---- arithmetic ---- */
 
-/* Distinct sums a + b of numbers below 50. */
+/* Distinct sums a + b of numbers below 50. a + b and b + a share a split:
+ * a held-out sum is not answered by its mirror image in training. */
 static void collect_additions(const Collect *c, ItemList *out) {
     enum { LIMIT = 50 };
     char used[LIMIT][LIMIT] = {{0}};
@@ -259,7 +258,7 @@ static void collect_additions(const Collect *c, ItemList *out) {
         char subject[32], sum[16];
         snprintf(subject, sizeof subject, "%d + %d", a, b);
         snprintf(sum, sizeof sum, "%d", a + b);
-        item_add(out, subject, sum);
+        item_add(out, subject, sum)->split_key = xsprintf("%d + %d", LMF_MIN(a, b), LMF_MAX(a, b));
     }
 }
 
@@ -366,13 +365,17 @@ void tasks_build(const TaskSources *src, const int *wanted, const TaskOptions *o
 
         RankedItem *ranked = xmalloc((size_t)(items.n + 1) * sizeof(RankedItem));
         int n = 0;
-        for (int i = 0; i < items.n; i++)
-            if (!items.items[i].dropped && items.items[i].answers.n > 0)
-                ranked[n++] = (RankedItem){split_rank(o->seed, items.items[i].subject), &items.items[i]};
+        for (int i = 0; i < items.n; i++) {
+            Item *it = &items.items[i];
+            if (!it->dropped && it->answers.n > 0)
+                ranked[n++] = (RankedItem){split_rank(o->seed, it->split_key ? it->split_key : it->subject), it};
+        }
         qsort(ranked, (size_t)n, sizeof(RankedItem), by_rank);
         n = LMF_MIN(n, o->max_per_family);
         if (n == 0) die("family %s: the sources gave no tasks", fam->name);
         int n_heldout = (int)lround(o->heldout_frac * n);
+        /* Items with one split key sort next to each other: keep them on one side of the cut. */
+        while (n_heldout > 0 && n_heldout < n - 1 && ranked[n_heldout].rank == ranked[n_heldout - 1].rank) n_heldout++;
         if (n_heldout >= n) n_heldout = n - 1; /* always leave something to train on */
 
         for (int i = 0; i < n; i++) {
