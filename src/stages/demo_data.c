@@ -115,8 +115,7 @@ static void check_disjoint(const TaskList *tasks) {
     strmap_free(&train);
 }
 
-static void print_summary(const char *dir, const TaskList *tasks, const CorpusSource *sources, int n_sources,
-                          const CorpusStats *cs) {
+static void print_task_summary(const char *dir, const TaskList *tasks) {
     printf("%-15s %-10s %6s %8s  example\n", "family", "judge", "train", "heldout");
     int total[2] = {0, 0};
     for (int f = 0; f < tasks_n_families(); f++) {
@@ -134,15 +133,80 @@ static void print_summary(const char *dir, const TaskList *tasks, const CorpusSo
         total[1] += count[1];
     }
     printf("%-15s %-10s %6d %8d\n\n", "total", "", total[0], total[1]);
-    printf("%s/pretrain/train.txt    %6.2f MB, %d documents: facts %.2f MB", dir, (double)cs->train_bytes / 1e6,
-           cs->train_documents, (double)cs->fact_bytes / 1e6);
+    printf("%s/{tasks,sft,prompts}/train.jsonl    %d lines each\n", dir, total[0]);
+    printf("%s/{tasks,sft,prompts}/heldout.jsonl  %d lines each\n", dir, total[1]);
+}
+
+/* The fact sentences in random order, FACTS_PER_PARAGRAPH to a paragraph, so
+ * that the phrasings of one fact are spread over the corpus. */
+static void fact_paragraphs(const StrList *facts, uint64_t seed, StrList *paragraphs) {
+    Rng rng;
+    rng_seed(&rng, seed ^ str_hash("facts"));
+    int *order = xmalloc((size_t)(facts->n + 1) * sizeof(int));
+    for (int i = 0; i < facts->n; i++) order[i] = i;
+    rng_shuffle_ints(&rng, order, facts->n);
+    StrList shuffled = {0};
+    for (int i = 0; i < facts->n; i++) strlist_add(&shuffled, facts->items[order[i]]);
+    corpus_group_lines(&shuffled, FACTS_PER_PARAGRAPH, " ", paragraphs);
+    strlist_free(&shuffled);
+    free(order);
+}
+
+/* The documents of the natural text, by source. */
+typedef struct {
+    StrList chapters, fortunes, glosses;
+} NaturalText;
+
+static void load_natural_text(const DemoDataOptions *o, const WordNet *wn, NaturalText *text) {
+    *text = (NaturalText){0};
+    bible_load_chapters(o->bible, &text->chapters);
+    fortunes_load(o->fortunes, &text->fortunes);
+    corpus_group_lines(&wn->entries, GLOSSES_PER_DOCUMENT, "\n", &text->glosses);
+}
+
+static void free_natural_text(NaturalText *text) {
+    strlist_free(&text->chapters);
+    strlist_free(&text->fortunes);
+    strlist_free(&text->glosses);
+}
+
+/* pretrain/train.txt and heldout.txt from the natural text and the facts. */
+static void write_pretraining_text(const DemoDataOptions *o, const NaturalText *text, const StrList *facts) {
+    StrList paragraphs = {0};
+    fact_paragraphs(facts, (uint64_t)o->seed, &paragraphs);
+    CorpusSource sources[] = {{"bible", &text->chapters, BIBLE_WEIGHT, 0, 0},
+                              {"fortunes", &text->fortunes, FORTUNES_WEIGHT, 0, 0},
+                              {"wordnet", &text->glosses, WORDNET_WEIGHT, 0, 0}};
+    int n_sources = (int)LMF_ARRAY_LEN(sources);
+    CorpusStats cs;
+    char *train = xsprintf("%s/pretrain/train.txt", o->out), *heldout = xsprintf("%s/pretrain/heldout.txt", o->out);
+    corpus_write(train, heldout, sources, n_sources, &paragraphs, (size_t)(o->max_pretrain_mb * 1e6), o->heldout_frac,
+                 (uint64_t)o->seed, &cs);
+
+    printf("%s  %6.2f MB, %d documents: facts %.2f MB", train, (double)cs.train_bytes / 1e6, cs.train_documents,
+           (double)cs.fact_bytes / 1e6);
     for (int s = 0; s < n_sources; s++) printf(", %s %.2f MB", sources[s].name, (double)sources[s].train_bytes / 1e6);
-    printf("\n%s/pretrain/heldout.txt  %6.2f MB, %d documents:", dir, (double)cs->heldout_bytes / 1e6,
-           cs->heldout_documents);
+    printf("\n%s%6.2f MB, %d documents:", heldout, (double)cs.heldout_bytes / 1e6, cs.heldout_documents);
     for (int s = 0; s < n_sources; s++)
         printf("%s %s %.2f MB", s ? "," : "", sources[s].name, (double)sources[s].heldout_bytes / 1e6);
-    printf("\n%s/{tasks,sft,prompts}/train.jsonl    %d lines each\n", dir, total[0]);
-    printf("%s/{tasks,sft,prompts}/heldout.jsonl  %d lines each\n", dir, total[1]);
+    printf("\n");
+
+    free(train);
+    free(heldout);
+    strlist_free(&paragraphs);
+}
+
+/* tasks/, sft/ and prompts/: training tasks in shuffled order, so that any
+ * prefix mixes the families; held-out ones grouped by family, for reading. */
+static void write_all_task_files(const char *dir, const TaskList *tasks, uint64_t seed) {
+    int *order = xmalloc((size_t)(tasks->n + 1) * sizeof(int));
+    for (int i = 0; i < tasks->n; i++) order[i] = i;
+    write_task_files(dir, tasks, order, 1);
+    Rng rng;
+    rng_seed(&rng, seed ^ str_hash("task order"));
+    rng_shuffle_ints(&rng, order, tasks->n);
+    write_task_files(dir, tasks, order, 0);
+    free(order);
 }
 
 int cmd_demo_data(int argc, char **argv) {
@@ -181,33 +245,23 @@ int cmd_demo_data(int argc, char **argv) {
     int *wanted = xcalloc((size_t)tasks_n_families(), sizeof(int));
     parse_families(o.families, wanted);
 
+    /* Every input is checked before anything is written. */
     char *index_path = path_join(o.quiz, "index");
     if (!file_exists(index_path))
         die("quiz files not found: %s is missing (install the Debian package bsdgames, or pass --quiz DIR)",
             index_path);
     QuizFile quiz_index = quiz_file_read(index_path);
     WordNet *wn = wordnet_load(o.wordnet);
-    StrList chapters = {0}, fortunes = {0}, glosses = {0};
-    bible_load_chapters(o.bible, &chapters);
-    fortunes_load(o.fortunes, &fortunes);
-    corpus_group_lines(&wn->entries, GLOSSES_PER_DOCUMENT, "\n", &glosses);
+    NaturalText text;
+    load_natural_text(&o, wn, &text);
 
     TaskList tasks = {0};
-    StrList facts = {0}, fact_paragraphs = {0};
+    StrList facts = {0};
     TaskSources src = {.quiz_dir = o.quiz, .quiz_index = &quiz_index, .wordnet = wn};
     TaskOptions topt = {.seed = (uint64_t)o.seed, .heldout_frac = o.heldout_frac,
                         .max_per_family = o.max_per_family, .fact_repeats = o.fact_repeats};
     tasks_build(&src, wanted, &topt, &tasks, &facts);
     check_disjoint(&tasks);
-
-    Rng rng;
-    rng_seed(&rng, (uint64_t)o.seed ^ str_hash("facts"));
-    int *fact_order = xmalloc((size_t)(facts.n + 1) * sizeof(int));
-    for (int i = 0; i < facts.n; i++) fact_order[i] = i;
-    rng_shuffle_ints(&rng, fact_order, facts.n);
-    StrList shuffled_facts = {0};
-    for (int i = 0; i < facts.n; i++) strlist_add(&shuffled_facts, facts.items[fact_order[i]]);
-    corpus_group_lines(&shuffled_facts, FACTS_PER_PARAGRAPH, " ", &fact_paragraphs);
 
     static const char *const subdirs[] = {"pretrain", "tasks", "sft", "prompts"};
     for (size_t i = 0; i < LMF_ARRAY_LEN(subdirs); i++) {
@@ -215,38 +269,15 @@ int cmd_demo_data(int argc, char **argv) {
         make_dirs(d);
         free(d);
     }
-    CorpusSource sources[] = {{"bible", &chapters, BIBLE_WEIGHT, 0, 0},
-                              {"fortunes", &fortunes, FORTUNES_WEIGHT, 0, 0},
-                              {"wordnet", &glosses, WORDNET_WEIGHT, 0, 0}};
-    CorpusStats cs;
-    char *train_txt = xsprintf("%s/pretrain/train.txt", o.out), *heldout_txt = xsprintf("%s/pretrain/heldout.txt", o.out);
-    corpus_write(train_txt, heldout_txt, sources, (int)LMF_ARRAY_LEN(sources), &fact_paragraphs,
-                 (size_t)(o.max_pretrain_mb * 1e6), o.heldout_frac, (uint64_t)o.seed, &cs);
+    write_pretraining_text(&o, &text, &facts);
+    write_all_task_files(o.out, &tasks, (uint64_t)o.seed);
+    print_task_summary(o.out, &tasks);
 
-    /* Training tasks in shuffled order, so that any prefix mixes the families;
-     * held-out ones grouped by family, for reading. */
-    int *order = xmalloc((size_t)(tasks.n + 1) * sizeof(int));
-    for (int i = 0; i < tasks.n; i++) order[i] = i;
-    write_task_files(o.out, &tasks, order, 1);
-    rng_seed(&rng, (uint64_t)o.seed ^ str_hash("task order"));
-    rng_shuffle_ints(&rng, order, tasks.n);
-    write_task_files(o.out, &tasks, order, 0);
-
-    print_summary(o.out, &tasks, sources, (int)LMF_ARRAY_LEN(sources), &cs);
-
-    free(order);
-    free(fact_order);
-    free(train_txt);
-    free(heldout_txt);
     free(index_path);
     free(wanted);
     tasks_free(&tasks);
     strlist_free(&facts);
-    strlist_free(&shuffled_facts);
-    strlist_free(&fact_paragraphs);
-    strlist_free(&chapters);
-    strlist_free(&fortunes);
-    strlist_free(&glosses);
+    free_natural_text(&text);
     quiz_file_free(&quiz_index);
     wordnet_free(wn);
     return 0;
