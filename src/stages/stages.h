@@ -3,5 +3,7 @@
 #define LMF_STAGES_H
 
 int cmd_train_tiny(int argc, char **argv);
+int cmd_demo_data(int argc, char **argv);
+int cmd_gold(int argc, char **argv);
 
 #endif

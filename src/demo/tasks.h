@@ -1,0 +1,69 @@
+/* tasks.h — the demo's instruction tasks: short questions with known right
+ * answers, in families that each have one phrasing and one gold judge.
+ *
+ *   capital         What is the capital of Kenya?          Nairobi     (quiz files)
+ *   element_symbol  What is the chemical symbol for gold?  Au          (quiz files)
+ *   element_number  What is the atomic number of gold?     79          (quiz files)
+ *   define          Define year.                           a period of time containing 365 days  (WordNet, f1)
+ *   addition        What is 17 + 25?                       42
+ *   reverse         Spell 'house' backwards.               esuoh
+ *   uppercase       Write 'house' in capital letters.      HOUSE       (exact-case)
+ *   word_count      How many words are in: one house?      2
+ *
+ * Each family's tasks are split by subject: a held-out task asks about an
+ * entity, word or pair of numbers that no training task asks about. The
+ * split is a seeded hash of the subject, so families that share subjects
+ * (the two element families, reverse and uppercase) hold out the same ones.
+ * The fact families also render their facts as plain sentences for the
+ * pretraining text ("The capital of Kenya is Nairobi."). */
+#ifndef LMF_DEMO_TASKS_H
+#define LMF_DEMO_TASKS_H
+
+#include <stdint.h>
+
+#include "judge.h"
+#include "quiz.h"
+#include "strutil.h"
+#include "wordnet.h"
+
+typedef struct {
+    const char *family;
+    char *id;        /* "capital-12" */
+    char *subject;   /* what the prompt asks about: "Kenya", "17 + 25", "house" */
+    char *prompt;
+    StrList answers; /* the reference answer first, then the other accepted ones */
+    JudgeKind judge;
+    int heldout;
+} Task;
+
+typedef struct {
+    Task *items;
+    int n, cap;
+} TaskList;
+
+/* What the families are built from. */
+typedef struct {
+    const char *quiz_dir;
+    const QuizFile *quiz_index;
+    const WordNet *wordnet;
+} TaskSources;
+
+typedef struct {
+    uint64_t seed;
+    double heldout_frac;   /* share of each family's subjects held out */
+    int max_per_family;    /* tasks per family, train and held-out together */
+    int fact_repeats;      /* copies of each fact sentence in the pretraining text */
+} TaskOptions;
+
+int tasks_n_families(void);
+const char *tasks_family_name(int i);
+/* The index of a family, or -1. */
+int tasks_family_index(const char *name);
+
+/* Builds the families whose flag is set in wanted[] (by index), appending
+ * their tasks to out (each family's held-out tasks marked) and their fact
+ * sentences to facts. Dies naming the file and line on bad input. */
+void tasks_build(const TaskSources *src, const int *wanted, const TaskOptions *o, TaskList *out, StrList *facts);
+void tasks_free(TaskList *tasks);
+
+#endif

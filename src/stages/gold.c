@@ -1,0 +1,208 @@
+/* gold.c — `lmforge gold`: the demo's gold standard on the command line.
+ *
+ *   gold score     scores generated answers against the task files and
+ *                  reports the mean gold score per family
+ *   gold annotate  the simulated annotator: ranks K answers to a prompt by
+ *                  gold score plus Bradley–Terry noise, one JSON line in,
+ *                  one out, as every annotator program does
+ *
+ * The judging itself lives in src/demo/gold.c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "../base/args.h"
+#include "../base/rng.h"
+#include "../base/util.h"
+#include "../demo/gold.h"
+#include "../demo/jsonl.h"
+#include "../demo/strutil.h"
+#include "stages.h"
+
+/* Loads the comma-separated task files of --tasks. */
+static GoldSet *load_tasks(const char *command, const char *list) {
+    if (!list) die("%s: --tasks FILES is required (e.g. DIR/tasks/train.jsonl,DIR/tasks/heldout.jsonl)", command);
+    StrList files = {0};
+    char *copy = xstrdup(list), *save = NULL;
+    for (char *f = strtok_r(copy, ",", &save); f; f = strtok_r(NULL, ",", &save)) strlist_add(&files, f);
+    free(copy);
+    GoldSet *g = gold_load((const char **)files.items, files.n);
+    strlist_free(&files);
+    return g;
+}
+
+/* The prompt of one input line; dies naming the line if it has none or it is not a task. */
+static const char *line_prompt(const GoldSet *g, const cJSON *obj, const JsonlReader *r) {
+    const char *prompt = gold_prompt_text(cJSON_GetObjectItemCaseSensitive(obj, "prompt"));
+    if (!prompt)
+        die("%s line %d: field \"prompt\" must be a string or a list of messages with a user message", r->name,
+            r->line);
+    if (!gold_family(g, prompt))
+        die("%s line %d: prompt \"%.80s\" is not in the task files", r->name, r->line, prompt);
+    return prompt;
+}
+
+static void print_summary(const GoldSet *g, const double *sum, const int *count, int as_json) {
+    double total = 0;
+    int n = 0;
+    for (int f = 0; f < gold_n_families(g); f++) {
+        total += sum[f];
+        n += count[f];
+    }
+    if (as_json) {
+        cJSON *out = cJSON_CreateObject(), *families = cJSON_CreateObject();
+        cJSON *overall = cJSON_AddObjectToObject(out, "overall");
+        cJSON_AddNumberToObject(overall, "n", n);
+        cJSON_AddNumberToObject(overall, "mean", n ? total / n : 0);
+        for (int f = 0; f < gold_n_families(g); f++) {
+            if (!count[f]) continue;
+            cJSON *fam = cJSON_AddObjectToObject(families, gold_family_name(g, f));
+            cJSON_AddNumberToObject(fam, "n", count[f]);
+            cJSON_AddNumberToObject(fam, "mean", sum[f] / count[f]);
+        }
+        cJSON_AddItemToObject(out, "families", families);
+        jsonl_write(stdout, out);
+        cJSON_Delete(out);
+        return;
+    }
+    printf("%-16s %6s %10s\n", "family", "n", "mean gold");
+    for (int f = 0; f < gold_n_families(g); f++)
+        if (count[f]) printf("%-16s %6d %10.3f\n", gold_family_name(g, f), count[f], sum[f] / count[f]);
+    printf("%-16s %6d %10.3f\n", "overall", n, n ? total / n : 0);
+}
+
+static int family_of(const GoldSet *g, const char *prompt) {
+    const char *name = gold_family(g, prompt);
+    for (int f = 0; f < gold_n_families(g); f++)
+        if (strcmp(gold_family_name(g, f), name) == 0) return f;
+    return -1;
+}
+
+static int gold_score_command(int argc, char **argv) {
+    const char *tasks = NULL, *out_path = NULL;
+    int as_json = 0;
+    Option opts[] = {OPT_STR("tasks", &tasks, "comma-separated task files written by demo-data (required)"),
+                     OPT_STR("out", &out_path, "write each input line with its \"gold\" score(s) added here"),
+                     OPT_FLAG("json", &as_json, "print the summary as one JSON object"), OPT_END};
+    char **positional;
+    int npos = args_parse("gold score", "GENERATIONS.jsonl",
+                          "Score generations ({\"prompt\",\"response\"} or {\"prompt\",\"responses\":[...]}) with the "
+                          "gold judges and print the mean gold score per family.",
+                          opts, argc, argv, &positional);
+    if (npos != 1) die("gold score: expected one GENERATIONS.jsonl file (see lmforge gold score --help)");
+    GoldSet *g = load_tasks("gold score", tasks);
+    int n_fam = gold_n_families(g);
+    double *sum = xcalloc((size_t)n_fam, sizeof(double));
+    int *count = xcalloc((size_t)n_fam, sizeof(int));
+    AtomicFile out = {0};
+    if (out_path) out = atomic_open(out_path);
+
+    JsonlReader r;
+    jsonl_open(&r, positional[0]);
+    cJSON *obj;
+    while ((obj = jsonl_next(&r))) {
+        const char *prompt = line_prompt(g, obj, &r);
+        int f = family_of(g, prompt);
+        const cJSON *response = cJSON_GetObjectItemCaseSensitive(obj, "response");
+        const cJSON *responses = cJSON_GetObjectItemCaseSensitive(obj, "responses");
+        cJSON *gold;
+        if (cJSON_IsString(response)) {
+            double s = gold_score(g, prompt, response->valuestring);
+            sum[f] += s;
+            count[f]++;
+            gold = cJSON_CreateNumber(s);
+        } else if (cJSON_IsArray(responses)) {
+            gold = cJSON_CreateArray();
+            const cJSON *resp;
+            cJSON_ArrayForEach(resp, responses) {
+                if (!cJSON_IsString(resp)) die("%s line %d: field \"responses\" must be a list of strings", r.name, r.line);
+                double s = gold_score(g, prompt, resp->valuestring);
+                sum[f] += s;
+                count[f]++;
+                cJSON_AddItemToArray(gold, cJSON_CreateNumber(s));
+            }
+        } else {
+            die("%s line %d: expected a string field \"response\" or a list field \"responses\"", r.name, r.line);
+        }
+        if (out_path) {
+            cJSON_DeleteItemFromObjectCaseSensitive(obj, "gold");
+            cJSON_AddItemToObject(obj, "gold", gold);
+            jsonl_write(out.f, obj);
+        } else {
+            cJSON_Delete(gold);
+        }
+        cJSON_Delete(obj);
+    }
+    jsonl_close(&r);
+    if (out_path) atomic_commit(&out);
+    print_summary(g, sum, count, as_json);
+    free(sum);
+    free(count);
+    free(positional);
+    gold_free(g);
+    return 0;
+}
+
+static int gold_annotate_command(int argc, char **argv) {
+    const char *tasks = NULL;
+    float noise = 0.25f;
+    int seed = 1;
+    Option opts[] = {
+        OPT_STR("tasks", &tasks, "comma-separated task files written by demo-data (required)"),
+        OPT_FLOAT("noise", &noise, "Bradley-Terry noise: P(i above j) = sigmoid((gold_i - gold_j) / noise); 0 sorts"),
+        OPT_INT("seed", &seed, "seed of the annotator's noise"), OPT_END};
+    char **positional;
+    int npos = args_parse("gold annotate", "",
+                          "Simulated annotator: reads {\"prompt\",\"responses\":[...]} lines on stdin and writes "
+                          "{\"ranking\":[best,...,worst]} lines on stdout, one per input line.",
+                          opts, argc, argv, &positional);
+    free(positional);
+    if (npos) die("gold annotate: unexpected argument (see lmforge gold annotate --help)");
+    if (!(noise >= 0)) die("gold annotate: --noise must be >= 0");
+    GoldSet *g = load_tasks("gold annotate", tasks);
+    Rng rng;
+    rng_seed(&rng, (uint64_t)seed);
+
+    JsonlReader r;
+    jsonl_from_stream(&r, stdin, "stdin", 0);
+    cJSON *obj;
+    while ((obj = jsonl_next(&r))) {
+        const char *prompt = line_prompt(g, obj, &r);
+        const cJSON *responses = cJSON_GetObjectItemCaseSensitive(obj, "responses");
+        int k = cJSON_IsArray(responses) ? cJSON_GetArraySize(responses) : 0;
+        if (k < 2) die("%s line %d: field \"responses\" must be a list of at least 2 strings", r.name, r.line);
+        double *gold = xmalloc((size_t)k * sizeof(double));
+        int *ranking = xmalloc((size_t)k * sizeof(int)), i = 0;
+        const cJSON *resp;
+        cJSON_ArrayForEach(resp, responses) {
+            if (!cJSON_IsString(resp)) die("%s line %d: field \"responses\" must be a list of strings", r.name, r.line);
+            gold[i++] = gold_score(g, prompt, resp->valuestring);
+        }
+        gold_rank(gold, k, noise, &rng, ranking);
+        cJSON *out = cJSON_CreateObject();
+        cJSON_AddItemToObject(out, "ranking", cJSON_CreateIntArray(ranking, k));
+        jsonl_write(stdout, out);
+        fflush(stdout); /* the caller waits for this line before it sends the next */
+        cJSON_Delete(out);
+        cJSON_Delete(obj);
+        free(gold);
+        free(ranking);
+    }
+    jsonl_close(&r);
+    gold_free(g);
+    return 0;
+}
+
+int cmd_gold(int argc, char **argv) {
+    const char *usage = "usage: lmforge gold score|annotate [options] (lmforge gold SUBCOMMAND --help for each)";
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        printf("%s\n\n  score     mean gold score of generated answers, per task family\n"
+               "  annotate  simulated annotator: rank K answers by gold score + Bradley-Terry noise\n",
+               usage);
+        return argc < 2 ? 1 : 0;
+    }
+    if (strcmp(argv[1], "score") == 0) return gold_score_command(argc - 1, argv + 1);
+    if (strcmp(argv[1], "annotate") == 0) return gold_annotate_command(argc - 1, argv + 1);
+    die("gold: unknown subcommand '%s' (%s)", argv[1], usage);
+}
