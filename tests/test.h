@@ -11,6 +11,7 @@
 #define LMF_TEST_H
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 
 typedef void (*TestFn)(void);
@@ -66,10 +67,13 @@ int have_torch(void);
 const char *lmforge_bin(void);
 
 
-/* Runs fn(ctx) in a child process and checks that it dies: a non-zero exit
- * status and a message on stderr containing `expected` (NULL: any message).
- * Returns 1 when it did, 0 (after reporting the failure) otherwise. */
+/* Runs fn(ctx) in a forked child and checks that it ended through die():
+ * exit status 1 and a stderr message "lmforge: ..." containing `expected`
+ * (NULL: any message). A crash, a sanitizer report or a normal return fails
+ * the check. Returns 1 when it died as expected. */
 int test_expect_death(void (*fn)(void *ctx), void *ctx, const char *expected, const char *file, int line);
 #define CHECK_DIES(fn, ctx, expected) test_expect_death((fn), (ctx), (expected), __FILE__, __LINE__)
+/* Writes len bytes to path (not atomically: tests build corrupt files). */
+void write_bytes(const char *path, const void *data, size_t len);
 
 #endif

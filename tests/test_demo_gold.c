@@ -198,16 +198,16 @@ TEST(demo_gold_annotate_rejects_bad_input_with_line_numbers) {
     const char *good = "{\"prompt\":\"What is the capital of Kenya?\",\"responses\":[\"a\",\"b\"]}\n";
     char *input = xsprintf("%s{\"prompt\": oops}\n", good);
     CHECK(annotate_status(dir, tasks, input) != 0);
-    CHECK(err_contains(dir, "stdin line 2: not valid JSON"));
+    CHECK(err_contains(dir, "stdin:2: not valid JSON"));
     free(input);
     input = xsprintf("%s%s{\"prompt\":\"What is the capital of Mars?\",\"responses\":[\"a\",\"b\"]}\n", good, good);
     CHECK(annotate_status(dir, tasks, input) != 0);
-    CHECK(err_contains(dir, "stdin line 3: prompt \"What is the capital of Mars?\" is not in the task files"));
+    CHECK(err_contains(dir, "stdin:3: prompt \"What is the capital of Mars?\" is not in the task files"));
     free(input);
     CHECK(annotate_status(dir, tasks, "{\"prompt\":\"Define year.\",\"responses\":[\"one\"]}\n") != 0);
-    CHECK(err_contains(dir, "stdin line 1: field \"responses\" must be a list of at least 2 strings"));
+    CHECK(err_contains(dir, "stdin:1: field \"responses\" must be a list of at least 2 strings"));
     CHECK(annotate_status(dir, tasks, "{\"prompt\":\"Define year.\"}\n") != 0);
-    CHECK(err_contains(dir, "stdin line 1"));
+    CHECK(err_contains(dir, "stdin:1"));
     /* Good input still answers every line. */
     input = xsprintf("%s%s", good, good);
     CHECK(annotate_status(dir, tasks, input) == 0);
@@ -256,7 +256,7 @@ TEST(demo_gold_score_command) {
                       "{\"prompt\":\"Who are you?\",\"response\":\"x\"}\n";
     atomic_write(gen, bad, strlen(bad));
     CHECK(test_system("%s gold score --tasks %s %s > /dev/null 2> %s/err", lmforge_bin(), tasks, gen, dir) != 0);
-    char *want = xsprintf("%s line 2: prompt \"Who are you?\" is not in the task files", gen);
+    char *want = xsprintf("%s:2: prompt \"Who are you?\" is not in the task files", gen);
     CHECK(err_contains(dir, want));
     free(want);
     free(scored);

@@ -7,7 +7,6 @@
 #include "../src/base/util.h"
 #include "../src/data/jsonl.h"
 #include "test.h"
-#include "test_io_helpers.h"
 
 static char *write_text_file(const char *dir, const char *name, const char *text) {
     char *path = path_join(dir, name);

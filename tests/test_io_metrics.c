@@ -7,7 +7,6 @@
 #include "../src/base/progress.h"
 #include "../src/base/util.h"
 #include "test.h"
-#include "test_io_helpers.h"
 
 static void log_steps(MetricsLog *m, long from, long to) {
     for (long step = from; step <= to; step++) {

@@ -8,7 +8,6 @@
 #include "../src/base/util.h"
 #include "../src/io/safetensors.h"
 #include "test.h"
-#include "test_io_helpers.h"
 
 static void write_st_raw(const char *path, const char *header, size_t data_len) {
     uint64_t n = strlen(header);

@@ -6,7 +6,6 @@
 #include "../src/base/util.h"
 #include "../src/data/shards.h"
 #include "test.h"
-#include "test_io_helpers.h"
 
 static void round_trip(const char *path, int vocab_size, int expected_bytes) {
     enum { N = 20000 }; /* more than one write chunk */

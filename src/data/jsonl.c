@@ -16,6 +16,7 @@ struct JsonlReader {
     char *buf;
     size_t cap;
     cJSON *json; /* the last record handed out */
+    FILE *stream; /* set by jsonl_open_stream: read instead of paths, never closed here */
 };
 
 JsonlReader *jsonl_open_files(const char *const *paths, int n_paths) {
@@ -32,6 +33,15 @@ JsonlReader *jsonl_open_files(const char *const *paths, int n_paths) {
 
 JsonlReader *jsonl_open(const char *path) { return jsonl_open_files(&path, 1); }
 
+JsonlReader *jsonl_open_stream(FILE *stream, const char *name) {
+    JsonlReader *r = jsonl_open_files(NULL, 0);
+    r->paths = xrealloc(r->paths, sizeof(char *));
+    r->paths[0] = xstrdup(name);
+    r->n_paths = 1;
+    r->stream = stream;
+    return r;
+}
+
 static int is_blank(const char *s) {
     for (; *s; s++)
         if (*s != ' ' && *s != '\t' && *s != '\r' && *s != '\n') return 0;
@@ -44,7 +54,7 @@ static char *next_line(JsonlReader *r) {
     for (;;) {
         if (!r->f) {
             if (++r->current >= r->n_paths) return NULL;
-            r->f = xfopen(r->paths[r->current], "rb");
+            r->f = r->stream ? r->stream : xfopen(r->paths[r->current], "rb");
             r->line = 0;
         }
         if (getline(&r->buf, &r->cap, r->f) >= 0) {
@@ -54,7 +64,7 @@ static char *next_line(JsonlReader *r) {
             return r->buf;
         }
         if (ferror(r->f)) die_errno("cannot read %s", r->paths[r->current]);
-        fclose(r->f);
+        if (!r->stream) fclose(r->f);
         r->f = NULL;
     }
 }
@@ -76,7 +86,7 @@ int jsonl_next(JsonlReader *r, JsonlRecord *rec) {
 
 void jsonl_close(JsonlReader *r) {
     if (!r) return;
-    if (r->f) fclose(r->f);
+    if (r->f && !r->stream) fclose(r->f);
     for (int i = 0; i < r->n_paths; i++) free(r->paths[i]);
     free(r->paths);
     free(r->buf);
@@ -160,6 +170,15 @@ void jsonl_write(JsonlWriter *w, const cJSON *obj) {
     if (!text) die("out of memory printing a line of %s", w->file.path);
     fputs(text, w->file.f);
     fputc('\n', w->file.f);
+    cJSON_free(text);
+}
+
+void jsonl_print(FILE *stream, const cJSON *obj) {
+    char *text = cJSON_PrintUnformatted(obj);
+    if (!text) die("out of memory printing a JSON line");
+    fputs(text, stream);
+    fputc('\n', stream);
+    fflush(stream);
     cJSON_free(text);
 }
 

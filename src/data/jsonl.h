@@ -15,6 +15,7 @@
 #define LMF_JSONL_H
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 
 typedef struct {
     const char *path; /* the file this record came from */
@@ -26,6 +27,9 @@ typedef struct JsonlReader JsonlReader;
 JsonlReader *jsonl_open(const char *path);
 /* Reads the files one after another, as one dataset. */
 JsonlReader *jsonl_open_files(const char *const *paths, int n_paths);
+/* Reads an open stream (stdin, a pipe) named `name` in messages; the stream
+ * is not closed by jsonl_close. */
+JsonlReader *jsonl_open_stream(FILE *stream, const char *name);
 /* Fills rec with the next record; returns 0 at the end of the last file. */
 int jsonl_next(JsonlReader *r, JsonlRecord *rec);
 void jsonl_close(JsonlReader *r);
@@ -50,5 +54,7 @@ typedef struct JsonlWriter JsonlWriter;
 JsonlWriter *jsonl_writer_open(const char *path);
 void jsonl_write(JsonlWriter *w, const cJSON *obj);
 void jsonl_writer_close(JsonlWriter *w);
+/* Prints obj as one line on a stream (stdout, a pipe) and flushes it. */
+void jsonl_print(FILE *stream, const cJSON *obj);
 
 #endif

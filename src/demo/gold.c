@@ -9,7 +9,7 @@
 
 #include "../base/util.h"
 #include "judge.h"
-#include "jsonl.h"
+#include "../data/jsonl.h"
 #include "strutil.h"
 
 typedef struct {
@@ -46,9 +46,9 @@ static int family_index(GoldSet *g, const char *family) {
     return g->families.n - 1;
 }
 
-static const char *string_field(const cJSON *obj, const char *field, const JsonlReader *r) {
+static const char *string_field(const cJSON *obj, const char *field, const JsonlRecord *r) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field);
-    if (!cJSON_IsString(v)) die("%s line %d: field \"%s\" must be a string", r->name, r->line, field);
+    if (!cJSON_IsString(v)) jsonl_die(r, "field \"%s\" must be a string", field);
     return v->valuestring;
 }
 
@@ -59,30 +59,29 @@ static int same_task(const GoldTask *a, const GoldTask *b) {
     return 1;
 }
 
-static void add_task_line(GoldSet *g, const cJSON *obj, const JsonlReader *r) {
+static void add_task_line(GoldSet *g, const cJSON *obj, const JsonlRecord *r) {
     GoldTask t = {.family = family_index(g, string_field(obj, "family", r))};
     const char *prompt = string_field(obj, "prompt", r);
     strlist_add(&t.answers, string_field(obj, "answer", r));
     const cJSON *answers = cJSON_GetObjectItemCaseSensitive(obj, "answers");
     if (answers && !cJSON_IsArray(answers))
-        die("%s line %d: field \"answers\" must be a list of strings", r->name, r->line);
+        jsonl_die(r, "field \"answers\" must be a list of strings");
     const cJSON *a;
     cJSON_ArrayForEach(a, answers) {
-        if (!cJSON_IsString(a)) die("%s line %d: field \"answers\" must be a list of strings", r->name, r->line);
+        if (!cJSON_IsString(a)) jsonl_die(r, "field \"answers\" must be a list of strings");
         if (!strlist_contains(&t.answers, a->valuestring)) strlist_add(&t.answers, a->valuestring);
     }
     const cJSON *judge = cJSON_GetObjectItemCaseSensitive(obj, "judge");
     if (!judge) t.judge = JUDGE_EXACT;
     else if (!cJSON_IsString(judge) || judge_parse(judge->valuestring, &t.judge) != 0)
-        die("%s line %d: field \"judge\" must be \"exact\", \"exact-case\" or \"f1\"", r->name, r->line);
+        jsonl_die(r, "field \"judge\" must be \"exact\", \"exact-case\" or \"f1\"");
 
     char *key = trimmed(prompt);
     intptr_t slot = (intptr_t)strmap_get(&g->by_prompt, key);
     if (slot) {
         /* The same task listed twice (a file given twice) is harmless; a contradiction is not. */
         if (!same_task(&g->tasks[slot - 1], &t))
-            die("%s line %d: prompt \"%.60s\" appeared before with a different family, judge or answers", r->name,
-                r->line, key);
+            jsonl_die(r, "prompt \"%.60s\" appeared before with a different family, judge or answers", key);
         strlist_free(&t.answers);
     } else {
         if (g->n == g->cap) {
@@ -115,14 +114,10 @@ static void sort_families(GoldSet *g) {
 GoldSet *gold_load(const char **task_files, int n) {
     GoldSet *g = xcalloc(1, sizeof(GoldSet));
     for (int i = 0; i < n; i++) {
-        JsonlReader r;
-        jsonl_open(&r, task_files[i]);
-        cJSON *obj;
-        while ((obj = jsonl_next(&r))) {
-            add_task_line(g, obj, &r);
-            cJSON_Delete(obj);
-        }
-        jsonl_close(&r);
+        JsonlReader *r = jsonl_open(task_files[i]);
+        JsonlRecord rec;
+        while (jsonl_next(r, &rec)) add_task_line(g, rec.json, &rec);
+        jsonl_close(r);
     }
     if (g->n == 0) die("no tasks in the task files (%s%s)", n ? task_files[0] : "none given", n > 1 ? ", ..." : "");
     sort_families(g);

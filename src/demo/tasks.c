@@ -68,7 +68,7 @@ static QuizFile read_quiz_subject(const TaskSources *src, const char *subject, c
     for (int i = 0; i < n_categories; i++) {
         columns[i] = quiz_index_column(row, categories[i]);
         if (columns[i] < 0)
-            die("%s/index line %d: subject \"%s\" has no category \"%s\"", src->quiz_dir, row->line, subject,
+            die("%s/index:%d: subject \"%s\" has no category \"%s\"", src->quiz_dir, row->line, subject,
                 categories[i]);
     }
     *path_out = path_join(src->quiz_dir, subject);
@@ -78,7 +78,7 @@ static QuizFile read_quiz_subject(const TaskSources *src, const char *subject, c
 static void parse_category(const char *path, const QuizRow *row, int column, QuizPattern *out) {
     char err[160];
     if (column >= row->categories.n)
-        die("%s line %d: %d categories, expected at least %d", path, row->line, row->categories.n, column + 1);
+        die("%s:%d: %d categories, expected at least %d", path, row->line, row->categories.n, column + 1);
     if (quiz_pattern_parse(row->categories.items[column], out, err, sizeof err) != 0)
         die("%s line %d, category %d: %s", path, row->line, column + 1, err);
 }

@@ -42,7 +42,7 @@ void bible_load_chapters(const char *dump_file, StrList *chapters) {
         if (*line) {
             char *space = strchr(line, ' '), *colon = strchr(line, ':');
             if (!space || !colon || colon > space || colon - line >= (long)sizeof current)
-                die("%s line %d: expected \"Book1:1 verse text\" (the output of '%s')", name, line_no, BIBLE_COMMAND);
+                die("%s:%d: expected \"Book1:1 verse text\" (the output of '%s')", name, line_no, BIBLE_COMMAND);
             *colon = 0; /* line is now the chapter's reference, e.g. "Ge1" */
             if (strcmp(line, current) != 0) {
                 if (chapter.len) strlist_take(chapters, strbuf_take(&chapter));

@@ -50,23 +50,23 @@ static void read_data_file(const char *path, SynsetTable *t, StrList *entries) {
         line_no++;
         if (line[0] != ' ') { /* lines starting with a space are the licence */
             char *bar = strstr(line, " | ");
-            if (!bar) die("%s line %d: no \" | \" before the gloss", path, line_no);
+            if (!bar) die("%s:%d: no \" | \" before the gloss", path, line_no);
             *bar = 0;
             char *gloss = bar + 3;
             for (size_t n = strlen(gloss); n > 0 && gloss[n - 1] == ' ';) gloss[--n] = 0;
 
             char *s = line, *endp;
             long offset = strtol(next_field(&s), &endp, 10);
-            if (*endp || offset < 0) die("%s line %d: bad synset offset", path, line_no);
-            if (t->n > 0 && offset <= t->offsets[t->n - 1]) die("%s line %d: synset offsets out of order", path, line_no);
+            if (*endp || offset < 0) die("%s:%d: bad synset offset", path, line_no);
+            if (t->n > 0 && offset <= t->offsets[t->n - 1]) die("%s:%d: synset offsets out of order", path, line_no);
             next_field(&s); /* lexicographer file */
             next_field(&s); /* synset type */
             long n_words = strtol(next_field(&s), &endp, 16);
-            if (*endp || n_words < 1) die("%s line %d: bad word count", path, line_no);
+            if (*endp || n_words < 1) die("%s:%d: bad word count", path, line_no);
             StrBuf entry = {0};
             for (long w = 0; w < n_words; w++) {
                 char *word = next_field(&s);
-                if (!*word) die("%s line %d: fewer words than announced", path, line_no);
+                if (!*word) die("%s:%d: fewer words than announced", path, line_no);
                 next_field(&s); /* lex_id */
                 if (w) strbuf_append(&entry, ", ");
                 append_word(&entry, word);
@@ -127,7 +127,7 @@ static void read_index_file(const char *path, int pos, StrMap *lemmas) {
             next_field(&s); /* sense_cnt */
             next_field(&s); /* tagsense_cnt */
             long first = strtol(next_field(&s), &endp, 10);
-            if (n_synsets < 1 || *endp || first < 0) die("%s line %d: bad synset list", path, line_no);
+            if (n_synsets < 1 || *endp || first < 0) die("%s:%d: bad synset list", path, line_no);
             lemma_info(lemmas, lemma)->first_offset[pos] = first;
         }
         if (!end) break;
@@ -150,7 +150,7 @@ static void read_counts(const char *path, StrMap *lemmas) {
         long sense, count;
         if (!percent || percent - line >= (long)sizeof lemma ||
             sscanf(percent + 1, "%d:%*s %ld %ld", &ss_type, &sense, &count) != 3)
-            die("%s line %d: expected \"lemma%%sense_key sense_number count\"", path, line_no);
+            die("%s:%d: expected \"lemma%%sense_key sense_number count\"", path, line_no);
         memcpy(lemma, line, (size_t)(percent - line));
         lemma[percent - line] = 0;
         /* ss_type 1 noun, 2 verb, 3 adjective, 5 adjective satellite; adverbs (4) are left out. */

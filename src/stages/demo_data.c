@@ -18,7 +18,7 @@
 #include "../base/rng.h"
 #include "../base/util.h"
 #include "../demo/corpus.h"
-#include "../demo/jsonl.h"
+#include "../data/jsonl.h"
 #include "../demo/tasks.h"
 #include "../demo/text_sources.h"
 #include "../demo/wordnet.h"
@@ -79,7 +79,7 @@ static void write_task_files(const char *dir, const TaskList *tasks, const int *
         cJSON_AddItemToObject(task, "answers",
                               cJSON_CreateStringArray((const char *const *)t->answers.items, t->answers.n));
         cJSON_AddStringToObject(task, "judge", judge_name(t->judge));
-        jsonl_write(files[0].f, task);
+        jsonl_print(files[0].f, task);
         cJSON_Delete(task);
 
         cJSON *chat = cJSON_CreateObject(), *messages = cJSON_AddArrayToObject(chat, "messages");
@@ -90,12 +90,12 @@ static void write_task_files(const char *dir, const TaskList *tasks, const int *
         cJSON_AddStringToObject(assistant, "content", t->answers.items[0]);
         cJSON_AddItemToArray(messages, user);
         cJSON_AddItemToArray(messages, assistant);
-        jsonl_write(files[1].f, chat);
+        jsonl_print(files[1].f, chat);
         cJSON_Delete(chat);
 
         cJSON *prompt = cJSON_CreateObject();
         cJSON_AddStringToObject(prompt, "prompt", t->prompt);
-        jsonl_write(files[2].f, prompt);
+        jsonl_print(files[2].f, prompt);
         cJSON_Delete(prompt);
     }
     for (int k = 0; k < 3; k++) {

@@ -16,7 +16,7 @@
 #include "../base/rng.h"
 #include "../base/util.h"
 #include "../demo/gold.h"
-#include "../demo/jsonl.h"
+#include "../data/jsonl.h"
 #include "../demo/strutil.h"
 #include "stages.h"
 
@@ -33,13 +33,12 @@ static GoldSet *load_tasks(const char *command, const char *list) {
 }
 
 /* The prompt of one input line; dies naming the line if it has none or it is not a task. */
-static const char *line_prompt(const GoldSet *g, const cJSON *obj, const JsonlReader *r) {
+static const char *line_prompt(const GoldSet *g, const cJSON *obj, const JsonlRecord *r) {
     const char *prompt = gold_prompt_text(cJSON_GetObjectItemCaseSensitive(obj, "prompt"));
     if (!prompt)
-        die("%s line %d: field \"prompt\" must be a string or a list of messages with a user message", r->name,
-            r->line);
+        jsonl_die(r, "field \"prompt\" must be a string or a list of messages with a user message");
     if (!gold_family(g, prompt))
-        die("%s line %d: prompt \"%.80s\" is not in the task files", r->name, r->line, prompt);
+        jsonl_die(r, "prompt \"%.80s\" is not in the task files", prompt);
     return prompt;
 }
 
@@ -62,7 +61,7 @@ static void print_summary(const GoldSet *g, const double *sum, const int *count,
             cJSON_AddNumberToObject(fam, "mean", sum[f] / count[f]);
         }
         cJSON_AddItemToObject(out, "families", families);
-        jsonl_write(stdout, out);
+        jsonl_print(stdout, out);
         cJSON_Delete(out);
         return;
     }
@@ -98,11 +97,11 @@ static int gold_score_command(int argc, char **argv) {
     AtomicFile out = {0};
     if (out_path) out = atomic_open(out_path);
 
-    JsonlReader r;
-    jsonl_open(&r, positional[0]);
-    cJSON *obj;
-    while ((obj = jsonl_next(&r))) {
-        const char *prompt = line_prompt(g, obj, &r);
+    JsonlReader *r = jsonl_open(positional[0]);
+    JsonlRecord rec;
+    while (jsonl_next(r, &rec)) {
+        cJSON *obj = rec.json;
+        const char *prompt = line_prompt(g, obj, &rec);
         int f = family_of(g, prompt);
         const cJSON *response = cJSON_GetObjectItemCaseSensitive(obj, "response");
         const cJSON *responses = cJSON_GetObjectItemCaseSensitive(obj, "responses");
@@ -116,25 +115,24 @@ static int gold_score_command(int argc, char **argv) {
             gold = cJSON_CreateArray();
             const cJSON *resp;
             cJSON_ArrayForEach(resp, responses) {
-                if (!cJSON_IsString(resp)) die("%s line %d: field \"responses\" must be a list of strings", r.name, r.line);
+                if (!cJSON_IsString(resp)) jsonl_die(&rec, "field \"responses\" must be a list of strings");
                 double s = gold_score(g, prompt, resp->valuestring);
                 sum[f] += s;
                 count[f]++;
                 cJSON_AddItemToArray(gold, cJSON_CreateNumber(s));
             }
         } else {
-            die("%s line %d: expected a string field \"response\" or a list field \"responses\"", r.name, r.line);
+            jsonl_die(&rec, "expected a string field \"response\" or a list field \"responses\"");
         }
         if (out_path) {
             cJSON_DeleteItemFromObjectCaseSensitive(obj, "gold");
             cJSON_AddItemToObject(obj, "gold", gold);
-            jsonl_write(out.f, obj);
+            jsonl_print(out.f, obj);
         } else {
             cJSON_Delete(gold);
         }
-        cJSON_Delete(obj);
     }
-    jsonl_close(&r);
+    jsonl_close(r);
     if (out_path) atomic_commit(&out);
     print_summary(g, sum, count, as_json);
     free(sum);
@@ -164,32 +162,30 @@ static int gold_annotate_command(int argc, char **argv) {
     Rng rng;
     rng_seed(&rng, (uint64_t)seed);
 
-    JsonlReader r;
-    jsonl_from_stream(&r, stdin, "stdin", 0);
-    cJSON *obj;
-    while ((obj = jsonl_next(&r))) {
-        const char *prompt = line_prompt(g, obj, &r);
+    JsonlReader *r = jsonl_open_stream(stdin, "stdin");
+    JsonlRecord rec;
+    while (jsonl_next(r, &rec)) {
+        cJSON *obj = rec.json;
+        const char *prompt = line_prompt(g, obj, &rec);
         const cJSON *responses = cJSON_GetObjectItemCaseSensitive(obj, "responses");
         int k = cJSON_IsArray(responses) ? cJSON_GetArraySize(responses) : 0;
-        if (k < 2) die("%s line %d: field \"responses\" must be a list of at least 2 strings", r.name, r.line);
+        if (k < 2) jsonl_die(&rec, "field \"responses\" must be a list of at least 2 strings");
         double *gold = xmalloc((size_t)k * sizeof(double));
         int *ranking = xmalloc((size_t)k * sizeof(int)), i = 0;
         const cJSON *resp;
         cJSON_ArrayForEach(resp, responses) {
-            if (!cJSON_IsString(resp)) die("%s line %d: field \"responses\" must be a list of strings", r.name, r.line);
+            if (!cJSON_IsString(resp)) jsonl_die(&rec, "field \"responses\" must be a list of strings");
             gold[i++] = gold_score(g, prompt, resp->valuestring);
         }
         gold_rank(gold, k, noise, &rng, ranking);
         cJSON *out = cJSON_CreateObject();
         cJSON_AddItemToObject(out, "ranking", cJSON_CreateIntArray(ranking, k));
-        jsonl_write(stdout, out);
-        fflush(stdout); /* the caller waits for this line before it sends the next */
+        jsonl_print(stdout, out); /* flushed: the caller waits for this line before it sends the next */
         cJSON_Delete(out);
-        cJSON_Delete(obj);
         free(gold);
         free(ranking);
     }
-    jsonl_close(&r);
+    jsonl_close(r);
     gold_free(g);
     return 0;
 }
