@@ -63,7 +63,8 @@ static TrainResult lmforge_train_steps(const TrainShape *s) {
         model_forward(m, tokens, NULL, s->B, s->T, 1);
         lm_loss_sum_and_grad(m, targets, N, &count);
         model_backward(m);
-        adamw_step(opt, m, 3e-4f);
+        ParamSet ps = model_param_set(m);
+        adamw_step(opt, &ps, 3e-4f);
     }
     double elapsed = now_seconds() - t0;
     TrainResult res = {(double)N * s->steps / elapsed, peak_rss_bytes() / 1048576.0};

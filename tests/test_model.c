@@ -159,7 +159,8 @@ static void parity_case(const ParityCase *pc) {
         double l = loss_and_grads(m, pc, tokens, targets, doc_start);
         double ref = strtod(cursor, &cursor);
         CHECK_MSG(fabs(l - ref) < 1e-4 * fabs(ref), "%s: AdamW step %d loss %.8f vs PyTorch %.8f", pc->label, s, l, ref);
-        adamw_step(opt, m, oc.lr);
+        ParamSet ps = model_param_set(m);
+        adamw_step(opt, &ps, oc.lr);
     }
     adamw_free(opt);
     free(text);
@@ -307,7 +308,8 @@ static void run_steps(double *losses, int steps) {
         model_forward(m, tokens, NULL, B, T, 1);
         losses[s] = lm_loss_sum_and_grad(m, targets, B * T, &count) / count;
         model_backward(m);
-        adamw_step(opt, m, 1e-3f);
+        ParamSet ps = model_param_set(m);
+        adamw_step(opt, &ps, 1e-3f);
     }
     adamw_free(opt);
     model_free(m);

@@ -64,7 +64,7 @@ void attention_forward(float *out, float *lse, const float *qkv, const int *doc_
             for (int i = 0; i < nq; i++) {
                 int t = t0 + i, start = doc_start ? doc_start[(size_t)b * T + t] : 0;
                 float *s = S + (size_t)i * nk, max = -INFINITY, sum = 0;
-                for (int j = start - kmin; j <= t - kmin; j++) max = fmaxf(max, s[j]);
+                for (int j = start - kmin; j <= t - kmin; j++) max = max_f(max, s[j]);
                 mask_and_exp_row(s, nk, kmin, start, t, max);
 #pragma omp simd reduction(+ : sum)
                 for (int j = 0; j < nk; j++) sum += s[j];

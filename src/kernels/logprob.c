@@ -27,7 +27,7 @@ void logprob_forward(const float *logits, const int *targets, int N, int V, floa
         }
         float max = -INFINITY;
 #pragma omp simd reduction(max : max)
-        for (int i = 0; i < V; i++) max = fmaxf(max, z[i] * inv_temp);
+        for (int i = 0; i < V; i++) max = max_f(max, z[i] * inv_temp);
         float sum = 0, weighted = 0; /* Σ e^(z−max), Σ e^(z−max)·(z−max) */
         if (entropy) {
 #pragma omp simd reduction(+ : sum, weighted)

@@ -49,3 +49,10 @@ ModelConfig config_default(int vocab_size, int dim, int n_layers, int n_heads) {
         .head = HEAD_LM,
     };
 }
+
+int config_equal(const ModelConfig *a, const ModelConfig *b) {
+    return a->vocab_size == b->vocab_size && a->dim == b->dim && a->n_layers == b->n_layers &&
+           a->n_heads == b->n_heads && a->n_kv_heads == b->n_kv_heads && a->ffn_hidden == b->ffn_hidden &&
+           a->max_seq_len == b->max_seq_len && a->rope_theta == b->rope_theta && a->norm_eps == b->norm_eps &&
+           a->tie_embeddings == b->tie_embeddings && a->qkv_bias == b->qkv_bias && a->head == b->head;
+}

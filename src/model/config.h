@@ -40,6 +40,8 @@ static inline int config_kv_width(const ModelConfig *c) { return c->n_kv_heads *
 static inline int config_qkv_width(const ModelConfig *c) { return config_q_width(c) + 2 * config_kv_width(c); }
 static inline int config_out_width(const ModelConfig *c) { return c->head == HEAD_LM ? c->vocab_size : 1; }
 
+int config_equal(const ModelConfig *a, const ModelConfig *b);
+
 /* A model with sensible defaults for the given width/depth (Llama proportions:
  * F = 8/3 C rounded up to a multiple of 32, theta 10000, eps 1e-5). */
 ModelConfig config_default(int vocab_size, int dim, int n_layers, int n_heads);

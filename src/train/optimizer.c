@@ -29,21 +29,26 @@ void adamw_free(AdamW *opt) {
     free(opt);
 }
 
-float grad_norm(const Model *model) { return (float)sqrt(sum_squares(model->grads, model->n_params)); }
+ParamSet model_param_set(Model *m) {
+    if (!m->grads) die("model_param_set: gradients were not allocated");
+    return (ParamSet){m->params, m->grads, m->n_params, m->tensors, m->n_tensors};
+}
 
-float adamw_step(AdamW *opt, Model *model, float lr) {
+float grad_norm(const ParamSet *ps) { return (float)sqrt(sum_squares(ps->grads, ps->n)); }
+
+float adamw_step(AdamW *opt, const ParamSet *ps, float lr) {
     const OptimConfig *c = &opt->cfg;
-    if (opt->n != model->n_params) die("optimizer state has %zu values, the model %zu", opt->n, model->n_params);
-    float norm = grad_norm(model);
-    if (c->grad_clip > 0 && norm > c->grad_clip) scale_floats(model->grads, model->n_params, c->grad_clip / norm);
+    if (opt->n != ps->n) die("optimizer state has %zu values, the parameters %zu", opt->n, ps->n);
+    float norm = grad_norm(ps);
+    if (c->grad_clip > 0 && norm > c->grad_clip) scale_floats(ps->grads, ps->n, c->grad_clip / norm);
     opt->step++;
-    for (int i = 0; i < model->n_tensors; i++) {
-        const ParamTensor *t = &model->tensors[i];
+    for (int i = 0; i < ps->n_tensors; i++) {
+        const ParamTensor *t = &ps->tensors[i];
         size_t n = (size_t)t->rows * (t->cols ? (size_t)t->cols : 1), o = t->offset;
         int is_embedding = strcmp(t->name, "model.embed_tokens.weight") == 0;
         float wd = t->weight_decay || (is_embedding && c->decay_embedding) ? c->weight_decay : 0.0f;
-        adamw_update(model->params + o, model->grads + o, opt->m + o, opt->v + o, n, lr, c->beta1, c->beta2, c->eps,
-                     wd, opt->step);
+        adamw_update(ps->params + o, ps->grads + o, opt->m + o, opt->v + o, n, lr, c->beta1, c->beta2, c->eps, wd,
+                     opt->step);
     }
     return norm;
 }

@@ -17,6 +17,16 @@ typedef struct {
 
 OptimConfig optim_defaults(void);
 
+/* The parameters an optimizer updates: a whole model, or only a LoRA adapter. */
+typedef struct {
+    float *params, *grads;       /* (n) each */
+    size_t n;
+    const ParamTensor *tensors;  /* names, offsets and weight-decay flags */
+    int n_tensors;
+} ParamSet;
+
+ParamSet model_param_set(Model *m);
+
 typedef struct {
     OptimConfig cfg;
     size_t n;     /* parameters */
@@ -28,9 +38,9 @@ AdamW *adamw_new(size_t n_params, const OptimConfig *cfg);
 void adamw_free(AdamW *opt);
 /* Clips the gradients (if configured) and updates the parameters with learning
  * rate lr. Returns the gradient norm before clipping. */
-float adamw_step(AdamW *opt, Model *model, float lr);
+float adamw_step(AdamW *opt, const ParamSet *ps, float lr);
 /* Global L2 norm of the gradients. */
-float grad_norm(const Model *model);
+float grad_norm(const ParamSet *ps);
 
 typedef enum { SCHEDULE_CONSTANT, SCHEDULE_COSINE, SCHEDULE_LINEAR } ScheduleKind;
 typedef struct {

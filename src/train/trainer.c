@@ -1,0 +1,328 @@
+/* trainer.c — see trainer.h.
+ *
+ * One optimizer step:
+ *   1. gather grad_accum micro-batches and add up their weights (norm), so
+ *      the loss is the mean over the counted units of the whole step;
+ *   2. for each: forward, objective (loss and ∂loss/∂out), backward;
+ *   3. clip, AdamW at the scheduled learning rate;
+ *   4. metrics, progress, evaluation and checkpoint when due.
+ * A checkpoint is written into checkpoint-STEP.tmp/ and renamed when
+ * complete, so a run killed while saving keeps its previous checkpoint. */
+#include "trainer.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/json_util.h"
+#include "../base/metrics.h"
+#include "../base/plot.h"
+#include "../base/progress.h"
+#include "../base/util.h"
+#include "../io/checkpoint.h"
+#include "../io/safetensors.h"
+
+void batch_reserve(Batch *b, int B, int T, int with_doc_start) {
+    size_t n = (size_t)B * T;
+    if (n > b->capacity || (with_doc_start && !b->doc_start)) {
+        size_t cap = LMF_MAX(n, b->capacity);
+        b->tokens = xrealloc(b->tokens, cap * sizeof(int));
+        b->targets = xrealloc(b->targets, cap * sizeof(int));
+        if (with_doc_start || b->doc_start) b->doc_start = xrealloc(b->doc_start, cap * sizeof(int));
+        b->capacity = cap;
+    }
+    b->B = B;
+    b->T = T;
+}
+
+void batch_free(Batch *b) {
+    free(b->tokens);
+    free(b->targets);
+    free(b->doc_start);
+    memset(b, 0, sizeof *b);
+}
+
+TrainConfig train_config_defaults(void) {
+    return (TrainConfig){
+        .stage = "train",
+        .grad_accum = 1,
+        .optim = optim_defaults(),
+        .schedule = {SCHEDULE_COSINE, 0, 0, 0.1f},
+        .keep_checkpoints = 2,
+        .plot_keys = "loss,eval/loss",
+    };
+}
+
+/* ---- what is trained: the whole model unless the stage says otherwise ---- */
+
+static ParamSet trainable_set(const TrainConfig *cfg, Model *m) {
+    if (cfg->trainable) return cfg->trainable(cfg->model_ctx);
+    return model_param_set(m);
+}
+
+static void save_model(const TrainConfig *cfg, Model *m, const char *dir) {
+    if (cfg->save_model) cfg->save_model(cfg->model_ctx, dir);
+    else checkpoint_save(dir, m, cfg->tokenizer, 0.0, 1.0);
+}
+
+static void load_model(const TrainConfig *cfg, Model *m, const char *dir) {
+    if (cfg->load_model) cfg->load_model(cfg->model_ctx, dir);
+    else checkpoint_load_params(dir, m);
+}
+
+/* ---- checkpoints ---- */
+
+/* The step of the newest complete checkpoint-STEP in run_dir, or -1. */
+static long newest_checkpoint(const char *run_dir) {
+    DIR *d = opendir(run_dir);
+    if (!d) return -1;
+    long best = -1;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        long step;
+        char rest;
+        if (sscanf(e->d_name, "checkpoint-%ld%c", &step, &rest) != 1) continue; /* skips checkpoint-N.tmp */
+        char *state = xsprintf("%s/%s/trainer_state.json", run_dir, e->d_name);
+        if (file_exists(state) && step > best) best = step;
+        free(state);
+    }
+    closedir(d);
+    return best;
+}
+
+/* Removes checkpoints beyond the newest `keep`, and unfinished .tmp ones. */
+static void prune_checkpoints(const char *run_dir, int keep) {
+    DIR *d = opendir(run_dir);
+    if (!d) return;
+    long steps[1024];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        long step;
+        char rest;
+        int fields = sscanf(e->d_name, "checkpoint-%ld%c", &step, &rest);
+        if (fields == 2 && ends_with(e->d_name, ".tmp")) {
+            char *p = path_join(run_dir, e->d_name);
+            char *cmd = xsprintf("rm -rf '%s'", p);
+            if (system(cmd) != 0) warn("could not remove %s", p);
+            free(cmd);
+            free(p);
+        } else if (fields == 1 && n < 1024) {
+            steps[n++] = step;
+        }
+    }
+    closedir(d);
+    for (int i = 0; i < n; i++) {
+        int newer = 0;
+        for (int j = 0; j < n; j++) newer += steps[j] > steps[i];
+        if (newer < keep) continue;
+        char *cmd = xsprintf("rm -rf '%s/checkpoint-%ld'", run_dir, steps[i]);
+        if (system(cmd) != 0) warn("could not remove %s/checkpoint-%ld", run_dir, steps[i]);
+        free(cmd);
+    }
+}
+
+static void save_checkpoint(const TrainConfig *cfg, Model *m, const Objective *obj, const AdamW *opt, long step) {
+    char *tmp = xsprintf("%s/checkpoint-%ld.tmp", cfg->run_dir, step);
+    char *final = xsprintf("%s/checkpoint-%ld", cfg->run_dir, step);
+    char *cmd = xsprintf("rm -rf '%s'", tmp);
+    if (system(cmd) != 0) die("cannot clear %s", tmp);
+    free(cmd);
+    make_dirs(tmp);
+    save_model(cfg, m, tmp);
+
+    StWriter *w = st_writer_new();
+    int64_t shape[1] = {(int64_t)opt->n};
+    st_writer_add(w, "adamw.exp_avg", ST_F32, 1, shape, opt->m);
+    st_writer_add(w, "adamw.exp_avg_sq", ST_F32, 1, shape, opt->v);
+    char *opt_path = path_join(tmp, "optimizer.safetensors");
+    st_writer_save(w, opt_path);
+    st_writer_free(w);
+    free(opt_path);
+
+    /* trainer_state.json last: its presence marks the checkpoint complete */
+    cJSON *state = cJSON_CreateObject();
+    cJSON_AddStringToObject(state, "stage", cfg->stage);
+    cJSON_AddNumberToObject(state, "step", (double)step);
+    cJSON_AddNumberToObject(state, "optimizer_step", (double)opt->step);
+    cJSON_AddNumberToObject(state, "max_steps", (double)cfg->max_steps);
+    cJSON_AddNumberToObject(state, "grad_accum", cfg->grad_accum);
+    cJSON_AddNumberToObject(state, "lr", cfg->optim.lr);
+    if (obj->save_state) cJSON_AddItemToObject(state, "data", obj->save_state(obj->ctx));
+    char *state_path = path_join(tmp, "trainer_state.json");
+    json_write_file(state_path, state);
+    cJSON_Delete(state);
+    free(state_path);
+
+    cmd = xsprintf("rm -rf '%s'", final);
+    if (system(cmd) != 0) die("cannot replace %s", final);
+    free(cmd);
+    if (rename(tmp, final) != 0) die_errno("cannot rename %s to %s", tmp, final);
+    prune_checkpoints(cfg->run_dir, LMF_MAX(cfg->keep_checkpoints, 1));
+    free(tmp);
+    free(final);
+}
+
+/* Restores model, optimizer and data position; returns the step to continue from. */
+static long resume_from_checkpoint(const TrainConfig *cfg, Model *m, const Objective *obj, AdamW *opt) {
+    long step = newest_checkpoint(cfg->run_dir);
+    if (step < 0) die("--resume: no complete checkpoint in %s", cfg->run_dir);
+    char *dir = xsprintf("%s/checkpoint-%ld", cfg->run_dir, step);
+    load_model(cfg, m, dir);
+    char *state_path = path_join(dir, "trainer_state.json");
+    cJSON *state = json_read_file(state_path);
+    const char *stage = json_get_string(state, "stage", state_path);
+    if (strcmp(stage, cfg->stage) != 0) die("%s: a %s checkpoint cannot resume a %s run", state_path, stage, cfg->stage);
+    opt->step = json_get_int64(state, "optimizer_step", state_path);
+    if (json_get_int(state, "grad_accum", state_path) != cfg->grad_accum)
+        die("%s: the run used --grad-accum %d; resume it with the same flags", state_path,
+            json_get_int(state, "grad_accum", state_path));
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(state, "data");
+    if (obj->load_state) {
+        if (!data) die("%s: field \"data\" is missing", state_path);
+        obj->load_state(obj->ctx, data);
+    }
+    cJSON_Delete(state);
+    char *opt_path = path_join(dir, "optimizer.safetensors");
+    SafeTensors *st = st_open(opt_path);
+    const StTensor *tm = st_find(st, "adamw.exp_avg"), *tv = st_find(st, "adamw.exp_avg_sq");
+    if (!tm || !tv) die("%s: AdamW moments are missing", opt_path);
+    st_read_f32(tm, opt->m, opt->n);
+    st_read_f32(tv, opt->v, opt->n);
+    st_close(st);
+    free(opt_path);
+    free(state_path);
+    free(dir);
+    return step;
+}
+
+/* ---- the loop ---- */
+
+/* Appends " | name value" for each progress key with a value this step. */
+static void format_progress_keys(char *buf, size_t cap, const char *keys, const StepStats *stats) {
+    buf[0] = 0;
+    if (!keys) return;
+    char *copy = xstrdup(keys), *save = NULL;
+    size_t used = 0;
+    for (char *k = strtok_r(copy, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
+        double v = stats_mean(stats, k);
+        if (isnan(v) || used >= cap) continue;
+        const char *short_name = strchr(k, '/') ? strchr(k, '/') + 1 : k;
+        used += (size_t)snprintf(buf + used, cap - used, " | %s %.4g", short_name, v);
+    }
+    free(copy);
+}
+
+static void write_stats(MetricsLog *log, const StepStats *s) {
+    for (int i = 0; i < s->n; i++) metrics_add(log, s->names[i], s->sum[i] / (double)s->count[i]);
+}
+
+static void run_evaluation(const Objective *obj, Model *m, StepStats *eval, Progress *p, long step) {
+    stats_clear(eval);
+    if (!obj->evaluate) return;
+    obj->evaluate(obj->ctx, m, eval);
+    char line[512] = "";
+    size_t used = 0;
+    for (int i = 0; i < eval->n && used < sizeof line; i++)
+        used += (size_t)snprintf(line + used, sizeof line - used, "%s%s %.4f", i ? " | " : "", eval->names[i],
+                                 eval->sum[i] / (double)eval->count[i]);
+    progress_note(p, "eval at step %ld: %s", step, line);
+}
+
+TrainResult trainer_run(Model *m, const Objective *obj, const TrainConfig *cfg) {
+    if (cfg->grad_accum < 1) die("--grad-accum must be at least 1");
+    if (cfg->max_steps < 1) die("--steps must be at least 1");
+    make_dirs(cfg->run_dir);
+    if (!cfg->trainable) model_alloc_grads(m);
+    ParamSet ps = trainable_set(cfg, m);
+    AdamW *opt = adamw_new(ps.n, &cfg->optim);
+    long step = 0;
+    if (cfg->resume) {
+        step = resume_from_checkpoint(cfg, m, obj, opt);
+        info("resumed from %s/checkpoint-%ld", cfg->run_dir, step);
+    } else if (newest_checkpoint(cfg->run_dir) >= 0) {
+        die("%s already holds checkpoints: pass --resume to continue that run, or choose another --out", cfg->run_dir);
+    }
+    MetricsLog *log = cfg->resume ? metrics_open_resume(cfg->run_dir, step) : metrics_open(cfg->run_dir);
+    Batch *batches = xcalloc((size_t)cfg->grad_accum, sizeof(Batch));
+    StepStats stats, eval;
+    stats_clear(&eval);
+    Progress progress;
+    progress_init(&progress, "step", step, cfg->max_steps);
+    TrainResult result = {0};
+    int data_ended = 0;
+    char extra[256];
+
+    while (step < cfg->max_steps && !data_ended) {
+        int n_micro = 0;
+        double norm = 0;
+        long tokens = 0;
+        for (; n_micro < cfg->grad_accum; n_micro++) {
+            if (!obj->next_batch(obj->ctx, &batches[n_micro])) {
+                data_ended = 1;
+                break;
+            }
+            norm += batches[n_micro].weight;
+            tokens += batches[n_micro].n_tokens;
+        }
+        if (n_micro == 0) break;
+        if (norm <= 0) die("%s: a training step has nothing to learn from (every token is masked)", cfg->stage);
+
+        stats_clear(&stats);
+        memset(ps.grads, 0, ps.n * sizeof(float));
+        double loss_sum = 0;
+        for (int i = 0; i < n_micro; i++) {
+            Batch *b = &batches[i];
+            model_forward(m, b->tokens, b->doc_start, b->B, b->T, 1);
+            loss_sum += obj->loss_and_grad(obj->ctx, m, b, norm, &stats);
+            model_backward(m);
+        }
+        float lr = schedule_lr(&cfg->schedule, cfg->optim.lr, step);
+        float gnorm = adamw_step(opt, &ps, lr);
+        step++;
+        double loss = loss_sum / norm;
+        if (!isfinite(loss)) die("%s: the loss became %f at step %ld; lower --lr", cfg->stage, loss, step);
+        result.last_loss = loss;
+
+        int last = step == cfg->max_steps;
+        metrics_begin(log, step);
+        metrics_add(log, "loss", loss);
+        metrics_add(log, "lr", lr);
+        metrics_add(log, "grad_norm", gnorm);
+        metrics_add(log, "tokens", (double)tokens);
+        write_stats(log, &stats);
+        if ((cfg->eval_every > 0 && step % cfg->eval_every == 0) || last) {
+            run_evaluation(obj, m, &eval, &progress, step);
+            write_stats(log, &eval);
+        }
+        metrics_end(log);
+
+        progress_add_tokens(&progress, (double)tokens);
+        format_progress_keys(extra, sizeof extra, obj->progress_keys, &stats);
+        progress_update(&progress, step, "loss %.4f | lr %.2e | gnorm %.3f%s", loss, lr, gnorm, extra);
+        if ((cfg->save_every > 0 && step % cfg->save_every == 0) || last) {
+            save_checkpoint(cfg, m, obj, opt, step);
+        }
+    }
+    progress_finish(&progress);
+    if (data_ended && step < cfg->max_steps) {
+        info("the data ended after %ld steps", step);
+        run_evaluation(obj, m, &eval, &progress, step);
+        save_checkpoint(cfg, m, obj, opt, step);
+    }
+    char *final_dir = path_join(cfg->run_dir, "model");
+    save_model(cfg, m, final_dir);
+    char *svg = path_join(cfg->run_dir, "loss.svg");
+    plot_metrics(cfg->run_dir, cfg->plot_keys, svg, PLOT_LINEAR_Y);
+    info("model written to %s, loss curve to %s", final_dir, svg);
+    free(svg);
+    free(final_dir);
+    metrics_close(log);
+    for (int i = 0; i < cfg->grad_accum; i++) batch_free(&batches[i]);
+    free(batches);
+    adamw_free(opt);
+    result.steps = step;
+    result.last_eval = eval;
+    return result;
+}
