@@ -16,6 +16,7 @@ typedef struct {
 
 static const Command commands[] = {
     {"train-tiny", cmd_train_tiny, "train a tiny model on a built-in text and show the loss falling"},
+    {"tokenizer", cmd_tokenizer, "train a byte-level BPE tokenizer; encode and decode text"},
 };
 
 static void print_help(void) {

@@ -3,5 +3,6 @@
 #define LMF_STAGES_H
 
 int cmd_train_tiny(int argc, char **argv);
+int cmd_tokenizer(int argc, char **argv);
 
 #endif

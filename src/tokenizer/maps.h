@@ -1,0 +1,107 @@
+/* maps.h — the two hash tables the tokenizer lives on.
+ *
+ * StrMap: byte string -> int (a token's bytes -> its id; a word -> its index
+ * while training; a piece -> its cached tokens while encoding). Keys are
+ * copied into one arena; the caller passes the key's hash so that a lookup
+ * followed by an insert hashes once.
+ *
+ * PairMap: pair of token ids -> two ints (a merge -> its rank and the id it
+ * produces; a pair -> its index while training).
+ *
+ * Both use open addressing with linear probing and grow at half full. */
+#ifndef LMF_MAPS_H
+#define LMF_MAPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+static inline uint64_t hash_mix(uint64_t h) {
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ull;
+    h ^= h >> 32;
+    return h;
+}
+
+/* A fast hash of a short byte string (tokens and words are short). */
+static inline uint64_t hash_bytes(const void *key, size_t len) {
+    const uint8_t *p = key;
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (len * 0xbf58476d1ce4e5b9ull);
+    for (; len >= 8; p += 8, len -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0x94d049bb133111ebull;
+        h ^= h >> 29;
+    }
+    if (len) {
+        uint64_t w = 0;
+        memcpy(&w, p, len);
+        h = (h ^ w) * 0x94d049bb133111ebull;
+    }
+    return hash_mix(h);
+}
+
+typedef struct {
+    uint64_t hash;
+    uint32_t key_off, key_len;
+    int value; /* -1 marks an empty slot */
+} StrMapSlot;
+
+typedef struct {
+    StrMapSlot *slots;
+    size_t cap, count; /* cap is a power of two */
+    char *arena;
+    size_t arena_len, arena_cap;
+} StrMap;
+
+void strmap_init(StrMap *m, size_t expected);
+void strmap_free(StrMap *m);
+
+/* The value stored for key, or -1. */
+static inline int strmap_get(const StrMap *m, const void *key, size_t len, uint64_t hash) {
+    size_t mask = m->cap - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+        const StrMapSlot *s = &m->slots[i];
+        if (s->value < 0) return -1;
+        if (s->hash == hash && s->key_len == len && memcmp(m->arena + s->key_off, key, len) == 0) return s->value;
+    }
+}
+
+/* Inserts key with `value` (>= 0) unless it is present. Returns the value now
+ * stored: `value` if it was inserted, the old one if not. */
+int strmap_put(StrMap *m, const void *key, size_t len, uint64_t hash, int value);
+
+/* The key bytes of a slot. */
+static inline const char *strmap_key(const StrMap *m, const StrMapSlot *s) { return m->arena + s->key_off; }
+
+typedef struct {
+    uint64_t key; /* left << 32 | right; UINT64_MAX marks an empty slot */
+    int a, b;
+} PairSlot;
+
+typedef struct {
+    PairSlot *slots;
+    size_t cap, count;
+} PairMap;
+
+static inline uint64_t pair_key(int left, int right) { return (uint64_t)(uint32_t)left << 32 | (uint32_t)right; }
+
+void pairmap_init(PairMap *m, size_t expected);
+void pairmap_free(PairMap *m);
+
+/* The slot holding (left, right), or NULL. */
+static inline const PairSlot *pairmap_get(const PairMap *m, int left, int right) {
+    uint64_t key = pair_key(left, right);
+    size_t mask = m->cap - 1;
+    for (size_t i = hash_mix(key) & mask;; i = (i + 1) & mask) {
+        const PairSlot *s = &m->slots[i];
+        if (s->key == key) return s;
+        if (s->key == UINT64_MAX) return NULL;
+    }
+}
+
+/* The slot for (left, right), inserted with a = b = -1 if absent (*inserted
+ * tells which). The pointer is valid until the next insertion. */
+PairSlot *pairmap_put(PairMap *m, int left, int right, int *inserted);
+
+#endif
