@@ -176,12 +176,14 @@ size_t split_find_safe_cut(const uint8_t *s, size_t len, size_t from, size_t lim
     return LMF_MIN(p, limit);
 }
 
-/* PCRE2's \s (with UCP) lacks U+0085, which White_Space has: add it. Outside
- * a class \s becomes [\s\x{85}] and \S [^\s\x{85}]; inside one, \s gets
- * \x{85} beside it. (\S inside a class is left alone.) */
+/* PCRE2's \s (with UCP) is not White_Space: it lacks U+0085 and has U+180E.
+ * So \s becomes the explicit White_Space set: [WS] outside a class, WS
+ * inside one, and \S outside a class [^WS]. (\S inside a class is left
+ * alone; no pattern in use has one.) */
+#define WHITE_SPACE "\\t-\\r\\x{20}\\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}"
 static char *with_white_space(const char *p) {
     size_t n = strlen(p);
-    char *out = xmalloc(n * 12 + 1), *o = out;
+    char *out = xmalloc(n * (sizeof WHITE_SPACE + 3) + 1), *o = out;
     int in_class = 0;
     for (size_t i = 0; i < n; i++) {
         if (p[i] == '\\' && i + 1 < n) {
@@ -194,9 +196,9 @@ static char *with_white_space(const char *p) {
                 o += k;
                 i += k - 1;
             } else if (c == 's') {
-                o += sprintf(o, in_class ? "\\s\\x{85}" : "[\\s\\x{85}]");
+                o += sprintf(o, in_class ? WHITE_SPACE : "[" WHITE_SPACE "]");
             } else if (c == 'S' && !in_class) {
-                o += sprintf(o, "[^\\s\\x{85}]");
+                o += sprintf(o, "[^" WHITE_SPACE "]");
             } else {
                 *o++ = '\\';
                 *o++ = c;

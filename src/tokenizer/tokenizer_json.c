@@ -363,6 +363,7 @@ Tokenizer *tokenizer_from_gpt2_files(const char *encoder_json, size_t encoder_le
             check(l, tokenizer_add_added(l->t, &a, err), err);
         }
         check(l, tokenizer_add_split(l->t, PATTERN_GPT2, 0, err), err);
+        l->name = encoder_name; /* what finishing checks (all 256 bytes present) is the vocabulary's */
         check(l, tokenizer_finish(l->t, err), err);
     }
     free(encoder_name);
