@@ -3,7 +3,6 @@
 
 #include <limits.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "util.h"
 
@@ -16,12 +15,6 @@ void intvec_reserve(IntVec *v, int extra) {
     if (cap > INT_MAX) cap = INT_MAX;
     v->data = xrealloc(v->data, (size_t)cap * sizeof(int));
     v->cap = (int)cap;
-}
-
-void intvec_append(IntVec *v, const int *xs, int n) {
-    intvec_reserve(v, n);
-    if (n > 0) memcpy(v->data + v->len, xs, (size_t)n * sizeof(int));
-    v->len += n;
 }
 
 void intvec_free(IntVec *v) {

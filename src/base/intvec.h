@@ -23,7 +23,12 @@ static inline void intvec_push(IntVec *v, int x) {
     v->data[v->len++] = x;
 }
 
-void intvec_append(IntVec *v, const int *xs, int n);
+static inline void intvec_append(IntVec *v, const int *xs, int n) {
+    if (n > v->cap - v->len) intvec_reserve(v, n);
+    for (int i = 0; i < n; i++) v->data[v->len + i] = xs[i];
+    v->len += n;
+}
+
 void intvec_free(IntVec *v);
 
 #endif

@@ -292,8 +292,11 @@ static void encode_parallel(const Tokenizer *t, const uint8_t *text, size_t len,
         encoder_init(&e, t, NULL, NULL);
 #pragma omp for schedule(dynamic, 1)
         for (int c = 0; c < n; c++) {
-            e.ids = &parts[c];
+            /* A vector of the thread's own: neighbouring parts[] share a cache line. */
+            IntVec ids = {0};
+            e.ids = &ids;
             encode_text(&e, text + cut[c], cut[c + 1] - cut[c], cut[c], allow_special);
+            parts[c] = ids;
         }
         encoder_free(&e);
     }

@@ -23,22 +23,36 @@ static inline uint64_t hash_mix(uint64_t h) {
     return h;
 }
 
-/* A fast hash of a short byte string (tokens and words are short). */
+static inline uint64_t load64(const uint8_t *p) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+static inline uint64_t load32(const uint8_t *p) {
+    uint32_t w;
+    memcpy(&w, p, 4);
+    return w;
+}
+
+/* A fast hash of a short byte string (tokens and words are short). Reads
+ * only inside the string, in whole words where it can: the last word may
+ * overlap the one before. */
 static inline uint64_t hash_bytes(const void *key, size_t len) {
     const uint8_t *p = key;
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ (len * 0xbf58476d1ce4e5b9ull);
-    for (; len >= 8; p += 8, len -= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0x94d049bb133111ebull;
-        h ^= h >> 29;
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (len * 0xbf58476d1ce4e5b9ull), w;
+    if (len >= 8) {
+        for (; len > 8; p += 8, len -= 8) {
+            h = (h ^ load64(p)) * 0x94d049bb133111ebull;
+            h ^= h >> 29;
+        }
+        w = load64(p + len - 8);
+    } else if (len >= 4) {
+        w = load32(p) | load32(p + len - 4) << 32;
+    } else {
+        w = len ? (uint64_t)p[0] | (uint64_t)p[len / 2] << 8 | (uint64_t)p[len - 1] << 16 : 0;
     }
-    if (len) {
-        uint64_t w = 0;
-        memcpy(&w, p, len);
-        h = (h ^ w) * 0x94d049bb133111ebull;
-    }
-    return hash_mix(h);
+    return hash_mix((h ^ w) * 0x94d049bb133111ebull);
 }
 
 typedef struct {

@@ -160,20 +160,24 @@ size_t split_next(const SplitRule *r, const uint8_t *s, size_t len, size_t pos, 
     return next_regex(r, s, len, pos, sc);
 }
 
+static int ascii_letter(uint8_t c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
+
 int split_is_safe_cut(const uint8_t *s, size_t len, size_t p) {
-    if (p == 0 || p >= len || s[p - 1] != '\n') return 0;
+    if (p == 0 || p + 1 >= len) return 0;
+    /* Before a space between two letters: a run of letters (or a
+     * contraction) ends at the space, and " word" starts there. */
+    if (s[p] == ' ') return ascii_letter(s[p - 1]) && ascii_letter(s[p + 1]);
+    /* After a newline, before a letter: no pattern puts a newline in front
+     * of a letter, so the newline's piece ends here. */
     uint32_t cp;
     int n;
-    return class_at(s, len, p, &cp, &n) == LETTER;
+    return s[p - 1] == '\n' && class_at(s, len, p, &cp, &n) == LETTER;
 }
 
 size_t split_find_safe_cut(const uint8_t *s, size_t len, size_t from, size_t limit) {
     size_t p = from;
-    while (p < limit && !split_is_safe_cut(s, len, p)) {
-        const uint8_t *nl = memchr(s + p, '\n', limit - p);
-        p = nl ? (size_t)(nl - s) + 1 : limit;
-    }
-    return LMF_MIN(p, limit);
+    while (p < limit && !split_is_safe_cut(s, len, p)) p++;
+    return p;
 }
 
 /* PCRE2's \s (with UCP) is not White_Space: it lacks U+0085 and has U+180E.

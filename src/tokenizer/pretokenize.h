@@ -51,8 +51,9 @@ void split_scratch_free(SplitScratch *sc);
 size_t split_next(const SplitRule *r, const uint8_t *s, size_t len, size_t pos, SplitScratch *sc);
 
 /* Whether every hand-written splitter ends a piece at p: true after a
- * newline that a letter follows. Used to cut long texts into pieces that can
- * be tokenized in parallel with the same result. */
+ * newline that a letter follows, and before a space between two ASCII
+ * letters. Long texts are cut there into chunks that are tokenized in
+ * parallel with the same result. */
 int split_is_safe_cut(const uint8_t *s, size_t len, size_t p);
 /* The first safe cut in [from, limit), or limit if there is none. */
 size_t split_find_safe_cut(const uint8_t *s, size_t len, size_t from, size_t limit);

@@ -150,13 +150,15 @@ int tokenizer_finish(Tokenizer *t, char *err) {
     qsort_r(t->added_sorted, (size_t)t->n_added, sizeof(int), compare_added, t);
     for (int b = 0; b < 256; b++) t->added_first[b] = -1;
     for (int i = t->n_added - 1; i >= 0; i--) t->added_first[(uint8_t)t->added[t->added_sorted[i]].content[0]] = i;
-    /* Parallel encoding cuts after a newline that a letter follows; every
-     * hand-written splitter ends a piece there, and no added token may span
-     * the cut or swallow the newline. */
+    /* Parallel encoding cuts where every hand-written splitter ends a piece
+     * (split_is_safe_cut: at a newline or a space); no added token may span
+     * the cut or swallow the white space there. */
     t->parallel_safe = t->n_splits == 1 && t->splits[0].kind != SPLIT_REGEX;
-    for (int i = 0; i < t->n_added; i++)
-        if (t->added[i].lstrip || t->added[i].rstrip || memchr(t->added[i].content, '\n', (size_t)t->added[i].len))
+    for (int i = 0; i < t->n_added; i++) {
+        const AddedToken *a = &t->added[i];
+        if (a->lstrip || a->rstrip || memchr(a->content, '\n', (size_t)a->len) || memchr(a->content, ' ', (size_t)a->len))
             t->parallel_safe = 0;
+    }
     return 0;
 }
 

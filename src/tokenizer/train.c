@@ -131,10 +131,11 @@ static void count_words(const Tokenizer *splitter, const Corpus *c, WordCounts *
     WordCounts *local = xcalloc((size_t)threads, sizeof(WordCounts));
 #pragma omp parallel num_threads(threads)
     {
-        WordCounts *w = &local[omp_get_thread_num()];
-        strmap_init(&w->words, 1 << 14);
+        WordCounts w = {0}; /* on the thread's stack: neighbouring local[] share a cache line */
+        strmap_init(&w.words, 1 << 14);
 #pragma omp for schedule(dynamic, 1)
-        for (int i = 0; i < n_chunks; i++) tokenizer_each_piece(splitter, chunk[i], chunk_len[i], 1, count_piece, w);
+        for (int i = 0; i < n_chunks; i++) tokenizer_each_piece(splitter, chunk[i], chunk_len[i], 1, count_piece, &w);
+        local[omp_get_thread_num()] = w;
     }
     strmap_init(&all->words, 1 << 16);
     for (int k = 0; k < threads; k++) {
