@@ -19,6 +19,7 @@ static void print_default(const Option *o) {
         if (*(const char **)o->value) printf(" (default %s)", *(const char **)o->value);
         break;
     case OPT_KIND_FLAG: printf(" (default %s)", *(int *)o->value ? "on" : "off"); break;
+    case OPT_KIND_LIST: printf(" (repeatable)"); break;
     case OPT_KIND_END: break;
     }
 }
@@ -29,7 +30,7 @@ void args_print_help(const char *command, const char *usage, const char *descrip
         char left[64];
         const char *arg = o->kind == OPT_KIND_INT || o->kind == OPT_KIND_LONG ? " N"
                           : o->kind == OPT_KIND_FLOAT                        ? " X"
-                          : o->kind == OPT_KIND_STR                          ? " S"
+                          : o->kind == OPT_KIND_STR || o->kind == OPT_KIND_LIST ? " S"
                                                                              : "";
         snprintf(left, sizeof left, "--%s%s", o->name, arg);
         printf("  %-26s %s", left, o->help);
@@ -64,6 +65,12 @@ static void set_value(const char *command, const Option *o, const char *v) {
         break;
     }
     case OPT_KIND_STR: *(const char **)o->value = v; break;
+    case OPT_KIND_LIST: {
+        OptList *list = o->value;
+        list->items = xrealloc(list->items, (size_t)(list->n + 1) * sizeof(char *));
+        list->items[list->n++] = v;
+        break;
+    }
     case OPT_KIND_FLAG:
     case OPT_KIND_END: break;
     }

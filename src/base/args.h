@@ -9,12 +9,19 @@
  *   int npos = args_parse("pretrain", "FILES...", "Pretrain a model.", opts, argc, argv, &positional);
  *
  * Flags are --name VALUE or --name=VALUE; OPT_FLAG takes no value (--name sets
- * it to 1, --no-name to 0). --help prints the table with the defaults, which
+ * it to 1, --no-name to 0). OPT_LIST may be given many times; each value is
+ * appended to an OptList. --help prints the table with the defaults, which
  * are the values the variables hold before parsing. */
 #ifndef LMF_ARGS_H
 #define LMF_ARGS_H
 
-typedef enum { OPT_KIND_INT, OPT_KIND_LONG, OPT_KIND_FLOAT, OPT_KIND_STR, OPT_KIND_FLAG, OPT_KIND_END } OptKind;
+typedef enum { OPT_KIND_INT, OPT_KIND_LONG, OPT_KIND_FLOAT, OPT_KIND_STR, OPT_KIND_FLAG, OPT_KIND_LIST, OPT_KIND_END } OptKind;
+
+/* The values of a repeatable flag, in the order given. */
+typedef struct {
+    const char **items;
+    int n;
+} OptList;
 
 typedef struct {
     const char *name;
@@ -28,6 +35,7 @@ typedef struct {
 #define OPT_FLOAT(n, p, h) {(n), OPT_KIND_FLOAT, (float *)(p), (h)}
 #define OPT_STR(n, p, h) {(n), OPT_KIND_STR, (const char **)(p), (h)}
 #define OPT_FLAG(n, p, h) {(n), OPT_KIND_FLAG, (int *)(p), (h)}
+#define OPT_LIST(n, p, h) {(n), OPT_KIND_LIST, (OptList *)(p), (h)}
 #define OPT_END {0, OPT_KIND_END, 0, 0}
 
 /* Parses argv[1..argc-1] (argv[0] is the subcommand). Positional arguments
