@@ -24,6 +24,11 @@ static size_t other_floats_per_token(const ModelConfig *c) {
            (size_t)config_q_width(c) + 3 * F;
 }
 
+size_t model_activation_bytes(const ModelConfig *c, size_t n_tokens, int for_backward) {
+    size_t layers = for_backward ? (size_t)c->n_layers : 1;
+    return sizeof(float) * n_tokens * (layer_floats_per_token(c) * layers + other_floats_per_token(c));
+}
+
 /* (Re)allocates the activation buffers when the new pass needs more room. */
 static void ensure_activations(Model *m, size_t N, int n_layer_acts) {
     Activations *a = &m->act;

@@ -111,6 +111,9 @@ size_t model_matmul_params(const Model *m);
 /* FLOPs of one training step per token (forward + backward): 6·N_matmul + 12·L·T·C (PaLM's formula). */
 double model_train_flops_per_token(const Model *m, int T);
 
+/* Bytes of activation buffers a forward (+ backward) pass over n_tokens needs. */
+size_t model_activation_bytes(const ModelConfig *c, size_t n_tokens, int for_backward);
+
 /* tokens (B, T); doc_start (B, T) or NULL. Fills m->act.out (B, T, OUT).
  * for_backward keeps every layer's activations for model_backward; without it
  * the layers share one set of buffers (inference, log-probs of a frozen model). */

@@ -6,5 +6,6 @@ int cmd_train_tiny(int argc, char **argv);
 int cmd_demo_data(int argc, char **argv);
 int cmd_gold(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
+int cmd_pretrain(int argc, char **argv);
 
 #endif

@@ -33,3 +33,10 @@ double lm_loss_sum(Model *m, const int *targets, long *n_counted) {
 double lm_loss_sum_and_grad(Model *m, const int *targets, double norm, long *n_counted) {
     return loss_and_maybe_grad(m, targets, norm, n_counted, 1);
 }
+
+double lm_objective_loss_and_grad(void *ctx, Model *m, const Batch *b, double norm, StepStats *stats) {
+    (void)ctx;
+    (void)stats;
+    long count;
+    return lm_loss_sum_and_grad(m, b->targets, norm, &count);
+}
