@@ -24,7 +24,7 @@ void linear_backward(float *din, float *dW, float *dbias, const float *dout, con
 /* ---- RMSNorm (rmsnorm.c) ---- */
 /* out (N,C) = x / rms(x) * w; rstd (N) keeps 1/rms(x) for the backward pass. */
 void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps);
-/* dx (N,C) += ∂loss/∂x; dw (C) += ∂loss/∂w. */
+/* dx (N,C) += ∂loss/∂x; dw (C) += ∂loss/∂w (skipped when dw is NULL: a frozen norm). */
 void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *rstd,
                       int N, int C);
 
