@@ -7,5 +7,7 @@ int cmd_demo_data(int argc, char **argv);
 int cmd_gold(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
+int cmd_sft(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 #endif
