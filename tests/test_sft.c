@@ -136,11 +136,6 @@ TEST(sft_loss_matches_pytorch) {
     int *targets = xmalloc(sizeof(int) * (size_t)T);
     for (int i = 0; i < T; i++) targets[i] = i + 1 < T && mask.data[i + 1] ? ids.data[i + 1] : -100;
     Model *m = test_small_model(tokenizer_vocab_size(t), 32, 2, 4, 2, 17, 3.0f);
-    ModelConfig c = m->cfg;
-    c.max_seq_len = 128;
-    model_free(m);
-    m = model_new(&c);
-    model_init_random(m, 17);
     test_write_reference_fixture(dir, m, NULL, 1, T, ids.data, targets, NULL);
     CHECK(test_system("/usr/bin/python3 tests/ref/llama_ref.py %s", dir) == 0);
 
@@ -196,17 +191,20 @@ static double batch_loss_and_grads(Model *m, const SftData *d, const int *idx, i
 }
 
 TEST(sft_packing_is_exact) {
+    enum { ROW = 100 }; /* tokens per packed row */
     char *dir = test_tmpdir("sft-packing");
     Tokenizer *t = test_chat_tokenizer(dir);
     char *path = write_data(dir, mixed_jsonl);
     const char *paths[1] = {path};
-    SftOptions o = {64, 0};
+    SftOptions o = {ROW, 0};
     SftData *d = sft_data_load(paths, 1, t, &o);
     CHECK_EQ_INT(d->n, 5);
     int idx[5] = {0, 1, 2, 3, 4};
     Batch probe = {0};
-    double norm = (double)sft_make_batch(&probe, d, idx, 5, 64, 1, 0);
-    CHECK_MSG(probe.B >= 2, "the examples should need several packed rows, got %d", probe.B);
+    double norm = (double)sft_make_batch(&probe, d, idx, 5, ROW, 1, 0);
+    int shared = 0; /* positions of an example that starts inside a row, after another */
+    for (int i = 0; i < probe.B * probe.T; i++) shared += probe.doc_start[i] > 0 && probe.doc_start[i] != i % probe.T;
+    CHECK_MSG(probe.B >= 2 && shared > 0, "the examples should share rows and need several: %d rows", probe.B);
     batch_free(&probe);
 
     for (int with_lora = 0; with_lora < 2; with_lora++) {
@@ -236,11 +234,11 @@ TEST(sft_packing_is_exact) {
         float *one_by_one = xalloc_floats(n_grads);
         double loss_single = 0;
         memset(grads, 0, n_grads * sizeof(float));
-        for (int i = 0; i < 5; i++) loss_single += batch_loss_and_grads(m, d, &idx[i], 1, 64, 0, norm);
+        for (int i = 0; i < 5; i++) loss_single += batch_loss_and_grads(m, d, &idx[i], 1, ROW, 0, norm);
         memcpy(one_by_one, grads, n_grads * sizeof(float));
         for (int packed = 1; packed >= 0; packed--) {
             memset(grads, 0, n_grads * sizeof(float));
-            double loss = batch_loss_and_grads(m, d, idx, 5, 64, packed, norm);
+            double loss = batch_loss_and_grads(m, d, idx, 5, ROW, packed, norm);
             const char *what = packed ? "packed" : "padded";
             CHECK_MSG(fabs(loss - loss_single) < 1e-5 * loss_single, "%s%s: loss %.8f, one by one %.8f", what,
                       with_lora ? " (LoRA)" : "", loss, loss_single);

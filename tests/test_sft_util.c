@@ -27,7 +27,7 @@ Model *test_small_model(int V, int C, int L, int NH, int NKV, uint64_t seed, flo
     ModelConfig c = config_default(V, C, L, NH);
     c.n_kv_heads = NKV;
     c.tie_embeddings = 0;
-    c.max_seq_len = 64;
+    c.max_seq_len = 128;
     Model *m = model_new(&c);
     model_init_random(m, seed);
     for (size_t i = 0; i < m->n_params; i++) m->params[i] *= gain;

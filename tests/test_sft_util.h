@@ -11,7 +11,7 @@
  * <|im_end|>, trained on a few sentences written into dir. */
 Tokenizer *test_chat_tokenizer(const char *dir);
 /* A small random model: V tokens, width C, L layers, NH heads, NKV kv heads,
- * untied head, max_seq_len 64. Parameters scaled by `gain` (larger than the
+ * untied head, max_seq_len 128. Parameters scaled by `gain` (larger than the
  * default initialisation, so that attention and the norms matter). */
 Model *test_small_model(int V, int C, int L, int NH, int NKV, uint64_t seed, float gain);
 /* Writes text into dir/name; returns the path (caller frees). */
