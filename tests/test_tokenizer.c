@@ -4,6 +4,7 @@
  * clear errors for malformed files. The comparison with other tokenizers'
  * ids is in test_tokenizer_reference.c. */
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "../src/tokenizer/tokenizer.h"
 #include "../src/tokenizer/unicode.h"
 #include "test.h"
+#include "tokenizer/fuzz_one.h"
 
 #define TEXTS "tests/tokenizer/texts.jsonl"
 
@@ -726,8 +728,8 @@ TEST(tokenizer_json_errors_name_file_and_problem) {
 }
 
 TEST(tokenizer_gpt2_file_errors_name_file_and_line) {
-    cJSON *vocab = cJSON_Duplicate(path_get(minimal_json(), "model", "vocab"), 1);
-    char *encoder = cJSON_PrintUnformatted(vocab), *error = NULL;
+    cJSON *root = minimal_json();
+    char *encoder = cJSON_PrintUnformatted(path_get(root, "model", "vocab")), *error = NULL;
     struct {
         const char *encoder, *bpe, *expected;
     } cases[] = {
@@ -748,7 +750,7 @@ TEST(tokenizer_gpt2_file_errors_name_file_and_line) {
     CHECK(t != NULL);
     tokenizer_free(t);
     free(encoder);
-    cJSON_Delete(vocab);
+    cJSON_Delete(root);
 }
 
 TEST(tokenizer_added_tokens_strip_white_space) {
@@ -772,6 +774,25 @@ TEST(tokenizer_added_tokens_strip_white_space) {
     tokenizer_free(t);
     free(text);
     cJSON_Delete(root);
+}
+
+TEST(tokenizer_fuzz_regressions_load_cleanly) {
+    const char *dir = "tests/tokenizer/fuzz_regressions";
+    DIR *d = opendir(dir);
+    CHECK(d != NULL);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.') continue;
+        char *path = path_join(dir, e->d_name);
+        size_t len;
+        char *data = read_file(path, &len);
+        tokenizer_fuzz_one((const uint8_t *)data, len); /* aborts on a failure */
+        free(data);
+        free(path);
+        n++;
+    }
+    if (d) closedir(d);
+    CHECK(n > 0);
 }
 
 /* --- the command line ------------------------------------------------------ */

@@ -206,7 +206,7 @@ static void encode_stretch(Encoder *e, const uint8_t *s, size_t len, size_t src)
     if (e->t->nfc && nfc_normalize(s, len, &e->nfc, e->offsets != NULL)) {
         s = e->seg = e->nfc.data;
         len = e->nfc.len;
-        e->seg_map = e->nfc.src;
+        e->seg_map = e->offsets ? e->nfc.src : NULL;
     }
     split_and_encode(e, 0, s, len);
 }

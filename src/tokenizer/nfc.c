@@ -78,6 +78,7 @@ static void reserve_output(NfcBuffer *buf, size_t extra, int track_offsets) {
 
 /* Appends s[0..len) unchanged; its bytes came from input offset src_off on. */
 static void copy_verbatim(NfcBuffer *buf, const uint8_t *s, size_t len, size_t src_off, int track_offsets) {
+    if (len == 0) return;
     reserve_output(buf, len, track_offsets);
     memcpy(buf->data + buf->len, s, len);
     if (track_offsets)

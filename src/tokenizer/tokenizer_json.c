@@ -96,8 +96,9 @@ static int get_bool(Loader *l, const cJSON *o, const char *field, const char *pa
 }
 
 static int get_id(Loader *l, const cJSON *x, const char *what) {
-    if (!cJSON_IsNumber(x) || x->valuedouble != (double)(int)x->valuedouble || x->valuedouble < 0 ||
-        x->valuedouble >= TOKENIZER_MAX_IDS)
+    /* The range first: converting a double beyond int's range is undefined. */
+    if (!cJSON_IsNumber(x) || !(x->valuedouble >= 0 && x->valuedouble < TOKENIZER_MAX_IDS) ||
+        x->valuedouble != (double)(int)x->valuedouble)
         load_fail(l, "%s must be an integer id from 0 to %d", what, TOKENIZER_MAX_IDS - 1);
     return (int)x->valuedouble;
 }
@@ -546,8 +547,11 @@ static void write_tokenizer_config(const Tokenizer *t, const char *path) {
     }
     fprintf(f, "],\n  \"bos_token\": ");
     write_token_name(f, t, bos);
-    fprintf(f, ",\n  \"chat_template\": ");
-    write_json_string(f, CHATML_TEMPLATE, strlen(CHATML_TEMPLATE));
+    /* The ChatML template only where its tokens are special tokens. */
+    if (tokenizer_token_id(t, "<|im_start|>") >= 0 && tokenizer_token_id(t, "<|im_end|>") >= 0) {
+        fprintf(f, ",\n  \"chat_template\": ");
+        write_json_string(f, CHATML_TEMPLATE, strlen(CHATML_TEMPLATE));
+    }
     fprintf(f, ",\n  \"clean_up_tokenization_spaces\": false,\n  \"eos_token\": ");
     write_token_name(f, t, eos);
     fprintf(f, ",\n  \"errors\": \"replace\",\n  \"model_max_length\": ");
