@@ -208,7 +208,7 @@ TEST(sft_packing_is_exact) {
     batch_free(&probe);
 
     for (int with_lora = 0; with_lora < 2; with_lora++) {
-        Model *m = test_small_model(tokenizer_vocab_size(t), 32, 2, 4, 2, 23, 3.0f);
+        Model *m = test_small_model(tokenizer_vocab_size(t), 32, 2, 4, 2, 23, 2.0f);
         Lora *l = NULL;
         float *grads;
         size_t n_grads;
@@ -242,11 +242,14 @@ TEST(sft_packing_is_exact) {
             const char *what = packed ? "packed" : "padded";
             CHECK_MSG(fabs(loss - loss_single) < 1e-5 * loss_single, "%s%s: loss %.8f, one by one %.8f", what,
                       with_lora ? " (LoRA)" : "", loss, loss_single);
-            for (int i = 0; i < n_tensors; i++) { /* float32 sums in another order: the parity tests' bound */
+            /* float32 sums over tokens in another order, with cancellation in
+             * the attention adapters' sums: 1e-3 of the largest entry (a
+             * mask crossing examples gives errors of order 1) */
+            for (int i = 0; i < n_tensors; i++) {
                 const ParamTensor *pt = &tensors[i];
                 size_t n = (size_t)pt->rows * (pt->cols ? (size_t)pt->cols : 1);
                 double e = rel_error(grads + pt->offset, one_by_one + pt->offset, n);
-                CHECK_MSG(e < 1e-4, "%s: gradient of %s differs from one by one, relative error %.3g", what,
+                CHECK_MSG(e < 1e-3, "%s: gradient of %s differs from one by one, relative error %.3g", what,
                           pt->name, e);
             }
         }
@@ -260,6 +263,23 @@ TEST(sft_packing_is_exact) {
     free(path);
     free(dir);
     tokenizer_free(t);
+}
+
+/* Micro-batches of SFT change shape all the time: a packed pass must compute
+ * the same after a larger pass as in a fresh model (the positions of packed
+ * documents once shared memory with doc_start beyond the current size). */
+TEST(sft_packed_pass_does_not_depend_on_earlier_passes) {
+    int tokens[192], doc_start[192];
+    for (int i = 0; i < 192; i++) tokens[i] = (i * 37 + 5) % 50;
+    for (int i = 0; i < 37; i++) doc_start[i] = i < 9 ? 0 : i < 20 ? 9 : 20;
+    Model *fresh = test_small_model(50, 32, 2, 4, 2, 41, 2.0f), *used = test_small_model(50, 32, 2, 4, 2, 41, 2.0f);
+    int zeros[192] = {0};
+    model_forward(used, tokens, zeros, 2, 30, 1); /* a larger packed pass first (60 tokens: 37 < 60 < 3 * 37) */
+    model_forward(fresh, tokens, doc_start, 1, 37, 1);
+    model_forward(used, tokens, doc_start, 1, 37, 1);
+    CHECK(memcmp(fresh->act.out, used->act.out, sizeof(float) * 37 * 50) == 0);
+    model_free(fresh);
+    model_free(used);
 }
 
 /* ---- truncation, skips, bad records ---- */

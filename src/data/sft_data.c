@@ -125,17 +125,40 @@ void sft_data_free(SftData *d) {
     free(d);
 }
 
+/* Rows that in-order packing into rows of `width` tokens needs (pack_sequences' rule). */
+static int rows_needed(const SeqRef *seqs, int n, int width) {
+    int rows = 1, used = 0;
+    for (int i = 0; i < n; i++) {
+        if (used + seqs[i].len > width) {
+            rows++;
+            used = 0;
+        }
+        used += seqs[i].len;
+    }
+    return rows;
+}
+
+/* The narrowest row width that still packs the sequences into as few rows as
+ * max_row allows: the padding left is only what the rows' granularity forces
+ * (a fixed width would leave most of the last row empty). More width never
+ * needs more rows, so a binary search finds it. */
+static int packed_width(const SeqRef *seqs, int n, int max_row) {
+    int rows = rows_needed(seqs, n, max_row), lo = 1, hi = max_row;
+    for (int i = 0; i < n; i++) lo = LMF_MAX(lo, seqs[i].len);
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (rows_needed(seqs, n, mid) <= rows) hi = mid;
+        else lo = mid + 1;
+    }
+    return lo;
+}
+
 long sft_make_batch(Batch *b, const SftData *d, const int *idx, int n, int max_row, int packed, int pad_id) {
     SeqRef *seqs = xmalloc(sizeof(SeqRef) * (size_t)n);
     SeqPlace *places = xmalloc(sizeof(SeqPlace) * (size_t)n);
-    long total = 0;
-    for (int i = 0; i < n; i++) {
-        seqs[i] = sft_example_seq(d, idx[i]);
-        total += seqs[i].len;
-    }
-    /* a micro-batch smaller than a row gets a row of its own size, not a padded one */
-    int row = (int)LMF_MIN((long)max_row, total);
-    int placed = pack_sequences(b, seqs, n, n, row, packed, pad_id, places);
+    for (int i = 0; i < n; i++) seqs[i] = sft_example_seq(d, idx[i]);
+    int width = packed ? packed_width(seqs, n, max_row) : max_row; /* padded rows: the longest sequence */
+    int placed = pack_sequences(b, seqs, n, n, width, packed, pad_id, places);
     if (placed != n) die("sft: %d of %d examples fitted in a micro-batch", placed, n);
     free(seqs);
     free(places);

@@ -65,9 +65,10 @@ static inline SeqRef sft_example_seq(const SftData *d, int i) {
     return (SeqRef){d->items[i].ids, d->items[i].mask, d->items[i].len};
 }
 
-/* Lays out examples idx[0..n) as one micro-batch: packed into rows of at
- * most max_row tokens (no row longer than the tokens it holds), or one
- * padded row each. Returns the number of counted targets. */
+/* Lays out examples idx[0..n) as one micro-batch: packed in order into as
+ * few rows of at most max_row tokens as possible, the rows no wider than
+ * that number of rows needs, or one row each, padded to the longest.
+ * Returns the number of counted targets. */
 long sft_make_batch(Batch *b, const SftData *d, const int *idx, int n, int max_row, int packed, int pad_id);
 
 #endif
