@@ -29,8 +29,6 @@ static const struct {
     {"down_proj", "mlp", LORA_SITE_DOWN},
 };
 
-const char *lora_module_name(LoraModule mod) { return modules[mod].name; }
-
 /* Where a projection sits: its input and output widths, and its first
  * column in the output of its site (width columns). */
 typedef struct {

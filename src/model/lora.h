@@ -71,8 +71,6 @@ LoraConfig lora_config_defaults(void);
 /* Sets cfg->targets from "q,k,v,o,gate,up,down" (PEFT's "q_proj" etc. and
  * "all-linear" are accepted too); dies naming `flag` on an unknown name. */
 void lora_parse_targets(LoraConfig *cfg, const char *list, const char *flag);
-/* "q_proj", "k_proj", ... */
-const char *lora_module_name(LoraModule mod);
 
 /* A new adapter for a model of shape mc; A drawn from the seed, B zero.
  * The dropout masks are drawn from the same seed. Dies on a bad rank. */

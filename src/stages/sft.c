@@ -253,10 +253,12 @@ static void report_data(const char *what, const SftData *d, int max_len) {
     const SftDataStats *s = &d->stats;
     info("%s: %d examples from %d records", what, d->n, s->n_records);
     if (s->n_truncated)
-        info("%s: %d sequences were longer than %d tokens and lost %ld tokens from the prompt side; %d of them also "
-             "lost response tokens",
-             what, s->n_truncated, max_len, s->n_tokens_dropped, s->n_response_cut);
-    if (s->n_skipped) info("%s: %d records skipped: no trained token left after truncation", what, s->n_skipped);
+        info("%s: %d sequences were longer than %d tokens and lost %ld tokens in all, from the prompt side", what,
+             s->n_truncated, max_len, s->n_tokens_dropped);
+    if (s->n_response_cut)
+        warn("%s: %d sequences lost trained tokens: their responses alone are longer than %d tokens", what,
+             s->n_response_cut, max_len);
+    if (s->n_skipped) warn("%s: %d records skipped: no trained token left after truncation", what, s->n_skipped);
 }
 
 int cmd_sft(int argc, char **argv) {
@@ -398,7 +400,6 @@ int cmd_sft(int argc, char **argv) {
     tc.keep_checkpoints = keep;
     tc.resume = resume;
     tc.tokenizer = tok;
-    tc.plot_keys = "loss,eval/loss";
 
     if (eval_at_start && !resume && eval->n) {
         make_dirs(out);
@@ -409,8 +410,10 @@ int cmd_sft(int argc, char **argv) {
              stats_mean(&s, "eval/exact_match"));
     }
     TrainResult r = trainer_run(m, &obj, &tc);
-    info("fine-tuning done: %ld steps, final training loss %.4f, held-out loss %.4f, exact match %.3f", r.steps,
-         r.last_loss, stats_mean(&r.last_eval, "eval/loss"), stats_mean(&r.last_eval, "eval/exact_match"));
+    info("fine-tuning done: %ld steps, final training loss %.4f", r.steps, r.last_loss);
+    if (eval->n)
+        info("held-out loss %.4f, exact match %.3f (answers in %s/generations/)", stats_mean(&r.last_eval, "eval/loss"),
+             stats_mean(&r.last_eval, "eval/exact_match"), out);
     if (use_lora) info("adapter in %s/model; lmforge merge --adapter %s/model --out DIR makes a full checkpoint", out, out);
 
     lora_free(adapter.lora);
