@@ -150,6 +150,18 @@ TEST(rm_batched_scores_equal_scores_one_by_one) {
     }
     /* the response changes the score */
     CHECK(fabs(scores[0] - scores[1]) > 1e-4);
+    /* a pass a little smaller than an earlier one (buffers with room to
+     * spare, but less than twice) scores the same */
+    Model *fresh = rm_test_model(HEAD_SCORE, 4);
+    memcpy(fresh->params, m->params, sizeof(float) * m->n_params);
+    float three[3], two[2];
+    rm_score_sequences(fresh, seqs, 3, three);
+    for (int i = 0; i + 1 < n; i++) {
+        rm_score_sequences(fresh, seqs + i, 2, two);
+        CHECK_NEAR(two[0], scores[i], 1e-4 * fmax(1, fabs(scores[i])));
+        CHECK_NEAR(two[1], scores[i + 1], 1e-4 * fmax(1, fabs(scores[i + 1])));
+    }
+    model_free(fresh);
     free(seqs);
     free(scores);
     model_free(m);
