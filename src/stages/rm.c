@@ -104,100 +104,118 @@ static int *every_group(const PreferenceSet *p, int *n) {
 
 /* ---- lmforge rm: training ---- */
 
-static int cmd_rm_train(int argc, char **argv) {
-    const char *out = "runs/rm", *init = NULL, *tokenizer_path = NULL, *schedule = "cosine";
-    OptList eval_files = {0}, norm_files = {0};
-    int batch = 8, grad_accum = 1, seq_len = 0, pack = 1, epochs = 1, keep = 2, seed = 1, resume = 0, norm_max = 4096;
-    long steps = 0, warmup = -1, eval_every = 50, save_every = 0;
-    float lr = 1e-4f, min_lr_ratio = 0.1f, weight_decay = 0.0f, clip = 1.0f, margin = 0.0f, val_fraction = 0.05f;
+typedef struct {
+    const char *out, *init, *tokenizer, *schedule;
+    OptList eval_files, norm_files;
+    int batch, grad_accum, seq_len, pack, epochs, keep, seed, resume, norm_max;
+    long steps, warmup, eval_every, save_every;
+    float lr, min_lr_ratio, weight_decay, clip, margin, val_fraction;
+} RmTrainOptions;
+
+/* Parses the flags; the data files are returned in *inputs (free it). */
+static RmTrainOptions parse_train_options(int argc, char **argv, char ***inputs, int *n_inputs) {
+    RmTrainOptions o = {.out = "runs/rm", .schedule = "cosine", .batch = 8, .grad_accum = 1, .pack = 1, .epochs = 1,
+                        .keep = 2, .seed = 1, .norm_max = 4096, .eval_every = 50, .warmup = -1, .lr = 1e-4f,
+                        .min_lr_ratio = 0.1f, .clip = 1.0f, .val_fraction = 0.05f};
     Option opts[] = {
-        OPT_STR("init", &init, "the SFT model to start from, or a reward model to train further (required)"),
-        OPT_STR("out", &out, "run directory: checkpoints, metrics.jsonl, loss.svg, model/"),
-        OPT_STR("tokenizer", &tokenizer_path, "tokenizer.json or a folder holding one (default: the --init model's)"),
-        OPT_LIST("eval", &eval_files, "held-out preference data (default: --val-fraction of the prompts)"),
-        OPT_FLOAT("val-fraction", &val_fraction, "share of the prompts held out when no --eval is given"),
-        OPT_FLOAT("margin", &margin, "margin m in -log sigmoid(r_w - r_l - m) for records without a \"margin\""),
-        OPT_INT("batch", &batch, "prompts per micro-batch (each with all its responses)"),
-        OPT_INT("grad-accum", &grad_accum, "micro-batches per optimizer step"),
-        OPT_INT("seq-len", &seq_len, "longest sequence; longer ones lose the start of their prompt (default: the "
-                                     "model's context)"),
-        OPT_FLAG("pack", &pack, "pack several sequences into each row (--no-pack: one per row, padded)"),
-        OPT_INT("epochs", &epochs, "passes over the training prompts"),
-        OPT_LONG("steps", &steps, "optimizer steps (default: as many as the epochs take)"),
-        OPT_FLOAT("lr", &lr, "peak learning rate"),
-        OPT_STR("schedule", &schedule, "learning-rate schedule: constant, cosine or linear"),
-        OPT_LONG("warmup", &warmup, "warm-up steps (default: 5% of the steps)"),
-        OPT_FLOAT("min-lr-ratio", &min_lr_ratio, "the decay ends at lr * this"),
-        OPT_FLOAT("weight-decay", &weight_decay, "AdamW weight decay (matrices only)"),
-        OPT_FLOAT("clip", &clip, "clip the gradient norm to this (0: off)"),
-        OPT_LONG("eval-every", &eval_every, "evaluate every N steps (and at the end)"),
-        OPT_LONG("save-every", &save_every, "checkpoint every N steps (0: only at the end)"),
-        OPT_INT("keep", &keep, "checkpoints kept"),
-        OPT_LIST("norm-data", &norm_files, "reference responses for the reward mean and deviation: {\"prompt\", "
-                                           "\"response\"|\"completion\"|\"responses\"} or {\"messages\"} "
-                                           "(default: the training responses)"),
-        OPT_INT("norm-max", &norm_max, "reference responses scored at most (evenly spaced; 0: all)"),
-        OPT_INT("seed", &seed, "seed of the score head's initialisation, the split and the data order"),
-        OPT_FLAG("resume", &resume, "continue the run in --out from its newest checkpoint"),
+        OPT_STR("init", &o.init, "the SFT model to start from, or a reward model to train further (required)"),
+        OPT_STR("out", &o.out, "run directory: checkpoints, metrics.jsonl, loss.svg, model/"),
+        OPT_STR("tokenizer", &o.tokenizer, "tokenizer.json or a folder holding one (default: the --init model's)"),
+        OPT_LIST("eval", &o.eval_files, "held-out preference data (default: --val-fraction of the prompts)"),
+        OPT_FLOAT("val-fraction", &o.val_fraction, "share of the prompts held out when no --eval is given"),
+        OPT_FLOAT("margin", &o.margin, "margin m in -log sigmoid(r_w - r_l - m) for records without a \"margin\""),
+        OPT_INT("batch", &o.batch, "prompts per micro-batch (each with all its responses)"),
+        OPT_INT("grad-accum", &o.grad_accum, "micro-batches per optimizer step"),
+        OPT_INT("seq-len", &o.seq_len, "longest sequence; longer ones lose the start of their prompt (default: the "
+                                       "model's context)"),
+        OPT_FLAG("pack", &o.pack, "pack several sequences into each row (--no-pack: one per row, padded)"),
+        OPT_INT("epochs", &o.epochs, "passes over the training prompts"),
+        OPT_LONG("steps", &o.steps, "stop after this many optimizer steps (default: when the epochs end)"),
+        OPT_FLOAT("lr", &o.lr, "peak learning rate"),
+        OPT_STR("schedule", &o.schedule, "learning-rate schedule: constant, cosine or linear"),
+        OPT_LONG("warmup", &o.warmup, "warm-up steps (default: 5% of the steps)"),
+        OPT_FLOAT("min-lr-ratio", &o.min_lr_ratio, "the decay ends at lr * this"),
+        OPT_FLOAT("weight-decay", &o.weight_decay, "AdamW weight decay (matrices only)"),
+        OPT_FLOAT("clip", &o.clip, "clip the gradient norm to this (0: off)"),
+        OPT_LONG("eval-every", &o.eval_every, "evaluate every N steps (and at the end)"),
+        OPT_LONG("save-every", &o.save_every, "checkpoint every N steps (0: only at the end)"),
+        OPT_INT("keep", &o.keep, "checkpoints kept"),
+        OPT_LIST("norm-data", &o.norm_files, "reference responses for the reward mean and deviation: {\"prompt\", "
+                                             "\"response\"|\"completion\"|\"responses\"} or {\"messages\"} "
+                                             "(default: the training responses)"),
+        OPT_INT("norm-max", &o.norm_max, "reference responses scored at most (evenly spaced; 0: all)"),
+        OPT_INT("seed", &o.seed, "seed of the score head's initialisation, the split and the data order"),
+        OPT_FLAG("resume", &o.resume, "continue the run in --out from its newest checkpoint"),
         OPT_END};
-    char **inputs;
-    int n_inputs = args_parse(
+    *n_inputs = args_parse(
         "rm", "DATA...",
         "Train a reward model on preference data: {\"prompt\",\"chosen\",\"rejected\"} pairs and "
         "{\"prompt\",\"responses\",\"ranking\"} rankings (best first; [0,[2,3],1] ties 2 and 3). "
         "Also: lmforge rm score MODEL FILE, lmforge rm eval MODEL FILE (see their --help).",
-        opts, argc, argv, &inputs);
-    if (n_inputs < 1) die("rm: no preference data given (see lmforge rm --help)");
-    if (!init) die("rm: --init is required: the SFT model to start from, or a reward model to train further");
-    if (val_fraction < 0 || val_fraction >= 1) die("rm: --val-fraction must be in [0, 1)");
+        opts, argc, argv, inputs);
+    if (*n_inputs < 1) die("rm: no preference data given (see lmforge rm --help)");
+    if (!o.init) die("rm: --init is required: the SFT model to start from, or a reward model to train further");
+    if (o.val_fraction < 0 || o.val_fraction >= 1) die("rm: --val-fraction must be in [0, 1)");
+    return o;
+}
 
-    Checkpoint start = checkpoint_load(init);
-    Model *m = reward_model_from(&start, init, seed);
-    const Tokenizer *tok = tokenizer_path ? tokenizer_load(tokenizer_path) : start.tokenizer;
-    if (!tok) die("rm: %s has no tokenizer; pass --tokenizer", init);
-    if (!seq_len) seq_len = m->cfg.max_seq_len;
+static TrainConfig train_config(const RmTrainOptions *o, long steps, const Tokenizer *tok) {
+    TrainConfig tc = train_config_defaults();
+    tc.stage = "rm";
+    tc.run_dir = o->out;
+    tc.max_steps = steps;
+    tc.grad_accum = o->grad_accum;
+    tc.optim.lr = o->lr;
+    tc.optim.weight_decay = o->weight_decay;
+    tc.optim.grad_clip = o->clip;
+    tc.schedule = (Schedule){schedule_parse(o->schedule), o->warmup >= 0 ? o->warmup : steps / 20, steps, o->min_lr_ratio};
+    tc.eval_every = o->eval_every;
+    tc.save_every = o->save_every;
+    tc.keep_checkpoints = o->keep;
+    tc.resume = o->resume;
+    tc.tokenizer = tok;
+    return tc;
+}
+
+static int cmd_rm_train(int argc, char **argv) {
+    char **inputs;
+    int n_inputs;
+    RmTrainOptions o = parse_train_options(argc, argv, &inputs, &n_inputs);
+    Checkpoint start = checkpoint_load(o.init);
+    Model *m = reward_model_from(&start, o.init, o.seed);
+    Tokenizer *own_tok = o.tokenizer ? tokenizer_load(o.tokenizer) : NULL;
+    const Tokenizer *tok = own_tok ? own_tok : start.tokenizer;
+    if (!tok) die("rm: %s has no tokenizer; pass --tokenizer", o.init);
+    int seq_len = o.seq_len ? o.seq_len : m->cfg.max_seq_len;
     if (seq_len < 2 || seq_len > m->cfg.max_seq_len)
         die("rm: --seq-len %d must be between 2 and the model's context %d", seq_len, m->cfg.max_seq_len);
 
-    PreferenceSet *data = preference_set_load((const char *const *)inputs, n_inputs, tok, seq_len, margin);
+    /* the comparisons, and the prompts held out to measure accuracy on */
+    PreferenceSet *data = preference_set_load((const char *const *)inputs, n_inputs, tok, seq_len, o.margin);
     PreferenceSet *heldout = data;
     int *train_groups, *eval_groups, n_train, n_eval;
-    if (eval_files.n) {
-        heldout = preference_set_load(eval_files.items, eval_files.n, tok, seq_len, margin);
+    if (o.eval_files.n) {
+        heldout = preference_set_load(o.eval_files.items, o.eval_files.n, tok, seq_len, o.margin);
         train_groups = every_group(data, &n_train);
         eval_groups = every_group(heldout, &n_eval);
     } else {
-        preference_set_split(data, val_fraction, (uint64_t)seed, &train_groups, &n_train, &eval_groups, &n_eval);
+        preference_set_split(data, o.val_fraction, (uint64_t)o.seed, &train_groups, &n_train, &eval_groups, &n_eval);
     }
     if (n_train == 0) die("rm: every prompt was held out; lower --val-fraction");
     if (n_eval == 0) warn("rm: no held-out prompts: accuracy is not measured (pass --eval or raise --val-fraction)");
 
-    RmTrainData td = {data, train_groups, n_train, heldout, eval_groups, n_eval, batch, seq_len, pack, epochs,
-                      (uint64_t)seed};
+    RmTrainData td = {data,    train_groups, n_train, heldout,  eval_groups,          n_eval,
+                      o.batch, seq_len,      o.pack,  o.epochs, (uint64_t)o.seed};
     RmObjective *objective = rm_objective_new(&td);
-    long data_steps = rm_objective_steps(objective, grad_accum);
-    if (!steps || steps > data_steps) steps = data_steps;
+    long steps = rm_objective_steps(objective, o.grad_accum);
+    if (o.steps > 0 && o.steps < steps) steps = o.steps;
     info("model: %.2fM parameters (C %d, L %d, V %d), score head read at the last token", m->n_params / 1e6,
          m->cfg.dim, m->cfg.n_layers, m->cfg.vocab_size);
-    info("data: %d training prompts, %d held out; %d pairs in all; %d prompts per step; %ld steps", n_train, n_eval,
-         data->n_pairs + (heldout != data ? heldout->n_pairs : 0), batch * grad_accum, steps);
+    info("data: %d training prompts, %d held out; %d prompts per step; %ld steps", n_train, n_eval,
+         o.batch * o.grad_accum, steps);
 
     Objective obj = rm_objective(objective);
-    TrainConfig tc = train_config_defaults();
-    tc.stage = "rm";
-    tc.run_dir = out;
-    tc.max_steps = steps;
-    tc.grad_accum = grad_accum;
-    tc.optim.lr = lr;
-    tc.optim.weight_decay = weight_decay;
-    tc.optim.grad_clip = clip;
-    tc.schedule = (Schedule){schedule_parse(schedule), warmup >= 0 ? warmup : steps / 20, steps, min_lr_ratio};
-    tc.eval_every = eval_every;
-    tc.save_every = save_every;
-    tc.keep_checkpoints = keep;
-    tc.resume = resume;
-    tc.tokenizer = tok;
-    tc.plot_keys = "loss,eval/loss";
+    TrainConfig tc = train_config(&o, steps, tok);
     TrainResult r = trainer_run(m, &obj, &tc);
     if (n_eval)
         info("reward model: %ld steps, held-out pairwise accuracy %.4f, reward margin %.4f", r.steps,
@@ -205,17 +223,17 @@ static int cmd_rm_train(int argc, char **argv) {
 
     /* the reward scale PPO centres by: over --norm-data, or the training responses */
     double mean, std;
-    if (norm_files.n) {
-        SeqSet *ref = response_set_load(norm_files.items, norm_files.n, tok, seq_len);
-        reward_statistics(m, ref, NULL, ref->n, norm_max, &mean, &std);
+    if (o.norm_files.n) {
+        SeqSet *ref = response_set_load(o.norm_files.items, o.norm_files.n, tok, seq_len);
+        reward_statistics(m, ref, NULL, ref->n, o.norm_max, &mean, &std);
         seq_set_free(ref);
         free(ref);
     } else {
         int n_seqs, *seqs = responses_of(data, train_groups, n_train, &n_seqs);
-        reward_statistics(m, &data->seqs, seqs, n_seqs, norm_max, &mean, &std);
+        reward_statistics(m, &data->seqs, seqs, n_seqs, o.norm_max, &mean, &std);
         free(seqs);
     }
-    char *model_dir = path_join(out, "model");
+    char *model_dir = path_join(o.out, "model");
     checkpoint_save(model_dir, m, tok, mean, std);
     info("reward model with its reward statistics written to %s", model_dir);
 
@@ -226,9 +244,9 @@ static int cmd_rm_train(int argc, char **argv) {
     if (heldout != data) preference_set_free(heldout);
     preference_set_free(data);
     free(inputs);
-    free(eval_files.items);
-    free(norm_files.items);
-    if (tok != start.tokenizer) tokenizer_free((Tokenizer *)tok);
+    free(o.eval_files.items);
+    free(o.norm_files.items);
+    if (own_tok) tokenizer_free(own_tok);
     model_free(m);
     checkpoint_free(&start);
     return 0;

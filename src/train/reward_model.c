@@ -167,8 +167,12 @@ static int rm_next_batch(void *ctx, Batch *b) {
         }
     }
     if (rb->n_groups == 0) return 0;
-    /* as many rows as sequences: every sequence of the batch is placed */
-    pack_sequences(b, rb->seqs, rb->n_seqs, rb->n_seqs, o->d.seq_len, o->d.packed, 0, rb->places);
+    /* rows of seq_len, or one row just long enough when all fit in it; as
+     * many rows as sequences, so that every sequence of the batch is placed */
+    long total = 0;
+    for (int s = 0; s < rb->n_seqs; s++) total += rb->seqs[s].len;
+    int T = (int)LMF_MIN((long)o->d.seq_len, total);
+    pack_sequences(b, rb->seqs, rb->n_seqs, rb->n_seqs, T, o->d.packed, 0, rb->places);
     b->weight = rb->n_groups;
     return 1;
 }

@@ -19,7 +19,10 @@
 #include "trainer.h"
 
 /* Scores each sequence at its last token: batched, packed forward passes
- * without backward. scores has room for n. Dies unless rm has a score head. */
+ * without backward. scores has room for n. Dies unless rm has a score head.
+ * A response is scored as in training when its sequence ends at the
+ * response's closing <|im_end|> (seq_set_add_exchanges renders it so; a
+ * generation that stops at <|im_end|> ends there too). */
 void rm_score_sequences(Model *rm, const SeqRef *seqs, int n, float *scores);
 
 /* Figures over some prompts of a preference set. */
