@@ -13,7 +13,6 @@
 #include "../src/data/preference_pairs.h"
 #include "../src/io/checkpoint.h"
 #include "../src/kernels/kernels.h"
-#include "../src/stages/stages.h"
 #include "../src/train/dpo_loss.h"
 #include "test.h"
 
@@ -329,6 +328,7 @@ TEST(dpo_pairs_read_every_format_and_truncate_prompts_alike) {
 
 typedef struct {
     const char *dir, *line;
+    const Tokenizer *t; /* built before the fork: OpenMP does not survive fork() in a child */
     int max_len;
 } BadPairs;
 
@@ -337,12 +337,12 @@ static void load_bad_pairs(void *ctx) {
     char *path = path_join(b->dir, "bad.jsonl");
     char *text = xsprintf("{\"prompt\":\"Name a fruit.\",\"chosen\":\"pear\",\"rejected\":\"saw\"}\n%s\n", b->line);
     write_text(path, text);
-    Tokenizer *t = tiny_tokenizer(b->dir, 0);
-    pref_pairs_load((const char *[]){path}, 1, t, b->max_len, 0);
+    pref_pairs_load((const char *[]){path}, 1, b->t, b->max_len, 0);
 }
 
 TEST(dpo_bad_pairs_die_with_file_line_and_field) {
     char *dir = test_tmpdir("dpo-bad");
+    Tokenizer *t = tiny_tokenizer(dir, 0);
     static const struct {
         const char *line, *expected;
         int max_len;
@@ -361,25 +361,21 @@ TEST(dpo_bad_pairs_die_with_file_line_and_field) {
          "bad.jsonl:2: the rejected answer alone takes", 32},
     };
     for (size_t i = 0; i < LMF_ARRAY_LEN(cases); i++) {
-        BadPairs b = {dir, cases[i].line, cases[i].max_len};
+        BadPairs b = {dir, cases[i].line, t, cases[i].max_len};
         CHECK_DIES(load_bad_pairs, &b, cases[i].expected);
     }
+    tokenizer_free(t);
     test_system("rm -rf '%s'", dir);
     free(dir);
 }
 
 /* ---- the reference ---- */
 
-typedef struct {
-    const char *init, *ref, *data, *out;
-} DpoArgs;
-
-static void run_dpo_with_reference(void *ctx) {
-    const DpoArgs *a = ctx;
-    lmf_quiet = 1;
-    char *argv[] = {"dpo", "--init", (char *)a->init, "--ref", (char *)a->ref, "--data", (char *)a->data,
-                    "--out", (char *)a->out, "--steps", "1", NULL};
-    cmd_dpo(11, argv);
+/* Runs lmforge dpo with --ref; checks that it fails with `expected` on stderr. */
+static int dpo_refused(const char *dir, const char *policy, const char *ref, const char *data, const char *expected) {
+    return test_system("%s dpo --init '%s' --ref '%s' --data '%s' --out '%s/run' --steps 1 > /dev/null 2> '%s/err'; "
+                       "test $? -eq 1 && grep -q '%s' '%s/err'",
+                       lmforge_bin(), policy, ref, data, dir, dir, expected, dir) == 0;
 }
 
 TEST(dpo_reference_of_another_architecture_or_tokenizer_dies) {
@@ -388,12 +384,12 @@ TEST(dpo_reference_of_another_architecture_or_tokenizer_dies) {
     CHECK_EQ_INT(tokenizer_vocab_size(t), tokenizer_vocab_size(other)); /* only the merges differ */
     char *policy = save_tiny_model(dir, "policy", t, 32, 1), *wider = save_tiny_model(dir, "wider", t, 48, 2);
     char *retokenized = save_tiny_model(dir, "retokenized", other, 32, 3);
-    char *data = path_join(dir, "pairs.jsonl"), *out = path_join(dir, "run");
+    char *data = path_join(dir, "pairs.jsonl");
     write_fruit_pairs(data, 8, 0, 0);
-    DpoArgs a = {policy, wider, data, out};
-    CHECK_DIES(run_dpo_with_reference, &a, "has another architecture than the policy: hidden_size 48, the policy's 32");
-    a.ref = retokenized;
-    CHECK_DIES(run_dpo_with_reference, &a, "has another tokenizer than the policy");
+    CHECK(dpo_refused(dir, policy, wider, data,
+                      "lmforge: dpo: the reference .*wider has another architecture than the policy: hidden_size 48, "
+                      "the policy.s 32"));
+    CHECK(dpo_refused(dir, policy, retokenized, data, "has another tokenizer than the policy: token [0-9]* differs"));
     tokenizer_free(t);
     tokenizer_free(other);
     test_system("rm -rf '%s'", dir);
@@ -401,7 +397,6 @@ TEST(dpo_reference_of_another_architecture_or_tokenizer_dies) {
     free(wider);
     free(retokenized);
     free(data);
-    free(out);
     free(dir);
 }
 
@@ -428,8 +423,8 @@ static LearnCurve train_and_read(const char *dir, const char *policy, const char
                                  const char *run_name) {
     LearnCurve c = {0};
     char *out = path_join(dir, run_name);
-    CHECK(test_system("%s dpo --init '%s' --data '%s' --eval '%s' --out '%s' --lr 2e-3 --batch 8 --epochs 3 "
-                      "--eval-every 4 > '%s.log' 2>&1",
+    CHECK(test_system("%s dpo --init '%s' --data '%s' --eval '%s' --out '%s' --lr 3e-3 --batch 16 --epochs 3 "
+                      "--eval-every 3 > '%s.log' 2>&1",
                       lmforge_bin(), policy, train, heldout, out, out) == 0);
     double *acc, *margin, *loss;
     c.evals = read_metric(out, "eval/accuracy", &acc);
@@ -467,11 +462,11 @@ TEST_SLOW(dpo_learns_a_known_preference_and_generalises_to_heldout_pairs) {
      * chosen answers, training on the reversed rule the rejected ones. */
     LearnCurve c = train_and_read(dir, policy, rule, heldout, "rule");
     LearnCurve control = train_and_read(dir, policy, reversed, heldout, "reversed");
-    printf("held out, trained on the rule: accuracy %.3f -> %.3f, margin %.4f -> %.4f (after step 4 and %d), "
+    printf("held out, trained on the rule: accuracy %.3f -> %.3f, margin %.4f -> %.4f (after step 3 and %d), "
            "loss %.4f -> %.4f; on the reversed rule: accuracy %.3f, margin %.4f\n",
            c.first_accuracy, c.last_accuracy, c.first_margin, c.last_margin, c.steps, c.first_loss, c.last_loss,
            control.last_accuracy, control.last_margin);
-    CHECK_EQ_INT(c.steps, 36); /* 96 pairs x 3 epochs / 8 pairs a step */
+    CHECK_EQ_INT(c.steps, 18); /* 96 pairs x 3 epochs / 16 pairs a step */
     CHECK(c.evals >= 5);
     CHECK_NEAR(c.first_loss, log(2.0), 1e-3);
     CHECK(c.last_loss < 0.5);

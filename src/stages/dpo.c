@@ -18,7 +18,6 @@
  * and both answers' log-probs (a falling chosen log-prob is DPO's classic
  * failure), in metrics.jsonl, on the progress line and in rewards.svg and
  * logps.svg. */
-#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,14 +185,14 @@ static float *reference_logps(Model *policy, const Tokenizer *tok, const char *i
         Checkpoint ref = checkpoint_load(ref_dir);
         check_reference(ref_dir, &ref, policy, tok, L->max_len);
         info("scoring the pairs with the reference %s", ref_dir);
-        score_pairs(ref.model, train, L, logps, "ref batch");
-        score_pairs(ref.model, eval, L, logps + 2 * (size_t)train->n, "ref batch");
+        score_pairs(ref.model, train, L, logps, "reference batch");
+        score_pairs(ref.model, eval, L, logps + 2 * (size_t)train->n, "reference batch");
         checkpoint_free(&ref);
     } else {
         /* Training has not started: the policy is still the reference. */
         info("scoring the pairs with the reference (the starting model %s)", init);
-        score_pairs(policy, train, L, logps, "ref batch");
-        score_pairs(policy, eval, L, logps + 2 * (size_t)train->n, "ref batch");
+        score_pairs(policy, train, L, logps, "reference batch");
+        score_pairs(policy, eval, L, logps + 2 * (size_t)train->n, "reference batch");
     }
     make_dirs(out_dir);
     StWriter *w = st_writer_new();
@@ -370,8 +369,8 @@ int cmd_dpo(int argc, char **argv) {
     Option opts[] = {
         OPT_STR("init", &init, "the policy's starting checkpoint (required)"),
         OPT_STR("ref", &ref, "the frozen reference checkpoint (default: --init)"),
-        OPT_LIST("data", &data, "{\"prompt\",\"chosen\",\"rejected\"} JSONL file (repeatable; required)"),
-        OPT_LIST("eval", &eval_data, "held-out pairs (repeatable; default: --eval-fraction of --data)"),
+        OPT_LIST("data", &data, "{\"prompt\",\"chosen\",\"rejected\"} JSONL file (required)"),
+        OPT_LIST("eval", &eval_data, "held-out pairs (default: --eval-fraction of --data)"),
         OPT_FLOAT("eval-fraction", &eval_fraction, "share of --data held out when no --eval is given"),
         OPT_STR("out", &out, "run directory: checkpoints, metrics.jsonl, plots, ref_logps.safetensors, model/"),
         OPT_STR("loss", &loss_name, "sigmoid (DPO) or ipo"),
@@ -475,7 +474,7 @@ int cmd_dpo(int argc, char **argv) {
     svg = path_join(out, "logps.svg");
     plot_metrics(out, "dpo/logp_chosen,dpo/logp_rejected,eval/logp_chosen,eval/logp_rejected", svg, PLOT_LINEAR_Y);
     free(svg);
-    info("dpo done: %ld steps, final loss %.4f", res.steps, res.last_loss);
+    info("dpo done: %ld steps; metrics in %s/metrics.jsonl, plots in loss.svg, rewards.svg and logps.svg", res.steps, out);
     report_chosen_logp(&res, &run);
 
     for (int i = 0; i < run.n_slots; i++) {
