@@ -297,7 +297,9 @@ TEST(dpo_pairs_read_every_format_and_truncate_prompts_alike) {
 
     /* --truncate-prompt: both sequences lose the same prompt tokens, the answers stay whole */
     int max_len = full_len - 3;
+    lmf_quiet = 1; /* it reports the shortened prompts */
     set = pref_pairs_load((const char *[]){path}, 1, t, max_len, 1);
+    lmf_quiet = 0;
     const PrefPair *p = &set.pairs[0];
     CHECK_EQ_INT(p->ids[CHOSEN].len, max_len);
     CHECK_EQ_INT(p->answer_tokens[CHOSEN], answer);

@@ -208,7 +208,7 @@ TEST(annotate_turns_rankings_into_preference_pairs) {
                       "--out %s/all.jsonl > /dev/null && test $(wc -l < %s/all.jsonl) -eq 72",
                       lmforge_bin(), dir, lmforge_bin(), dir, dir, dir) == 0);
     /* annotators that break the protocol */
-    CHECK(test_system("%s annotate %s/samples.jsonl --annotator 'echo \"{\\\"ranking\\\":[0,0,1,2]}\"' --out %s/x.jsonl "
+    CHECK(test_system("%s annotate %s/samples.jsonl --annotator 'read line; echo \"{\\\"ranking\\\":[0,0,1,2]}\"' --out %s/x.jsonl "
                       "2> %s/err; test $? -eq 1 && grep -q \"reply 1 must be {.ranking.: \\[...\\]} holding each of 0..3 once\" %s/err",
                       lmforge_bin(), dir, dir, dir, dir) == 0);
     CHECK(test_system("%s annotate %s/samples.jsonl --annotator true --out %s/x.jsonl 2> %s/err; "

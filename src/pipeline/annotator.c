@@ -55,14 +55,12 @@ void annotator_rank(Annotator *a, const cJSON *prompt, const char *const *respon
     char *line = cJSON_PrintUnformatted(req);
     cJSON_Delete(req);
     a->asked++;
-    if (fprintf(a->to, "%s\n", line) < 0 || fflush(a->to) != 0)
-        die("annotator '%s' stopped reading (request %ld): %s", a->command, a->asked, strerror(errno));
-    free(line);
-
     char *reply = NULL;
     size_t cap = 0;
-    if (getline(&reply, &cap, a->from) < 0)
+    /* a write to an annotator that has exited fails (EPIPE), and so does the read */
+    if (fprintf(a->to, "%s\n", line) < 0 || fflush(a->to) != 0 || getline(&reply, &cap, a->from) < 0)
         die("annotator '%s' exited without answering request %ld", a->command, a->asked);
+    free(line);
     cJSON *j = cJSON_Parse(reply);
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(j, "ranking");
     int ok = cJSON_IsArray(list) && cJSON_GetArraySize(list) == k;
