@@ -492,11 +492,12 @@ TEST_SLOW(dpo_resume_reproduces_an_uninterrupted_run) {
     char *policy = save_tiny_model(dir, "policy", t, 32, 5);
     char *data = path_join(dir, "pairs.jsonl");
     write_fruit_pairs(data, 40, 0, 0);
-    const char *flags = "--lr 1e-3 --batch 4 --grad-accum 2 --steps 8 --save-every 4 --eval-fraction 0.2 --nll-weight 0.2";
+    const char *flags = "--lr 1e-3 --batch 4 --grad-accum 2 --steps 6 --save-every 3 --eval-every 3 --eval-fraction 0.2 "
+                        "--nll-weight 0.2";
     CHECK(test_system("%s dpo --init '%s' --data '%s' --out '%s/a' %s > /dev/null", lmforge_bin(), policy, data, dir, flags) == 0);
     CHECK(test_system("%s dpo --init '%s' --data '%s' --out '%s/b' %s > /dev/null", lmforge_bin(), policy, data, dir, flags) == 0);
-    /* b is "interrupted" after step 4: its last checkpoint and model go */
-    CHECK(test_system("rm -rf '%s/b/checkpoint-8' '%s/b/model'", dir, dir) == 0);
+    /* b is "interrupted" after step 3: its last checkpoint and model go */
+    CHECK(test_system("rm -rf '%s/b/checkpoint-6' '%s/b/model'", dir, dir) == 0);
     CHECK(test_system("%s dpo --init '%s' --data '%s' --out '%s/b' %s --resume > '%s/resume.log'", lmforge_bin(), policy,
                       data, dir, flags, dir) == 0);
     CHECK(test_system("grep -q 'reference log-probs read from' '%s/resume.log'", dir) == 0);
