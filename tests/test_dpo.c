@@ -242,14 +242,16 @@ TEST(dpo_answer_logp_sum_matches_token_by_token_reference) {
             expected[2 * p + k] = sum;
         }
 
-    /* the same pairs in one packed micro-batch, one padded, and one pair at a time */
-    int idx[2] = {0, 1};
+    /* the same pairs in one packed micro-batch, one padded, and one pair at a
+     * time, each after a larger batch (whose buffers the model reuses) */
+    int idx[2] = {0, 1}, *big = xcalloc(4 * 64, sizeof(int));
     for (int layout = 0; layout < 3; layout++) {
         Batch b = {0};
         SeqPlace places[4];
         double sums[4];
         for (int part = 0; part < (layout == 2 ? 2 : 1); part++) {
             int n = layout == 2 ? 1 : 2;
+            model_forward(m, big, NULL, 4, 64, 0);
             pref_pairs_pack(&set, idx + part, n, 64, layout == 0, tokenizer_eos_id(t), &b, places + 2 * part);
             CHECK(b.weight == n);
             model_forward(m, b.tokens, b.doc_start, b.B, b.T, 0);
@@ -266,6 +268,7 @@ TEST(dpo_answer_logp_sum_matches_token_by_token_reference) {
         batch_free(&b);
     }
     CHECK(expected[0] < -1); /* the model is not trivially certain */
+    free(big);
 
     pref_pairs_free(&set);
     model_free(m);
