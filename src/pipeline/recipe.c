@@ -130,45 +130,38 @@ static void check_step_complete(const Recipe *r, int open_step) {
                    r->stmts[open_step].name);
 }
 
+/* Feeds parse_line the logical lines of text: a line ending in \ joined to
+ * the next, surrounding space trimmed, blank lines and comments skipped. */
 static Recipe parse_statements(const char *text, const char *file) {
     Recipe r = {file, NULL, 0};
-    int open_step = -1, open_repeat = -1, line_no = 0;
-    const char *p = text;
-    char *logical = NULL;
+    int open_step = -1, open_repeat = -1, line_no = 0, first_line = 0;
+    char *logical = xmalloc(strlen(text) + 2);
     size_t logical_len = 0;
-    int logical_line = 0;
-    while (*p) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        line_no++;
+    for (const char *p = text; *p;) {
+        const char *end = strchr(p, '\n');
+        if (!end) end = p + strlen(p);
+        size_t len = (size_t)(end - p);
         if (len && p[len - 1] == '\r') len--;
-        if (!logical) {
-            logical = xcalloc(1, 1);
-            logical_len = 0;
-            logical_line = line_no;
-        }
         int continues = len && p[len - 1] == '\\';
-        size_t take = continues ? len - 1 : len;
-        logical = xrealloc(logical, logical_len + take + 2);
-        memcpy(logical + logical_len, p, take);
-        logical_len += take;
+        if (logical_len == 0) first_line = line_no + 1;
+        line_no++;
+        memcpy(logical + logical_len, p, continues ? len - 1 : len);
+        logical_len += continues ? len - 1 : len;
         if (continues) logical[logical_len++] = ' ';
-        logical[logical_len] = 0;
-        p = nl ? nl + 1 : p + len;
+        p = *end ? end + 1 : end;
         if (continues && *p) continue;
 
-        char *s = logical;
+        logical[logical_len] = 0;
+        logical_len = 0;
+        char *s = logical, *e = logical + strlen(logical);
         while (*s && isspace((unsigned char)*s)) s++;
-        char *e = s + strlen(s);
         while (e > s && isspace((unsigned char)e[-1])) *--e = 0;
-        if (*s && *s != '#') {
-            int before = open_step, was_step = before >= 0;
-            parse_line(&r, s, logical_line, &open_step, &open_repeat);
-            if (was_step && open_step != before) check_step_complete(&r, before);
-        }
-        free(logical);
-        logical = NULL;
+        if (!*s || *s == '#') continue;
+        int before = open_step;
+        parse_line(&r, s, first_line, &open_step, &open_repeat);
+        if (before >= 0 && open_step != before) check_step_complete(&r, before);
     }
+    free(logical);
     check_step_complete(&r, open_step);
     if (open_repeat >= 0) recipe_die(file, r.stmts[open_repeat].line, "`repeat` without its `end`");
     if (r.n == 0) die("%s: the recipe has no steps", file);
