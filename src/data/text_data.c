@@ -153,7 +153,8 @@ static cJSON *make_manifest(const PathList *files, uint64_t fingerprint, double 
         cJSON *s = cJSON_CreateObject();
         cJSON_AddStringToObject(s, "path", files->paths[i]);
         cJSON_AddNumberToObject(s, "size", (double)st.st_size);
-        cJSON_AddNumberToObject(s, "mtime", (double)st.st_mtime);
+        /* to the nanosecond: an edit in the same second as the last run must count */
+        cJSON_AddNumberToObject(s, "mtime", (double)st.st_mtim.tv_sec + 1e-9 * (double)st.st_mtim.tv_nsec);
         cJSON_AddItemToArray(sources, s);
     }
     char hex[32];
