@@ -181,7 +181,12 @@ int cmd_pretrain(int argc, char **argv) {
         m = model_new(&c);
         model_init_random(m, (uint64_t)seed);
     }
-    if (seq_len > m->cfg.max_seq_len) die("pretrain: --seq-len %d is above the model's maximum %d", seq_len, m->cfg.max_seq_len);
+    if (seq_len > m->cfg.max_seq_len) {
+        if (init)
+            die("pretrain: --seq-len %d is above the maximum %d of the model in %s (max_position_embeddings in its "
+                "config.json)", seq_len, m->cfg.max_seq_len, init);
+        die("pretrain: --seq-len %d is above --max-seq-len %d", seq_len, m->cfg.max_seq_len);
+    }
     tokenizer_set_model_max_length(tok, m->cfg.max_seq_len);
 
     char *shard_dir = shards ? xstrdup(shards) : path_join(out, "shards");
