@@ -174,6 +174,53 @@ TEST(checkpoint_is_in_the_hugging_face_layout) {
     free(dir);
 }
 
+/* A checkpoint stored as transformers shards a BF16 model: two files and an
+ * index. It loads as the BF16-rounded weights, whatever the split. */
+TEST(checkpoint_sharded_bf16_loads_the_rounded_weights) {
+    Tokenizer *tok = shared_tokenizer();
+    int V = tokenizer_vocab_size(tok);
+    char *dir = test_tmpdir("ckpt-bf16");
+    Model *m = random_model(&MODEL_CASES[2], V, 9); /* qkv bias, one KV head */
+    checkpoint_save(dir, m, tok, 0, 1);
+    char *single = path_join(dir, "model.safetensors");
+    remove(single);
+    StWriter *w[2] = {st_writer_new(), st_writer_new()};
+    const char *files[2] = {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"};
+    cJSON *index = cJSON_CreateObject(), *map = cJSON_AddObjectToObject(index, "weight_map");
+    for (int i = 0; i < m->n_tensors; i++) {
+        const ParamTensor *t = &m->tensors[i];
+        int64_t shape[2] = {t->rows, t->cols};
+        int part = i % 2;
+        st_writer_add(w[part], t->name, ST_BF16, t->cols ? 2 : 1, shape, m->params + t->offset);
+        cJSON_AddStringToObject(map, t->name, files[part]);
+    }
+    for (int k = 0; k < 2; k++) {
+        char *p = path_join(dir, files[k]);
+        st_writer_save(w[k], p);
+        st_writer_free(w[k]);
+        free(p);
+    }
+    char *index_path = path_join(dir, "model.safetensors.index.json");
+    json_write_file(index_path, index);
+    cJSON_Delete(index);
+
+    Checkpoint c = checkpoint_load(dir);
+    for (size_t i = 0; i < m->n_params; i++) m->params[i] = st_bf16_to_f32(st_f32_to_bf16(m->params[i]));
+    CHECK(memcmp(c.model->params, m->params, m->n_params * sizeof(float)) == 0);
+    enum { B = 2, T = 11 };
+    int tokens[B * T];
+    random_tokens(tokens, B * T, V, 4);
+    model_forward(m, tokens, NULL, B, T, 0);
+    model_forward(c.model, tokens, NULL, B, T, 0);
+    CHECK(memcmp(c.model->act.out, m->act.out, sizeof(float) * B * T * (size_t)V) == 0);
+    checkpoint_free(&c);
+    model_free(m);
+    test_system("rm -rf '%s'", dir);
+    free(index_path);
+    free(single);
+    free(dir);
+}
+
 static void write_probe(const char *case_dir, const int *tokens, int B, int T) {
     char *p = path_join(case_dir, "tokens.bin");
     write_bytes(p, tokens, sizeof(int) * (size_t)B * T);

@@ -312,7 +312,7 @@ static void sleep_ms(double ms) {
 TEST_SLOW(pretrain_resumed_run_equals_one_run_bit_for_bit) {
     Corpus c = make_corpus("resume", 300);
     char *one = path_join(c.dir, "one"), *two = path_join(c.dir, "two"), *log = path_join(c.dir, "log");
-    const char *flags = SMALL_MODEL " --steps 40 --eval-every 10 --save-every 4 --keep 3";
+    const char *flags = SMALL_MODEL " --grad-accum 2 --steps 40 --eval-every 10 --save-every 4 --keep 3";
     CHECK(pretrain(log, "--tokenizer '%s' --out '%s' %s '%s'", c.tokenizer, one, flags, c.text) == 0);
 
     /* the same run, killed once its checkpoint at step 4 (or later) exists */
@@ -384,8 +384,8 @@ TEST_SLOW(pretrain_killed_while_writing_checkpoints_resumes_exactly) {
 
     /* Kill -9 the run again and again while it writes a checkpoint after
      * every step (which is most of what it does): once it has saved one more
-     * checkpoint, at a random moment within the next 40 ms, or in even
-     * rounds as soon as a checkpoint-N.tmp shows a write in progress. */
+     * checkpoint, in odd rounds at a random moment within the next 40 ms,
+     * in even ones as soon as a checkpoint-N.tmp shows a write in progress. */
     Rng r;
     rng_seed(&r, 8);
     int kills = 0, kills_mid_write = 0, finished = 0;
@@ -397,7 +397,7 @@ TEST_SLOW(pretrain_killed_while_writing_checkpoints_resumes_exactly) {
         double deadline = INFINITY;
         while (waitpid(pid, &status, WNOHANG) == 0) {
             int progressed = newest_checkpoint(run, &writing) > before;
-            if (progressed && isinf(deadline)) deadline = now_seconds() + 0.040 * rng_uniform(&r);
+            if (progressed && isinf(deadline) && round % 2) deadline = now_seconds() + 0.040 * rng_uniform(&r);
             if (progressed && ((writing && round % 2 == 0) || now_seconds() >= deadline)) {
                 kill(pid, SIGKILL);
                 waitpid(pid, &status, 0);
@@ -450,8 +450,11 @@ TEST(pretrain_bad_input_is_reported_naming_the_file) {
     char *dir = test_tmpdir("bad-cli");
     char *text = fixture_write_text(dir, "text.txt", 300, 2), *log = path_join(dir, "log");
     Tokenizer *tok = fixture_tokenizer(text, 290);
-    char *tok_dir = path_join(dir, "tok");
+    char *tok_dir = path_join(dir, "tok"), *big_tok_dir = path_join(dir, "big-tok");
     tokenizer_save(tok, tok_dir);
+    Tokenizer *big_tok = fixture_tokenizer(text, 300);
+    tokenizer_save(big_tok, big_tok_dir);
+    tokenizer_free(big_tok);
     /* a checkpoint whose context is 32 tokens */
     ModelConfig cfg = config_default(tokenizer_vocab_size(tok), 16, 1, 2);
     cfg.max_seq_len = 32;
@@ -473,6 +476,8 @@ TEST(pretrain_bad_input_is_reported_naming_the_file) {
         {NULL, NULL, 0, "--tokenizer DIR/missing-tok DIR/text.txt", "DIR/missing-tok: no such tokenizer file"},
         {NULL, NULL, 0, "--init DIR/ckpt --seq-len 64 DIR/text.txt",
          "--seq-len 64 is above the maximum 32 of the model in DIR/ckpt"},
+        {NULL, NULL, 0, "--init DIR/ckpt --tokenizer DIR/big-tok DIR/text.txt",
+         "the tokenizer DIR/big-tok has 300 tokens, more than the vocab_size 290 of the model in DIR/ckpt"},
         {"ckpt/config.json", "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 16}", 0,
          "--init DIR/ckpt DIR/text.txt", "DIR/ckpt/config.json: field \"vocab_size\" is missing"},
         {"ckpt/model.safetensors", "\x10\0\0\0\0\0\0\0{\"a\":", 13, "--init DIR/ckpt DIR/text.txt",
@@ -511,6 +516,7 @@ TEST(pretrain_bad_input_is_reported_naming_the_file) {
     test_system("rm -rf '%s'", dir);
     free(ckpt);
     free(tok_dir);
+    free(big_tok_dir);
     free(text);
     free(log);
     free(dir);

@@ -39,7 +39,7 @@ static void collect_dir(PathList *l, const char *dir) {
             free(p);
         }
     closedir(d);
-    qsort(here.paths, (size_t)here.n, sizeof(char *), compare_strings);
+    if (here.n > 1) qsort(here.paths, (size_t)here.n, sizeof(char *), compare_strings); /* an empty folder has no list */
     for (int i = 0; i < here.n; i++) {
         if (dir_exists(here.paths[i])) collect_dir(l, here.paths[i]);
         else if (is_text_file(here.paths[i])) path_list_add(l, here.paths[i]);
