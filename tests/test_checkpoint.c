@@ -128,8 +128,10 @@ TEST(checkpoint_is_in_the_hugging_face_layout) {
                           "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
                           "max_position_embeddings", "rms_norm_eps", "rope_theta", "tie_word_embeddings",
                           "hidden_act", "torch_dtype", "bos_token_id", "eos_token_id"};
-    for (size_t i = 0; i < LMF_ARRAY_LEN(keys); i++) CHECK_MSG(has_key(config, keys[i]), "config.json lacks %s", keys[i]);
-    CHECK(strcmp(cJSON_GetArrayItem(cJSON_GetObjectItem(config, "architectures"), 0)->valuestring, "Qwen2ForCausalLM") == 0);
+    for (size_t i = 0; i < LMF_ARRAY_LEN(keys); i++)
+        CHECK_MSG(has_key(config, keys[i]), "config.json lacks %s", keys[i]);
+    const cJSON *arch = cJSON_GetArrayItem(cJSON_GetObjectItem(config, "architectures"), 0);
+    CHECK(cJSON_IsString(arch) && strcmp(arch->valuestring, "Qwen2ForCausalLM") == 0);
     CHECK(strcmp(json_get_string(config, "model_type", "config"), "qwen2") == 0);
     CHECK(strcmp(json_get_string(config, "torch_dtype", "config"), "float32") == 0);
     CHECK_EQ_INT(json_get_int(config, "num_key_value_heads", "config"), 1);
@@ -367,7 +369,8 @@ TEST(checkpoint_damage_is_reported_naming_the_file) {
         {"hidden_act", "\"gelu\"", "config.json: field \"hidden_act\" is gelu"},
         {"rope_scaling", "{\"type\": \"linear\", \"factor\": 2}", "config.json: field \"rope_scaling\" is set"},
         /* consistent on its own, but not with the tensors */
-        {"intermediate_size", "48", "model.safetensors: tensor model.layers.0.mlp.gate_proj.weight has the wrong shape"},
+        {"intermediate_size", "48",
+         "model.safetensors: tensor model.layers.0.mlp.gate_proj.weight has the wrong shape"},
         {"vocab_size", "100000", "model.safetensors: tensor model.embed_tokens.weight has the wrong shape"},
     };
     for (size_t i = 0; i < LMF_ARRAY_LEN(config_cases); i++) {

@@ -180,14 +180,15 @@ TEST_SLOW(pretrain_learns_real_text_to_well_below_the_unigram_entropy) {
         char *val = path_join(run, "shards/val.bin");
         double entropy = unigram_entropy(val);
         int n;
-        double *eval = series(run, "eval/loss", &n);
+        double *eval = series(run, "eval/loss", &n); /* at steps 50, 100 and 150 */
         CHECK_EQ_INT(n, 3);
-        double last = n ? eval[n - 1] : INFINITY;
-        printf("  unigram entropy of the validation tokens %.3f nats, validation loss %.3f -> %.3f\n", entropy,
-               eval[0], last);
-        CHECK_MSG(last < entropy - 1.0, "validation loss %.3f is not well below the unigram entropy %.3f", last,
-                  entropy);
-        CHECK(n == 3 && eval[2] < eval[1] && eval[1] < eval[0]);
+        if (n == 3) {
+            printf("  unigram entropy of the validation tokens %.3f nats; validation loss %.3f, %.3f, %.3f\n",
+                   entropy, eval[0], eval[1], eval[2]);
+            CHECK_MSG(eval[2] < entropy - 1.0, "validation loss %.3f is not well below the unigram entropy %.3f",
+                      eval[2], entropy);
+            CHECK(eval[2] < eval[1] && eval[1] < eval[0]);
+        }
         free(eval);
         free(val);
     }
@@ -203,8 +204,8 @@ TEST_SLOW(pretrain_learns_real_text_to_well_below_the_unigram_entropy) {
 TEST_SLOW(pretrain_writes_metrics_plot_and_checkpoints_and_init_continues) {
     Corpus c = make_corpus("run-dir", 300);
     char *a = path_join(c.dir, "a"), *b = path_join(c.dir, "b"), *log = path_join(c.dir, "log");
-    int rc = pretrain(log, "--tokenizer '%s' --out '%s' " SMALL_MODEL " --steps 30 --warmup 5 --eval-every 10 --save-every 10 '%s'",
-                      c.tokenizer, a, c.text);
+    int rc = pretrain(log, "--tokenizer '%s' --out '%s' " SMALL_MODEL " --steps 30 --warmup 5 --eval-every 10 "
+                           "--save-every 10 '%s'", c.tokenizer, a, c.text);
     CHECK_MSG(rc == 0, "lmforge pretrain failed; see %s", log);
 
     /* metrics.jsonl: one line per step, each with loss, lr and grad_norm */
@@ -233,8 +234,8 @@ TEST_SLOW(pretrain_writes_metrics_plot_and_checkpoints_and_init_continues) {
     /* loss.svg, the checkpoints kept (--keep 2) and the final model */
     char *svg = path_join(a, "loss.svg");
     CHECK(file_exists(svg) && file_contains(svg, "<svg") && file_contains(svg, "</svg>"));
-    char *ck10 = path_join(a, "checkpoint-10"), *ck20 = path_join(a, "checkpoint-20"), *ck30 = path_join(a, "checkpoint-30");
-    char *final = path_join(a, "model");
+    char *ck10 = path_join(a, "checkpoint-10"), *ck20 = path_join(a, "checkpoint-20");
+    char *ck30 = path_join(a, "checkpoint-30"), *final = path_join(a, "model");
     CHECK_MSG(!dir_exists(ck10), "checkpoint-10 should have been pruned (--keep 2)");
     check_model_dir(ck20);
     check_model_dir(ck30);
@@ -250,8 +251,8 @@ TEST_SLOW(pretrain_writes_metrics_plot_and_checkpoints_and_init_continues) {
 
     /* --init: a new run from the final model (its tokenizer too) starts where
      * the first one ended, far below a fresh model's loss */
-    rc = pretrain(log, "--init '%s' --out '%s' --seq-len 32 --batch 4 --lr 1e-3 --steps 5 --shards '%s/shards' '%s'", final,
-                  b, a, c.text);
+    rc = pretrain(log, "--init '%s' --out '%s' --seq-len 32 --batch 4 --lr 1e-3 --steps 5 --shards '%s/shards' '%s'",
+                  final, b, a, c.text);
     CHECK_MSG(rc == 0, "lmforge pretrain --init failed; see %s", log);
     CHECK(file_contains(log, "reusing the token shards"));
     int n_b;
