@@ -39,7 +39,7 @@ static void collect_dir(PathList *l, const char *dir) {
             free(p);
         }
     closedir(d);
-    qsort(here.paths, (size_t)here.n, sizeof(char *), compare_strings);
+    if (here.n > 1) qsort(here.paths, (size_t)here.n, sizeof(char *), compare_strings); /* an empty folder has no list */
     for (int i = 0; i < here.n; i++) {
         if (dir_exists(here.paths[i])) collect_dir(l, here.paths[i]);
         else if (is_text_file(here.paths[i])) path_list_add(l, here.paths[i]);
@@ -131,7 +131,8 @@ static cJSON *make_manifest(const PathList *files, uint64_t fingerprint, double 
         cJSON *s = cJSON_CreateObject();
         cJSON_AddStringToObject(s, "path", files->paths[i]);
         cJSON_AddNumberToObject(s, "size", (double)st.st_size);
-        cJSON_AddNumberToObject(s, "mtime", (double)st.st_mtime);
+        /* to the nanosecond: an edit in the same second as the last run must count */
+        cJSON_AddNumberToObject(s, "mtime", (double)st.st_mtim.tv_sec + 1e-9 * (double)st.st_mtim.tv_nsec);
         cJSON_AddItemToArray(sources, s);
     }
     char hex[32];
