@@ -8,5 +8,8 @@ int cmd_gold(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
+int cmd_dpo(int argc, char **argv);
+int cmd_pipeline(int argc, char **argv);
+int cmd_annotate(int argc, char **argv);
 
 #endif
