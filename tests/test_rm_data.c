@@ -79,7 +79,38 @@ TEST(rm_data_skips_identical_responses_and_counts_them) {
     CHECK_EQ_INT(p->n_groups, 2);     /* q2 and q3 */
     CHECK_EQ_INT(p->identical_pairs, 2); /* q1's pair, and x over x in q3 */
     CHECK_EQ_INT(p->empty_records, 2);   /* q1, and q4 whose responses all tie */
-    CHECK_EQ_INT(p->groups[1].n_pairs, 2); /* q3: 0 > 1 and 1 > 2, not 0 > 2 */
+    CHECK_EQ_INT(p->groups[1].n_pairs, 2); /* q3: x > y and y > x, not x > x */
+    CHECK_EQ_INT(p->groups[1].n_seqs, 2);  /* the two x are one response */
+    preference_set_free(p);
+}
+
+/* The pairs of one ranking written one record each (lmforge annotate --pairs
+ * all) train together, as the ranking would. */
+TEST(rm_data_joins_consecutive_records_of_a_prompt) {
+    PreferenceSet *p = load_text(
+        "{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": \"b\"}\n"
+        "{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": \"c\", \"margin\": 1}\n"
+        "{\"prompt\": \"q\", \"responses\": [\"c\", \"b\", \"d\"], \"ranking\": [1, 0, 2]}\n"
+        "{\"prompt\": \"other\", \"chosen\": \"a\", \"rejected\": \"b\"}\n"
+        "{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": \"b\"}\n",
+        64, NULL);
+    CHECK_EQ_INT(p->n_groups, 3); /* q (three records), other, q again (not consecutive) */
+    const PrefGroup *q = &p->groups[0];
+    CHECK_EQ_INT(q->n_seqs, 4); /* a, b, c, d: each text once */
+    CHECK_EQ_INT(q->n_pairs, 1 + 1 + 3);
+    /* a > b, a > c (margin 1), b > c, b > d, c > d */
+    int want[5][2] = {{0, 1}, {0, 2}, {1, 2}, {1, 3}, {2, 3}}, found = 0;
+    for (int i = 0; i < q->n_pairs; i++) {
+        const RmPair *r = &p->pairs[q->first_pair + i];
+        for (int w = 0; w < 5; w++) found += r->better == want[w][0] && r->worse == want[w][1];
+        if (r->better == 0 && r->worse == 2) CHECK(r->margin == 1.0f);
+    }
+    CHECK_EQ_INT(found, 5);
+    char *text = decode_seq(p, q->first_seq + 3);
+    CHECK(ends_with(text, "assistant\nd<|im_end|>"));
+    free(text);
+    CHECK_EQ_INT(p->groups[2].n_seqs, 2);
+    CHECK_EQ_INT(p->seqs.n, 4 + 2 + 2);
     preference_set_free(p);
 }
 

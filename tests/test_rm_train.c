@@ -119,7 +119,7 @@ TEST_SLOW(rm_learns_a_known_rule_end_to_end) {
     if (!bin) SKIP("the lmforge binary is not built");
     /* a model this small trains fastest on one thread */
     int rc = test_system("cd '%s' && OMP_NUM_THREADS=1 %s rm --init sft --out run --eval held.jsonl --batch 16 "
-                         "--epochs 10 --lr 1e-2 --eval-every 0 train.jsonl rank.jsonl > train.log 2>&1",
+                         "--epochs 10 --lr 1e-2 --eval-every 0 --data train.jsonl --data rank.jsonl > train.log 2>&1",
                          dir, bin);
     CHECK_MSG(rc == 0, "lmforge rm failed (%d); see %s/train.log", rc, dir);
     double accuracy = last_value(run, "eval/accuracy"), margin = last_value(run, "eval/margin");
@@ -163,8 +163,8 @@ TEST_SLOW(rm_learns_a_known_rule_end_to_end) {
     cJSON_Delete(eval);
 
     /* a reward model given to --init is trained further, on new comparisons */
-    CHECK(test_system("cd '%s' && OMP_NUM_THREADS=1 %s rm --init run/model --out run2 --steps 2 --val-fraction 0 "
-                      "held.jsonl > more.log 2>&1 && grep -q 'continuing the training of the reward model' more.log",
+    CHECK(test_system("cd '%s' && OMP_NUM_THREADS=1 %s rm --init run/model --out run2 --steps 2 --eval-fraction 0 "
+                      "--data held.jsonl > more.log 2>&1 && grep -q 'continuing the training of the reward model' more.log",
                       dir, bin) == 0);
     char *run2_model = path_join(dir, "run2/model");
     ck = checkpoint_load(run2_model);
@@ -173,7 +173,7 @@ TEST_SLOW(rm_learns_a_known_rule_end_to_end) {
 
     /* errors: one line naming the file, line and field; a language model cannot score */
     CHECK(test_system("cd '%s' && printf '{\"prompt\": \"q\", \"responses\": [\"a\", \"b\"], \"ranking\": [1, 1]}\\n' "
-                      "> bad.jsonl && %s rm --init sft --out run3 bad.jsonl > /dev/null 2> err.txt",
+                      "> bad.jsonl && %s rm --init sft --out run3 --data bad.jsonl > /dev/null 2> err.txt",
                       dir, bin) == 1);
     char *err_path = path_join(dir, "err.txt"), *err = read_file(err_path, NULL);
     CHECK_MSG(strstr(err, "lmforge: bad.jsonl:1: field \"ranking\" is not a permutation of the 2 responses: index 1 "

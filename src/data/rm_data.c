@@ -124,6 +124,10 @@ typedef struct {
 
 enum { MAX_IDENTICAL_WARNINGS = 5 };
 
+/* The most responses consecutive records of one prompt are merged into: a
+ * micro-batch holds whole groups. */
+enum { MAX_GROUP_RESPONSES = 64 };
+
 /* Whether to show one more warning about identical responses. */
 static int identical_warning_due(PreferenceLoader *l) {
     if (l->warnings == MAX_IDENTICAL_WARNINGS) warn("(further identical responses are counted but not shown)");
@@ -169,24 +173,54 @@ static float parse_margin(const JsonlRecord *rec, float default_margin) {
     return (float)m->valuedouble;
 }
 
-/* Adds a group of K responses and its pairs. */
-static void add_group(PreferenceLoader *l, Conversation prompt, const char **texts, int K, const RmPair *pairs,
-                      int n_pairs) {
+static int same_prompt(const Conversation *a, const Conversation *b) {
+    if (a->n != b->n) return 0;
+    for (int i = 0; i < a->n; i++)
+        if (strcmp(a->msgs[i].role, b->msgs[i].role) != 0 || strcmp(a->msgs[i].content, b->msgs[i].content) != 0)
+            return 0;
+    return 1;
+}
+
+/* The group the record's comparisons go to: the last one if the record
+ * continues its prompt (and the group stays small enough for a micro-batch),
+ * else a new one. Takes ownership of prompt. */
+static PrefGroup *group_for(PreferenceLoader *l, Conversation prompt, int K) {
     PreferenceSet *p = l->set;
     Exchanges *e = &l->exchanges;
+    uint64_t hash = hash_prompt(&prompt);
+    PrefGroup *last = p->n_groups ? &p->groups[p->n_groups - 1] : NULL;
+    if (last && last->prompt_hash == hash && last->n_seqs + K <= MAX_GROUP_RESPONSES &&
+        same_prompt(&e->prompts[e->n_prompts - 1], &prompt)) {
+        conversation_free(&prompt);
+        return last;
+    }
     if (p->n_groups == l->groups_cap) {
         l->groups_cap = LMF_MAX(64, 2 * l->groups_cap);
         p->groups = xrealloc(p->groups, sizeof(PrefGroup) * (size_t)l->groups_cap);
     }
-    if (p->n_pairs + n_pairs > l->pairs_cap) {
-        l->pairs_cap = LMF_MAX(p->n_pairs + n_pairs, 2 * l->pairs_cap);
+    exchanges_add_prompt(e, prompt);
+    p->groups[p->n_groups] = (PrefGroup){e->n, 0, p->n_pairs, 0, hash};
+    return &p->groups[p->n_groups++];
+}
+
+/* The index of text among the group's responses (the last group's, whose
+ * responses are the last ones gathered), adding it if it is new. */
+static int response_index(PreferenceLoader *l, PrefGroup *g, const char *text) {
+    Exchanges *e = &l->exchanges;
+    for (int k = 0; k < g->n_seqs; k++)
+        if (strcmp(e->responses[g->first_seq + k], text) == 0) return k;
+    exchanges_add_response(e, text);
+    return g->n_seqs++;
+}
+
+static void add_pair(PreferenceLoader *l, PrefGroup *g, RmPair pair) {
+    PreferenceSet *p = l->set;
+    if (p->n_pairs == l->pairs_cap) {
+        l->pairs_cap = LMF_MAX(256, 2 * l->pairs_cap);
         p->pairs = xrealloc(p->pairs, sizeof(RmPair) * (size_t)l->pairs_cap);
     }
-    p->groups[p->n_groups++] = (PrefGroup){e->n, K, p->n_pairs, n_pairs, hash_prompt(&prompt)};
-    memcpy(p->pairs + p->n_pairs, pairs, sizeof(RmPair) * (size_t)n_pairs);
-    p->n_pairs += n_pairs;
-    exchanges_add_prompt(e, prompt);
-    for (int k = 0; k < K; k++) exchanges_add_response(e, texts[k]);
+    p->pairs[p->n_pairs++] = pair;
+    g->n_pairs++;
 }
 
 /* Reads one record: its responses, their ranks, and the pairs they form. */
@@ -219,29 +253,35 @@ static void add_preference_record(PreferenceLoader *l, const JsonlRecord *rec) {
     }
     Conversation prompt = jsonl_get_conversation(rec, "prompt");
 
-    RmPair *pairs = xmalloc(sizeof(RmPair) * (size_t)(K * (K - 1) / 2));
-    int n_ranked = rm_ranking_pairs(ranks, K, margin, pairs), n_pairs = 0;
+    RmPair *ranked = xmalloc(sizeof(RmPair) * (size_t)(K * (K - 1) / 2));
+    int n_ranked = rm_ranking_pairs(ranks, K, margin, ranked), n_kept = 0;
     for (int i = 0; i < n_ranked; i++) {
         /* identical texts must score the same: a pair of them teaches nothing */
-        if (strcmp(texts[pairs[i].better], texts[pairs[i].worse]) == 0) {
+        if (strcmp(texts[ranked[i].better], texts[ranked[i].worse]) == 0) {
             l->set->identical_pairs++;
             if (identical_warning_due(l)) {
                 if (has_pair) warn("%s:%d: \"chosen\" is identical to \"rejected\"; the record is skipped", rec->path, rec->line);
                 else warn("%s:%d: \"responses\"[%d] and [%d] are identical but ranked apart; their pair is dropped",
-                          rec->path, rec->line, pairs[i].better, pairs[i].worse);
+                          rec->path, rec->line, ranked[i].better, ranked[i].worse);
             }
             continue;
         }
-        pairs[n_pairs++] = pairs[i];
+        ranked[n_kept++] = ranked[i];
     }
-    if (n_pairs > 0) {
-        add_group(l, prompt, texts, K, pairs, n_pairs);
-    } else {
+    if (n_kept == 0) {
         l->set->empty_records++;
         if (has_list) warn("%s:%d: no two responses are ranked apart; the record is skipped", rec->path, rec->line);
         conversation_free(&prompt);
+    } else {
+        /* each pair between the group's responses, the same text being the same response */
+        PrefGroup *g = group_for(l, prompt, K);
+        int *index = xmalloc(sizeof(int) * (size_t)K);
+        for (int k = 0; k < K; k++) index[k] = response_index(l, g, texts[k]);
+        for (int i = 0; i < n_kept; i++)
+            add_pair(l, g, (RmPair){index[ranked[i].better], index[ranked[i].worse], ranked[i].margin});
+        free(index);
     }
-    free(pairs);
+    free(ranked);
     free(texts);
     free(ranks);
 }

@@ -11,6 +11,11 @@
  * P is a string (one user message) or a list of chat messages. An optional
  * "margin" (a number) sets the margin of every pair of the record.
  *
+ * Consecutive records with the same prompt form one group, their equal
+ * texts one response: the pairs of a ranking written one record each (as
+ * `lmforge annotate --pairs all` writes them) are then trained together, as
+ * the ranking would be, and each response is scored once.
+ *
  * Scoring records: {"prompt", "response"}, {"prompt", "completion"},
  * {"prompt", "responses": [...]}, or {"messages": [...]} whose last message
  * is the assistant's response.
@@ -48,9 +53,10 @@ void seq_set_free(SeqSet *s);
 void seq_set_add_exchanges(SeqSet *s, const Tokenizer *tok, const Conversation *prompts, const int *prompt_of,
                            const char *const *responses, int n, int max_len);
 
-/* One prompt's responses and their comparisons. */
+/* One prompt's responses and their comparisons (from one record, or from
+ * consecutive records of that prompt). */
 typedef struct {
-    int first_seq, n_seqs;   /* its K responses: sequences [first_seq, first_seq + K) */
+    int first_seq, n_seqs;   /* its K distinct responses: sequences [first_seq, first_seq + K) */
     int first_pair, n_pairs; /* its pairs in PreferenceSet.pairs; their indices count from first_seq */
     uint64_t prompt_hash;    /* equal for equal prompts, so that a split keeps a prompt on one side */
 } PrefGroup;

@@ -106,28 +106,28 @@ static int *every_group(const PreferenceSet *p, int *n) {
 
 typedef struct {
     const char *out, *init, *tokenizer, *schedule;
-    OptList eval_files, norm_files;
-    int batch, grad_accum, seq_len, pack, epochs, keep, seed, resume, norm_max;
+    OptList data_files, eval_files, norm_files;
+    int batch, grad_accum, max_len, pack, epochs, keep, seed, resume, norm_max;
     long steps, warmup, eval_every, save_every;
-    float lr, min_lr_ratio, weight_decay, clip, margin, val_fraction;
+    float lr, min_lr_ratio, weight_decay, clip, margin, eval_fraction;
 } RmTrainOptions;
 
-/* Parses the flags; the data files are returned in *inputs (free it). */
-static RmTrainOptions parse_train_options(int argc, char **argv, char ***inputs, int *n_inputs) {
+static RmTrainOptions parse_train_options(int argc, char **argv) {
     RmTrainOptions o = {.out = "runs/rm", .schedule = "cosine", .batch = 8, .grad_accum = 1, .pack = 1, .epochs = 1,
                         .keep = 2, .seed = 1, .norm_max = 4096, .eval_every = 50, .warmup = -1, .lr = 1e-4f,
-                        .min_lr_ratio = 0.1f, .clip = 1.0f, .val_fraction = 0.05f};
+                        .min_lr_ratio = 0.1f, .clip = 1.0f, .eval_fraction = 0.05f};
     Option opts[] = {
         OPT_STR("init", &o.init, "the SFT model to start from, or a reward model to train further (required)"),
         OPT_STR("out", &o.out, "run directory: checkpoints, metrics.jsonl, loss.svg, model/"),
         OPT_STR("tokenizer", &o.tokenizer, "tokenizer.json or a folder holding one (default: the --init model's)"),
-        OPT_LIST("eval", &o.eval_files, "held-out preference data (default: --val-fraction of the prompts)"),
-        OPT_FLOAT("val-fraction", &o.val_fraction, "share of the prompts held out when no --eval is given"),
+        OPT_LIST("data", &o.data_files, "preference data: pairs and rankings, JSONL (required)"),
+        OPT_LIST("eval", &o.eval_files, "held-out preference data (default: --eval-fraction of the prompts)"),
+        OPT_FLOAT("eval-fraction", &o.eval_fraction, "share of the prompts held out when no --eval is given"),
         OPT_FLOAT("margin", &o.margin, "margin m in -log sigmoid(r_w - r_l - m) for records without a \"margin\""),
         OPT_INT("batch", &o.batch, "prompts per micro-batch (each with all its responses)"),
         OPT_INT("grad-accum", &o.grad_accum, "micro-batches per optimizer step"),
-        OPT_INT("seq-len", &o.seq_len, "longest sequence, longer ones lose the start of their prompt (0: the model's "
-                                       "context)"),
+        OPT_INT("max-len", &o.max_len, "tokens per sequence, prompt + response; longer ones lose the start of their "
+                                       "prompt (0: the model's context)"),
         OPT_FLAG("pack", &o.pack, "pack several sequences into each row (--no-pack: one per row, padded)"),
         OPT_INT("epochs", &o.epochs, "passes over the training prompts"),
         OPT_LONG("steps", &o.steps, "stop after this many optimizer steps (0: when the epochs end)"),
@@ -147,15 +147,18 @@ static RmTrainOptions parse_train_options(int argc, char **argv, char ***inputs,
         OPT_INT("seed", &o.seed, "seed of the score head's initialisation, the split and the data order"),
         OPT_FLAG("resume", &o.resume, "continue the run in --out from its newest checkpoint"),
         OPT_END};
-    *n_inputs = args_parse(
-        "rm", "DATA...",
+    char **positional;
+    int n_positional = args_parse(
+        "rm", "",
         "Train a reward model on preference data: {\"prompt\",\"chosen\",\"rejected\"} pairs and "
         "{\"prompt\",\"responses\",\"ranking\"} rankings (best first; [0,[2,3],1] ties 2 and 3). "
         "Also: lmforge rm score MODEL FILE, lmforge rm eval MODEL FILE (see their --help).",
-        opts, argc, argv, inputs);
-    if (*n_inputs < 1) die("rm: no preference data given (see lmforge rm --help)");
+        opts, argc, argv, &positional);
+    if (n_positional) die("rm: unexpected argument %s (data files go after --data)", positional[0]);
+    free(positional);
+    if (o.data_files.n < 1) die("rm: --data is required (see lmforge rm --help)");
     if (!o.init) die("rm: --init is required: the SFT model to start from, or a reward model to train further");
-    if (o.val_fraction < 0 || o.val_fraction >= 1) die("rm: --val-fraction must be in [0, 1)");
+    if (o.eval_fraction < 0 || o.eval_fraction >= 1) die("rm: --eval-fraction must be in [0, 1)");
     return o;
 }
 
@@ -178,34 +181,32 @@ static TrainConfig train_config(const RmTrainOptions *o, long steps, const Token
 }
 
 static int cmd_rm_train(int argc, char **argv) {
-    char **inputs;
-    int n_inputs;
-    RmTrainOptions o = parse_train_options(argc, argv, &inputs, &n_inputs);
+    RmTrainOptions o = parse_train_options(argc, argv);
     Checkpoint start = checkpoint_load(o.init);
     Model *m = reward_model_from(&start, o.init, o.seed);
     Tokenizer *own_tok = o.tokenizer ? tokenizer_load(o.tokenizer) : NULL;
     const Tokenizer *tok = own_tok ? own_tok : start.tokenizer;
     if (!tok) die("rm: %s has no tokenizer; pass --tokenizer", o.init);
-    int seq_len = o.seq_len ? o.seq_len : m->cfg.max_seq_len;
-    if (seq_len < 2 || seq_len > m->cfg.max_seq_len)
-        die("rm: --seq-len %d must be between 2 and the model's context %d", seq_len, m->cfg.max_seq_len);
+    int max_len = o.max_len ? o.max_len : m->cfg.max_seq_len;
+    if (max_len < 2 || max_len > m->cfg.max_seq_len)
+        die("rm: --max-len %d must be between 2 and the model's context %d", max_len, m->cfg.max_seq_len);
 
     /* the comparisons, and the prompts held out to measure accuracy on */
-    PreferenceSet *data = preference_set_load((const char *const *)inputs, n_inputs, tok, seq_len, o.margin);
+    PreferenceSet *data = preference_set_load(o.data_files.items, o.data_files.n, tok, max_len, o.margin);
     PreferenceSet *heldout = data;
     int *train_groups, *eval_groups, n_train, n_eval;
     if (o.eval_files.n) {
-        heldout = preference_set_load(o.eval_files.items, o.eval_files.n, tok, seq_len, o.margin);
+        heldout = preference_set_load(o.eval_files.items, o.eval_files.n, tok, max_len, o.margin);
         train_groups = every_group(data, &n_train);
         eval_groups = every_group(heldout, &n_eval);
     } else {
-        preference_set_split(data, o.val_fraction, (uint64_t)o.seed, &train_groups, &n_train, &eval_groups, &n_eval);
+        preference_set_split(data, o.eval_fraction, (uint64_t)o.seed, &train_groups, &n_train, &eval_groups, &n_eval);
     }
-    if (n_train == 0) die("rm: every prompt was held out; lower --val-fraction");
-    if (n_eval == 0) warn("rm: no held-out prompts: accuracy is not measured (pass --eval or raise --val-fraction)");
+    if (n_train == 0) die("rm: every prompt was held out; lower --eval-fraction");
+    if (n_eval == 0) warn("rm: no held-out prompts: accuracy is not measured (pass --eval or raise --eval-fraction)");
 
     RmTrainData td = {data,    train_groups, n_train, heldout,  eval_groups,          n_eval,
-                      o.batch, seq_len,      o.pack,  o.epochs, (uint64_t)o.seed};
+                      o.batch, max_len,      o.pack,  o.epochs, (uint64_t)o.seed};
     RmObjective *objective = rm_objective_new(&td);
     long steps = rm_objective_steps(objective, o.grad_accum);
     if (o.steps > 0 && o.steps < steps) steps = o.steps;
@@ -224,7 +225,7 @@ static int cmd_rm_train(int argc, char **argv) {
     /* the reward scale PPO centres by: over --norm-data, or the training responses */
     double mean, std;
     if (o.norm_files.n) {
-        SeqSet *ref = response_set_load(o.norm_files.items, o.norm_files.n, tok, seq_len);
+        SeqSet *ref = response_set_load(o.norm_files.items, o.norm_files.n, tok, max_len);
         reward_statistics(m, ref, NULL, ref->n, o.norm_max, &mean, &std);
         seq_set_free(ref);
         free(ref);
@@ -243,7 +244,7 @@ static int cmd_rm_train(int argc, char **argv) {
     free(eval_groups);
     if (heldout != data) preference_set_free(heldout);
     preference_set_free(data);
-    free(inputs);
+    free(o.data_files.items);
     free(o.eval_files.items);
     free(o.norm_files.items);
     if (own_tok) tokenizer_free(own_tok);
