@@ -14,7 +14,8 @@ static PreferenceSet *load_text(const char *text, int max_len, char **dir_out) {
     char *dir = test_tmpdir("rmdata"), *path = rm_test_write(dir, "prefs.jsonl", text);
     PreferenceSet *p = preference_set_load((const char *const *)&path, 1, rm_test_tokenizer(), max_len, 0.0f);
     free(path);
-    if (dir_out) *dir_out = dir;
+    if (dir_out)
+        *dir_out = dir;
     else {
         test_system("rm -rf '%s'", dir);
         free(dir);
@@ -70,15 +71,14 @@ TEST(rm_data_reads_pairs_and_rankings) {
 }
 
 TEST(rm_data_skips_identical_responses_and_counts_them) {
-    PreferenceSet *p = load_text(
-        "{\"prompt\": \"q1\", \"chosen\": \"same\", \"rejected\": \"same\"}\n"
-        "{\"prompt\": \"q2\", \"chosen\": \"good\", \"rejected\": \"bad\"}\n"
-        "{\"prompt\": \"q3\", \"responses\": [\"x\", \"y\", \"x\"], \"ranking\": [0, 1, 2]}\n"
-        "{\"prompt\": \"q4\", \"responses\": [\"x\", \"y\"], \"ranking\": [[0, 1]]}\n",
-        64, NULL);
-    CHECK_EQ_INT(p->n_groups, 2);     /* q2 and q3 */
-    CHECK_EQ_INT(p->identical_pairs, 2); /* q1's pair, and x over x in q3 */
-    CHECK_EQ_INT(p->empty_records, 2);   /* q1, and q4 whose responses all tie */
+    PreferenceSet *p = load_text("{\"prompt\": \"q1\", \"chosen\": \"same\", \"rejected\": \"same\"}\n"
+                                 "{\"prompt\": \"q2\", \"chosen\": \"good\", \"rejected\": \"bad\"}\n"
+                                 "{\"prompt\": \"q3\", \"responses\": [\"x\", \"y\", \"x\"], \"ranking\": [0, 1, 2]}\n"
+                                 "{\"prompt\": \"q4\", \"responses\": [\"x\", \"y\"], \"ranking\": [[0, 1]]}\n",
+                                 64, NULL);
+    CHECK_EQ_INT(p->n_groups, 2);          /* q2 and q3 */
+    CHECK_EQ_INT(p->identical_pairs, 2);   /* q1's pair, and x over x in q3 */
+    CHECK_EQ_INT(p->empty_records, 2);     /* q1, and q4 whose responses all tie */
     CHECK_EQ_INT(p->groups[1].n_pairs, 2); /* q3: x > y and y > x, not x > x */
     CHECK_EQ_INT(p->groups[1].n_seqs, 2);  /* the two x are one response */
     preference_set_free(p);
@@ -87,13 +87,12 @@ TEST(rm_data_skips_identical_responses_and_counts_them) {
 /* The pairs of one ranking written one record each (lmforge annotate --pairs
  * all) train together, as the ranking would. */
 TEST(rm_data_joins_consecutive_records_of_a_prompt) {
-    PreferenceSet *p = load_text(
-        "{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": \"b\"}\n"
-        "{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": \"c\", \"margin\": 1}\n"
-        "{\"prompt\": \"q\", \"responses\": [\"c\", \"b\", \"d\"], \"ranking\": [1, 0, 2]}\n"
-        "{\"prompt\": \"other\", \"chosen\": \"a\", \"rejected\": \"b\"}\n"
-        "{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": \"b\"}\n",
-        64, NULL);
+    PreferenceSet *p = load_text("{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": \"b\"}\n"
+                                 "{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": \"c\", \"margin\": 1}\n"
+                                 "{\"prompt\": \"q\", \"responses\": [\"c\", \"b\", \"d\"], \"ranking\": [1, 0, 2]}\n"
+                                 "{\"prompt\": \"other\", \"chosen\": \"a\", \"rejected\": \"b\"}\n"
+                                 "{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": \"b\"}\n",
+                                 64, NULL);
     CHECK_EQ_INT(p->n_groups, 3); /* q (three records), other, q again (not consecutive) */
     const PrefGroup *q = &p->groups[0];
     CHECK_EQ_INT(q->n_seqs, 4); /* a, b, c, d: each text once */
@@ -140,7 +139,8 @@ TEST(rm_data_split_keeps_each_prompt_on_one_side) {
     size_t used = 0;
     for (int i = 0; i < 400; i++)
         used += (size_t)snprintf(text + used, sizeof text - used,
-                                 "{\"prompt\": \"prompt %d\", \"chosen\": \"a%d\", \"rejected\": \"b%d\"}\n", i % 200, i, i);
+                                 "{\"prompt\": \"prompt %d\", \"chosen\": \"a%d\", \"rejected\": \"b%d\"}\n", i % 200,
+                                 i, i);
     PreferenceSet *p = load_text(text, 64, NULL);
     int *train, *held, n_train, n_held;
     preference_set_split(p, 0.25, 7, &train, &n_train, &held, &n_held);
@@ -154,7 +154,8 @@ TEST(rm_data_split_keeps_each_prompt_on_one_side) {
     free(train2);
     free(held2);
     preference_set_split(p, 0.25, 8, &train2, &n_train2, &held2, &n_held2);
-    CHECK(n_held2 != n_held || memcmp(held, held2, sizeof(int) * (size_t)n_held) != 0); /* another seed, another split */
+    CHECK(n_held2 != n_held ||
+          memcmp(held, held2, sizeof(int) * (size_t)n_held) != 0); /* another seed, another split */
     free(train2);
     free(held2);
     free(train);
@@ -169,7 +170,8 @@ TEST(rm_data_reads_scoring_records) {
         "{\"prompt\": \"Hi\", \"response\": \"Hello\"}\n"
         "{\"prompt\": \"Hi\", \"completion\": \"Hey\"}\n"
         "{\"prompt\": [{\"role\": \"user\", \"content\": \"Hi\"}], \"responses\": [\"a\", \"b\", \"c\"]}\n"
-        "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": \"Yo\"}]}\n");
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": "
+        "\"Yo\"}]}\n");
     SeqSet *s = response_set_load((const char *const *)&path, 1, rm_test_tokenizer(), 64);
     CHECK_EQ_INT(s->n, 6);
     const char *want[6] = {"Hello", "Hey", "a", "b", "c", "Yo"};
@@ -198,8 +200,10 @@ typedef struct {
 static void load_bad(void *ctx) {
     const BadInput *b = ctx;
     char *dir = test_tmpdir("rmbad"), *path = rm_test_write(dir, "bad.jsonl", b->text);
-    if (b->scoring) response_set_load((const char *const *)&path, 1, rm_test_tokenizer(), 64);
-    else preference_set_load((const char *const *)&path, 1, rm_test_tokenizer(), 64, 0.0f);
+    if (b->scoring)
+        response_set_load((const char *const *)&path, 1, rm_test_tokenizer(), 64);
+    else
+        preference_set_load((const char *const *)&path, 1, rm_test_tokenizer(), 64, 0.0f);
 }
 
 TEST(rm_data_reports_bad_records) {

@@ -101,11 +101,11 @@ typedef struct {
 TEST(rm_losses_match_pytorch) {
     if (!have_torch()) SKIP("python3-torch is not installed (apt-get install python3-torch)");
     const LossCase cases[] = {
-        {"[2, 0, 3, 1]", 4, 0.0, 1.5},       /* K = 4, a strict ranking: 6 pairs */
-        {"[0, [2, 3], 1]", 4, 0.0, 1.5},     /* K = 4 with a tie: 5 pairs */
-        {NULL, 2, 0.5, 1.5},                 /* a chosen/rejected pair with a margin */
+        {"[2, 0, 3, 1]", 4, 0.0, 1.5},         /* K = 4, a strict ranking: 6 pairs */
+        {"[0, [2, 3], 1]", 4, 0.0, 1.5},       /* K = 4 with a tie: 5 pairs */
+        {NULL, 2, 0.5, 1.5},                   /* a chosen/rejected pair with a margin */
         {"[[4, 1], 0, [2, 3]]", 5, 0.25, 1.5}, /* two ties, a margin */
-        {"[1, 0, 2]", 3, 0.0, 30.0},         /* scores far apart: the loss saturates */
+        {"[1, 0, 2]", 3, 0.0, 30.0},           /* scores far apart: the loss saturates */
     };
     const int G = (int)LMF_ARRAY_LEN(cases);
     char *dir = test_tmpdir("rmloss");
@@ -149,8 +149,9 @@ TEST(rm_losses_match_pytorch) {
     double loss = 0;
     for (int g = 0; g < p->n_groups; g++) {
         const PrefGroup *pg = &p->groups[g];
-        loss += rm_pairs_loss(scores + pg->first_seq, p->pairs + pg->first_pair, pg->n_pairs, 1.0 / G,
-                              grads + pg->first_seq, NULL) / G;
+        double group_loss = rm_pairs_loss(scores + pg->first_seq, p->pairs + pg->first_pair, pg->n_pairs, 1.0 / G,
+                                          grads + pg->first_seq, NULL);
+        loss += group_loss / G;
     }
     char *ref_path = path_join(dir, "ref.json");
     cJSON *out = json_read_file(ref_path);

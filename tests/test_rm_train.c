@@ -15,12 +15,12 @@
 #include "test.h"
 #include "test_rm_util.h"
 
-static const char *const COUNTRIES[] = {"France", "Spain",  "Italy", "Kenya",  "Peru",    "Chile",  "Egypt",
-                                        "Japan",  "China",  "India", "Norway", "Sweden",  "Poland", "Greece",
-                                        "Ireland", "Canada", "Cuba",  "Iran",   "Brazil",  "Nepal"};
-static const char *const CAPITALS[] = {"Paris",  "Madrid",    "Rome",  "Nairobi", "Lima",     "Santiago", "Cairo",
-                                       "Tokyo",  "Beijing",   "Delhi", "Oslo",    "Stockholm", "Warsaw",  "Athens",
-                                       "Dublin", "Ottawa",    "Havana", "Tehran", "Brasilia", "Kathmandu"};
+static const char *const COUNTRIES[] = {"France",  "Spain",  "Italy", "Kenya",  "Peru",   "Chile",  "Egypt",
+                                        "Japan",   "China",  "India", "Norway", "Sweden", "Poland", "Greece",
+                                        "Ireland", "Canada", "Cuba",  "Iran",   "Brazil", "Nepal"};
+static const char *const CAPITALS[] = {"Paris",  "Madrid",  "Rome",   "Nairobi", "Lima",      "Santiago", "Cairo",
+                                       "Tokyo",  "Beijing", "Delhi",  "Oslo",    "Stockholm", "Warsaw",   "Athens",
+                                       "Dublin", "Ottawa",  "Havana", "Tehran",  "Brasilia",  "Kathmandu"};
 enum { N_COUNTRIES = 20, N_HELDOUT = 80 };
 
 /* Every (country, wrong capital) pair, shuffled: the first N_HELDOUT are held
@@ -56,8 +56,9 @@ static void write_quiz(const char *dir) {
             wrong[c][n_wrong[c]++] = w;
     }
     for (int c = 0; c < N_COUNTRIES; c++)
-        fprintf(rank, "{\"prompt\": \"What is the capital of %s?\", \"responses\": [\"%s\", \"%s\", \"%s\", \"%s\"], "
-                      "\"ranking\": [2, [0, 1, 3]]}\n",
+        fprintf(rank,
+                "{\"prompt\": \"What is the capital of %s?\", \"responses\": [\"%s\", \"%s\", \"%s\", \"%s\"], "
+                "\"ranking\": [2, [0, 1, 3]]}\n",
                 COUNTRIES[c], CAPITALS[wrong[c][0]], CAPITALS[wrong[c][1]], CAPITALS[c], CAPITALS[wrong[c][2]]);
     fprintf(to_score, "{\"messages\": [{\"role\": \"user\", \"content\": \"What is the capital of Peru?\"}, "
                       "{\"role\": \"assistant\", \"content\": \"Lima\"}]}\n");
@@ -154,8 +155,8 @@ TEST_SLOW(rm_learns_a_known_rule_end_to_end) {
     char *raw_text = read_file(raw_path, NULL);
     CHECK(strstr(raw_text, "\"messages\"") && strstr(raw_text, "\"score\":")); /* the {"messages"} line */
     free(raw_text);
-    CHECK(test_system("cd '%s' && OMP_NUM_THREADS=1 %s rm eval run/model held.jsonl --json > eval.json", dir,
-                      bin) == 0);
+    CHECK(test_system("cd '%s' && OMP_NUM_THREADS=1 %s rm eval run/model held.jsonl --json > eval.json", dir, bin) ==
+          0);
     char *eval_path = path_join(dir, "eval.json");
     cJSON *eval = json_read_file(eval_path);
     CHECK_NEAR(json_get_double(eval, "accuracy", eval_path), accuracy, 1e-4);
@@ -163,9 +164,10 @@ TEST_SLOW(rm_learns_a_known_rule_end_to_end) {
     cJSON_Delete(eval);
 
     /* a reward model given to --init is trained further, on new comparisons */
-    CHECK(test_system("cd '%s' && OMP_NUM_THREADS=1 %s rm --init run/model --out run2 --steps 2 --eval-fraction 0 "
-                      "--data held.jsonl > more.log 2>&1 && grep -q 'continuing the training of the reward model' more.log",
-                      dir, bin) == 0);
+    CHECK(test_system(
+              "cd '%s' && OMP_NUM_THREADS=1 %s rm --init run/model --out run2 --steps 2 --eval-fraction 0 "
+              "--data held.jsonl > more.log 2>&1 && grep -q 'continuing the training of the reward model' more.log",
+              dir, bin) == 0);
     char *run2_model = path_join(dir, "run2/model");
     ck = checkpoint_load(run2_model);
     CHECK(ck.model->cfg.head == HEAD_SCORE);

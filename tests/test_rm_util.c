@@ -6,12 +6,11 @@
 #include "../src/base/util.h"
 #include "test.h"
 
-static const char *const CORPUS =
-    "What is the capital of France? The capital of France is Paris.\n"
-    "The quick brown fox jumps over the lazy dog, and the dog sleeps in the sun.\n"
-    "Write the answer as a short sentence. What is the sum of the two numbers?\n"
-    "A house by the river, a tree in the garden, water and light in the morning.\n"
-    "Which answer is better? The first answer is right and the second one is wrong.\n";
+static const char *const CORPUS = "What is the capital of France? The capital of France is Paris.\n"
+                                  "The quick brown fox jumps over the lazy dog, and the dog sleeps in the sun.\n"
+                                  "Write the answer as a short sentence. What is the sum of the two numbers?\n"
+                                  "A house by the river, a tree in the garden, water and light in the morning.\n"
+                                  "Which answer is better? The first answer is right and the second one is wrong.\n";
 
 const Tokenizer *rm_test_tokenizer(void) {
     static Tokenizer *tok;

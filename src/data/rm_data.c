@@ -153,7 +153,8 @@ static void parse_ranking(const JsonlRecord *rec, int K, int *ranks) {
     const cJSON *entry;
     cJSON_ArrayForEach(entry, ranking) {
         if (cJSON_IsArray(entry)) {
-            if (cJSON_GetArraySize(entry) == 0) jsonl_die(rec, "field \"ranking\"[%d] is an empty list of tied responses", pos);
+            if (cJSON_GetArraySize(entry) == 0)
+                jsonl_die(rec, "field \"ranking\"[%d] is an empty list of tied responses", pos);
             const cJSON *tied;
             cJSON_ArrayForEach(tied, entry) set_rank(rec, tied, K, pos, ranks, pos);
         } else {
@@ -236,7 +237,8 @@ static void add_preference_record(PreferenceLoader *l, const JsonlRecord *rec) {
     int K = 2;
     if (has_list) {
         K = cJSON_GetArraySize(jsonl_get_array(rec, "responses"));
-        if (K < 2) jsonl_die(rec, "field \"responses\" holds %d response%s; a ranking needs at least 2", K, K == 1 ? "" : "s");
+        if (K < 2)
+            jsonl_die(rec, "field \"responses\" holds %d response%s; a ranking needs at least 2", K, K == 1 ? "" : "s");
     }
     const char **texts = xmalloc(sizeof(char *) * (size_t)K);
     int *ranks = xmalloc(sizeof(int) * (size_t)K);
@@ -260,9 +262,11 @@ static void add_preference_record(PreferenceLoader *l, const JsonlRecord *rec) {
         if (strcmp(texts[ranked[i].better], texts[ranked[i].worse]) == 0) {
             l->set->identical_pairs++;
             if (identical_warning_due(l)) {
-                if (has_pair) warn("%s:%d: \"chosen\" is identical to \"rejected\"; the record is skipped", rec->path, rec->line);
-                else warn("%s:%d: \"responses\"[%d] and [%d] are identical but ranked apart; their pair is dropped",
-                          rec->path, rec->line, ranked[i].better, ranked[i].worse);
+                if (has_pair)
+                    warn("%s:%d: \"chosen\" is identical to \"rejected\"; the record is skipped", rec->path, rec->line);
+                else
+                    warn("%s:%d: \"responses\"[%d] and [%d] are identical but ranked apart; their pair is dropped",
+                         rec->path, rec->line, ranked[i].better, ranked[i].worse);
             }
             continue;
         }
@@ -297,11 +301,13 @@ PreferenceSet *preference_set_load(const char *const *paths, int n_paths, const 
     const char *what = n_paths == 1 ? paths[0] : "the preference files";
     if (p->identical_pairs || p->empty_records)
         warn("%s: %d pair%s of identical responses dropped, %d record%s without a pair skipped", what,
-             p->identical_pairs, p->identical_pairs == 1 ? "" : "s", p->empty_records, p->empty_records == 1 ? "" : "s");
+             p->identical_pairs, p->identical_pairs == 1 ? "" : "s", p->empty_records,
+             p->empty_records == 1 ? "" : "s");
     if (p->n_pairs == 0) die("%s: no comparison to learn from", what);
     exchanges_render(&l.exchanges, tok, max_len, &p->seqs);
     exchanges_free(&l.exchanges);
-    if (p->seqs.truncated) warn("%s: %d sequences were longer than %d tokens and were cut", what, p->seqs.truncated, max_len);
+    if (p->seqs.truncated)
+        warn("%s: %d sequences were longer than %d tokens and were cut", what, p->seqs.truncated, max_len);
     return p;
 }
 
@@ -325,8 +331,10 @@ void preference_set_split(const PreferenceSet *p, double fraction, uint64_t seed
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
         z ^= z >> 31;
         double u = (double)(z >> 11) / 9007199254740992.0;
-        if (u < fraction) (*heldout)[(*n_heldout)++] = g;
-        else (*train)[(*n_train)++] = g;
+        if (u < fraction)
+            (*heldout)[(*n_heldout)++] = g;
+        else
+            (*train)[(*n_train)++] = g;
     }
 }
 

@@ -38,7 +38,7 @@ typedef struct {
     IntVec tokens;
     int *start, *len; /* (n) where each sequence lies in tokens */
     int n, cap;
-    int truncated;    /* sequences shortened to the maximum length */
+    int truncated; /* sequences shortened to the maximum length */
 } SeqSet;
 
 static inline SeqRef seq_set_get(const SeqSet *s, int i) {
@@ -93,7 +93,7 @@ typedef struct {
     Conversation prompt;
     const char **responses; /* (n) strings inside the record's JSON */
     int n;
-    int is_list;            /* the responses came as a list ("responses"): they get "scores", else "score" */
+    int is_list; /* the responses came as a list ("responses"): they get "scores", else "score" */
 } ResponseRecord;
 
 /* Parses a scoring record; dies naming the file, line and field. */

@@ -44,7 +44,8 @@ static Model *reward_model_from(Checkpoint *start, const char *init, int seed) {
     Model *m = model_new(&c);
     model_init_random(m, (uint64_t)seed);
     int copied = model_copy_matching(m, start->model);
-    if (copied != m->n_tensors - 1) die("rm: %s: only %d of the %d tensors could be copied", init, copied, m->n_tensors - 1);
+    if (copied != m->n_tensors - 1)
+        die("rm: %s: only %d of the %d tensors could be copied", init, copied, m->n_tensors - 1);
     info("reward model initialised from %s (every tensor but score.weight)", init);
     return m;
 }
@@ -113,9 +114,21 @@ typedef struct {
 } RmTrainOptions;
 
 static RmTrainOptions parse_train_options(int argc, char **argv) {
-    RmTrainOptions o = {.out = "runs/rm", .schedule = "cosine", .batch = 8, .grad_accum = 1, .pack = 1, .epochs = 1,
-                        .keep = 2, .seed = 1, .norm_max = 4096, .eval_every = 50, .warmup = -1, .lr = 1e-4f,
-                        .min_lr_ratio = 0.1f, .clip = 1.0f, .eval_fraction = 0.05f};
+    RmTrainOptions o = {.out = "runs/rm",
+                        .schedule = "cosine",
+                        .batch = 8,
+                        .grad_accum = 1,
+                        .pack = 1,
+                        .epochs = 1,
+                        .keep = 2,
+                        .seed = 1,
+                        .norm_max = 4096,
+                        .eval_every = 50,
+                        .warmup = -1,
+                        .lr = 1e-4f,
+                        .min_lr_ratio = 0.1f,
+                        .clip = 1.0f,
+                        .eval_fraction = 0.05f};
     Option opts[] = {
         OPT_STR("init", &o.init, "the SFT model to start from, or a reward model to train further (required)"),
         OPT_STR("out", &o.out, "run directory: checkpoints, metrics.jsonl, loss.svg, model/"),
@@ -126,8 +139,9 @@ static RmTrainOptions parse_train_options(int argc, char **argv) {
         OPT_FLOAT("margin", &o.margin, "margin m in -log sigmoid(r_w - r_l - m) for records without a \"margin\""),
         OPT_INT("batch", &o.batch, "prompts per micro-batch (each with all its responses)"),
         OPT_INT("grad-accum", &o.grad_accum, "micro-batches per optimizer step"),
-        OPT_INT("max-len", &o.max_len, "tokens per sequence, prompt + response; longer ones lose the start of their "
-                                       "prompt (0: the model's context)"),
+        OPT_INT("max-len", &o.max_len,
+                "tokens per sequence, prompt + response; longer ones lose the start of their "
+                "prompt (0: the model's context)"),
         OPT_FLAG("pack", &o.pack, "pack several sequences into each row (--no-pack: one per row, padded)"),
         OPT_INT("epochs", &o.epochs, "passes over the training prompts"),
         OPT_LONG("steps", &o.steps, "stop after this many optimizer steps (0: when the epochs end)"),
@@ -140,20 +154,21 @@ static RmTrainOptions parse_train_options(int argc, char **argv) {
         OPT_LONG("eval-every", &o.eval_every, "evaluate every N steps (and at the end)"),
         OPT_LONG("save-every", &o.save_every, "checkpoint every N steps (0: only at the end)"),
         OPT_INT("keep", &o.keep, "checkpoints kept"),
-        OPT_LIST("norm-data", &o.norm_files, "reference responses for the reward mean and deviation: {\"prompt\", "
-                                             "\"response\"|\"completion\"|\"responses\"} or {\"messages\"} "
-                                             "(default: the training responses)"),
+        OPT_LIST("norm-data", &o.norm_files,
+                 "reference responses for the reward mean and deviation: {\"prompt\", "
+                 "\"response\"|\"completion\"|\"responses\"} or {\"messages\"} "
+                 "(default: the training responses)"),
         OPT_INT("norm-max", &o.norm_max, "reference responses scored at most (evenly spaced; 0: all)"),
         OPT_INT("seed", &o.seed, "seed of the score head's initialisation, the split and the data order"),
         OPT_FLAG("resume", &o.resume, "continue the run in --out from its newest checkpoint"),
         OPT_END};
     char **positional;
-    int n_positional = args_parse(
-        "rm", "",
-        "Train a reward model on preference data: {\"prompt\",\"chosen\",\"rejected\"} pairs and "
-        "{\"prompt\",\"responses\",\"ranking\"} rankings (best first; [0,[2,3],1] ties 2 and 3). "
-        "Also: lmforge rm score MODEL FILE, lmforge rm eval MODEL FILE (see their --help).",
-        opts, argc, argv, &positional);
+    int n_positional =
+        args_parse("rm", "",
+                   "Train a reward model on preference data: {\"prompt\",\"chosen\",\"rejected\"} pairs and "
+                   "{\"prompt\",\"responses\",\"ranking\"} rankings (best first; [0,[2,3],1] ties 2 and 3). "
+                   "Also: lmforge rm score MODEL FILE, lmforge rm eval MODEL FILE (see their --help).",
+                   opts, argc, argv, &positional);
     if (n_positional) die("rm: unexpected argument %s (data files go after --data)", positional[0]);
     free(positional);
     if (o.data_files.n < 1) die("rm: --data is required (see lmforge rm --help)");
@@ -171,7 +186,8 @@ static TrainConfig train_config(const RmTrainOptions *o, long steps, const Token
     tc.optim.lr = o->lr;
     tc.optim.weight_decay = o->weight_decay;
     tc.optim.grad_clip = o->clip;
-    tc.schedule = (Schedule){schedule_parse(o->schedule), o->warmup >= 0 ? o->warmup : steps / 20, steps, o->min_lr_ratio};
+    tc.schedule =
+        (Schedule){schedule_parse(o->schedule), o->warmup >= 0 ? o->warmup : steps / 20, steps, o->min_lr_ratio};
     tc.eval_every = o->eval_every;
     tc.save_every = o->save_every;
     tc.keep_checkpoints = o->keep;
@@ -205,13 +221,13 @@ static int cmd_rm_train(int argc, char **argv) {
     if (n_train == 0) die("rm: every prompt was held out; lower --eval-fraction");
     if (n_eval == 0) warn("rm: no held-out prompts: accuracy is not measured (pass --eval or raise --eval-fraction)");
 
-    RmTrainData td = {data,    train_groups, n_train, heldout,  eval_groups,          n_eval,
+    RmTrainData td = {data,    train_groups, n_train, heldout,  eval_groups,     n_eval,
                       o.batch, max_len,      o.pack,  o.epochs, (uint64_t)o.seed};
     RmObjective *objective = rm_objective_new(&td);
     long steps = rm_objective_steps(objective, o.grad_accum);
     if (o.steps > 0 && o.steps < steps) steps = o.steps;
-    info("model: %.2fM parameters (C %d, L %d, V %d), score head read at the last token", m->n_params / 1e6,
-         m->cfg.dim, m->cfg.n_layers, m->cfg.vocab_size);
+    info("model: %.2fM parameters (C %d, L %d, V %d), score head read at the last token", m->n_params / 1e6, m->cfg.dim,
+         m->cfg.n_layers, m->cfg.vocab_size);
     info("data: %d training prompts, %d held out; %d prompts per step; %ld steps", n_train, n_eval,
          o.batch * o.grad_accum, steps);
 
@@ -282,11 +298,15 @@ static void score_records(Model *m, const Tokenizer *tok, cJSON **records, Respo
             double v = normalize ? (scores[s] - mean) / std : scores[s];
             *sum += v;
             (*count)++;
-            if (list) cJSON_AddItemToArray(list, cJSON_CreateNumber(v));
-            else cJSON_AddNumberToObject(records[i], "score", v);
+            if (list)
+                cJSON_AddItemToArray(list, cJSON_CreateNumber(v));
+            else
+                cJSON_AddNumberToObject(records[i], "score", v);
         }
-        if (w) jsonl_write(w, records[i]);
-        else jsonl_print(stdout, records[i]);
+        if (w)
+            jsonl_write(w, records[i]);
+        else
+            jsonl_print(stdout, records[i]);
     }
     free(prompts);
     free(prompt_of);
@@ -302,8 +322,7 @@ static int cmd_rm_score(int argc, char **argv) {
     Option opts[] = {
         OPT_STR("out", &out, "write the scored records here (default: standard output)"),
         OPT_FLAG("normalize", &normalize, "subtract the checkpoint's reward mean and divide by its deviation"),
-        OPT_INT("batch", &chunk, "records read and scored together"),
-        OPT_END};
+        OPT_INT("batch", &chunk, "records read and scored together"), OPT_END};
     char **pos;
     int n_pos = args_parse("rm score", "MODEL FILE",
                            "Score responses with a reward model. FILE holds {\"prompt\",\"response\"} (or "
@@ -329,8 +348,9 @@ static int cmd_rm_score(int argc, char **argv) {
             response_record_parse(&copy, &parsed[n]);
             n++;
         }
-        if (n) score_records(ck.model, ck.tokenizer, records, parsed, n, normalize, ck.reward_mean, ck.reward_std, w,
-                             &sum, &count);
+        if (n)
+            score_records(ck.model, ck.tokenizer, records, parsed, n, normalize, ck.reward_mean, ck.reward_std, w, &sum,
+                          &count);
         for (int i = 0; i < n; i++) {
             response_record_free(&parsed[i]);
             cJSON_Delete(records[i]);
@@ -358,8 +378,8 @@ static int cmd_rm_eval(int argc, char **argv) {
                            opts, argc, argv, &pos);
     if (n_pos < 2) die("rm eval: expected MODEL FILE... (see lmforge rm eval --help)");
     Checkpoint ck = load_reward_model(pos[0], "rm eval");
-    PreferenceSet *data = preference_set_load((const char *const *)pos + 1, n_pos - 1, ck.tokenizer,
-                                              ck.model->cfg.max_seq_len, 0.0f);
+    PreferenceSet *data =
+        preference_set_load((const char *const *)pos + 1, n_pos - 1, ck.tokenizer, ck.model->cfg.max_seq_len, 0.0f);
     int n_all, *all = every_group(data, &n_all);
     RmEval e = rm_evaluate(ck.model, data, all, n_all);
     if (json)

@@ -20,7 +20,8 @@ static float score_at(const Model *m, const SeqPlace *p) {
 }
 
 void rm_score_sequences(Model *rm, const SeqRef *seqs, int n, float *scores) {
-    if (rm->cfg.head != HEAD_SCORE) die("scoring needs a reward model (a score head); this model has a language-model head");
+    if (rm->cfg.head != HEAD_SCORE)
+        die("scoring needs a reward model (a score head); this model has a language-model head");
     if (n <= 0) return;
     int longest = 0;
     for (int i = 0; i < n; i++) longest = LMF_MAX(longest, seqs[i].len);
@@ -73,7 +74,7 @@ RmEval rm_evaluate(Model *rm, const PreferenceSet *data, const int *groups, int 
 
 /* What one micro-batch holds: which prompts, and where their sequences went. */
 typedef struct {
-    int *groups;      /* (n_groups) indices into the data's groups */
+    int *groups; /* (n_groups) indices into the data's groups */
     int n_groups;
     SeqRef *seqs;     /* (n_seqs) the prompts' responses, prompt after prompt */
     SeqPlace *places; /* (n_seqs) */

@@ -38,16 +38,16 @@ RmEval rm_evaluate(Model *rm, const PreferenceSet *data, const int *groups, int 
 
 typedef struct {
     const PreferenceSet *data;
-    const int *groups;          /* the training prompts (groups of data) */
+    const int *groups; /* the training prompts (groups of data) */
     int n_groups;
     const PreferenceSet *eval_data; /* held-out prompts; n_eval 0: no evaluation */
     const int *eval_groups;
     int n_eval;
-    int prompts_per_batch;      /* prompts in a micro-batch */
-    int seq_len;                /* T: row length, at least the longest sequence */
-    int packed;                 /* several sequences per row (1) or one, padded (0) */
-    int epochs;                 /* passes over the training prompts; the data ends after them */
-    uint64_t seed;              /* of the order of the prompts, reshuffled every epoch */
+    int prompts_per_batch; /* prompts in a micro-batch */
+    int seq_len;           /* T: row length, at least the longest sequence */
+    int packed;            /* several sequences per row (1) or one, padded (0) */
+    int epochs;            /* passes over the training prompts; the data ends after them */
+    uint64_t seed;         /* of the order of the prompts, reshuffled every epoch */
 } RmTrainData;
 
 typedef struct RmObjective RmObjective;
