@@ -1,9 +1,9 @@
 /* rm.c — the reward-model stage: learn human preferences from rankings and
  * chosen/rejected pairs, then score responses.
  *
- *   lmforge rm --init SFT_MODEL [--eval HELDOUT] DATA...   train (or continue training) a reward model
- *   lmforge rm score MODEL FILE [--out FILE] [--normalize]  score prompt/response records
- *   lmforge rm eval MODEL FILE...                           pairwise accuracy on preference records
+ *   lmforge rm --init SFT_MODEL --data FILE [--eval FILE]   train (or continue training) a reward model
+ *   lmforge rm score MODEL FILE [--out FILE] [--normalize]   score prompt/response records
+ *   lmforge rm eval MODEL FILE...                            pairwise accuracy on preference records
  *
  * Training starts from the SFT model: the same transformer with its LM head
  * replaced by a scalar head (score.weight, as in Hugging Face's
