@@ -2,7 +2,8 @@
  * it predicts for a cluster.
  *
  *   mpi.allreduce.*     bandwidth and latency of Open MPI's all-reduce here
- *                       (build/mpi-allreduce-bench, 2 ranks)
+ *                       (build/mpi-allreduce-bench, 2 ranks), and of the
+ *                       ring the overlapped gradient sums use
  *   mpi.M.*             the M training shape of bench_train.c (134M
  *                       parameters), global batch 2 micro-batches of 4 x 256:
  *                       1 process x 2 threads against 2 ranks x 1 thread
@@ -177,20 +178,22 @@ static MpiRun run_mpi(const char *dir, const Shape *s, int ranks, const char *en
 /* ---- the all-reduce ---- */
 
 typedef struct {
-    double bus_bytes_per_s, small_seconds;
+    double bus_bytes_per_s, small_seconds;      /* Open MPI's MPI_Allreduce: largest size, 4 KB */
+    double ring_bus_bytes_per_s, ring_small_seconds; /* the ring training uses */
 } AllReduce;
 
 static AllReduce measure_allreduce(void) {
-    AllReduce a = {0, 0};
+    AllReduce a = {0, 0, 0, 0};
     char *out = bench_capture("OMP_NUM_THREADS=1 %s -np 2 build/mpi-allreduce-bench 33554432 2>/dev/null", MPIRUN);
     if (!out) return a;
-    double bytes, seconds, busbw;
+    double bytes, seconds, busbw, ring_seconds, ring_busbw;
     int first = 1;
     for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"))
-        if (sscanf(line, "%lf %lf %lf", &bytes, &seconds, &busbw) == 3) {
-            if (first) a.small_seconds = seconds;
+        if (sscanf(line, "%lf %lf %lf %lf %lf", &bytes, &seconds, &busbw, &ring_seconds, &ring_busbw) == 5) {
+            if (first) a.small_seconds = seconds, a.ring_small_seconds = ring_seconds;
             first = 0;
             a.bus_bytes_per_s = busbw; /* the largest size's */
+            a.ring_bus_bytes_per_s = ring_busbw;
         }
     free(out);
     return a;
@@ -210,6 +213,8 @@ BENCH(mpi) {
     AllReduce ar = measure_allreduce();
     bench_report("mpi.allreduce.bus_bandwidth_gbps", ar.bus_bytes_per_s * 8 / 1e9, "Gb/s", NULL);
     bench_report("mpi.allreduce.small_latency_us", ar.small_seconds * 1e6, "us", NULL);
+    bench_report("mpi.ring_allreduce.bus_bandwidth_gbps", ar.ring_bus_bytes_per_s * 8 / 1e9, "Gb/s", NULL);
+    bench_report("mpi.ring_allreduce.small_latency_us", ar.ring_small_seconds * 1e6, "us", NULL);
 
     char dir_template[] = "/tmp/lmforge-bench-mpi-XXXXXX";
     char *dir = mkdtemp(dir_template);
@@ -257,7 +262,7 @@ BENCH(mpi) {
                         ? fmax(0, 1 - overlap.comm_wait_seconds / no_overlap.comm_wait_seconds)
                         : 0;
     bench_report("mpi.M.overlap_hidden_fraction", hidden, "fraction", NULL);
-    double measured = ar.bus_bytes_per_s > 0 ? fmin(LINK_BYTES_PER_S, ar.bus_bytes_per_s) : LINK_BYTES_PER_S;
+    double measured = ar.ring_bus_bytes_per_s > 0 ? fmin(LINK_BYTES_PER_S, ar.ring_bus_bytes_per_s) : LINK_BYTES_PER_S;
     int hosts[] = {8, 64};
     for (int i = 0; i < 2; i++) {
         double at_link = ref_step + ring_seconds(grad_bytes, hosts[i], LINK_BYTES_PER_S) * (1 - hidden);

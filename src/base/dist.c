@@ -50,6 +50,7 @@ void dist_mean_std(const float *x, size_t n, double *mean, double *std) {
 #define CHUNK ((size_t)1 << 24)
 
 static int world_rank = 0, world_size = 1;
+static MPI_Comm ring_comm; /* the sums' point-to-point messages, apart from the collectives' */
 
 static void abort_job(void) { MPI_Abort(MPI_COMM_WORLD, 1); }
 
@@ -63,6 +64,7 @@ void dist_init(int *argc, char ***argv) {
     MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+    MPI_Comm_dup(MPI_COMM_WORLD, &ring_comm);
     atexit(leave_job);
     lmf_on_die = abort_job;
     if (world_rank != 0) lmf_quiet = 1;
@@ -94,44 +96,105 @@ void dist_sum_floats(float *x, size_t n) {
         MPI_Allreduce(MPI_IN_PLACE, x + i, (int)LMF_MIN(CHUNK, n - i), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
 }
 
+/* The non-blocking sums are rings of point-to-point messages, advanced step
+ * by step by dist_progress and dist_wait. (Open MPI's own non-blocking
+ * collectives reduce through rank 0 for these shapes, and allocate a
+ * temporary buffer as large as the data.) On a ring of N ranks, in each of
+ * N−1 reduce-scatter steps rank r sends one piece to rank r+1, receives one
+ * from rank r−1 and adds it to its own; after them rank r holds the sum of
+ * piece r. An all-reduce then passes the summed pieces on for N−1 more
+ * steps. Each rank sends 2(N−1)/N of the buffer for an all-reduce, the
+ * least possible, and needs one piece of temporary memory. */
 struct DistRequest {
-    MPI_Request request;
-    int *counts;       /* (size) reduce-scatter: each rank's piece; MPI reads it until completion */
-    float *received;   /* reduce-scatter: this rank's summed piece... */
-    float *piece;      /* ...and where it belongs */
-    size_t piece_size;
+    float *x;
+    size_t *bounds;       /* (size + 1) the pieces */
+    int steps, step;      /* N−1 (reduce-scatter) or 2(N−1) (all-reduce); the step in flight */
+    int posted;           /* the step's messages are under way */
+    int tag;              /* its own, so that requests in flight at once never mix */
+    MPI_Request sent_and_received[2];
+    float *incoming;      /* the piece being received, during the reduce-scatter steps */
 };
 
-DistRequest *dist_sum_floats_start(float *x, size_t n) {
+static DistRequest *ring_start(float *x, const size_t *bounds, int all_reduce) {
+    static int next_tag = 0;
     DistRequest *r = xcalloc(1, sizeof *r);
-    MPI_Iallreduce(MPI_IN_PLACE, x, as_count(n, "all-reduce"), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &r->request);
+    r->x = x;
+    r->bounds = xmalloc(sizeof(size_t) * ((size_t)world_size + 1));
+    memcpy(r->bounds, bounds, sizeof(size_t) * ((size_t)world_size + 1));
+    size_t largest = 0;
+    for (int i = 0; i < world_size; i++) largest = LMF_MAX(largest, bounds[i + 1] - bounds[i]);
+    as_count(largest, "one piece of a gradient sum");
+    r->incoming = xalloc_floats(largest);
+    r->steps = (all_reduce ? 2 : 1) * (world_size - 1);
+    r->tag = next_tag;
+    next_tag = (next_tag + 1) % 30000; /* MPI guarantees tags up to 32767 */
+    dist_progress(&r, 1);
     return r;
 }
 
-DistRequest *dist_reduce_scatter_floats_start(float *x, const size_t *bounds) {
-    DistRequest *r = xcalloc(1, sizeof *r);
-    r->counts = xmalloc(sizeof(int) * (size_t)world_size);
-    for (int i = 0; i < world_size; i++) r->counts[i] = as_count(bounds[i + 1] - bounds[i], "reduce-scatter");
-    r->piece = x + bounds[world_rank];
-    r->piece_size = bounds[world_rank + 1] - bounds[world_rank];
-    r->received = xalloc_floats(r->piece_size);
-    MPI_Ireduce_scatter(x, r->received, r->counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &r->request);
+/* The piece rank `rank` sends in `step`; it receives what rank − 1 sends. */
+static int ring_piece(int rank, int step) {
+    int reduce_steps = world_size - 1;
+    int shift = step < reduce_steps ? step + 1 : step - reduce_steps;
+    return ((rank - shift) % world_size + world_size) % world_size;
+}
+
+static void ring_post_step(DistRequest *r) {
+    int next = (world_rank + 1) % world_size, prev = (world_rank + world_size - 1) % world_size;
+    int out = ring_piece(world_rank, r->step), in = ring_piece(prev, r->step);
+    size_t out_n = r->bounds[out + 1] - r->bounds[out], in_n = r->bounds[in + 1] - r->bounds[in];
+    float *into = r->step < world_size - 1 ? r->incoming : r->x + r->bounds[in];
+    MPI_Isend(r->x + r->bounds[out], (int)out_n, MPI_FLOAT, next, r->tag, ring_comm, &r->sent_and_received[0]);
+    MPI_Irecv(into, (int)in_n, MPI_FLOAT, prev, r->tag, ring_comm, &r->sent_and_received[1]);
+    r->posted = 1;
+}
+
+static void ring_finish_step(DistRequest *r) {
+    if (r->step < world_size - 1) { /* reduce-scatter: add the piece that came in */
+        int in = ring_piece((world_rank + world_size - 1) % world_size, r->step);
+        float *dst = r->x + r->bounds[in];
+        size_t n = r->bounds[in + 1] - r->bounds[in];
+        for (size_t i = 0; i < n; i++) dst[i] += r->incoming[i];
+    }
+    r->step++;
+    r->posted = 0;
+}
+
+/* Runs r's steps while their messages have arrived (all of them when wait). */
+static void ring_advance(DistRequest *r, int wait) {
+    while (r->step < r->steps) {
+        if (!r->posted) ring_post_step(r);
+        if (wait) {
+            MPI_Waitall(2, r->sent_and_received, MPI_STATUSES_IGNORE);
+        } else {
+            int done;
+            MPI_Testall(2, r->sent_and_received, &done, MPI_STATUSES_IGNORE);
+            if (!done) return;
+        }
+        ring_finish_step(r);
+    }
+}
+
+DistRequest *dist_sum_floats_start(float *x, size_t n) {
+    size_t *bounds = xmalloc(sizeof(size_t) * ((size_t)world_size + 1));
+    dist_split_bounds(n, bounds);
+    DistRequest *r = ring_start(x, bounds, 1);
+    free(bounds);
     return r;
 }
+
+DistRequest *dist_reduce_scatter_floats_start(float *x, const size_t *bounds) { return ring_start(x, bounds, 0); }
 
 void dist_progress(DistRequest **requests, int n) {
-    for (int i = 0; i < n; i++) {
-        int done;
-        if (requests[i]) MPI_Test(&requests[i]->request, &done, MPI_STATUS_IGNORE);
-    }
+    for (int i = 0; i < n; i++)
+        if (requests[i]) ring_advance(requests[i], 0);
 }
 
 void dist_wait(DistRequest *r) {
     if (!r) return;
-    MPI_Wait(&r->request, MPI_STATUS_IGNORE);
-    if (r->received) memcpy(r->piece, r->received, sizeof(float) * r->piece_size);
-    free(r->received);
-    free(r->counts);
+    ring_advance(r, 1);
+    free(r->incoming);
+    free(r->bounds);
     free(r);
 }
 

@@ -67,9 +67,11 @@ void dist_reduce_scatter_floats(float *x, const size_t *bounds);
 void dist_allgather_floats(float *x, const size_t *bounds);
 
 /* Non-blocking versions, to overlap communication with computation: start
- * one, keep computing (calling dist_progress now and then lets MPI move
- * data meanwhile), and finish it with dist_wait. x must not be touched in
- * between. bounds is copied. The plain build completes them at once. */
+ * one, keep computing (calling dist_progress now and then moves it on), and
+ * finish it with dist_wait. x must not be touched in between; bounds is
+ * copied. They run as a ring of messages (see dist.c): each rank sends
+ * 2(N−1)/N of x for a sum, (N−1)/N for a reduce-scatter, whatever N, and
+ * needs one piece of extra memory. The plain build completes them at once. */
 typedef struct DistRequest DistRequest;
 DistRequest *dist_sum_floats_start(float *x, size_t n);
 DistRequest *dist_reduce_scatter_floats_start(float *x, const size_t *bounds);

@@ -126,16 +126,21 @@ GradSync *grad_sync_new(Model *m, const ParamSet *ps, const AdamW *opt) {
 
 void grad_sync_arm(GradSync *g) { g->armed = 1; }
 
+/* The i-th bucket in the order every rank starts (and finishes) them: the
+ * layers from the top down, then the rest. */
+static Bucket *bucket_in_order(GradSync *g, int i) {
+    return i < g->n_layers ? &g->buckets[g->n_layers - 1 - i] : &g->buckets[i];
+}
+
 double grad_sync_finish(GradSync *g) {
     double t0 = now_seconds();
-    /* the layers from the top down, then the rest: the order every rank uses */
-    for (int l = g->n_layers - 1; l >= 0; l--)
-        if (!g->buckets[l].started) start_bucket(g, &g->buckets[l]);
-    for (int i = g->n_layers; i < g->n_buckets; i++) start_bucket(g, &g->buckets[i]);
+    for (int i = 0; i < g->n_buckets; i++)
+        if (!bucket_in_order(g, i)->started) start_bucket(g, bucket_in_order(g, i));
     for (int i = 0; i < g->n_buckets; i++) {
-        dist_wait(g->buckets[i].request);
-        g->buckets[i].request = NULL;
-        g->buckets[i].started = 0;
+        Bucket *b = bucket_in_order(g, i);
+        dist_wait(b->request);
+        b->request = NULL;
+        b->started = 0;
     }
     g->armed = 0;
     return now_seconds() - t0;
