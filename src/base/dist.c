@@ -104,15 +104,19 @@ void dist_sum_floats(float *x, size_t n) {
  * from rank r−1 and adds it to its own; after them rank r holds the sum of
  * piece r. An all-reduce then passes the summed pieces on for N−1 more
  * steps. Each rank sends 2(N−1)/N of the buffer for an all-reduce, the
- * least possible, and needs one piece of temporary memory. */
+ * least possible. A piece travels in parts of at most RING_PART values, so
+ * that a sum in flight holds one part of temporary memory, not one piece. */
+#define RING_PART ((size_t)1 << 20)
+
 struct DistRequest {
     float *x;
     size_t *bounds;       /* (size + 1) the pieces */
     int steps, step;      /* N−1 (reduce-scatter) or 2(N−1) (all-reduce); the step in flight */
-    int posted;           /* the step's messages are under way */
+    size_t part;          /* the step's part in flight */
+    int posted;           /* its messages are under way */
     int tag;              /* its own, so that requests in flight at once never mix */
     MPI_Request sent_and_received[2];
-    float *incoming;      /* the piece being received, during the reduce-scatter steps */
+    float *incoming;      /* (RING_PART) the part being received, during the reduce-scatter steps */
 };
 
 static DistRequest *ring_start(float *x, const size_t *bounds, int all_reduce) {
@@ -121,10 +125,7 @@ static DistRequest *ring_start(float *x, const size_t *bounds, int all_reduce) {
     r->x = x;
     r->bounds = xmalloc(sizeof(size_t) * ((size_t)world_size + 1));
     memcpy(r->bounds, bounds, sizeof(size_t) * ((size_t)world_size + 1));
-    size_t largest = 0;
-    for (int i = 0; i < world_size; i++) largest = LMF_MAX(largest, bounds[i + 1] - bounds[i]);
-    as_count(largest, "one piece of a gradient sum");
-    r->incoming = xalloc_floats(largest);
+    r->incoming = xalloc_floats(LMF_MIN(RING_PART, bounds[world_size]));
     r->steps = (all_reduce ? 2 : 1) * (world_size - 1);
     r->tag = next_tag;
     next_tag = (next_tag + 1) % 30000; /* MPI guarantees tags up to 32767 */
@@ -139,31 +140,53 @@ static int ring_piece(int rank, int step) {
     return ((rank - shift) % world_size + world_size) % world_size;
 }
 
-static void ring_post_step(DistRequest *r) {
-    int next = (world_rank + 1) % world_size, prev = (world_rank + world_size - 1) % world_size;
-    int out = ring_piece(world_rank, r->step), in = ring_piece(prev, r->step);
-    size_t out_n = r->bounds[out + 1] - r->bounds[out], in_n = r->bounds[in + 1] - r->bounds[in];
-    float *into = r->step < world_size - 1 ? r->incoming : r->x + r->bounds[in];
-    MPI_Isend(r->x + r->bounds[out], (int)out_n, MPI_FLOAT, next, r->tag, ring_comm, &r->sent_and_received[0]);
-    MPI_Irecv(into, (int)in_n, MPI_FLOAT, prev, r->tag, ring_comm, &r->sent_and_received[1]);
-    r->posted = 1;
+/* Where part `part` of piece i lies in x, and its length (0 past the piece's end). */
+static size_t part_of_piece(const DistRequest *r, int i, size_t part, size_t *len) {
+    size_t begin = r->bounds[i] + part * RING_PART;
+    *len = begin < r->bounds[i + 1] ? LMF_MIN(RING_PART, r->bounds[i + 1] - begin) : 0;
+    return begin;
 }
 
-static void ring_finish_step(DistRequest *r) {
-    if (r->step < world_size - 1) { /* reduce-scatter: add the piece that came in */
-        int in = ring_piece((world_rank + world_size - 1) % world_size, r->step);
-        float *dst = r->x + r->bounds[in];
-        size_t n = r->bounds[in + 1] - r->bounds[in];
-        for (size_t i = 0; i < n; i++) dst[i] += r->incoming[i];
+/* This step's pieces out (to rank + 1) and in (from rank − 1). */
+static void step_pieces(const DistRequest *r, int *out, int *in) {
+    *out = ring_piece(world_rank, r->step);
+    *in = ring_piece((world_rank + world_size - 1) % world_size, r->step);
+}
+
+/* Posts the current part's messages; returns 0 when the step has no such part. */
+static int ring_post_part(DistRequest *r) {
+    int out, in;
+    step_pieces(r, &out, &in);
+    size_t out_n, in_n, out_at = part_of_piece(r, out, r->part, &out_n), in_at = part_of_piece(r, in, r->part, &in_n);
+    if (out_n == 0 && in_n == 0) return 0;
+    int next = (world_rank + 1) % world_size, prev = (world_rank + world_size - 1) % world_size;
+    float *into = r->step < world_size - 1 ? r->incoming : r->x + in_at;
+    r->sent_and_received[0] = r->sent_and_received[1] = MPI_REQUEST_NULL;
+    if (out_n) MPI_Isend(r->x + out_at, (int)out_n, MPI_FLOAT, next, r->tag, ring_comm, &r->sent_and_received[0]);
+    if (in_n) MPI_Irecv(into, (int)in_n, MPI_FLOAT, prev, r->tag, ring_comm, &r->sent_and_received[1]);
+    r->posted = 1;
+    return 1;
+}
+
+static void ring_finish_part(DistRequest *r) {
+    if (r->step < world_size - 1) { /* reduce-scatter: add the part that came in */
+        int out, in;
+        step_pieces(r, &out, &in);
+        size_t n, at = part_of_piece(r, in, r->part, &n);
+        for (size_t i = 0; i < n; i++) r->x[at + i] += r->incoming[i];
     }
-    r->step++;
+    r->part++;
     r->posted = 0;
 }
 
-/* Runs r's steps while their messages have arrived (all of them when wait). */
+/* Runs r's parts while their messages have arrived (all of them when wait). */
 static void ring_advance(DistRequest *r, int wait) {
     while (r->step < r->steps) {
-        if (!r->posted) ring_post_step(r);
+        if (!r->posted && !ring_post_part(r)) { /* the step is done */
+            r->step++;
+            r->part = 0;
+            continue;
+        }
         if (wait) {
             MPI_Waitall(2, r->sent_and_received, MPI_STATUSES_IGNORE);
         } else {
@@ -171,7 +194,7 @@ static void ring_advance(DistRequest *r, int wait) {
             MPI_Testall(2, r->sent_and_received, &done, MPI_STATUSES_IGNORE);
             if (!done) return;
         }
-        ring_finish_step(r);
+        ring_finish_part(r);
     }
 }
 

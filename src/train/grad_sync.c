@@ -95,8 +95,8 @@ static void start_bucket(GradSync *g, Bucket *b) {
                             : dist_sum_floats_start(g->grads + b->begin, b->end - b->begin);
 }
 
-/* Lets the sums already started move on while compute goes on: Open MPI
- * advances non-blocking collectives only inside MPI calls. */
+/* Moves the sums already started on to their next ring steps: they advance
+ * only when asked (dist.h), so each finished layer asks for all of them. */
 static void progress_started(GradSync *g) {
     for (int i = 0; i < g->n_buckets; i++) dist_progress(&g->buckets[i].request, 1);
 }

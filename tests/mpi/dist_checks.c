@@ -133,6 +133,30 @@ static void check_non_blocking_sum(void) {
     free(b);
 }
 
+/* Sums large enough that the ring sends each piece in several parts
+ * (dist.c's RING_PART is 2^20 values), with uneven pieces. */
+static void check_large_ring_sums(void) {
+    const int R = dist_size(), me = dist_rank();
+    const size_t n = 3 * ((size_t)1 << 20) + 12345;
+    float *x = xalloc_floats(n);
+    for (size_t i = 0; i < n; i++) x[i] = (float)((me + 1) * (int)(i % 1000));
+    dist_wait(dist_sum_floats_start(x, n));
+    size_t wrong = 0;
+    for (size_t i = 0; i < n; i++) wrong += x[i] != (float)(R * (R + 1) / 2 * (int)(i % 1000));
+    EXPECT(wrong == 0, "large all-reduce: %zu values wrong", wrong);
+
+    size_t *bounds = xmalloc(sizeof(size_t) * (size_t)(R + 1));
+    dist_split_bounds(n, bounds);
+    if (R > 1) bounds[1] += n / (2 * (size_t)R); /* rank 0's piece half as long again as the rest */
+    for (size_t i = 0; i < n; i++) x[i] = (float)((me + 1) * (int)(i % 1000));
+    dist_wait(dist_reduce_scatter_floats_start(x, bounds));
+    wrong = 0;
+    for (size_t i = bounds[me]; i < bounds[me + 1]; i++) wrong += x[i] != (float)(R * (R + 1) / 2 * (int)(i % 1000));
+    EXPECT(wrong == 0, "large reduce-scatter: %zu values of this rank's piece wrong", wrong);
+    free(bounds);
+    free(x);
+}
+
 static void check_allgather_bytes(void) {
     const int R = dist_size(), me = dist_rank();
     /* rank r sends 2r bytes of the letter 'a' + r: rank 0 sends nothing */
@@ -303,6 +327,7 @@ int main(int argc, char **argv) {
     check_reduce_scatter_and_allgather(0);
     check_reduce_scatter_and_allgather(1);
     check_non_blocking_sum();
+    check_large_ring_sums();
     check_allgather_bytes();
     check_stream_to_root();
     check_mean_std();
