@@ -62,6 +62,7 @@ void dist_init(int *argc, char ***argv) {
     /* OpenMP threads compute, but only the main thread calls MPI */
     int provided;
     MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+    if (provided < MPI_THREAD_FUNNELED) warn("this MPI library does not promise to work beside OpenMP threads");
     MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world_size);
     MPI_Comm_dup(MPI_COMM_WORLD, &ring_comm);
