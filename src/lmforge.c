@@ -1,10 +1,12 @@
 /* lmforge.c — the command line: one subcommand per stage.
  *
  * Each subcommand is a function `int cmd_NAME(int argc, char **argv)` in
- * src/stages/, called with argv[0] = the subcommand's name. */
+ * src/stages/, called with argv[0] = the subcommand's name. Under mpirun
+ * (the MPI build) every rank runs the same command; see base/dist.h. */
 #include <stdio.h>
 #include <string.h>
 
+#include "base/dist.h"
 #include "base/util.h"
 #include "stages/stages.h"
 
@@ -47,6 +49,9 @@ int main(int argc, char **argv) {
         return argc < 2 ? 1 : 0;
     }
     for (size_t i = 0; i < LMF_ARRAY_LEN(commands); i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            dist_init(&argc, &argv);
+            return commands[i].run(argc - 1, argv + 1);
+        }
     die("unknown command '%s' (see lmforge help)", argv[1]);
 }

@@ -42,6 +42,7 @@ void model_backward(Model *m) {
         rope_apply(a->dqkv, N, QKV, NH + NKV, HS, a->pos, m->rope_cos, m->rope_sin, 1);
         linear_backward(a->dxn, g->wqkv, g->bqkv, a->dqkv, la->xn1, w->wqkv, N, C, QKV);
         rmsnorm_backward(a->dres, g->attn_norm, a->dxn, la->x, w->attn_norm, la->rstd1, N, C);
+        if (m->on_layer_grads) m->on_layer_grads(m->on_layer_grads_ctx, l);
     }
     embedding_backward(m->g.embed, a->dres, a->tokens, N, C);
 }

@@ -92,6 +92,11 @@ typedef struct {
     int n_tensors;
     float *rope_cos, *rope_sin; /* (max_seq_len, HS/2) */
     Activations act;
+    /* Called by model_backward as soon as layer l's parameter gradients are
+     * complete, or NULL: data-parallel training starts summing them over the
+     * ranks while the layers below are still being differentiated. */
+    void (*on_layer_grads)(void *ctx, int layer);
+    void *on_layer_grads_ctx;
 } Model;
 
 /* Allocates a model with zeroed parameters; dies with config_check's reason

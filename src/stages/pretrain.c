@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../base/args.h"
+#include "../base/dist.h"
 #include "../base/rng.h"
 #include "../base/util.h"
 #include "../data/text_data.h"
@@ -108,7 +109,7 @@ int cmd_pretrain(int argc, char **argv) {
     const char *out = "runs/pretrain", *tokenizer_path = NULL, *init = NULL, *preset = "tiny", *schedule = "cosine";
     const char *shards = NULL;
     int dim = 0, layers = 0, heads = 0, kv_heads = 0, ffn = 0, max_seq_len = 0, tie = 1, seq_len = 256, batch = 16;
-    int grad_accum = 1, resume = 0, keep = 2, seed = 1;
+    int grad_accum = 1, resume = 0, keep = 2, seed = 1, zero = 0;
     long steps = 1000, warmup = -1, eval_every = 100, save_every = 500, eval_tokens = 65536;
     float lr = 1e-3f, min_lr_ratio = 0.1f, weight_decay = 0.1f, clip = 1.0f, beta2 = 0.95f, rope_theta = 10000.0f;
     float val_fraction = 0.05f;
@@ -127,7 +128,8 @@ int cmd_pretrain(int argc, char **argv) {
         OPT_FLAG("tie", &tie, "tie the LM head to the token embedding"),
         OPT_INT("seq-len", &seq_len, "tokens per training window T"),
         OPT_INT("batch", &batch, "windows per micro-batch B"),
-        OPT_INT("grad-accum", &grad_accum, "micro-batches per optimizer step"),
+        OPT_INT("grad-accum", &grad_accum, "micro-batches per optimizer step (per rank under MPI)"),
+        OPT_INT("zero", &zero, "under MPI: 1 shards the AdamW state over the ranks (ZeRO-1), 0 keeps a copy on each"),
         OPT_LONG("steps", &steps, "optimizer steps"),
         OPT_FLOAT("lr", &lr, "peak learning rate"),
         OPT_STR("schedule", &schedule, "learning-rate schedule: constant, cosine or linear"),
@@ -193,17 +195,20 @@ int cmd_pretrain(int argc, char **argv) {
     tokenizer_set_model_max_length(tok, m->cfg.max_seq_len);
 
     char *shard_dir = shards ? xstrdup(shards) : path_join(out, "shards");
+    /* under MPI, rank 0 writes the shards; the other ranks then reuse them */
+    dist_root_first_begin();
     TokenData data = token_data_prepare((const char *const *)inputs, n_inputs, tok, shard_dir, val_fraction, (uint64_t)seed);
+    dist_root_first_end();
     if (data.train.n_tokens < (size_t)seq_len + 1)
         die("pretrain: %zu training tokens, fewer than one window of %d", data.train.n_tokens, seq_len + 1);
 
     const ModelConfig *c = &m->cfg;
-    long tokens_per_step = (long)batch * seq_len * grad_accum;
+    long tokens_per_step = (long)batch * seq_len * grad_accum * dist_size();
     double gb = (16.0 * m->n_params + model_activation_bytes(c, (size_t)batch * seq_len, 1)) / 1e9;
     info("model: %.2fM parameters (C %d, L %d, NH %d, NKV %d, F %d, V %d), about %.2f GB to train", m->n_params / 1e6,
          c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->ffn_hidden, c->vocab_size, gb);
-    info("data: %zu training tokens, %zu validation; %ld tokens per step (%d x %d x %d), %.2f epochs in %ld steps",
-         data.train.n_tokens, data.val.n_tokens, tokens_per_step, batch, seq_len, grad_accum,
+    info("data: %zu training tokens, %zu validation; %ld tokens per step (%d x %d x %d x %d ranks), %.2f epochs in "
+         "%ld steps", data.train.n_tokens, data.val.n_tokens, tokens_per_step, batch, seq_len, grad_accum, dist_size(),
          (double)tokens_per_step * steps / data.train.n_tokens, steps);
 
     PretrainData pd = {&data.train, &data.val, batch, seq_len, eval_tokens, {{0}}};
@@ -228,6 +233,7 @@ int cmd_pretrain(int argc, char **argv) {
     tc.save_every = save_every;
     tc.keep_checkpoints = keep;
     tc.resume = resume;
+    tc.zero_stage = zero;
     tc.tokenizer = tok;
     TrainResult r = trainer_run(m, &obj, &tc);
     info("pretraining done: %ld steps, final training loss %.4f, validation loss %.4f (perplexity %.2f)", r.steps,
