@@ -1,10 +1,12 @@
 /* lmforge.c — the command line: one subcommand per stage.
  *
  * Each subcommand is a function `int cmd_NAME(int argc, char **argv)` in
- * src/stages/, called with argv[0] = the subcommand's name. */
+ * src/stages/, called with argv[0] = the subcommand's name. Under mpirun
+ * (the MPI build) every rank runs the same command; see base/dist.h. */
 #include <stdio.h>
 #include <string.h>
 
+#include "base/dist.h"
 #include "base/util.h"
 #include "stages/stages.h"
 
@@ -20,6 +22,10 @@ static const Command commands[] = {
     {"pretrain", cmd_pretrain, "pretrain a model on raw text (next-token prediction)"},
     {"sft", cmd_sft, "supervised fine-tuning on chats or prompt/completion pairs (full or LoRA)"},
     {"merge", cmd_merge, "fold a LoRA adapter into its base model: a full checkpoint"},
+    {"rm", cmd_rm, "train a reward model on rankings and chosen/rejected pairs; score responses (rm score)"},
+    {"dpo", cmd_dpo, "Direct Preference Optimization on chosen/rejected pairs (DPO, IPO, conservative DPO)"},
+    {"annotate", cmd_annotate, "rank sampled answers with an annotator program and write preference pairs"},
+    {"pipeline", cmd_pipeline, "run a recipe of stages (rounds included), resuming where it stopped"},
     {"demo-data", cmd_demo_data, "build the demo's pretraining text, tasks, SFT data and prompts from Debian packages"},
     {"gold", cmd_gold, "gold judges of the demo tasks: score answers, or rank them as a simulated annotator"},
 };
@@ -45,6 +51,9 @@ int main(int argc, char **argv) {
         return argc < 2 ? 1 : 0;
     }
     for (size_t i = 0; i < LMF_ARRAY_LEN(commands); i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            dist_init(&argc, &argv);
+            return commands[i].run(argc - 1, argv + 1);
+        }
     die("unknown command '%s' (see lmforge help)", argv[1]);
 }

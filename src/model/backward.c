@@ -51,6 +51,7 @@ void model_backward(Model *m) {
         linear_backward(a->dxn, g->wqkv, g->bqkv, a->dqkv, la->xn1, w->wqkv, N, C, QKV);
         if (m->lora) lora_backward(m->lora, l, LORA_SITE_QKV, a->dxn, a->dqkv, la->xn1, N);
         rmsnorm_backward(a->dres, g->attn_norm, a->dxn, la->x, w->attn_norm, la->rstd1, N, C);
+        if (m->on_layer_grads) m->on_layer_grads(m->on_layer_grads_ctx, l);
     }
     if (m->grads) embedding_backward(m->g.embed, a->dres, a->tokens, N, C);
 }

@@ -96,6 +96,11 @@ typedef struct {
      * by the caller. With adapters and no gradient buffer, the base is frozen:
      * backward computes only what the adapters need. */
     struct Lora *lora;
+    /* Called by model_backward as soon as layer l's parameter gradients are
+     * complete, or NULL: data-parallel training starts summing them over the
+     * ranks while the layers below are still being differentiated. */
+    void (*on_layer_grads)(void *ctx, int layer);
+    void *on_layer_grads_ctx;
 } Model;
 
 /* Allocates a model with zeroed parameters; dies with config_check's reason

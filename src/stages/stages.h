@@ -9,5 +9,9 @@ int cmd_tokenizer(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_sft(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_dpo(int argc, char **argv);
+int cmd_pipeline(int argc, char **argv);
+int cmd_annotate(int argc, char **argv);
 
 #endif
