@@ -72,11 +72,11 @@ void embedding_forward(float *out, const int *tokens, const float *table, int N,
 void embedding_backward(float *dtable, const float *dout, const int *tokens, int N, int C);
 
 /* ---- optimizer (adamw.c) ---- */
-/* One AdamW step (decoupled weight decay, bias-corrected moments) on n values; step counts from 1. */
-void adamw_update(float *param, const float *grad, float *m, float *v, size_t n, float lr, float beta1, float beta2,
-                  float eps, float weight_decay, long step);
+/* One AdamW step (decoupled weight decay, bias-corrected moments) on n values, with the gradient multiplied by
+ * grad_scale (gradient clipping); step counts from 1. */
+void adamw_update(float *param, const float *grad, float grad_scale, float *m, float *v, size_t n, float lr,
+                  float beta1, float beta2, float eps, float weight_decay, long step);
 /* Sum of squares in double, reduced in a fixed order (deterministic). */
 double sum_squares(const float *x, size_t n);
-void scale_floats(float *x, size_t n, float s);
 
 #endif
