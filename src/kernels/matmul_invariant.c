@@ -20,30 +20,35 @@
 #include <immintrin.h>
 #endif
 
-#define ROWS 4  /* input rows per block */
+#define ROWS 4  /* input rows per block (the dispatch below names 1 to 4) */
 #define COLS 4  /* weight rows (outputs) per block */
 #define TILE 64 /* input rows per tile: a tile stays in L2 while every block of W passes over it */
 
 #ifdef __AVX512F__
 /* out[i][j] (+)= in[i] · W[j] (+ bias[j]) for i < rows, j < cols. Inlined with constant
- * sizes for full blocks, so that the accumulators live in registers. */
+ * sizes and unrolled, so that the accumulators stay in registers. `next` (or NULL) is
+ * the next block of W, fetched into cache while this one computes: W is streamed from
+ * memory once per call, and the head's 32000 rows do not fit in any cache. */
 static inline __attribute__((always_inline)) void dot_block(float *out, const float *in, const float *W,
                                                             const float *bias, int rows, int cols, int IN, int OUT,
-                                                            int accumulate) {
-    __m512 acc[ROWS][COLS];
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < cols; j++) acc[i][j] = _mm512_setzero_ps();
+                                                            int accumulate, const float *next) {
+    __m512 acc[ROWS][COLS]; /* all of it zeroed: the compiler drops what a constant-size block never uses */
+    _Pragma("GCC unroll 4") for (int i = 0; i < ROWS; i++)
+        _Pragma("GCC unroll 4") for (int j = 0; j < COLS; j++) acc[i][j] = _mm512_setzero_ps();
     for (int c = 0; c < IN; c += 16) {
         __mmask16 m = IN - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (IN - c)) - 1);
         __m512 w[COLS];
-        for (int j = 0; j < cols; j++) w[j] = _mm512_maskz_loadu_ps(m, W + (size_t)j * IN + c);
-        for (int i = 0; i < rows; i++) {
+        _Pragma("GCC unroll 4") for (int j = 0; j < cols; j++) {
+            w[j] = _mm512_maskz_loadu_ps(m, W + (size_t)j * IN + c);
+            if (next) _mm_prefetch((const char *)(next + (size_t)j * IN + c), _MM_HINT_T0);
+        }
+        _Pragma("GCC unroll 4") for (int i = 0; i < rows; i++) {
             __m512 x = _mm512_maskz_loadu_ps(m, in + (size_t)i * IN + c);
-            for (int j = 0; j < cols; j++) acc[i][j] = _mm512_fmadd_ps(x, w[j], acc[i][j]);
+            _Pragma("GCC unroll 4") for (int j = 0; j < cols; j++) acc[i][j] = _mm512_fmadd_ps(x, w[j], acc[i][j]);
         }
     }
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < cols; j++) {
+    _Pragma("GCC unroll 4") for (int i = 0; i < rows; i++)
+        _Pragma("GCC unroll 4") for (int j = 0; j < cols; j++) {
             float s = _mm512_reduce_add_ps(acc[i][j]) + (bias ? bias[j] : 0.0f);
             float *o = out + (size_t)i * OUT + j;
             *o = accumulate ? *o + s : s;
@@ -52,7 +57,8 @@ static inline __attribute__((always_inline)) void dot_block(float *out, const fl
 #else
 /* Portable version: one scalar sum per dot product, in order. */
 static inline void dot_block(float *out, const float *in, const float *W, const float *bias, int rows, int cols,
-                             int IN, int OUT, int accumulate) {
+                             int IN, int OUT, int accumulate, const float *next) {
+    (void)next;
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++) {
             float s = 0;
@@ -67,7 +73,8 @@ static inline void dot_block(float *out, const float *in, const float *W, const 
 void linear_forward_invariant(float *out, const float *in, const float *W, const float *bias, int N, int IN, int OUT,
                               int accumulate) {
     const int n_tiles = (N + TILE - 1) / TILE, n_col_blocks = (OUT + COLS - 1) / COLS;
-#pragma omp parallel for collapse(2) schedule(static)
+    /* below ~64k multiply-adds a second thread costs more than it saves */
+#pragma omp parallel for collapse(2) schedule(static) if ((double)N * IN * OUT > 65536)
     for (int tile = 0; tile < n_tiles; tile++)
         for (int cb = 0; cb < n_col_blocks; cb++) {
             int o = cb * COLS, cols = OUT - o < COLS ? OUT - o : COLS;
@@ -77,8 +84,14 @@ void linear_forward_invariant(float *out, const float *in, const float *W, const
                 int rows = end - n < ROWS ? end - n : ROWS;
                 float *y = out + (size_t)n * OUT + o;
                 const float *x = in + (size_t)n * IN;
-                if (rows == ROWS && cols == COLS) dot_block(y, x, w, b, ROWS, COLS, IN, OUT, accumulate);
-                else dot_block(y, x, w, b, rows, cols, IN, OUT, accumulate);
+                /* the tile's first row block brings the next block of W in */
+                const float *next = n == tile * TILE && cb + 1 < n_col_blocks ? w + (size_t)COLS * IN : NULL;
+                /* constant sizes for full column blocks: one decoding row is the common case too */
+                if (cols < COLS) dot_block(y, x, w, b, rows, cols, IN, OUT, accumulate, next);
+                else if (rows == 4) dot_block(y, x, w, b, 4, COLS, IN, OUT, accumulate, next);
+                else if (rows == 3) dot_block(y, x, w, b, 3, COLS, IN, OUT, accumulate, next);
+                else if (rows == 2) dot_block(y, x, w, b, 2, COLS, IN, OUT, accumulate, next);
+                else dot_block(y, x, w, b, 1, COLS, IN, OUT, accumulate, next);
             }
         }
 }

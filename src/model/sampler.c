@@ -63,10 +63,18 @@ static void cut_below(float *p, int V, float threshold) {
         if (p[i] < threshold) p[i] = 0;
 }
 
-int sample_token(float *logits, int V, const SamplerParams *sp, Rng *rng, float *logprob) {
+/* The first index of the largest value: a vectorised max, then a search for it. */
+static int argmax(const float *x, int n) {
+    float max = x[0];
+#pragma omp simd reduction(max : max)
+    for (int i = 1; i < n; i++) max = max_f(max, x[i]);
     int best = 0;
-    for (int i = 1; i < V; i++)
-        if (logits[i] > logits[best]) best = i;
+    while (best < n - 1 && x[best] != max) best++; /* the bound only matters for NaN logits */
+    return best;
+}
+
+int sample_token(float *logits, int V, const SamplerParams *sp, Rng *rng, float *logprob) {
+    int best = argmax(logits, V);
     if (sp->temperature == 0) {
         if (logprob) *logprob = 0;
         return best;
