@@ -159,8 +159,9 @@ static int same_generation(const Generation *a, const Generation *b) {
 }
 
 TEST(batched_generation_equals_one_by_one) {
+    enum { K = 4, S = 3 * K };
     for (size_t si = 0; si < LMF_ARRAY_LEN(shapes); si++) {
-        const int V = shapes[si].V, K = 2;
+        const int V = shapes[si].V;
         Model *m = tiny_model(&shapes[si], 31 + si);
         Prompts p = make_prompts(V, 4);
         SampleOptions o = sample_options_default();
@@ -173,34 +174,36 @@ TEST(batched_generation_equals_one_by_one) {
         o.seed = 77;
         o.stop_ids = (int[]){3};
         o.n_stop_ids = 1;
-        Generation all[6], single[6], chunked[6], repeated[6];
-        o.batch_size = 6;
+        /* all 12 at once (decoding steps split by sequence over threads), one at a
+         * time, and in batches of 5 (prompt 1's samples straddle two batches) */
+        Generation all[S], single[S], chunked[S], repeated[S];
+        o.batch_size = S;
         generate_batch(m, (const int *const *)p.tokens, p.lens, 3, &o, all);
         o.batch_size = 1;
         generate_batch(m, (const int *const *)p.tokens, p.lens, 3, &o, single);
-        o.batch_size = 4; /* the two samples of prompt 1 straddle two batches */
+        o.batch_size = 5;
         generate_batch(m, (const int *const *)p.tokens, p.lens, 3, &o, chunked);
         /* each prompt written out K times, one sample each: no shared prefill, same streams */
-        const int *rep[6];
-        int rep_lens[6];
-        for (int j = 0; j < 6; j++) rep[j] = p.tokens[j / K], rep_lens[j] = p.lens[j / K];
+        const int *rep[S];
+        int rep_lens[S];
+        for (int j = 0; j < S; j++) rep[j] = p.tokens[j / K], rep_lens[j] = p.lens[j / K];
         o.n_samples = 1;
-        o.batch_size = 6;
-        generate_batch(m, rep, rep_lens, 6, &o, repeated);
-        for (int j = 0; j < 6; j++) {
-            CHECK_MSG(same_generation(&all[j], &single[j]), "%s: sample %d differs between batch 6 and batch 1",
-                      shapes[si].label, j);
-            CHECK_MSG(same_generation(&all[j], &chunked[j]), "%s: sample %d differs between batch 6 and batch 4",
-                      shapes[si].label, j);
+        o.batch_size = S;
+        generate_batch(m, rep, rep_lens, S, &o, repeated);
+        for (int j = 0; j < S; j++) {
+            CHECK_MSG(same_generation(&all[j], &single[j]), "%s: sample %d differs between batch %d and batch 1",
+                      shapes[si].label, j, S);
+            CHECK_MSG(same_generation(&all[j], &chunked[j]), "%s: sample %d differs between batch %d and batch 5",
+                      shapes[si].label, j, S);
             CHECK_MSG(same_generation(&all[j], &repeated[j]), "%s: sample %d differs with the prompt repeated",
                       shapes[si].label, j);
         }
-        /* the two samples of a prompt are different draws */
+        /* the samples of a prompt are different draws */
         CHECK(!same_generation(&all[0], &all[1]) || !same_generation(&all[4], &all[5]));
-        generations_free(all, 6);
-        generations_free(single, 6);
-        generations_free(chunked, 6);
-        generations_free(repeated, 6);
+        generations_free(all, S);
+        generations_free(single, S);
+        generations_free(chunked, S);
+        generations_free(repeated, S);
         free_prompts(&p);
         model_free(m);
     }

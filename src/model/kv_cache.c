@@ -11,6 +11,7 @@
 #include "kv_cache.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,48 +132,88 @@ static void attention_cached(float *att, const float *qkv, const KvCache *kv, in
     }
 }
 
+/* Rows [lo, hi) of the call through every layer, leaving their residual
+ * stream in kv->x. Their sequences must not appear in the other rows when
+ * several threads run this at once (a row attends to its sequence's keys,
+ * written in the same layer). */
+static void layers_forward(Model *m, KvCache *kv, const int *seq, int lo, int hi) {
+    const ModelConfig *c = &m->cfg;
+    const int C = c->dim, F = c->ffn_hidden, NH = c->n_heads, NKV = c->n_kv_heads, HS = config_head_size(c);
+    const int Q = config_q_width(c), QKV = config_qkv_width(c), KV = kv->kv_width, N = hi - lo;
+    float *x = kv->x + (size_t)lo * C, *xn = kv->xn + (size_t)lo * C, *rstd = kv->rstd + lo;
+    float *qkv = kv->qkv + (size_t)lo * QKV, *att = kv->att + (size_t)lo * Q, *gu = kv->gu + (size_t)lo * 2 * F;
+    float *h = kv->h + (size_t)lo * F;
+    const int *pos = kv->pos + lo;
+    seq += lo;
+    for (int l = 0; l < c->n_layers; l++) {
+        const LayerWeights *w = &m->w.layers[l];
+        rmsnorm_forward(xn, rstd, x, w->attn_norm, N, C, c->norm_eps);
+        linear_forward_invariant(qkv, xn, w->wqkv, w->bqkv, N, C, QKV, 0);
+        rope_apply(qkv, N, QKV, NH + NKV, HS, pos, m->rope_cos, m->rope_sin, 0);
+        for (int i = 0; i < N; i++) {
+            const float *k = qkv + (size_t)i * QKV + Q;
+            memcpy(cache_row(kv, kv->k, l, seq[i], pos[i]), k, sizeof(float) * KV);
+            memcpy(cache_row(kv, kv->v, l, seq[i], pos[i]), k + KV, sizeof(float) * KV);
+        }
+        attention_cached(att, qkv, kv, l, seq, pos, N, c);
+        linear_forward_invariant(x, att, w->wo, NULL, N, Q, C, 1);
+
+        rmsnorm_forward(xn, rstd, x, w->mlp_norm, N, C, c->norm_eps);
+        linear_forward_invariant(gu, xn, w->wgu, NULL, N, C, 2 * F, 0);
+        swiglu_forward(h, gu, N, F);
+        linear_forward_invariant(x, h, w->wdown, NULL, N, F, C, 1);
+    }
+}
+
+/* Whether no sequence has two rows in the call (a decoding step). */
+static int one_row_per_sequence(const KvCache *kv, const int *seq, int N) {
+    char *seen = xcalloc((size_t)kv->n_seqs, 1);
+    int distinct = 1;
+    for (int i = 0; i < N && distinct; i++) distinct = !seen[seq[i]]++;
+    free(seen);
+    return distinct;
+}
+
+/* Rows per thread below which splitting a decoding step by sequences does not pay. */
+#define MIN_ROWS_PER_THREAD 4
+
 void model_forward_cached(Model *m, KvCache *kv, const int *tokens, const int *seq, int N, const int *out_rows,
                           int n_out, float *out) {
     const ModelConfig *c = &m->cfg;
-    const int C = c->dim, F = c->ffn_hidden, NH = c->n_heads, NKV = c->n_kv_heads, HS = config_head_size(c);
-    const int Q = config_q_width(c), QKV = config_qkv_width(c), KV = kv->kv_width;
+    const int C = c->dim;
     if (N < 1) return;
     ensure_work(kv, c, (size_t)LMF_MAX(N, n_out));
-    int *pos = kv->pos;
     for (int i = 0; i < N; i++) {
         if (seq[i] < 0 || seq[i] >= kv->n_seqs) die("cached forward: sequence %d is not in the cache", seq[i]);
         if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
             die("token id %d is outside the vocabulary (size %d)", tokens[i], c->vocab_size);
         if (kv->len[seq[i]] >= kv->max_len)
             die("sequence %d is longer than its KV cache (%d tokens)", seq[i], kv->max_len);
-        pos[i] = kv->len[seq[i]]++;
+        kv->pos[i] = kv->len[seq[i]]++;
     }
+    for (int r = 0; r < n_out; r++)
+        if (out_rows[r] < 0 || out_rows[r] >= N) die("cached forward: output row %d is not among %d rows", out_rows[r], N);
 
     embedding_forward(kv->x, tokens, m->w.embed, N, C);
-    for (int l = 0; l < c->n_layers; l++) {
-        const LayerWeights *w = &m->w.layers[l];
-        rmsnorm_forward(kv->xn, kv->rstd, kv->x, w->attn_norm, N, C, c->norm_eps);
-        linear_forward_invariant(kv->qkv, kv->xn, w->wqkv, w->bqkv, N, C, QKV, 0);
-        rope_apply(kv->qkv, N, QKV, NH + NKV, HS, pos, m->rope_cos, m->rope_sin, 0);
-        for (int i = 0; i < N; i++) {
-            const float *k = kv->qkv + (size_t)i * QKV + Q;
-            memcpy(cache_row(kv, kv->k, l, seq[i], pos[i]), k, sizeof(float) * KV);
-            memcpy(cache_row(kv, kv->v, l, seq[i], pos[i]), k + KV, sizeof(float) * KV);
+    /* Decoding many sequences, each thread takes its share of them through
+     * all the layers: one fork and join per step rather than one per
+     * operation, and no thread waits for another between layers (which costs
+     * dearly on a busy machine). Each row's arithmetic is the same either way.
+     * Otherwise (a prompt, or few sequences) the kernels share out each
+     * operation. */
+    int threads = omp_get_max_threads();
+    if (threads > 1 && N >= threads * MIN_ROWS_PER_THREAD && one_row_per_sequence(kv, seq, N)) {
+#pragma omp parallel
+        {
+            int nt = omp_get_num_threads(), id = omp_get_thread_num();
+            layers_forward(m, kv, seq, (int)((long)N * id / nt), (int)((long)N * (id + 1) / nt));
         }
-        attention_cached(kv->att, kv->qkv, kv, l, seq, pos, N, c);
-        linear_forward_invariant(kv->x, kv->att, w->wo, NULL, N, Q, C, 1);
-
-        rmsnorm_forward(kv->xn, kv->rstd, kv->x, w->mlp_norm, N, C, c->norm_eps);
-        linear_forward_invariant(kv->gu, kv->xn, w->wgu, NULL, N, C, 2 * F, 0);
-        swiglu_forward(kv->h, kv->gu, N, F);
-        linear_forward_invariant(kv->x, kv->h, w->wdown, NULL, N, F, C, 1);
+    } else {
+        layers_forward(m, kv, seq, 0, N);
     }
     if (n_out < 1) return;
     /* The head only for the rows asked for: a prompt needs logits at its last token alone. */
-    for (int r = 0; r < n_out; r++) {
-        if (out_rows[r] < 0 || out_rows[r] >= N) die("cached forward: output row %d is not among %d rows", out_rows[r], N);
-        memcpy(kv->xout + (size_t)r * C, kv->x + (size_t)out_rows[r] * C, sizeof(float) * C);
-    }
+    for (int r = 0; r < n_out; r++) memcpy(kv->xout + (size_t)r * C, kv->x + (size_t)out_rows[r] * C, sizeof(float) * C);
     rmsnorm_forward(kv->xn, kv->rstd, kv->xout, m->w.final_norm, n_out, C, c->norm_eps);
     linear_forward_invariant(out, kv->xn, m->w.head, NULL, n_out, C, config_out_width(c), 0);
 }
