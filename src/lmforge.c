@@ -18,6 +18,9 @@ static const Command commands[] = {
     {"train-tiny", cmd_train_tiny, "train a tiny model on a built-in text and show the loss falling"},
     {"tokenizer", cmd_tokenizer, "train a byte-level BPE tokenizer; encode and decode text"},
     {"pretrain", cmd_pretrain, "pretrain a model on raw text (next-token prediction)"},
+    {"generate", cmd_generate, "sample continuations of prompts (batched, KV cache); text or JSONL out"},
+    {"chat", cmd_chat, "chat with a model in ChatML, streaming its replies"},
+    {"eval", cmd_eval, "loss and perplexity of a model on text"},
     {"demo-data", cmd_demo_data, "build the demo's pretraining text, tasks, SFT data and prompts from Debian packages"},
     {"gold", cmd_gold, "gold judges of the demo tasks: score answers, or rank them as a simulated annotator"},
 };

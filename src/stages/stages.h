@@ -7,5 +7,8 @@ int cmd_demo_data(int argc, char **argv);
 int cmd_gold(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 #endif
