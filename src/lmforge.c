@@ -21,6 +21,7 @@ static const Command commands[] = {
     {"generate", cmd_generate, "sample continuations of prompts (batched, KV cache); text or JSONL out"},
     {"chat", cmd_chat, "chat with a model in ChatML, streaming its replies"},
     {"eval", cmd_eval, "loss and perplexity of a model on text"},
+    {"rm", cmd_rm, "train a reward model on rankings and chosen/rejected pairs; score responses (rm score)"},
     {"demo-data", cmd_demo_data, "build the demo's pretraining text, tasks, SFT data and prompts from Debian packages"},
     {"gold", cmd_gold, "gold judges of the demo tasks: score answers, or rank them as a simulated annotator"},
 };

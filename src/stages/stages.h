@@ -10,5 +10,6 @@ int cmd_pretrain(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
 
 #endif
