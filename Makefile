@@ -54,11 +54,11 @@ deps:
 # (LMF_TEST_FAST leaves the slow end-to-end ones out) under ASan + UBSan.
 test: deps
 	@$(MAKE) --no-print-directory build/lmforge build/tests build/tests-asan
-	OMP_NUM_THREADS=2 ./build/tests
-	ASAN_OPTIONS=detect_leaks=0 LMF_TEST_FAST=1 OMP_NUM_THREADS=2 LMFORGE=build/lmforge ./build/tests-asan
+	OMP_WAIT_POLICY=passive OMP_NUM_THREADS=2 ./build/tests
+	ASAN_OPTIONS=detect_leaks=0 LMF_TEST_FAST=1 OMP_WAIT_POLICY=passive OMP_NUM_THREADS=2 LMFORGE=build/lmforge ./build/tests-asan
 
 unit-test: build/lmforge build/tests
-	OMP_NUM_THREADS=2 ./build/tests $(T)
+	OMP_WAIT_POLICY=passive OMP_NUM_THREADS=2 ./build/tests $(T)
 
 bench: deps build/lmforge build/bench
 	OMP_NUM_THREADS=2 ./build/bench

@@ -39,7 +39,7 @@ static void collect_dir(PathList *l, const char *dir) {
             free(p);
         }
     closedir(d);
-    qsort(here.paths, (size_t)here.n, sizeof(char *), compare_strings);
+    if (here.n > 1) qsort(here.paths, (size_t)here.n, sizeof(char *), compare_strings); /* an empty folder has no list */
     for (int i = 0; i < here.n; i++) {
         if (dir_exists(here.paths[i])) collect_dir(l, here.paths[i]);
         else if (is_text_file(here.paths[i])) path_list_add(l, here.paths[i]);
@@ -121,28 +121,6 @@ IntVec tokenize_inputs(const char *const *inputs, int n_inputs, const Tokenizer 
     return c.tokens;
 }
 
-/* A fingerprint of the tokenizer: the bytes of every token and the ids of a
- * probe text. Shards made with another tokenizer must not be reused. */
-static uint64_t tokenizer_fingerprint(const Tokenizer *tok) {
-    uint64_t h = 1469598103934665603ULL;
-#define MIX(byte) (h = (h ^ (uint8_t)(byte)) * 1099511628211ULL)
-    int V = tokenizer_vocab_size(tok);
-    for (int id = 0; id < V; id++) {
-        size_t len;
-        char *bytes = tokenizer_decode(tok, &id, 1, &len);
-        for (size_t i = 0; i < len; i++) MIX(bytes[i]);
-        MIX(0xff);
-        free(bytes);
-    }
-    const char *probe = "The quick brown fox, 12345 times: don't\n\n  jump!";
-    IntVec ids = {0};
-    tokenizer_encode(tok, probe, strlen(probe), 0, &ids);
-    for (int i = 0; i < ids.len; i++) MIX(ids.data[i]), MIX(ids.data[i] >> 8), MIX(ids.data[i] >> 16);
-    intvec_free(&ids);
-#undef MIX
-    return h;
-}
-
 static cJSON *make_manifest(const PathList *files, uint64_t fingerprint, double val_fraction, uint64_t seed) {
     cJSON *m = cJSON_CreateObject();
     cJSON_AddNumberToObject(m, "version", 1);
@@ -153,7 +131,8 @@ static cJSON *make_manifest(const PathList *files, uint64_t fingerprint, double 
         cJSON *s = cJSON_CreateObject();
         cJSON_AddStringToObject(s, "path", files->paths[i]);
         cJSON_AddNumberToObject(s, "size", (double)st.st_size);
-        cJSON_AddNumberToObject(s, "mtime", (double)st.st_mtime);
+        /* to the nanosecond: an edit in the same second as the last run must count */
+        cJSON_AddNumberToObject(s, "mtime", (double)st.st_mtim.tv_sec + 1e-9 * (double)st.st_mtim.tv_nsec);
         cJSON_AddItemToArray(sources, s);
     }
     char hex[32];

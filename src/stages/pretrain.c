@@ -117,12 +117,12 @@ int cmd_pretrain(int argc, char **argv) {
         OPT_STR("tokenizer", &tokenizer_path, "tokenizer.json or a folder holding one (default: the --init model's)"),
         OPT_STR("init", &init, "start from this checkpoint instead of a new model"),
         OPT_STR("preset", &preset, "model size: tiny, small, medium or gpt2 (flags below override)"),
-        OPT_INT("dim", &dim, "model width C"),
-        OPT_INT("layers", &layers, "number of layers L"),
-        OPT_INT("heads", &heads, "attention heads NH"),
-        OPT_INT("kv-heads", &kv_heads, "key/value heads NKV (grouped-query attention)"),
-        OPT_INT("ffn", &ffn, "MLP hidden size F (default 8/3 C rounded up to 32)"),
-        OPT_INT("max-seq-len", &max_seq_len, "the model's context length (default --seq-len)"),
+        OPT_INT("dim", &dim, "model width C (0: the preset's)"),
+        OPT_INT("layers", &layers, "number of layers L (0: the preset's)"),
+        OPT_INT("heads", &heads, "attention heads NH (0: the preset's)"),
+        OPT_INT("kv-heads", &kv_heads, "key/value heads NKV, for grouped-query attention (0: the preset's, or --heads if given)"),
+        OPT_INT("ffn", &ffn, "MLP hidden size F (0: 8/3 C rounded up to 32)"),
+        OPT_INT("max-seq-len", &max_seq_len, "the model's context length (0: --seq-len)"),
         OPT_FLOAT("rope-theta", &rope_theta, "RoPE base frequency"),
         OPT_FLAG("tie", &tie, "tie the LM head to the token embedding"),
         OPT_INT("seq-len", &seq_len, "tokens per training window T"),
@@ -131,7 +131,7 @@ int cmd_pretrain(int argc, char **argv) {
         OPT_LONG("steps", &steps, "optimizer steps"),
         OPT_FLOAT("lr", &lr, "peak learning rate"),
         OPT_STR("schedule", &schedule, "learning-rate schedule: constant, cosine or linear"),
-        OPT_LONG("warmup", &warmup, "warm-up steps (default: 5% of --steps)"),
+        OPT_LONG("warmup", &warmup, "warm-up steps (-1: 5% of --steps)"),
         OPT_FLOAT("min-lr-ratio", &min_lr_ratio, "the decay ends at lr * this"),
         OPT_FLOAT("weight-decay", &weight_decay, "AdamW weight decay (matrices only)"),
         OPT_FLOAT("beta2", &beta2, "AdamW beta2"),
@@ -162,6 +162,9 @@ int cmd_pretrain(int argc, char **argv) {
         if (m->cfg.head != HEAD_LM) die("pretrain: %s has no language-model head", init);
         tok = tokenizer_path ? tokenizer_load(tokenizer_path) : start.tokenizer;
         if (!tok) die("pretrain: %s has no tokenizer; pass --tokenizer", init);
+        if (tokenizer_vocab_size(tok) > m->cfg.vocab_size)
+            die("pretrain: the tokenizer %s has %d tokens, more than the vocab_size %d of the model in %s",
+                tokenizer_path, tokenizer_vocab_size(tok), m->cfg.vocab_size, init);
     } else {
         if (!tokenizer_path) die("pretrain: --tokenizer is required for a new model (lmforge tokenizer train makes one)");
         tok = tokenizer_load(tokenizer_path);
@@ -181,7 +184,12 @@ int cmd_pretrain(int argc, char **argv) {
         m = model_new(&c);
         model_init_random(m, (uint64_t)seed);
     }
-    if (seq_len > m->cfg.max_seq_len) die("pretrain: --seq-len %d is above the model's maximum %d", seq_len, m->cfg.max_seq_len);
+    if (seq_len > m->cfg.max_seq_len) {
+        if (init)
+            die("pretrain: --seq-len %d is above the maximum %d of the model in %s (max_position_embeddings in its "
+                "config.json)", seq_len, m->cfg.max_seq_len, init);
+        die("pretrain: --seq-len %d is above --max-seq-len %d", seq_len, m->cfg.max_seq_len);
+    }
     tokenizer_set_model_max_length(tok, m->cfg.max_seq_len);
 
     char *shard_dir = shards ? xstrdup(shards) : path_join(out, "shards");

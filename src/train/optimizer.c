@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../base/util.h"
+#include "../io/safetensors.h"
 #include "../kernels/kernels.h"
 
 OptimConfig optim_defaults(void) {
@@ -32,6 +33,24 @@ void adamw_free(AdamW *opt) {
 ParamSet model_param_set(Model *m) {
     if (!m->grads) die("model_param_set: gradients were not allocated");
     return (ParamSet){m->params, m->grads, m->n_params, m->tensors, m->n_tensors};
+}
+
+void adamw_save(const AdamW *opt, const char *path) {
+    StWriter *w = st_writer_new();
+    int64_t shape[1] = {(int64_t)opt->n};
+    st_writer_add(w, "adamw.exp_avg", ST_F32, 1, shape, opt->m);
+    st_writer_add(w, "adamw.exp_avg_sq", ST_F32, 1, shape, opt->v);
+    st_writer_save(w, path);
+    st_writer_free(w);
+}
+
+void adamw_load(AdamW *opt, const char *path) {
+    SafeTensors *st = st_open(path);
+    const StTensor *tm = st_find(st, "adamw.exp_avg"), *tv = st_find(st, "adamw.exp_avg_sq");
+    if (!tm || !tv) die("%s: AdamW moments are missing", path);
+    st_read_f32(tm, opt->m, opt->n);
+    st_read_f32(tv, opt->v, opt->n);
+    st_close(st);
 }
 
 float grad_norm(const ParamSet *ps) { return (float)sqrt(sum_squares(ps->grads, ps->n)); }

@@ -39,6 +39,12 @@ void adamw_free(AdamW *opt);
 /* Clips the gradients (if configured) and updates the parameters with learning
  * rate lr. Returns the gradient norm before clipping. */
 float adamw_step(AdamW *opt, const ParamSet *ps, float lr);
+/* The moments as optimizer.safetensors (tensors adamw.exp_avg and
+ * adamw.exp_avg_sq, one flat array each, in the parameter buffer's order),
+ * written atomically; loading checks the sizes. The step count is the
+ * caller's to save. */
+void adamw_save(const AdamW *opt, const char *path);
+void adamw_load(AdamW *opt, const char *path);
 /* Global L2 norm of the gradients. */
 float grad_norm(const ParamSet *ps);
 

@@ -21,7 +21,6 @@
 #include "../base/progress.h"
 #include "../base/util.h"
 #include "../io/checkpoint.h"
-#include "../io/safetensors.h"
 
 void batch_reserve(Batch *b, int B, int T, int with_doc_start) {
     size_t n = (size_t)B * T;
@@ -132,13 +131,8 @@ static void save_checkpoint(const TrainConfig *cfg, Model *m, const Objective *o
     make_dirs(tmp);
     save_model(cfg, m, tmp);
 
-    StWriter *w = st_writer_new();
-    int64_t shape[1] = {(int64_t)opt->n};
-    st_writer_add(w, "adamw.exp_avg", ST_F32, 1, shape, opt->m);
-    st_writer_add(w, "adamw.exp_avg_sq", ST_F32, 1, shape, opt->v);
     char *opt_path = path_join(tmp, "optimizer.safetensors");
-    st_writer_save(w, opt_path);
-    st_writer_free(w);
+    adamw_save(opt, opt_path);
     free(opt_path);
 
     /* trainer_state.json last: its presence marks the checkpoint complete */
@@ -185,12 +179,7 @@ static long resume_from_checkpoint(const TrainConfig *cfg, Model *m, const Objec
     }
     cJSON_Delete(state);
     char *opt_path = path_join(dir, "optimizer.safetensors");
-    SafeTensors *st = st_open(opt_path);
-    const StTensor *tm = st_find(st, "adamw.exp_avg"), *tv = st_find(st, "adamw.exp_avg_sq");
-    if (!tm || !tv) die("%s: AdamW moments are missing", opt_path);
-    st_read_f32(tm, opt->m, opt->n);
-    st_read_f32(tv, opt->v, opt->n);
-    st_close(st);
+    adamw_load(opt, opt_path);
     free(opt_path);
     free(state_path);
     free(dir);
