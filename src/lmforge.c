@@ -25,6 +25,9 @@ static const Command commands[] = {
     {"dpo", cmd_dpo, "Direct Preference Optimization on chosen/rejected pairs (DPO, IPO, conservative DPO)"},
     {"annotate", cmd_annotate, "rank sampled answers with an annotator program and write preference pairs"},
     {"pipeline", cmd_pipeline, "run a recipe of stages (rounds included), resuming where it stopped"},
+    {"sample", cmd_sample, "K answers per prompt as JSONL, ready for annotation"},
+    {"rs", cmd_rs, "rejection sampling: best of K answers by the reward model -> SFT data and preference pairs"},
+    {"ppo", cmd_ppo, "RLHF with PPO: policy and critic learn from the reward model (InstructGPT)"},
     {"demo-data", cmd_demo_data, "build the demo's pretraining text, tasks, SFT data and prompts from Debian packages"},
     {"gold", cmd_gold, "gold judges of the demo tasks: score answers, or rank them as a simulated annotator"},
 };
