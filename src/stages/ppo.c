@@ -81,6 +81,7 @@ typedef struct {
     float *logp_old, *ref_logp, *values, *entropy, *advantages, *returns, *rewards; /* (tokens) */
     float *score_raw, *score; /* (n) the reward model's score, and the normalised one in the rewards */
     int **minibatches, *minibatch_len, n_minibatches; /* epoch 1's minibatches: in order */
+    double generation_seconds, scoring_seconds;       /* sampling; the forward passes and the rewards */
 } RolloutData;
 
 /* ---- loading ---- */
@@ -146,6 +147,7 @@ static void render_prompts(const Ppo *p, const int *which, int n, IntVec *ids, i
 static void make_rollout(Ppo *p, RolloutData *d) {
     const PpoOptions *o = &p->o;
     int n = o->rollout_prompts;
+    double start = now_seconds();
     d->prompt_of = next_prompts(p, n);
     IntVec *ids = xcalloc((size_t)n, sizeof(IntVec));
     int **prompt_ptrs = xmalloc(sizeof(int *) * (size_t)n), *prompt_lens = xmalloc(sizeof(int) * (size_t)n);
@@ -174,6 +176,8 @@ static void make_rollout(Ppo *p, RolloutData *d) {
         d->minibatches[b] = xmalloc(sizeof(int) * (size_t)d->minibatch_len[b]);
         for (int i = 0; i < d->minibatch_len[b]; i++) d->minibatches[b][i] = b * o->minibatch + i;
     }
+    d->generation_seconds = now_seconds() - start;
+    start = now_seconds();
     int T = rollout_tokens(&d->r);
     d->logp_old = xalloc_floats((size_t)T * 7 + 1);
     d->ref_logp = d->logp_old + T;
@@ -212,6 +216,7 @@ static void make_rollout(Ppo *p, RolloutData *d) {
     gae(d->rewards, d->values, resp_n, n, o->gamma, o->lam, d->advantages, d->returns);
     if (o->whiten) whiten(d->advantages, T);
     free(resp_n);
+    d->scoring_seconds = now_seconds() - start;
 }
 
 static void free_rollout(RolloutData *d) {
@@ -278,6 +283,9 @@ static void value_micro_batch(void *ctx, Model *m, const Batch *b, const int *id
     free(v_tok);
 }
 
+/* PPO-ptx windows: 64 tokens, or the context if shorter (a window also needs the token after it). */
+static int ptx_window(const Ppo *p) { return LMF_MIN(64, p->policy->cfg.max_seq_len); }
+
 /* PPO-ptx: the pretraining loss, weighted by ptx_coef, added to the policy's gradient. */
 static void add_ptx_gradient(Ppo *p, int n_windows, int T) {
     int *tokens = xmalloc(sizeof(int) * (size_t)n_windows * T), *targets = xmalloc(sizeof(int) * (size_t)n_windows * T);
@@ -321,7 +329,7 @@ static void update(Ppo *p, RolloutData *d, UpdateStats *st) {
             UpdateCtx u = {p, d, tokens, 0, 0, 0};
             model_zero_grads(p->policy);
             rollout_forward(p->policy, &d->r, idx, k, o->max_tokens, 1, policy_micro_batch, &u);
-            if (p->has_ptx) add_ptx_gradient(p, LMF_MAX(1, k / 2), LMF_MIN(64, p->policy->cfg.max_seq_len));
+            if (p->has_ptx) add_ptx_gradient(p, LMF_MAX(1, k / 2), ptx_window(p));
             adamw_step(p->policy_opt, &pps, o->lr);
             st->policy_loss += u.loss;
             st->approx_kl += u.approx_kl;
@@ -368,6 +376,8 @@ static void refresh_reward_model(Ppo *p) {
     Generation *g = xcalloc((size_t)n * K, sizeof(Generation));
     generate_batch(p->policy, (const int *const *)ptrs, lens, n, &so, g);
 
+    info("ppo: %d prompts x %d answers go to the annotator; the state is saved in %s/checkpoint-%ld, from which "
+         "--resume redoes this refresh if the annotator fails", n, K, o->out, p->iteration);
     char *comparisons = xsprintf("%s/comparisons-%ld.jsonl", o->out, p->iteration);
     JsonlWriter *w = jsonl_writer_open(comparisons);
     Annotator *a = annotator_start(o->annotator);
@@ -458,6 +468,25 @@ static void save_checkpoint(Ppo *p) {
     free(tmp);
 }
 
+/* A resumed run redoes the iterations after its checkpoint: their samples,
+ * written before the interruption, go (as metrics_open_resume does for metrics). */
+static void keep_samples_up_to(const char *run_dir, long iteration) {
+    char *path = path_join(run_dir, "samples.jsonl");
+    char *text = file_exists(path) ? read_file(path, NULL) : NULL;
+    if (text) {
+        AtomicFile out = atomic_open(path);
+        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+            cJSON *j = cJSON_Parse(line);
+            const cJSON *it = cJSON_GetObjectItemCaseSensitive(j, "iteration");
+            if (cJSON_IsNumber(it) && it->valuedouble <= (double)iteration) fprintf(out.f, "%s\n", line);
+            cJSON_Delete(j);
+        }
+        atomic_commit(&out);
+    }
+    free(text);
+    free(path);
+}
+
 static void resume(Ppo *p) {
     long it = newest_checkpoint(p->o.out, "ppo_state.json");
     if (it < 0) die("ppo: --resume: no complete checkpoint in %s", p->o.out);
@@ -495,6 +524,7 @@ static void resume(Ppo *p) {
     cJSON_Delete(s);
     free(path);
     free(dir);
+    keep_samples_up_to(p->o.out, p->iteration);
     info("resumed from %s/checkpoint-%ld", p->o.out, it);
 }
 
@@ -519,6 +549,7 @@ static void write_samples(const Ppo *p, const RolloutData *d, int how_many) {
 
 static void one_iteration(Ppo *p, Progress *progress) {
     const PpoOptions *o = &p->o;
+    double start = now_seconds();
     RolloutData d = {0};
     make_rollout(p, &d);
     int n = d.r.n, T = rollout_tokens(&d.r);
@@ -532,7 +563,9 @@ static void one_iteration(Ppo *p, Progress *progress) {
     }
     for (int t = 0; t < T; t++) entropy += d.entropy[t];
     UpdateStats st;
+    double update_start = now_seconds();
     update(p, &d, &st);
+    double update_seconds = now_seconds() - update_start;
     p->iteration++;
     double mean_kl = kl / n;
     float beta_used = p->beta;
@@ -552,8 +585,12 @@ static void one_iteration(Ppo *p, Progress *progress) {
     metrics_add(p->log, "length", (double)T / n);
     metrics_add(p->log, "stopped", stopped / n);
     metrics_add(p->log, "beta", beta_used);
-    metrics_end(p->log);
     write_samples(p, &d, 4);
+    metrics_add(p->log, "time/generation", d.generation_seconds);
+    metrics_add(p->log, "time/scoring", d.scoring_seconds);
+    metrics_add(p->log, "time/update", update_seconds);
+    metrics_add(p->log, "time/iteration", now_seconds() - start);
+    metrics_end(p->log);
     progress_add_tokens(progress, (double)T);
     progress_update(progress, p->iteration, "score %.3f | kl %.3f | ent %.2f | clip %.3f | vloss %.4f | len %.1f | beta %.3g",
                     score / n, mean_kl, entropy / T, st.clipfrac, st.value_loss, (double)T / n, beta_used);
@@ -657,6 +694,9 @@ int cmd_ppo(int argc, char **argv) {
         const char *inputs[1] = {o->ptx_data};
         p.ptx = token_data_prepare(inputs, 1, p.tok, shards, 0.0, (uint64_t)o->seed);
         p.has_ptx = 1;
+        if (p.ptx.train.n_tokens <= (size_t)ptx_window(&p))
+            die("ppo: --ptx-data %s has %zu tokens, fewer than one window of %d", o->ptx_data, p.ptx.train.n_tokens,
+                ptx_window(&p) + 1);
         free(shards);
     }
     make_dirs(o->out);
