@@ -644,7 +644,7 @@ int cmd_ppo(int argc, char **argv) {
         OPT_INT("refresh-epochs", &o->refresh_epochs, "epochs of reward-model training per refresh"),
         OPT_FLOAT("refresh-lr", &o->refresh_lr, "reward-model learning rate at refreshes"),
         OPT_INT("max-tokens", &o->max_tokens, "tokens per forward pass (bounds memory)"),
-        OPT_INT("save-every", &o->save_every, "checkpoint every N iterations (and at the end)"),
+        OPT_INT("save-every", &o->save_every, "checkpoint every N iterations (and at the end; 0: only at the end)"),
         OPT_INT("keep", &o->keep, "checkpoints kept"),
         OPT_INT("seed", &o->seed, "seed of sampling and prompt order"),
         OPT_FLAG("resume", &o->resume, "continue the run in --out from its newest checkpoint"),
@@ -661,6 +661,8 @@ int cmd_ppo(int argc, char **argv) {
     if (strcmp(o->kl_name, "k1") != 0 && strcmp(o->kl_name, "k3") != 0) die("ppo: --kl must be k1 or k3");
     if (o->refresh_every > 0 && !o->annotator) die("ppo: --refresh-every needs --annotator CMD");
     if (o->refresh_k < 2 && o->refresh_every > 0) die("ppo: --refresh-k must be at least 2");
+    if (o->refresh_prompts < 1 && o->refresh_every > 0) die("ppo: --refresh-prompts must be positive");
+    if (o->target_kl > 0 && o->kl_horizon < 1) die("ppo: --kl-horizon must be positive");
 
     Checkpoint policy = checkpoint_load(o->policy);
     if (policy.model->cfg.head != HEAD_LM) die("ppo: the policy %s has no language-model head", o->policy);
@@ -712,7 +714,7 @@ int cmd_ppo(int argc, char **argv) {
     while (p.iteration < o->iterations) {
         if (o->refresh_every > 0 && p.iteration > 0 && p.iteration % o->refresh_every == 0) refresh_reward_model(&p);
         one_iteration(&p, &progress);
-        if (p.iteration % o->save_every == 0 || p.iteration == o->iterations) save_checkpoint(&p);
+        if ((o->save_every > 0 && p.iteration % o->save_every == 0) || p.iteration == o->iterations) save_checkpoint(&p);
     }
     progress_finish(&progress);
     char *final = path_join(o->out, "model"), *value_final = path_join(o->out, "value");
