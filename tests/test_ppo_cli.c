@@ -75,7 +75,7 @@ static int file_in(const char *dir, const char *name) {
 
 TEST_SLOW(ppo_raises_the_reward_of_a_toy_task_while_the_kl_stays_bounded) {
     Setup s = setup("ppo-toy");
-    CHECK(run_ppo(&s, "run", "--iterations 30 --rollout-prompts 32 --beta 0.05 --save-every 10") == 0);
+    CHECK(run_ppo(&s, "run", "--iterations 30 --rollout-prompts 32 --beta 0.2 --save-every 10") == 0);
     char *run = path_join(s.dir, "run");
     double *score, *kl, *entropy, *clipfrac, *length;
     int n = ppo_test_metric(run, "score_normalized", &score);
@@ -85,19 +85,25 @@ TEST_SLOW(ppo_raises_the_reward_of_a_toy_task_while_the_kl_stays_bounded) {
     CHECK_EQ_INT(ppo_test_metric(run, "clipfrac", &clipfrac), n);
     CHECK_EQ_INT(ppo_test_metric(run, "length", &length), n);
     if (n == 30) {
-        double early = ppo_test_mean(score, 0, 3), late = ppo_test_mean(score, 25, 30), max_kl = 0;
+        double early = ppo_test_mean(score, 0, 3), late = ppo_test_mean(score, 25, 30), late_kl = ppo_test_mean(kl, 20, 30);
+        double max_kl = 0;
         for (int i = 0; i < n; i++) max_kl = fmax(max_kl, kl[i]);
         char *model = path_join(run, "model");
         double sft_gold = gold_share(&s, s.sft), ppo_gold = gold_share(&s, model);
         free(model);
-        printf("normalised score %.3f (iterations 1-3) -> %.3f (26-30); KL %.3f at the end, at most %.3f; "
+        printf("normalised score %.3f (iterations 1-3) -> %.3f (26-30); KL %.3f (21-30), at most %.3f; "
                "entropy %.3f -> %.3f; gold share of fruits %.3f -> %.3f\n",
-               early, late, kl[n - 1], max_kl, entropy[0], entropy[n - 1], sft_gold, ppo_gold);
+               early, late, late_kl, max_kl, entropy[0], entropy[n - 1], sft_gold, ppo_gold);
         CHECK(kl[0] == 0); /* the first rollout comes from the reference itself */
-        /* the RM's normalised scores are about +1 for a fruit and -1 for a tool: from half and half to mostly fruits */
+        /* the RM's normalised scores are about +1 for a fruit and -1 for a tool: from a third of fruits to most */
         CHECK_MSG(late > early + 0.4 && late > 0.8, "normalised score %.3f -> %.3f", early, late);
-        CHECK_MSG(max_kl < 6 && kl[n - 1] < 4, "KL to the reference reached %.3f", max_kl);
-        CHECK_MSG(sft_gold < 0.6 && ppo_gold > 0.8, "gold share %.3f -> %.3f", sft_gold, ppo_gold);
+        /* the KL penalty holds the policy near the reference: answering with the 4 fruits instead of all 12 words
+         * costs log 3 (1.1 nats), with a single one of them log 12 (2.5 nats) */
+        CHECK_MSG(max_kl < 6 && late_kl < 3, "KL to the reference: %.3f in iterations 21-30, at most %.3f", late_kl,
+                  max_kl);
+        /* and in truth: more fruits, by the gold judge (not all: the policy may find misspelt words the reward
+         * model likes, "pllum", a small case of reward hacking) */
+        CHECK_MSG(ppo_gold > sft_gold + 0.25 && ppo_gold > 0.8, "gold share %.3f -> %.3f", sft_gold, ppo_gold);
     }
     /* the run directory */
     const char *files = "model/config.json\0value/config.json\0score.svg\0kl.svg\0samples.jsonl\0"
@@ -133,7 +139,7 @@ TEST_SLOW(ppo_first_update_of_every_rollout_has_a_ratio_of_exactly_one) {
     Setup s = setup("ppo-ratio");
     /* one minibatch and one epoch: each update is a first minibatch, so no token is clipped and the
      * old and new policies agree exactly; with more epochs they no longer do */
-    CHECK(run_ppo(&s, "one", "--iterations 3 --minibatch 16 --epochs 1 --lr 1e-2") == 0);
+    CHECK(run_ppo(&s, "one", "--iterations 3 --minibatch 16 --epochs 1 --lr 1e-2 --save-every 0") == 0);
     CHECK(run_ppo(&s, "more", "--iterations 3 --minibatch 16 --epochs 3 --lr 1e-2") == 0);
     char *one = path_join(s.dir, "one"), *more = path_join(s.dir, "more");
     double *clip1, *kl1, *clip3, *kl3;
@@ -143,6 +149,7 @@ TEST_SLOW(ppo_first_update_of_every_rollout_has_a_ratio_of_exactly_one) {
     CHECK_EQ_INT(ppo_test_metric(more, "approx_kl", &kl3), 3);
     for (int i = 0; clip1 && kl1 && i < 3; i++) CHECK_MSG(clip1[i] == 0 && kl1[i] == 0, "iteration %d: clipfrac %g, approx_kl %g", i + 1, clip1[i], kl1[i]);
     CHECK(kl3 && kl3[0] > 0); /* the later epochs see the policy the first one changed */
+    CHECK(file_in(one, "checkpoint-3/ppo_state.json") && !file_in(one, "checkpoint-2/ppo_state.json")); /* --save-every 0 */
     free(clip1);
     free(kl1);
     free(clip3);
@@ -230,8 +237,10 @@ TEST_SLOW(ppo_resume_is_exact_across_a_reward_model_refresh_and_after_a_failed_a
     CHECK(ck.model->cfg.head == HEAD_SCORE && ck.reward_std > 0);
     checkpoint_free(&ck);
     CHECK(test_system("grep -q '\"reward_dir\":.*/a/rm-6/model\"' '%s/a/checkpoint-8/ppo_state.json'", s.dir) == 0);
-    /* the second refresh trains on both refreshes' comparisons: 12 prompts, one held out */
-    CHECK(test_system("grep -q 'data: 11 training prompts, 1 held out' '%s/a/rm-6.log'", s.dir) == 0);
+    /* the second refresh trains on both refreshes' comparisons */
+    CHECK(test_system("grep -q 'training the reward model further on .*/a/comparisons-3.jsonl. .*/a/comparisons-6.jsonl.; "
+                      "log in .*/a/rm-6.log' '%s/a.log'",
+                      s.dir) == 0);
 
     /* b: the annotator writes garbage at the first refresh; the run stops with a clear error and keeps its state */
     CHECK(run_ppo(&s, "b", "--iterations 8 --save-every 2 --keep 10 --refresh-every 3 --refresh-prompts 6 "
@@ -341,6 +350,7 @@ TEST_SLOW(ppo_bad_input_and_configuration_die_with_clear_errors) {
         {xsprintf("%s --temperature 0", base), "--temperature must be positive"},
         {xsprintf("%s --minibatch 0", base), "must be positive"},
         {xsprintf("%s --refresh-every 1", base), "--refresh-every needs --annotator"},
+        {xsprintf("%s --target-kl 1 --kl-horizon 0", base), "--kl-horizon must be positive"},
         {xsprintf("%s --resume", base), "--resume: no complete checkpoint"},
         {xsprintf("%s --ptx-coef 0.1", base), "--ptx-coef needs --ptx-data"},
         {xsprintf("%s --ptx-coef 0.1 --ptx-data '%s'", base, tiny_text), "fewer than one window"},

@@ -50,39 +50,45 @@ Model *ppo_test_random_model(HeadKind head, uint64_t seed, float sharpen) {
     return m;
 }
 
-/* Full-batch supervised fine-tuning on every (ask, word) exchange: the loss
- * covers the answer and its <|im_end|>, as in SFT. */
+/* Supervised fine-tuning on every exchange of an ask, with and without a
+ * system message, answered with one of the first PPO_SFT_FRUITS fruits or
+ * one of the tools; in two fixed halves (alternate asks) that take turns.
+ * The loss covers the answer and its <|im_end|>, as in SFT. */
 static Model *train_sft(void) {
     const Tokenizer *t = ppo_test_tokenizer();
-    enum { N = PPO_N_ASKS * 2 * PPO_N_WORDS };
+    enum { WORDS = PPO_SFT_FRUITS + PPO_N_WORDS, N = PPO_N_ASKS * 2 * WORDS, HALF = N / 2 };
     IntVec ids[N] = {{0}}, masks[N] = {{0}};
-    SeqRef refs[N];
+    SeqRef halves[2][HALF];
+    int n_half[2] = {0, 0};
     for (int i = 0; i < N; i++) {
-        Conversation ask = conversation_copy(&(ChatMessage){"user", PPO_ASKS[i % PPO_N_ASKS]}, 1);
-        int w = i / PPO_N_ASKS;
-        render_exchange(t, &ask, w < PPO_N_WORDS ? PPO_FRUITS[w] : PPO_TOOLS[w - PPO_N_WORDS], &ids[i], &masks[i]);
-        refs[i] = (SeqRef){ids[i].data, masks[i].data, ids[i].len};
-        conversation_free(&ask);
+        int ask = i / 2 % PPO_N_ASKS, with_system = i % 2, w = i / (2 * PPO_N_ASKS);
+        ChatMessage chat[2] = {{"system", "Be brief."}, {"user", PPO_ASKS[ask]}};
+        Conversation c = conversation_copy(chat + 1 - with_system, 1 + with_system);
+        render_exchange(t, &c, w < PPO_SFT_FRUITS ? PPO_FRUITS[w] : PPO_TOOLS[w - PPO_SFT_FRUITS], &ids[i], &masks[i]);
+        halves[ask % 2][n_half[ask % 2]++] = (SeqRef){ids[i].data, masks[i].data, ids[i].len};
+        conversation_free(&c);
     }
+    Batch batches[2] = {{0}};
+    SeqPlace places[HALF];
+    for (int h = 0; h < 2; h++)
+        if (pack_sequences(&batches[h], halves[h], HALF, HALF, 64, 1, 0, places) != HALF)
+            die("the SFT fixture does not fit one batch");
     Model *m = ppo_test_random_model(HEAD_LM, 3, 1.0f);
     model_alloc_grads(m);
     OptimConfig oc = optim_defaults();
     oc.weight_decay = 0;
     AdamW *opt = adamw_new(m->n_params, &oc);
     ParamSet ps = model_param_set(m);
-    Batch b = {0};
-    SeqPlace places[N];
-    for (int step = 0; step < 150; step++) {
-        int placed = pack_sequences(&b, refs, N, N, 64, 1, 0, places);
-        if (placed != N) die("the SFT fixture does not fit one batch");
+    for (int step = 0; step < 160; step++) {
+        const Batch *b = &batches[step % 2];
         model_zero_grads(m);
-        model_forward(m, b.tokens, b.doc_start, b.B, b.T, 1);
+        model_forward(m, b->tokens, b->doc_start, b->B, b->T, 1);
         long counted;
-        lm_loss_sum_and_grad(m, b.targets, b.weight, &counted);
+        lm_loss_sum_and_grad(m, b->targets, b->weight, &counted);
         model_backward(m);
         adamw_step(opt, &ps, 1e-2f);
     }
-    batch_free(&b);
+    for (int h = 0; h < 2; h++) batch_free(&batches[h]);
     adamw_free(opt);
     for (int i = 0; i < N; i++) {
         intvec_free(&ids[i]);

@@ -1,7 +1,7 @@
 /* test_ppo_util.h — fixtures shared by the PPO, rejection-sampling and
  * sample tests: a toy task with a known rule ("name a fruit", where a fruit
  * is right and a tool is wrong), a tiny SFT policy that answers it with a
- * fruit or a tool about equally often, a reward model trained on the rule
+ * tool twice as often as with a fruit, a reward model trained on the rule
  * with `lmforge rm`, and the gold task file that `lmforge gold annotate`
  * ranks answers with. */
 #ifndef LMF_TEST_PPO_UTIL_H
@@ -15,6 +15,7 @@
 #define PPO_N_WORDS 8
 extern const char *const PPO_FRUITS[PPO_N_WORDS];
 extern const char *const PPO_TOOLS[PPO_N_WORDS];
+#define PPO_SFT_FRUITS 4 /* the fruits the SFT policy says: the first four */
 #define PPO_N_ASKS 4
 extern const char *const PPO_ASKS[PPO_N_ASKS];
 
@@ -29,8 +30,9 @@ Model *ppo_test_random_model(HeadKind head, uint64_t seed, float sharpen);
 
 /* Writes the SFT policy to DIR/NAME and returns the path (caller frees). The
  * policy is trained once per process, in memory: ChatML exchanges of the
- * PPO_ASKS prompts answered with each fruit and each tool, so it answers a
- * prompt with one of the 16 words and <|im_end|>. */
+ * PPO_ASKS prompts (alone, or after a system message "Be brief.") answered
+ * with each of PPO_SFT_FRUITS fruits and each of the 8 tools, so it answers
+ * a prompt with one of these 12 words and <|im_end|>. */
 char *ppo_test_write_sft(const char *dir, const char *name);
 
 /* Writes a reward model to DIR/NAME and returns the path: trained once per

@@ -82,7 +82,7 @@ TEST_SLOW(rs_picks_the_highest_scored_answer_deterministically_for_a_seed) {
           **pairs = ppo_test_read_jsonl(p_pairs, &n_pairs);
     CHECK_EQ_INT(n_samples, 2 * PPO_N_ASKS);
     CHECK_EQ_INT(n_sft, n_samples);
-    int pair = 0, best_fruits = 0, identical = 0;
+    int pair = 0, with_fruit = 0, best_fruits = 0, identical = 0;
     double gaps[2 * PPO_N_ASKS];
     int n_gaps = 0;
     for (int i = 0; i < n_samples && i < n_sft; i++) {
@@ -103,6 +103,7 @@ TEST_SLOW(rs_picks_the_highest_scored_answer_deterministically_for_a_seed) {
         CHECK(strcmp(str(last, "role"), "assistant") == 0 && strcmp(str(last, "content"), best_text) == 0);
         CHECK(strcmp(str(user, "role"), "user") == 0 && strcmp(str(user, "content"), PPO_ASKS[i % PPO_N_ASKS]) == 0);
         CHECK(num(sft_lines[i], "score") == cJSON_GetArrayItem(scores, best)->valuedouble);
+        with_fruit += fruits > 0;
         best_fruits += fruits > 0 && ppo_test_is_fruit(best_text);
 
         /* the pair: best against worst, unless they are the same text */
@@ -120,8 +121,9 @@ TEST_SLOW(rs_picks_the_highest_scored_answer_deterministically_for_a_seed) {
         }
     }
     CHECK_EQ_INT(n_pairs, n_samples - identical);
-    /* the reward model's rule shows: mostly a fruit wins (a misspelt word such as "clon" can fool it) */
-    CHECK_MSG(best_fruits >= n_samples - 2, "a fruit is the best answer for %d prompts of %d", best_fruits, n_samples);
+    /* the reward model's rule shows: where a fruit was sampled, it wins (but a misspelt word can fool it once) */
+    CHECK_MSG(with_fruit >= n_samples / 2 && best_fruits >= with_fruit - 1,
+              "a fruit is the best answer for %d of the %d prompts with one", best_fruits, with_fruit);
 
     /* the scores are the reward model's, for the prompt rendered with each answer */
     CHECK(test_system(FIXTURE_ENV " %s rm score '%s' '%s' --batch 3 --out '%s/rescored.jsonl' > /dev/null 2>&1",

@@ -411,6 +411,7 @@ static void refresh_reward_model(Ppo *p) {
         char *cmd = xsprintf("'/proc/%d/exe' rm --init '%s' --out '%s' --epochs %d --lr %g --seed %d%s > '%s.log' 2>&1",
                              (int)getpid(), p->reward_dir, rm_out, o->refresh_epochs, (double)o->refresh_lr, o->seed,
                              data, rm_out);
+        info("ppo: training the reward model further on%s; log in %s.log", data, rm_out);
         fflush(stdout);
         if (system(cmd) != 0) die("ppo: retraining the reward model failed; see %s.log (resume with --resume)", rm_out);
         free(cmd);
