@@ -3,7 +3,7 @@
  * model trained with `lmforge rm` prefers fruits, and PPO must make the
  * policy name fruits (gold-checked with `lmforge gold score`) while the KL
  * to the reference stays bounded. Also: the first update of a rollout sees a
- * ratio of exactly 1, the adaptive KL controller follows its formula,
+ * ratio of exactly 1, the adaptive KL controller follows its formula (with k3),
  * PPO-ptx runs, the reward-model refresh through an annotator, exact resume
  * (across a refresh, and after an annotator failed), and clear errors. */
 #include <cjson/cJSON.h>
@@ -166,7 +166,7 @@ TEST_SLOW(ppo_adaptive_kl_controller_and_ptx_follow_their_definitions) {
     FILE *f = xfopen(text, "w");
     for (int i = 0; i < 40; i++) fprintf(f, "%s %s and %s.\n", PPO_ASKS[i % PPO_N_ASKS], PPO_FRUITS[i % 8], PPO_TOOLS[i % 7]);
     fclose(f);
-    char *flags = xsprintf("--iterations 4 --lr 1e-3 --beta 0.1 --target-kl 0.5 --kl-horizon 100 --ptx-data '%s' "
+    char *flags = xsprintf("--iterations 4 --lr 1e-3 --beta 0.1 --kl k3 --target-kl 0.5 --kl-horizon 100 --ptx-data '%s' "
                            "--ptx-coef 0.5",
                            text);
     CHECK(run_ppo(&s, "run", flags) == 0);
@@ -181,6 +181,7 @@ TEST_SLOW(ppo_adaptive_kl_controller_and_ptx_follow_their_definitions) {
     }
     CHECK(beta && fabs(beta[0] - 0.1) < 1e-8);
     CHECK(kl && beta[1] < beta[0]); /* the first KL is 0, below the target */
+    for (int i = 0; kl && i < 4; i++) CHECK(kl[i] >= 0); /* k3 is never negative */
     char *shards = path_join(run, "ptx_shards");
     CHECK(dir_exists(shards));
     free(shards);

@@ -568,7 +568,7 @@ static void one_iteration(Ppo *p, Progress *progress) {
     update(p, &d, &st);
     double update_seconds = now_seconds() - update_start;
     p->iteration++;
-    double mean_kl = kl / n;
+    double mean_kl = kl / n, explained = explained_variance(d.values, d.returns, T);
     float beta_used = p->beta;
     if (o->target_kl > 0) p->beta = adaptive_kl_update(p->beta, mean_kl, o->target_kl, n, o->kl_horizon);
 
@@ -582,7 +582,7 @@ static void one_iteration(Ppo *p, Progress *progress) {
     metrics_add(p->log, "approx_kl", st.approx_kl);
     metrics_add(p->log, "value_loss", st.value_loss);
     metrics_add(p->log, "value_clipfrac", st.value_clipfrac);
-    metrics_add(p->log, "explained_variance", explained_variance(d.values, d.returns, T));
+    metrics_add(p->log, "explained_variance", explained);
     metrics_add(p->log, "length", (double)T / n);
     metrics_add(p->log, "stopped", stopped / n);
     metrics_add(p->log, "beta", beta_used);
@@ -593,8 +593,10 @@ static void one_iteration(Ppo *p, Progress *progress) {
     metrics_add(p->log, "time/iteration", now_seconds() - start);
     metrics_end(p->log);
     progress_add_tokens(progress, (double)T);
-    progress_update(progress, p->iteration, "score %.3f | kl %.3f | ent %.2f | clip %.3f | vloss %.4f | len %.1f | beta %.3g",
-                    score / n, mean_kl, entropy / T, st.clipfrac, st.value_loss, (double)T / n, beta_used);
+    progress_update(progress, p->iteration,
+                    "score %.3f | kl %.3f | ent %.2f | clip %.3f | akl %.4f | vloss %.4f | ev %.2f | len %.1f | beta %.3g",
+                    score / n, mean_kl, entropy / T, st.clipfrac, st.approx_kl, st.value_loss, explained,
+                    (double)T / n, beta_used);
     free_rollout(&d);
 }
 
