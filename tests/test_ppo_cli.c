@@ -116,7 +116,8 @@ TEST_SLOW(ppo_raises_the_reward_of_a_toy_task_while_the_kl_stays_bounded) {
     int lines = 0;
     for (char *c = samples; *c; c++) lines += *c == '\n';
     CHECK_EQ_INT(lines, 30 * 4); /* four answers an iteration */
-    CHECK(strstr(samples, "{\"iteration\":30,\"prompt\":") && strstr(samples, "\"response\":") && strstr(samples, "\"score\":"));
+    CHECK(strstr(samples, "{\"iteration\":30,\"prompt\":") && strstr(samples, "\"response\":") &&
+          strstr(samples, "\"score\":"));
     char *metrics_path = path_join(run, "metrics.jsonl"), *metrics = read_file(metrics_path, NULL);
     for (const char *key = "\"approx_kl\"\0\"value_loss\"\0\"explained_variance\"\0\"beta\"\0\"time/generation\"\0"
                            "\"time/scoring\"\0\"time/update\"\0\"time/iteration\"\0";
@@ -147,7 +148,8 @@ TEST_SLOW(ppo_first_update_of_every_rollout_has_a_ratio_of_exactly_one) {
     CHECK_EQ_INT(ppo_test_metric(one, "approx_kl", &kl1), 3);
     CHECK_EQ_INT(ppo_test_metric(more, "clipfrac", &clip3), 3);
     CHECK_EQ_INT(ppo_test_metric(more, "approx_kl", &kl3), 3);
-    for (int i = 0; clip1 && kl1 && i < 3; i++) CHECK_MSG(clip1[i] == 0 && kl1[i] == 0, "iteration %d: clipfrac %g, approx_kl %g", i + 1, clip1[i], kl1[i]);
+    for (int i = 0; clip1 && kl1 && i < 3; i++)
+        CHECK_MSG(clip1[i] == 0 && kl1[i] == 0, "iteration %d: clipfrac %g, approx_kl %g", i + 1, clip1[i], kl1[i]);
     CHECK(kl3 && kl3[0] > 0); /* the later epochs see the policy the first one changed */
     CHECK(file_in(one, "checkpoint-3/ppo_state.json") && !file_in(one, "checkpoint-2/ppo_state.json")); /* --save-every 0 */
     free(clip1);
@@ -164,7 +166,8 @@ TEST_SLOW(ppo_adaptive_kl_controller_and_ptx_follow_their_definitions) {
     /* a text for PPO-ptx: the pretraining loss is mixed into the policy's gradient */
     char *text = path_join(s.dir, "ptx.txt");
     FILE *f = xfopen(text, "w");
-    for (int i = 0; i < 40; i++) fprintf(f, "%s %s and %s.\n", PPO_ASKS[i % PPO_N_ASKS], PPO_FRUITS[i % 8], PPO_TOOLS[i % 7]);
+    for (int i = 0; i < 40; i++)
+        fprintf(f, "%s %s and %s.\n", PPO_ASKS[i % PPO_N_ASKS], PPO_FRUITS[i % 8], PPO_TOOLS[i % 7]);
     fclose(f);
     char *flags = xsprintf("--iterations 4 --lr 1e-3 --beta 0.1 --kl k3 --target-kl 0.5 --kl-horizon 100 --ptx-data '%s' "
                            "--ptx-coef 0.5",
@@ -277,7 +280,8 @@ TEST_SLOW(ppo_resume_is_exact_across_a_reward_model_refresh_and_after_a_failed_a
          *f; f += strlen(f) + 1)
         CHECK_MSG(same_file(&s, "a", "b", f), "b/%s differs from the uninterrupted run's after the second resume", f);
     /* the saved state too (RNG, KL controller, prompt order), but for the run directory's name */
-    CHECK(test_system("sed 's#/a/rm-6/#/b/rm-6/#' '%s/a/checkpoint-8/ppo_state.json' | cmp -s - '%s/b/checkpoint-8/ppo_state.json'",
+    CHECK(test_system("sed 's#/a/rm-6/#/b/rm-6/#' '%s/a/checkpoint-8/ppo_state.json' | "
+                      "cmp -s - '%s/b/checkpoint-8/ppo_state.json'",
                       s.dir, s.dir) == 0);
     metrics_b = metrics_without_times(mb);
     CHECK_MSG(strcmp(metrics_a, metrics_b) == 0, "the metrics of the run resumed at 4 differ");
@@ -318,7 +322,8 @@ TEST_SLOW(ppo_bad_input_and_configuration_die_with_clear_errors) {
     char *other_rm = path_join(s.dir, "other_rm");
     checkpoint_save(other_rm, other, rm_test_tokenizer(), 0, 1);
     model_free(other);
-    char *empty = path_join(s.dir, "empty.jsonl"), *bad = path_join(s.dir, "bad.jsonl"), *long_prompt = path_join(s.dir, "long.jsonl");
+    char *empty = path_join(s.dir, "empty.jsonl"), *bad = path_join(s.dir, "bad.jsonl");
+    char *long_prompt = path_join(s.dir, "long.jsonl");
     write_bytes(empty, "\n", 1);
     const char *bad_text = "{\"prompt\":\"Name a fruit.\"}\n{\"prompt\":3}\n";
     write_bytes(bad, bad_text, strlen(bad_text));
@@ -358,7 +363,9 @@ TEST_SLOW(ppo_bad_input_and_configuration_die_with_clear_errors) {
         /* annotators that exit, or answer with something else than a ranking of the answers */
         {xsprintf("%s --iterations 2 --refresh-every 1 --refresh-prompts 2 --annotator true", base),
          "annotator 'true' exited without answering request 1"},
-        {xsprintf("%s --iterations 2 --refresh-every 1 --refresh-prompts 2 --annotator 'yes {\\\"ranking\\\":[0,0,1,2]}'", base),
+        {xsprintf("%s --iterations 2 --refresh-every 1 --refresh-prompts 2 "
+                  "--annotator 'yes {\\\"ranking\\\":[0,0,1,2]}'",
+                  base),
          "reply 1 must be {\"ranking\": [...]} holding each of 0..3 once, got: {\"ranking\":[0,0,1,2]}"},
     };
     for (size_t i = 0; i < LMF_ARRAY_LEN(cases); i++) {

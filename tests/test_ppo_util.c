@@ -141,7 +141,8 @@ char *ppo_test_write_prompts(const char *dir) {
     FILE *f = xfopen(path, "w");
     for (int a = 0; a < PPO_N_ASKS; a++) fprintf(f, "{\"prompt\":\"%s\"}\n", PPO_ASKS[a]);
     for (int a = 0; a < PPO_N_ASKS; a++)
-        fprintf(f, "{\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":\"%s\"}]}\n",
+        fprintf(f, "{\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+                   "{\"role\":\"user\",\"content\":\"%s\"}]}\n",
                 PPO_ASKS[a]);
     fclose(f);
     return path;

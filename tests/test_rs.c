@@ -133,10 +133,12 @@ TEST_SLOW(rs_picks_the_highest_scored_answer_deterministically_for_a_seed) {
     cJSON **rescored = ppo_test_read_jsonl(p_rescored, &n_rescored);
     CHECK_EQ_INT(n_rescored, n_samples);
     double worst_diff = 0;
-    for (int i = 0; i < n_rescored && i < n_samples; i++)
+    for (int i = 0; i < n_rescored && i < n_samples; i++) {
+        const cJSON *again = cJSON_GetObjectItem(rescored[i], "scores"), *first = cJSON_GetObjectItem(samples[i], "scores");
         for (int k = 0; k < 6; k++)
-            worst_diff = fmax(worst_diff, fabs(cJSON_GetArrayItem(cJSON_GetObjectItem(rescored[i], "scores"), k)->valuedouble -
-                                               cJSON_GetArrayItem(cJSON_GetObjectItem(samples[i], "scores"), k)->valuedouble));
+            worst_diff = fmax(worst_diff, fabs(cJSON_GetArrayItem(again, k)->valuedouble -
+                                               cJSON_GetArrayItem(first, k)->valuedouble));
+    }
     CHECK_MSG(worst_diff < 1e-4, "rs and rm score differ by %g", worst_diff);
 
     /* --min-gap between two of the gaps: the pairs below it are dropped and counted */
@@ -178,7 +180,8 @@ TEST_SLOW(rs_picks_the_highest_scored_answer_deterministically_for_a_seed) {
 TEST_SLOW(rs_bad_models_and_options_die_with_clear_errors) {
     char *dir = test_tmpdir("rs-bad");
     char *sft = ppo_test_write_sft(dir, "sft"), *rm = ppo_test_write_reward_model(dir, "rm");
-    char *prompts = ppo_test_write_prompts(dir), *other_rm = path_join(dir, "other_rm"), *empty = path_join(dir, "empty.jsonl");
+    char *prompts = ppo_test_write_prompts(dir), *other_rm = path_join(dir, "other_rm");
+    char *empty = path_join(dir, "empty.jsonl");
     Model *other = rm_test_model(HEAD_SCORE, 1);
     checkpoint_save(other_rm, other, rm_test_tokenizer(), 0, 1);
     model_free(other);
@@ -199,7 +202,8 @@ TEST_SLOW(rs_bad_models_and_options_die_with_clear_errors) {
         free(log);
         free(log_path);
     }
-    CHECK(test_system("%s rs '%s' '%s' '%s' 2>&1 | grep -q 'rs: --out DIR is required'", lmforge_bin(), sft, rm, prompts) == 0);
+    CHECK(test_system("%s rs '%s' '%s' '%s' 2>&1 | grep -q 'rs: --out DIR is required'", lmforge_bin(), sft, rm,
+                      prompts) == 0);
     if (!test_failed()) test_system("rm -rf '%s'", dir);
     free(sft);
     free(rm);

@@ -37,7 +37,8 @@ TEST_SLOW(sample_writes_k_answers_per_prompt_deterministically_for_a_seed) {
     CHECK_EQ_INT(n, 2 * PPO_N_ASKS);
     for (int i = 0; i < n; i++) {
         CHECK_EQ_INT(cJSON_GetArraySize(lines[i]), 2); /* "prompt" and "responses", nothing else */
-        const cJSON *prompt = cJSON_GetObjectItem(lines[i], "prompt"), *responses = cJSON_GetObjectItem(lines[i], "responses");
+        const cJSON *prompt = cJSON_GetObjectItem(lines[i], "prompt");
+        const cJSON *responses = cJSON_GetObjectItem(lines[i], "responses");
         if (i < PPO_N_ASKS) { /* a {"prompt": string} line is written back as that string */
             CHECK(cJSON_IsString(prompt) && strcmp(prompt->valuestring, PPO_ASKS[i]) == 0);
         } else { /* a {"messages"} line as its message list, the system message included */
@@ -48,7 +49,8 @@ TEST_SLOW(sample_writes_k_answers_per_prompt_deterministically_for_a_seed) {
         CHECK_EQ_INT(cJSON_GetArraySize(responses), 5);
         for (int k = 0; k < cJSON_GetArraySize(responses); k++) {
             const char *text = cJSON_GetArrayItem(responses, k)->valuestring;
-            for (int w = 0; w < PPO_N_WORDS; w++) words += strcmp(text, PPO_FRUITS[w]) == 0 || strcmp(text, PPO_TOOLS[w]) == 0;
+            for (int w = 0; w < PPO_N_WORDS; w++)
+                words += strcmp(text, PPO_FRUITS[w]) == 0 || strcmp(text, PPO_TOOLS[w]) == 0;
             distinct += k > 0 && strcmp(text, cJSON_GetArrayItem(responses, 0)->valuestring) != 0;
         }
     }
@@ -64,13 +66,15 @@ TEST_SLOW(sample_writes_k_answers_per_prompt_deterministically_for_a_seed) {
     for (int i = 0; i < n; i++) {
         const cJSON *responses = cJSON_GetObjectItem(lines[i], "responses");
         for (int k = 1; k < 3; k++)
-            CHECK(strcmp(cJSON_GetArrayItem(responses, k)->valuestring, cJSON_GetArrayItem(responses, 0)->valuestring) == 0);
+            CHECK(strcmp(cJSON_GetArrayItem(responses, k)->valuestring,
+                         cJSON_GetArrayItem(responses, 0)->valuestring) == 0);
     }
     ppo_test_free_jsonl(lines, n);
     free(path);
 
     /* errors */
-    CHECK(test_system("%s sample '%s' '%s' 2>&1 | grep -q 'sample: --out FILE is required'", lmforge_bin(), sft, prompts) == 0);
+    CHECK(test_system("%s sample '%s' '%s' 2>&1 | grep -q 'sample: --out FILE is required'", lmforge_bin(), sft,
+                      prompts) == 0);
     CHECK(test_system("%s sample '%s' '%s' --out '%s/x.jsonl' --n 0 2>&1 | grep -q 'sample: --n must be at least 1'",
                       lmforge_bin(), sft, prompts, dir) == 0);
     CHECK(test_system("%s sample '%s' --out '%s/x.jsonl' 2>&1 | grep -q 'sample: expected MODEL PROMPTS.jsonl'",
@@ -102,7 +106,8 @@ TEST_SLOW(sample_output_feeds_gold_annotate_and_annotate) {
                       tasks, dir, dir) == 0);
     char *samples_path = path_join(dir, "samples.jsonl"), *rankings_path = path_join(dir, "rankings.jsonl");
     int n_samples, n_rankings;
-    cJSON **samples = ppo_test_read_jsonl(samples_path, &n_samples), **rankings = ppo_test_read_jsonl(rankings_path, &n_rankings);
+    cJSON **samples = ppo_test_read_jsonl(samples_path, &n_samples);
+    cJSON **rankings = ppo_test_read_jsonl(rankings_path, &n_rankings);
     CHECK_EQ_INT(n_rankings, n_samples);
     for (int i = 0; i < n_rankings && i < n_samples; i++)
         CHECK_MSG(fruits_first(cJSON_GetObjectItem(samples[i], "responses"), cJSON_GetObjectItem(rankings[i], "ranking")),

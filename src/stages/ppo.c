@@ -469,8 +469,9 @@ static void save_checkpoint(Ppo *p) {
     free(tmp);
 }
 
-/* A resumed run redoes the iterations after its checkpoint: their samples,
- * written before the interruption, go (as metrics_open_resume does for metrics). */
+/* A resumed run redoes the iterations after its checkpoint, so the samples
+ * they wrote before the interruption are dropped (metrics_open_resume does
+ * the same for their metrics). */
 static void keep_samples_up_to(const char *run_dir, long iteration) {
     char *path = path_join(run_dir, "samples.jsonl");
     char *text = file_exists(path) ? read_file(path, NULL) : NULL;
