@@ -21,6 +21,14 @@ void linear_forward(float *out, const float *in, const float *W, const float *bi
 void linear_backward(float *din, float *dW, float *dbias, const float *dout, const float *in, const float *W, int N,
                      int IN, int OUT);
 
+/* ---- batch-invariant linear layer (matmul_invariant.c), for generation ---- */
+/* The contract of linear_forward, but every output element is computed by the same sequence of operations
+ * whatever N is and wherever its row sits: a row's result never depends on the other rows of the batch (BLAS
+ * sgemm changes its summation order with N), so sampling gives the same tokens at any batch size. Fast for the
+ * few rows of a decoding step, and fine for prefill. */
+void linear_forward_invariant(float *out, const float *in, const float *W, const float *bias, int N, int IN, int OUT,
+                              int accumulate);
+
 /* ---- RMSNorm (rmsnorm.c) ---- */
 /* out (N,C) = x / rms(x) * w; rstd (N) keeps 1/rms(x) for the backward pass. */
 void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps);

@@ -10,6 +10,7 @@
 
 #include "../base/args.h"
 #include "../base/dist.h"
+#include "../base/json_util.h"
 #include "../base/rng.h"
 #include "../base/util.h"
 #include "../data/text_data.h"
@@ -84,25 +85,13 @@ static void evaluate_windows(void *ctx, Model *m, StepStats *stats) {
 }
 
 static cJSON *save_rng(void *ctx) {
-    PretrainData *d = ctx;
-    cJSON *j = cJSON_CreateObject(), *rng = cJSON_AddArrayToObject(j, "rng");
-    for (int i = 0; i < 4; i++) {
-        char hex[24];
-        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)d->rng.s[i]);
-        cJSON_AddItemToArray(rng, cJSON_CreateString(hex));
-    }
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddItemToObject(j, "rng", rng_to_json(&((PretrainData *)ctx)->rng));
     return j;
 }
 
 static void load_rng(void *ctx, const cJSON *state) {
-    PretrainData *d = ctx;
-    const cJSON *rng = cJSON_GetObjectItemCaseSensitive(state, "rng");
-    if (cJSON_GetArraySize(rng) != 4) die("trainer_state.json: field \"data.rng\" must hold 4 values");
-    for (int i = 0; i < 4; i++) {
-        const cJSON *v = cJSON_GetArrayItem(rng, i);
-        if (!cJSON_IsString(v)) die("trainer_state.json: field \"data.rng\" must hold hex strings");
-        d->rng.s[i] = strtoull(v->valuestring, NULL, 16);
-    }
+    rng_from_json(&((PretrainData *)ctx)->rng, cJSON_GetObjectItemCaseSensitive(state, "rng"), "trainer_state.json data");
 }
 
 int cmd_pretrain(int argc, char **argv) {

@@ -10,6 +10,15 @@ int cmd_pretrain(int argc, char **argv);
 int cmd_sft(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_ppo(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
+int cmd_rs(int argc, char **argv);
+/* rs.c: the index of the best (best = 1) or worst of k scores; ties go to the earlier one. */
+int rs_pick(const float *scores, int k, int best);
 int cmd_dpo(int argc, char **argv);
 int cmd_pipeline(int argc, char **argv);
 int cmd_annotate(int argc, char **argv);

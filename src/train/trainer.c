@@ -20,7 +20,6 @@
  * evaluates, prints, and writes files. */
 #include "trainer.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +32,7 @@
 #include "../base/util.h"
 #include "../io/checkpoint.h"
 #include "grad_sync.h"
+#include "run_dir.h"
 
 void batch_reserve(Batch *b, int B, int T, int with_doc_start) {
     size_t n = (size_t)B * T;
@@ -85,75 +85,19 @@ static void load_model(const TrainConfig *cfg, Model *m, const char *dir) {
 
 /* ---- checkpoints ---- */
 
-/* The step of the newest complete checkpoint-STEP in run_dir, or -1. */
-static long newest_checkpoint(const char *run_dir) {
-    DIR *d = opendir(run_dir);
-    if (!d) return -1;
-    long best = -1;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        long step;
-        char rest;
-        if (sscanf(e->d_name, "checkpoint-%ld%c", &step, &rest) != 1) continue; /* skips checkpoint-N.tmp */
-        char *state = xsprintf("%s/%s/trainer_state.json", run_dir, e->d_name);
-        if (file_exists(state) && step > best) best = step;
-        free(state);
-    }
-    closedir(d);
-    return best;
-}
-
-/* Removes checkpoints beyond the newest `keep`, and unfinished .tmp ones. */
-static void prune_checkpoints(const char *run_dir, int keep) {
-    DIR *d = opendir(run_dir);
-    if (!d) return;
-    long steps[1024];
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        long step;
-        char rest;
-        int fields = sscanf(e->d_name, "checkpoint-%ld%c", &step, &rest);
-        if (fields == 2 && ends_with(e->d_name, ".tmp")) {
-            char *p = path_join(run_dir, e->d_name);
-            char *cmd = xsprintf("rm -rf '%s'", p);
-            if (system(cmd) != 0) warn("could not remove %s", p);
-            free(cmd);
-            free(p);
-        } else if (fields == 1 && n < 1024) {
-            steps[n++] = step;
-        }
-    }
-    closedir(d);
-    for (int i = 0; i < n; i++) {
-        int newer = 0;
-        for (int j = 0; j < n; j++) newer += steps[j] > steps[i];
-        if (newer < keep) continue;
-        char *cmd = xsprintf("rm -rf '%s/checkpoint-%ld'", run_dir, steps[i]);
-        if (system(cmd) != 0) warn("could not remove %s/checkpoint-%ld", run_dir, steps[i]);
-        free(cmd);
-    }
-}
-
 /* Every rank calls it (a ZeRO-1 optimizer sends its piece to rank 0); only
  * rank 0 writes. */
 static void save_checkpoint(const TrainConfig *cfg, Model *m, const Objective *obj, const AdamW *opt, long step) {
-    char *tmp = xsprintf("%s/checkpoint-%ld.tmp", cfg->run_dir, step);
+    char *tmp = dist_is_root() ? checkpoint_begin(cfg->run_dir, step)
+                               : xsprintf("%s/checkpoint-%ld.tmp", cfg->run_dir, step);
+    if (dist_is_root()) save_model(cfg, m, tmp);
     char *opt_path = path_join(tmp, "optimizer.safetensors");
-    if (dist_is_root()) {
-        char *cmd = xsprintf("rm -rf '%s'", tmp);
-        if (system(cmd) != 0) die("cannot clear %s", tmp);
-        free(cmd);
-        make_dirs(tmp);
-        save_model(cfg, m, tmp);
-    }
     adamw_save(opt, opt_path);
     free(opt_path);
     if (!dist_is_root()) {
         free(tmp);
         return;
     }
-    char *final = xsprintf("%s/checkpoint-%ld", cfg->run_dir, step);
 
     /* trainer_state.json last: its presence marks the checkpoint complete */
     cJSON *state = cJSON_CreateObject();
@@ -170,18 +114,13 @@ static void save_checkpoint(const TrainConfig *cfg, Model *m, const Objective *o
     cJSON_Delete(state);
     free(state_path);
 
-    char *cmd = xsprintf("rm -rf '%s'", final);
-    if (system(cmd) != 0) die("cannot replace %s", final);
-    free(cmd);
-    if (rename(tmp, final) != 0) die_errno("cannot rename %s to %s", tmp, final);
-    prune_checkpoints(cfg->run_dir, LMF_MAX(cfg->keep_checkpoints, 1));
+    checkpoint_commit(cfg->run_dir, step, cfg->keep_checkpoints);
     free(tmp);
-    free(final);
 }
 
 /* Restores model, optimizer and data position; returns the step to continue from. */
 static long resume_from_checkpoint(const TrainConfig *cfg, Model *m, const Objective *obj, AdamW *opt) {
-    long step = newest_checkpoint(cfg->run_dir);
+    long step = newest_checkpoint(cfg->run_dir, "trainer_state.json");
     if (step < 0) die("--resume: no complete checkpoint in %s", cfg->run_dir);
     char *dir = xsprintf("%s/checkpoint-%ld", cfg->run_dir, step);
     load_model(cfg, m, dir);
@@ -286,7 +225,7 @@ TrainResult trainer_run(Model *m, const Objective *obj, const TrainConfig *cfg) 
     if (cfg->resume) {
         step = resume_from_checkpoint(cfg, m, obj, opt);
         info("resumed from %s/checkpoint-%ld", cfg->run_dir, step);
-    } else if (newest_checkpoint(cfg->run_dir) >= 0) {
+    } else if (newest_checkpoint(cfg->run_dir, "trainer_state.json") >= 0) {
         die("%s already holds checkpoints: pass --resume to continue that run, or choose another --out", cfg->run_dir);
     }
     MetricsLog *log = !root ? NULL : cfg->resume ? metrics_open_resume(cfg->run_dir, step) : metrics_open(cfg->run_dir);

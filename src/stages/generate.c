@@ -1,0 +1,525 @@
+/* generate.c — using a model: `lmforge generate` samples continuations of
+ * prompts in batches, `lmforge chat` talks with it in ChatML, streaming its
+ * tokens, and `lmforge eval` measures its loss and perplexity on text.
+ *
+ * Prompts are plain text (a Llama 3 tokenizer's BOS in front) or chats:
+ * {"messages": [...]} lines, or any prompt with --chat, rendered in ChatML
+ * with the assistant's generation prompt. Generation stops at the
+ * tokenizer's end-of-text token and at <|im_end|>, as the
+ * generation_config.json lmforge writes says. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../base/args.h"
+#include "../base/progress.h"
+#include "../base/util.h"
+#include "../data/jsonl.h"
+#include "../data/text_data.h"
+#include "../io/checkpoint.h"
+#include "../model/generate.h"
+#include "../tokenizer/chat.h"
+#include "../tokenizer/unicode.h"
+#include "../train/lm_loss.h"
+#include "stages.h"
+
+/* ---- shared by the three commands ---- */
+
+static Checkpoint load_language_model(const char *command, const char *dir) {
+    Checkpoint ck = checkpoint_load(dir);
+    if (ck.model->cfg.head != HEAD_LM) die("%s: %s has a score head, not a language-model head", command, dir);
+    if (!ck.tokenizer) die("%s: %s has no tokenizer.json", command, dir);
+    return ck;
+}
+
+/* The tokens that end a sample: end of text and, for chats, end of turn. */
+static int default_stop_ids(const Tokenizer *tok, int ids[2]) {
+    int n = 0, eos = tokenizer_eos_id(tok), im_end = tokenizer_token_id(tok, "<|im_end|>");
+    if (eos >= 0) ids[n++] = eos;
+    if (im_end >= 0 && im_end != eos) ids[n++] = im_end;
+    return n;
+}
+
+/* s[0..len) with every byte that does not start a valid UTF-8 character,
+ * and NUL, replaced by U+FFFD, as a JSON string needs (a sample may end
+ * inside a character). Malloc'ed. */
+static char *utf8_sanitize(const char *s, size_t len) {
+    size_t n = 0;
+    char *out = xmalloc(3 * len + 1);
+    for (size_t i = 0; i < len;) {
+        int k;
+        if (s[i] == 0 || utf8_decode((const uint8_t *)s + i, len - i, &k) == UNICODE_INVALID) {
+            memcpy(out + n, "\xEF\xBF\xBD", 3);
+            n += 3;
+            i++;
+        } else {
+            memcpy(out + n, s + i, (size_t)k);
+            n += (size_t)k;
+            i += (size_t)k;
+        }
+    }
+    out[n] = 0;
+    return out;
+}
+
+/* ---- prompts ---- */
+
+typedef struct {
+    int n;
+    cJSON **given; /* (n) each prompt as given: a string or a messages array, echoed in JSONL output */
+    IntVec *ids;   /* (n) its tokens */
+} PromptSet;
+
+static void prompts_add(PromptSet *ps, cJSON *given, IntVec ids) {
+    ps->given = xrealloc(ps->given, sizeof(cJSON *) * (size_t)(ps->n + 1));
+    ps->ids = xrealloc(ps->ids, sizeof(IntVec) * (size_t)(ps->n + 1));
+    ps->given[ps->n] = given;
+    ps->ids[ps->n] = ids;
+    ps->n++;
+}
+
+static void prompts_free(PromptSet *ps) {
+    for (int i = 0; i < ps->n; i++) {
+        cJSON_Delete(ps->given[i]);
+        intvec_free(&ps->ids[i]);
+    }
+    free(ps->given);
+    free(ps->ids);
+}
+
+/* msgs[0..n) (a system message first if `system` is set and the chat has
+ * none) in ChatML, ending with the assistant's generation prompt. */
+static IntVec encode_chat(const Tokenizer *tok, const ChatMessage *msgs, int n, const char *system) {
+    int add_system = system && (n == 0 || strcmp(msgs[0].role, "system") != 0);
+    ChatMessage *all = xmalloc(sizeof(ChatMessage) * (size_t)(n + 1));
+    if (add_system) all[0] = (ChatMessage){"system", system};
+    memcpy(all + add_system, msgs, sizeof(ChatMessage) * (size_t)n);
+    IntVec ids = {0};
+    chat_render(tok, all, n + add_system, 1, 0, &ids, NULL);
+    free(all);
+    return ids;
+}
+
+/* Plain text, BOS first if the tokenizer has one. An empty prompt starts
+ * from the end-of-text token: the start of a new document to the model. */
+static IntVec encode_text(const Tokenizer *tok, const char *text) {
+    IntVec ids = {0};
+    if (tokenizer_bos_id(tok) >= 0) intvec_push(&ids, tokenizer_bos_id(tok));
+    tokenizer_encode(tok, text, strlen(text), 1, &ids);
+    if (ids.len == 0) {
+        if (tokenizer_eos_id(tok) < 0) die("the prompt is empty and the tokenizer has no end-of-text token to start from");
+        intvec_push(&ids, tokenizer_eos_id(tok));
+    }
+    return ids;
+}
+
+static IntVec encode_prompt(const Tokenizer *tok, const char *text, int chat, const char *system) {
+    if (!chat) return encode_text(tok, text);
+    return encode_chat(tok, &(ChatMessage){"user", text}, 1, system);
+}
+
+/* The "messages" field of a JSONL record, checked item by item; the strings
+ * stay owned by the record. */
+static ChatMessage *read_messages(const JsonlRecord *rec, const cJSON *arr, int *n) {
+    *n = cJSON_GetArraySize(arr);
+    if (*n == 0) jsonl_die(rec, "field \"messages\" is empty");
+    ChatMessage *msgs = xmalloc(sizeof(ChatMessage) * (size_t)*n);
+    for (int i = 0; i < *n; i++) {
+        const cJSON *m = cJSON_GetArrayItem(arr, i);
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (!cJSON_IsObject(m)) jsonl_die(rec, "field \"messages[%d]\" must be an object", i);
+        if (!cJSON_IsString(role)) jsonl_die(rec, "field \"messages[%d].role\" must be a string", i);
+        if (!cJSON_IsString(content)) jsonl_die(rec, "field \"messages[%d].content\" must be a string", i);
+        const char *r = role->valuestring;
+        if (strcmp(r, "system") != 0 && strcmp(r, "user") != 0 && strcmp(r, "assistant") != 0)
+            jsonl_die(rec, "field \"messages[%d].role\" is \"%s\", not system, user or assistant", i, r);
+        msgs[i] = (ChatMessage){r, content->valuestring};
+    }
+    return msgs;
+}
+
+/* {"prompt": "..."} or {"messages": [...]} per line; "-" reads stdin. */
+static void read_prompt_file(PromptSet *ps, const char *path, const Tokenizer *tok, int chat, const char *system) {
+    JsonlReader *r = strcmp(path, "-") == 0 ? jsonl_open_stream(stdin, "stdin") : jsonl_open(path);
+    JsonlRecord rec;
+    while (jsonl_next(r, &rec)) {
+        const char *prompt = jsonl_opt_string(&rec, "prompt");
+        const cJSON *messages = jsonl_opt_array(&rec, "messages");
+        if (prompt && messages) jsonl_die(&rec, "has both \"prompt\" and \"messages\"; give one");
+        if (!prompt && !messages) jsonl_die(&rec, "field \"prompt\" (or \"messages\") is missing");
+        if (prompt) {
+            prompts_add(ps, cJSON_CreateString(prompt), encode_prompt(tok, prompt, chat, system));
+            continue;
+        }
+        int n;
+        ChatMessage *msgs = read_messages(&rec, messages, &n);
+        prompts_add(ps, cJSON_Duplicate(messages, 1), encode_chat(tok, msgs, n, system));
+        free(msgs);
+    }
+    jsonl_close(r);
+}
+
+/* ---- lmforge generate ---- */
+
+typedef struct {
+    Progress progress;
+    long done;
+} GenerateProgress;
+
+static void count_token(void *ctx, int seq, int token, int done) {
+    (void)seq;
+    (void)token;
+    GenerateProgress *gp = ctx;
+    progress_add_tokens(&gp->progress, 1);
+    gp->done += done;
+    progress_update(&gp->progress, gp->done, NULL);
+}
+
+static void write_jsonl(const char *out_path, const PromptSet *ps, const Generation *g, int K) {
+    JsonlWriter *w = out_path ? jsonl_writer_open(out_path) : NULL;
+    for (int i = 0; i < ps->n; i++) {
+        cJSON *obj = cJSON_CreateObject();
+        cJSON_AddItemToObject(obj, "prompt", cJSON_Duplicate(ps->given[i], 1));
+        cJSON *responses = K > 1 ? cJSON_AddArrayToObject(obj, "responses") : NULL;
+        for (int k = 0; k < K; k++) {
+            char *text = utf8_sanitize(g[i * K + k].text, g[i * K + k].text_len);
+            if (responses) cJSON_AddItemToArray(responses, cJSON_CreateString(text));
+            else cJSON_AddStringToObject(obj, "response", text);
+            free(text);
+        }
+        if (w) jsonl_write(w, obj);
+        else jsonl_print(stdout, obj);
+        cJSON_Delete(obj);
+    }
+    if (w) jsonl_writer_close(w);
+}
+
+/* Each response on its own; a header line tells them apart when there are several. */
+static void write_text(const char *out_path, const PromptSet *ps, const Generation *g, int K) {
+    AtomicFile af = {0};
+    FILE *f = stdout;
+    if (out_path) {
+        af = atomic_open(out_path);
+        f = af.f;
+    }
+    for (int i = 0; i < ps->n; i++)
+        for (int k = 0; k < K; k++) {
+            if (ps->n * K > 1) fprintf(f, "=== prompt %d, sample %d ===\n", i + 1, k + 1);
+            fwrite(g[i * K + k].text, 1, g[i * K + k].text_len, f);
+            fputc('\n', f);
+        }
+    if (out_path) atomic_commit(&af);
+    else fflush(stdout);
+}
+
+int cmd_generate(int argc, char **argv) {
+    OptList prompt_texts = {0}, stops = {0};
+    const char *prompts_file = NULL, *format = "text", *out_path = NULL, *system = NULL;
+    int chat = 0, n_samples = 1, top_k = 0, max_new_tokens = 128, seed = 0, batch_size = 32;
+    float temperature = 0.7f, top_p = 0.9f;
+    Option opts[] = {
+        OPT_LIST("prompt", &prompt_texts, "a prompt (give several for a batch)"),
+        OPT_STR("prompts", &prompts_file, "JSONL file of {\"prompt\": ...} or {\"messages\": [...]} lines (- for stdin)"),
+        OPT_FLAG("chat", &chat, "render plain prompts as a user turn in ChatML (messages always are)"),
+        OPT_STR("system", &system, "system message put before chat prompts that have none"),
+        OPT_INT("n", &n_samples, "samples per prompt"),
+        OPT_FLOAT("temperature", &temperature, "sampling temperature; 0 is greedy"),
+        OPT_INT("top-k", &top_k, "sample among the K most likely tokens (0: all)"),
+        OPT_FLOAT("top-p", &top_p, "sample within the smallest set of tokens holding this probability (1: all)"),
+        OPT_INT("max-new-tokens", &max_new_tokens, "tokens generated per sample at most"),
+        OPT_LIST("stop", &stops, "stop a sample where its text contains this string (cut before it)"),
+        OPT_INT("seed", &seed, "random seed: the same seed gives the same samples at any batch size"),
+        OPT_INT("batch-size", &batch_size, "sequences decoded together (memory grows with it)"),
+        OPT_STR("format", &format, "output: text, or jsonl ({\"prompt\", \"response\"} or {\"prompt\", \"responses\"})"),
+        OPT_STR("out", &out_path, "write the output to this file instead of stdout"),
+        OPT_END};
+    char **pos;
+    int npos = args_parse("generate", "MODEL", "Sample continuations of prompts from a model, batched through a KV cache.",
+                          opts, argc, argv, &pos);
+    if (npos != 1) die("generate: expected one MODEL directory, got %d arguments (see lmforge generate --help)", npos);
+    if (strcmp(format, "text") != 0 && strcmp(format, "jsonl") != 0)
+        die("generate: --format must be text or jsonl, not %s", format);
+    if (!prompt_texts.n && !prompts_file) die("generate: no prompt given: use --prompt TEXT or --prompts FILE.jsonl");
+    if (seed < 0) die("generate: --seed must be >= 0");
+    if (n_samples < 1) die("generate: --n must be at least 1");
+
+    Checkpoint ck = load_language_model("generate", pos[0]);
+    PromptSet ps = {0};
+    for (int i = 0; i < prompt_texts.n; i++)
+        prompts_add(&ps, cJSON_CreateString(prompt_texts.items[i]),
+                    encode_prompt(ck.tokenizer, prompt_texts.items[i], chat, system));
+    if (prompts_file) read_prompt_file(&ps, prompts_file, ck.tokenizer, chat, system);
+    if (ps.n == 0) die("generate: %s holds no prompts", prompts_file);
+
+    int stop_ids[2];
+    SampleOptions o = sample_options_default();
+    o.temperature = temperature;
+    o.top_k = top_k;
+    o.top_p = top_p;
+    o.max_new_tokens = max_new_tokens;
+    o.stop_ids = stop_ids;
+    o.n_stop_ids = default_stop_ids(ck.tokenizer, stop_ids);
+    o.stop_strings = stops.items;
+    o.n_stop_strings = stops.n;
+    o.tokenizer = ck.tokenizer;
+    o.seed = (uint64_t)seed;
+    o.n_samples = n_samples;
+    o.batch_size = batch_size;
+    GenerateProgress gp = {0};
+    if (out_path) { /* stdout is free for a progress line */
+        progress_init(&gp.progress, "sample", 0, (long)ps.n * n_samples);
+        o.on_token = count_token;
+        o.on_token_ctx = &gp;
+    }
+
+    const int **prompts = xmalloc(sizeof(int *) * (size_t)ps.n);
+    int *lens = xmalloc(sizeof(int) * (size_t)ps.n);
+    for (int i = 0; i < ps.n; i++) prompts[i] = ps.ids[i].data, lens[i] = ps.ids[i].len;
+    Generation *g = xcalloc((size_t)ps.n * n_samples, sizeof(Generation));
+    generate_batch(ck.model, (const int *const *)prompts, lens, ps.n, &o, g);
+    if (out_path) progress_finish(&gp.progress);
+
+    if (strcmp(format, "jsonl") == 0) write_jsonl(out_path, &ps, g, n_samples);
+    else write_text(out_path, &ps, g, n_samples);
+
+    generations_free(g, ps.n * n_samples);
+    free(g);
+    free(prompts);
+    free(lens);
+    prompts_free(&ps);
+    free(prompt_texts.items);
+    free(stops.items);
+    free(pos);
+    checkpoint_free(&ck);
+    return 0;
+}
+
+/* ---- lmforge chat ---- */
+
+/* Prints a reply as its tokens arrive. A token may end inside a UTF-8
+ * character, so bytes are held back until the character is complete. */
+typedef struct {
+    const Tokenizer *tok;
+    const int *stop_ids;
+    int n_stop_ids;
+    char pending[8];
+    int n_pending;
+} ChatStream;
+
+/* Bytes at the end of s[0..n) that begin a UTF-8 character still missing its continuation bytes. */
+static int incomplete_tail(const unsigned char *s, int n) {
+    for (int back = 1; back <= 3 && back <= n; back++) {
+        unsigned char b = s[n - back];
+        if ((b & 0xC0) == 0x80) continue; /* a continuation byte: look further back */
+        int need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+        return need > back ? back : 0;
+    }
+    return 0;
+}
+
+static void stream_token(void *ctx, int seq, int token, int done) {
+    (void)seq;
+    (void)done;
+    ChatStream *cs = ctx;
+    for (int i = 0; i < cs->n_stop_ids; i++)
+        if (token == cs->stop_ids[i]) return;
+    size_t n;
+    char *bytes = tokenizer_decode(cs->tok, &token, 1, &n);
+    /* the held-back bytes, then the new ones; what is complete goes out */
+    size_t total = (size_t)cs->n_pending + n;
+    char *all = xmalloc(total + 1);
+    memcpy(all, cs->pending, (size_t)cs->n_pending);
+    memcpy(all + cs->n_pending, bytes, n);
+    int hold = incomplete_tail((const unsigned char *)all, (int)total);
+    fwrite(all, 1, total - (size_t)hold, stdout);
+    fflush(stdout);
+    memcpy(cs->pending, all + total - hold, (size_t)hold);
+    cs->n_pending = hold;
+    free(all);
+    free(bytes);
+}
+
+/* A conversation: the messages so far, with copies of their strings. */
+typedef struct {
+    ChatMessage *msgs;
+    int n;
+} Conversation;
+
+static void conversation_add(Conversation *c, const char *role, const char *content) {
+    c->msgs = xrealloc(c->msgs, sizeof(ChatMessage) * (size_t)(c->n + 1));
+    c->msgs[c->n++] = (ChatMessage){role, xstrdup(content)};
+}
+
+/* Removes msgs[from .. from+count). */
+static void conversation_drop(Conversation *c, int from, int count) {
+    for (int i = from; i < from + count; i++) free((char *)c->msgs[i].content);
+    memmove(c->msgs + from, c->msgs + from + count, sizeof(ChatMessage) * (size_t)(c->n - from - count));
+    c->n -= count;
+}
+
+int cmd_chat(int argc, char **argv) {
+    const char *system = NULL;
+    int top_k = 0, max_new_tokens = 256, seed = 0;
+    float temperature = 0.7f, top_p = 0.9f;
+    Option opts[] = {
+        OPT_STR("system", &system, "system message that starts the conversation"),
+        OPT_FLOAT("temperature", &temperature, "sampling temperature; 0 is greedy"),
+        OPT_INT("top-k", &top_k, "sample among the K most likely tokens (0: all)"),
+        OPT_FLOAT("top-p", &top_p, "sample within the smallest set of tokens holding this probability (1: all)"),
+        OPT_INT("max-new-tokens", &max_new_tokens, "tokens per reply at most"),
+        OPT_INT("seed", &seed, "random seed (turn t uses seed + t)"),
+        OPT_END};
+    char **pos;
+    int npos = args_parse("chat", "MODEL",
+                          "Chat with a model in ChatML. Type a message and press Enter; the reply streams as it is "
+                          "generated. /reset starts a new conversation, /quit (or end of input) leaves.",
+                          opts, argc, argv, &pos);
+    if (npos != 1) die("chat: expected one MODEL directory, got %d arguments (see lmforge chat --help)", npos);
+    if (seed < 0) die("chat: --seed must be >= 0");
+    Checkpoint ck = load_language_model("chat", pos[0]);
+    const Tokenizer *tok = ck.tokenizer;
+    const int context = ck.model->cfg.max_seq_len;
+    int stop_ids[2];
+    ChatStream cs = {.tok = tok, .stop_ids = stop_ids, .n_stop_ids = default_stop_ids(tok, stop_ids)};
+    SampleOptions o = sample_options_default();
+    o.temperature = temperature;
+    o.top_k = top_k;
+    o.top_p = top_p;
+    o.max_new_tokens = max_new_tokens;
+    o.stop_ids = stop_ids;
+    o.n_stop_ids = cs.n_stop_ids;
+    o.tokenizer = tok;
+    o.batch_size = 1;
+    o.on_token = stream_token;
+    o.on_token_ctx = &cs;
+
+    Conversation conv = {0};
+    if (system) conversation_add(&conv, "system", system);
+    int first = system ? 1 : 0, interactive = isatty(STDIN_FILENO), turn = 0;
+    if (interactive) fprintf(stderr, "Chatting with %s: /reset starts over, /quit or Ctrl-D leaves.\n", pos[0]);
+    char *line = NULL;
+    size_t cap = 0;
+    for (;;) {
+        if (interactive) {
+            printf("> ");
+            fflush(stdout);
+        }
+        ssize_t got = getline(&line, &cap, stdin);
+        if (got < 0) break;
+        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
+        if (strcmp(line, "/quit") == 0) break;
+        if (strcmp(line, "/reset") == 0) {
+            conversation_drop(&conv, first, conv.n - first);
+            if (interactive) fprintf(stderr, "(new conversation)\n");
+            continue;
+        }
+        if (got == 0) continue;
+        conversation_add(&conv, "user", line);
+        IntVec ids = encode_chat(tok, conv.msgs, conv.n, NULL);
+        /* Past the context, the oldest exchanges go (the system message stays). */
+        int dropped = 0;
+        while (ids.len >= context && conv.n - first > 1) {
+            conversation_drop(&conv, first, LMF_MIN(2, conv.n - first - 1));
+            intvec_free(&ids);
+            ids = encode_chat(tok, conv.msgs, conv.n, NULL);
+            dropped = 1;
+        }
+        if (dropped) fprintf(stderr, "(the oldest turns were dropped to fit the model's context of %d tokens)\n", context);
+        if (ids.len >= context) {
+            fprintf(stderr, "(this message does not fit the model's context of %d tokens; it was not sent)\n", context);
+            conversation_drop(&conv, conv.n - 1, 1);
+            intvec_free(&ids);
+            continue;
+        }
+        o.seed = (uint64_t)seed + (uint64_t)turn++;
+        cs.n_pending = 0;
+        Generation g;
+        const int *prompt = ids.data;
+        generate_batch(ck.model, &prompt, &ids.len, 1, &o, &g);
+        fwrite(cs.pending, 1, (size_t)cs.n_pending, stdout); /* a reply cut inside a character */
+        printf("\n");
+        fflush(stdout);
+        conversation_add(&conv, "assistant", g.text);
+        generations_free(&g, 1);
+        intvec_free(&ids);
+    }
+    free(line);
+    conversation_drop(&conv, 0, conv.n);
+    free(conv.msgs);
+    free(pos);
+    checkpoint_free(&ck);
+    return 0;
+}
+
+/* ---- lmforge eval ---- */
+
+int cmd_eval(int argc, char **argv) {
+    int seq_len = 0, batch = 8;
+    const char *format = "text";
+    Option opts[] = {
+        OPT_INT("seq-len", &seq_len, "tokens per window T (default: the model's context, at most 1024)"),
+        OPT_INT("batch", &batch, "windows per forward pass"),
+        OPT_STR("format", &format, "output: text, or json ({\"loss\", \"perplexity\", \"tokens\", \"windows\"})"),
+        OPT_END};
+    char **inputs;
+    int n_inputs = args_parse("eval", "MODEL FILES...",
+                              "Loss and perplexity of a model on text: .txt files, .jsonl files with a \"text\" field, "
+                              "or folders of them. The text is cut into consecutive windows of T+1 tokens; each "
+                              "window predicts its last T tokens.",
+                              opts, argc, argv, &inputs);
+    if (n_inputs < 2) die("eval: expected a MODEL directory and at least one text file (see lmforge eval --help)");
+    if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0)
+        die("eval: --format must be text or json, not %s", format);
+    if (seq_len < 0 || batch < 1) die("eval: --seq-len and --batch must be positive");
+    Checkpoint ck = load_language_model("eval", inputs[0]);
+    Model *m = ck.model;
+    const int T = seq_len > 0 ? seq_len : LMF_MIN(m->cfg.max_seq_len, 1024);
+    if (T > m->cfg.max_seq_len) die("eval: --seq-len %d is above the model's context of %d tokens", T, m->cfg.max_seq_len);
+
+    IntVec tokens = tokenize_inputs((const char *const *)inputs + 1, n_inputs - 1, ck.tokenizer);
+    if (tokens.len < 2) die("eval: the text holds %d token(s); at least 2 are needed", tokens.len);
+    /* window w: inputs tokens[wT .. wT+T), targets one further; the last window may be shorter */
+    const long n_windows = (tokens.len - 2) / T + 1;
+    int *targets = xmalloc(sizeof(int) * (size_t)batch * T);
+    double loss_sum = 0;
+    long counted = 0;
+    Progress p;
+    progress_init(&p, "window", 0, n_windows);
+    p.out = stderr; /* stdout carries the result */
+    p.tty = isatty(STDERR_FILENO);
+    for (long w = 0; w < n_windows;) {
+        long start = w * T;
+        int len = (int)LMF_MIN((long)T, tokens.len - 1 - start);
+        /* full windows go together; the short last one alone */
+        int rows = len < T ? 1 : (int)LMF_MIN((long)batch, (tokens.len - 1) / T - w);
+        int *inputs_b = xmalloc(sizeof(int) * (size_t)rows * len);
+        for (int r = 0; r < rows; r++) {
+            memcpy(inputs_b + (size_t)r * len, tokens.data + start + (long)r * T, sizeof(int) * (size_t)len);
+            memcpy(targets + (size_t)r * len, tokens.data + start + (long)r * T + 1, sizeof(int) * (size_t)len);
+        }
+        long n;
+        model_forward(m, inputs_b, NULL, rows, len, 0);
+        loss_sum += lm_loss_sum(m, targets, &n);
+        counted += n;
+        free(inputs_b);
+        w += rows;
+        progress_add_tokens(&p, (double)rows * len);
+        progress_update(&p, w, "loss %.4f", loss_sum / counted);
+    }
+    progress_finish(&p);
+    double loss = loss_sum / counted;
+    if (strcmp(format, "json") == 0)
+        printf("{\"loss\": %.6f, \"perplexity\": %.6f, \"tokens\": %ld, \"windows\": %ld, \"seq_len\": %d}\n", loss,
+               exp(loss), counted, n_windows, T);
+    else
+        printf("loss %.6f  perplexity %.4f  (%ld tokens predicted, %ld windows of up to %d)\n", loss, exp(loss),
+               counted, n_windows, T);
+    free(targets);
+    intvec_free(&tokens);
+    free(inputs);
+    checkpoint_free(&ck);
+    return 0;
+}
