@@ -114,8 +114,8 @@ static Checkpoint train_reward_model(void) {
                 fprintf(f, "{\"prompt\":\"%s\",\"chosen\":\"%s\",\"rejected\":\"%s\"}\n", PPO_ASKS[a], PPO_FRUITS[i],
                         PPO_TOOLS[(i + j) % PPO_N_WORDS]);
     fclose(f);
-    int rc = test_system(FIXTURE_ENV " %s rm --init '%s' --out '%s/rm' --epochs 2 --batch 16 --lr 1e-2 "
-                         "--val-fraction 0 '%s' > '%s/rm.log' 2>&1",
+    int rc = test_system(FIXTURE_ENV " %s rm --init '%s' --out '%s/rm' --epochs 40 --batch 2 --lr 1e-2 "
+                         "--eval-fraction 0 --data '%s' > '%s/rm.log' 2>&1",
                          lmforge_bin(), sft, dir, pairs, dir);
     if (rc != 0) die("the reward-model fixture failed to train; see %s/rm.log", dir);
     char *model = path_join(dir, "rm/model");

@@ -404,7 +404,7 @@ static void refresh_reward_model(Ppo *p) {
         remove_tree(rm_out);
         char *data = xstrdup("");
         for (long it = o->refresh_every; it <= p->iteration; it += o->refresh_every) {
-            char *more = xsprintf("%s '%s/comparisons-%ld.jsonl'", data, o->out, it);
+            char *more = xsprintf("%s --data '%s/comparisons-%ld.jsonl'", data, o->out, it);
             free(data);
             data = more;
         }
