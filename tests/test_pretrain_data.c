@@ -63,7 +63,7 @@ TEST(pretrain_validation_split_keeps_documents_whole) {
 
     char *corpus = path_join(dir, "corpus"), *shards = path_join(dir, "shards");
     const char *inputs[] = {corpus};
-    TokenData d = token_data_prepare(inputs, 1, tok, shards, 0.25, 11);
+    TokenData d = token_data_prepare(inputs, 1, NULL, 0, tok, shards, 0.25, 11);
     int n_train, n_val;
     char **train = shard_documents(&d.train, tok, &n_train), **val = shard_documents(&d.val, tok, &n_val);
     CHECK_EQ_INT(n_val, 9); /* 25% of 36 */
@@ -91,7 +91,7 @@ TEST(pretrain_validation_split_keeps_documents_whole) {
     /* one document: its last tokens are held out, nothing lost or repeated */
     const char *one[] = {text};
     char *shards1 = path_join(dir, "shards1");
-    d = token_data_prepare(one, 1, tok, shards1, 0.1, 11);
+    d = token_data_prepare(one, 1, NULL, 0, tok, shards1, 0.1, 11);
     IntVec all = tokenize_inputs(one, 1, tok);
     CHECK_EQ_INT(d.train.n_tokens + d.val.n_tokens, all.len);
     CHECK_EQ_INT(d.val.n_tokens, all.len - (int)(0.9 * all.len));
@@ -102,6 +102,24 @@ TEST(pretrain_validation_split_keeps_documents_whole) {
     CHECK_EQ_INT(mismatches, 0);
     intvec_free(&all);
     token_data_close(&d);
+
+    /* --val: validation is exactly the given files, training exactly the others */
+    const char *val_inputs[] = {a}, *train_inputs[] = {c};
+    char *shards2 = path_join(dir, "shards2");
+    d = token_data_prepare(train_inputs, 1, val_inputs, 1, tok, shards2, 0.5, 11);
+    IntVec want_train = tokenize_inputs(train_inputs, 1, tok), want_val = tokenize_inputs(val_inputs, 1, tok);
+    CHECK_EQ_INT(d.train.n_tokens, want_train.len);
+    CHECK_EQ_INT(d.val.n_tokens, want_val.len);
+    mismatches = 0;
+    for (int i = 0; i < want_train.len && (size_t)i < d.train.n_tokens; i++)
+        mismatches += shard_token(&d.train, (size_t)i) != want_train.data[i];
+    for (int i = 0; i < want_val.len && (size_t)i < d.val.n_tokens; i++)
+        mismatches += shard_token(&d.val, (size_t)i) != want_val.data[i];
+    CHECK_EQ_INT(mismatches, 0);
+    intvec_free(&want_train);
+    intvec_free(&want_val);
+    token_data_close(&d);
+    free(shards2);
 
     for (int i = 0; i < N_DOCS; i++) free(docs[i]);
     tokenizer_free(tok);
@@ -135,7 +153,7 @@ static int prepare_rewrites(const char *input, const Tokenizer *tok, const char 
     free(p);
     if (existed) shard_identity(shards, &before);
     const char *inputs[] = {input};
-    TokenData d = token_data_prepare(inputs, 1, tok, shards, val_fraction, 1);
+    TokenData d = token_data_prepare(inputs, 1, NULL, 0, tok, shards, val_fraction, 1);
     token_data_close(&d);
     shard_identity(shards, &after);
     return !existed || !same_file(&before, &after);
@@ -172,7 +190,7 @@ TEST(pretrain_shards_are_reused_until_an_input_changes) {
     shard_identity(shards, &before);
     const char *inputs[] = {shards};
     char *unused = path_join(dir, "unused");
-    TokenData d = token_data_prepare(inputs, 1, other, unused, 0.1, 1);
+    TokenData d = token_data_prepare(inputs, 1, NULL, 0, other, unused, 0.1, 1);
     CHECK(!dir_exists(unused));
     free(unused);
     CHECK(d.train.n_tokens > 0 && d.val.n_tokens > 0);
@@ -200,7 +218,7 @@ typedef struct {
 static void prepare(void *p) {
     const PrepareArgs *a = p;
     const char *inputs[] = {a->input};
-    TokenData d = token_data_prepare(inputs, 1, a->tok, a->shards, a->val_fraction, 1);
+    TokenData d = token_data_prepare(inputs, 1, NULL, 0, a->tok, a->shards, a->val_fraction, 1);
     token_data_close(&d);
 }
 

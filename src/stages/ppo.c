@@ -698,7 +698,7 @@ int cmd_ppo(int argc, char **argv) {
         if (!o->ptx_data) die("ppo: --ptx-coef needs --ptx-data");
         char *shards = path_join(o->out, "ptx_shards");
         const char *inputs[1] = {o->ptx_data};
-        p.ptx = token_data_prepare(inputs, 1, p.tok, shards, 0.0, (uint64_t)o->seed);
+        p.ptx = token_data_prepare(inputs, 1, NULL, 0, p.tok, shards, 0.0, (uint64_t)o->seed);
         p.has_ptx = 1;
         if (p.ptx.train.n_tokens <= (size_t)ptx_window(&p))
             die("ppo: --ptx-data %s has %zu tokens, fewer than one window of %d", o->ptx_data, p.ptx.train.n_tokens,

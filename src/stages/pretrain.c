@@ -102,6 +102,7 @@ int cmd_pretrain(int argc, char **argv) {
     long steps = 1000, warmup = -1, eval_every = 100, save_every = 500, eval_tokens = 65536;
     float lr = 1e-3f, min_lr_ratio = 0.1f, weight_decay = 0.1f, clip = 1.0f, beta2 = 0.95f, rope_theta = 10000.0f;
     float val_fraction = 0.05f;
+    OptList val_files = {0};
     Option opts[] = {
         OPT_STR("out", &out, "run directory: checkpoints, metrics.jsonl, loss.svg, model/"),
         OPT_STR("tokenizer", &tokenizer_path, "tokenizer.json or a folder holding one (default: the --init model's)"),
@@ -131,7 +132,8 @@ int cmd_pretrain(int argc, char **argv) {
         OPT_LONG("eval-tokens", &eval_tokens, "validation tokens per evaluation"),
         OPT_LONG("save-every", &save_every, "checkpoint every N steps (and at the end)"),
         OPT_INT("keep", &keep, "checkpoints kept"),
-        OPT_FLOAT("val-fraction", &val_fraction, "share of documents held out for validation"),
+        OPT_FLOAT("val-fraction", &val_fraction, "share of documents held out for validation (without --val)"),
+        OPT_LIST("val", &val_files, "validation text (files or folders) instead of a share of the training data"),
         OPT_STR("shards", &shards, "where token shards are written (default OUT/shards)"),
         OPT_INT("seed", &seed, "seed of initialisation and data order"),
         OPT_FLAG("resume", &resume, "continue the run in --out from its newest checkpoint"),
@@ -186,7 +188,8 @@ int cmd_pretrain(int argc, char **argv) {
     char *shard_dir = shards ? xstrdup(shards) : path_join(out, "shards");
     /* under MPI, rank 0 writes the shards; the other ranks then reuse them */
     dist_root_first_begin();
-    TokenData data = token_data_prepare((const char *const *)inputs, n_inputs, tok, shard_dir, val_fraction, (uint64_t)seed);
+    TokenData data = token_data_prepare((const char *const *)inputs, n_inputs, val_files.items, val_files.n, tok, shard_dir,
+                                        val_fraction, (uint64_t)seed);
     dist_root_first_end();
     if (data.train.n_tokens < (size_t)seq_len + 1)
         die("pretrain: %zu training tokens, fewer than one window of %d", data.train.n_tokens, seq_len + 1);
