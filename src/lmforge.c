@@ -36,6 +36,7 @@ static const Command commands[] = {
     /* the demo's data and judges */
     {"demo-data", cmd_demo_data, "build the demo's pretraining text, tasks, SFT data and prompts from Debian packages"},
     {"gold", cmd_gold, "gold judges of the demo tasks: score answers, or rank them as a simulated annotator"},
+    {"demo-eval", cmd_demo_eval, "measure the demo's checkpoints against the gold standard: report.md, plots, report.json"},
 };
 
 static void print_help(void) {

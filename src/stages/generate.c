@@ -456,6 +456,13 @@ int cmd_chat(int argc, char **argv) {
 
 /* ---- lmforge eval ---- */
 
+static void show_eval_progress(void *ctx, long windows_done, long n_windows, double loss_sum, long counted) {
+    (void)n_windows; /* the progress line knows it */
+    Progress *p = ctx;
+    progress_add_tokens(p, (double)counted - p->tokens);
+    progress_update(p, windows_done, "loss %.4f", loss_sum / counted);
+}
+
 int cmd_eval(int argc, char **argv) {
     int seq_len = 0, batch = 8;
     const char *format = "text";
@@ -481,34 +488,13 @@ int cmd_eval(int argc, char **argv) {
 
     IntVec tokens = tokenize_inputs((const char *const *)inputs + 1, n_inputs - 1, ck.tokenizer);
     if (tokens.len < 2) die("eval: the text holds %d token(s); at least 2 are needed", tokens.len);
-    /* window w: inputs tokens[wT .. wT+T), targets one further; the last window may be shorter */
     const long n_windows = (tokens.len - 2) / T + 1;
-    int *targets = xmalloc(sizeof(int) * (size_t)batch * T);
-    double loss_sum = 0;
-    long counted = 0;
     Progress p;
     progress_init(&p, "window", 0, n_windows);
     p.out = stderr; /* stdout carries the result */
     p.tty = isatty(STDERR_FILENO);
-    for (long w = 0; w < n_windows;) {
-        long start = w * T;
-        int len = (int)LMF_MIN((long)T, tokens.len - 1 - start);
-        /* full windows go together; the short last one alone */
-        int rows = len < T ? 1 : (int)LMF_MIN((long)batch, (tokens.len - 1) / T - w);
-        int *inputs_b = xmalloc(sizeof(int) * (size_t)rows * len);
-        for (int r = 0; r < rows; r++) {
-            memcpy(inputs_b + (size_t)r * len, tokens.data + start + (long)r * T, sizeof(int) * (size_t)len);
-            memcpy(targets + (size_t)r * len, tokens.data + start + (long)r * T + 1, sizeof(int) * (size_t)len);
-        }
-        long n;
-        model_forward(m, inputs_b, NULL, rows, len, 0);
-        loss_sum += lm_loss_sum(m, targets, &n);
-        counted += n;
-        free(inputs_b);
-        w += rows;
-        progress_add_tokens(&p, (double)rows * len);
-        progress_update(&p, w, "loss %.4f", loss_sum / counted);
-    }
+    long counted;
+    double loss_sum = lm_loss_windows(m, tokens.data, tokens.len, T, batch, &counted, show_eval_progress, &p);
     progress_finish(&p);
     double loss = loss_sum / counted;
     if (strcmp(format, "json") == 0)
@@ -517,7 +503,6 @@ int cmd_eval(int argc, char **argv) {
     else
         printf("loss %.6f  perplexity %.4f  (%ld tokens predicted, %ld windows of up to %d)\n", loss, exp(loss),
                counted, n_windows, T);
-    free(targets);
     intvec_free(&tokens);
     free(inputs);
     checkpoint_free(&ck);

@@ -22,6 +22,7 @@ int cmd_eval(int argc, char **argv);
 /* the demo */
 int cmd_demo_data(int argc, char **argv);
 int cmd_gold(int argc, char **argv);
+int cmd_demo_eval(int argc, char **argv);
 
 /* rs.c: the index of the best (best = 1) or worst of k scores; ties go to the earlier one. */
 int rs_pick(const float *scores, int k, int best);

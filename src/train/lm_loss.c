@@ -2,6 +2,7 @@
 #include "lm_loss.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "../base/util.h"
 #include "../kernels/kernels.h"
@@ -39,4 +40,33 @@ double lm_objective_loss_and_grad(void *ctx, Model *m, const Batch *b, double no
     (void)stats;
     long count;
     return lm_loss_sum_and_grad(m, b->targets, norm, &count);
+}
+
+double lm_loss_windows(Model *m, const int *tokens, long n, int T, int batch, long *n_counted,
+                       LmWindowsProgress on_batch, void *ctx) {
+    /* window w: inputs tokens[wT .. wT+T), targets one further */
+    const long n_windows = (n - 2) / T + 1;
+    int *inputs = xmalloc(sizeof(int) * (size_t)batch * T), *targets = xmalloc(sizeof(int) * (size_t)batch * T);
+    double loss_sum = 0;
+    long counted = 0;
+    for (long w = 0; w < n_windows;) {
+        long start = w * T;
+        int len = (int)LMF_MIN((long)T, n - 1 - start);
+        /* full windows go together; the short last one alone */
+        int rows = len < T ? 1 : (int)LMF_MIN((long)batch, (n - 1) / T - w);
+        for (int r = 0; r < rows; r++) {
+            memcpy(inputs + (size_t)r * len, tokens + start + (long)r * T, sizeof(int) * (size_t)len);
+            memcpy(targets + (size_t)r * len, tokens + start + (long)r * T + 1, sizeof(int) * (size_t)len);
+        }
+        long c;
+        model_forward(m, inputs, NULL, rows, len, 0);
+        loss_sum += lm_loss_sum(m, targets, &c);
+        counted += c;
+        w += rows;
+        if (on_batch) on_batch(ctx, w, n_windows, loss_sum, counted);
+    }
+    free(inputs);
+    free(targets);
+    *n_counted = counted;
+    return loss_sum;
 }

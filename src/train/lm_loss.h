@@ -17,4 +17,14 @@ double lm_loss_sum_and_grad(Model *m, const int *targets, double norm, long *n_c
  * the batch's targets, normalised by the step's counted tokens. */
 double lm_objective_loss_and_grad(void *ctx, Model *m, const Batch *b, double norm, StepStats *stats);
 
+/* Evaluation on a token stream (perplexity): tokens[0..n) cut into
+ * consecutive windows of T + 1 tokens, each predicting its last T (the last
+ * window may be shorter), run `batch` windows per forward pass. Returns the
+ * summed cross-entropy; *n_counted gets the number of predicted tokens.
+ * on_batch, if not NULL, is called after each forward pass with the
+ * windows done so far, for a progress line. */
+typedef void (*LmWindowsProgress)(void *ctx, long windows_done, long n_windows, double loss_sum, long counted);
+double lm_loss_windows(Model *m, const int *tokens, long n, int T, int batch, long *n_counted,
+                       LmWindowsProgress on_batch, void *ctx);
+
 #endif

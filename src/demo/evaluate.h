@@ -1,0 +1,72 @@
+/* evaluate.h — what the demo's report measures about a checkpoint: its
+ * answers to held-out prompts judged by the gold standard, how often it
+ * beats the SFT model, how far it has moved from it (KL), and how well the
+ * reward model agrees with the gold judge.
+ *
+ * The arithmetic comes first, as pure functions (unit-tested); then the
+ * parts that run models: answering prompts in batches, and the log-probs
+ * of answers under another model. */
+#ifndef LMF_DEMO_EVALUATE_H
+#define LMF_DEMO_EVALUATE_H
+
+#include "../base/intvec.h"
+#include "../model/generate.h"
+#include "../model/model.h"
+#include "../tokenizer/tokenizer.h"
+
+/* ---- arithmetic ---- */
+
+/* Win rate of answers a against answers b to the same n prompts, by gold
+ * score: per prompt a win (a > b) counts 1, a tie ½, a loss 0, and the rate
+ * is the mean over prompts, (wins + ties/2) / n. */
+typedef struct {
+    int wins, ties, losses;
+    double rate;
+} WinRate;
+
+WinRate win_rate(const double *gold_a, const double *gold_b, int n);
+
+/* The KL divergence of best-of-n sampling from the policy it samples,
+ * log n − (n − 1)/n nats (Stiennon et al. 2020; Gao et al. 2022). */
+double kl_best_of_n(int n);
+
+/* Agreement of reward-model scores with gold scores on the pairs of answers
+ * to one prompt whose gold scores differ: a pair counts 1 when the reward
+ * model orders it as the gold judge does, ½ when it scores both the same. */
+typedef struct {
+    long pairs;     /* pairs with different gold scores */
+    double correct; /* of them, ordered right (ties ½) */
+} PairAgreement;
+
+/* Adds the C(k,2) pairs among k answers to one prompt. */
+void pair_agreement_add(PairAgreement *acc, const double *gold, const float *rm, int k);
+/* correct / pairs, or NaN without pairs. */
+double pair_agreement_rate(const PairAgreement *acc);
+
+/* The index of the highest of rm[0..n); ties go to the earlier answer. */
+int best_of_first(const float *rm, int n);
+
+/* ---- running models ---- */
+
+/* Prompts rendered for a model to continue (ChatML, generation prompt). */
+typedef struct {
+    int n;
+    const int **ids; /* (n) each (len[i]) */
+    int *len;
+} PromptTokens;
+
+/* k answers per prompt, stopping at <|im_end|> or end of text, with their
+ * text and per-token log-probs: temperature 0 is greedy. out[i*k + j] is
+ * answer j to prompt i (n*k entries). Sampling is reproducible for a seed. */
+void answer_prompts(Model *m, const Tokenizer *tok, const PromptTokens *p, int k, float temperature, int max_new_tokens,
+                    uint64_t seed, Generation *out);
+
+/* The summed log-probability of each answer (its tokens, the stop token
+ * included) under model m: logp[i*k + j] for answer j to prompt i. */
+void answer_logprobs(Model *m, const PromptTokens *p, const Generation *answers, int k, float *logp);
+
+/* The reward model's score of each answer after its prompt, read at the
+ * answer's last token, as PPO and rejection sampling read it. */
+void answer_scores(Model *rm, const PromptTokens *p, const Generation *answers, int k, float *scores);
+
+#endif
