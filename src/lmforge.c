@@ -21,6 +21,9 @@ static const Command commands[] = {
     {"generate", cmd_generate, "sample continuations of prompts (batched, KV cache); text or JSONL out"},
     {"chat", cmd_chat, "chat with a model in ChatML, streaming its replies"},
     {"eval", cmd_eval, "loss and perplexity of a model on text"},
+    {"dpo", cmd_dpo, "Direct Preference Optimization on chosen/rejected pairs (DPO, IPO, conservative DPO)"},
+    {"annotate", cmd_annotate, "rank sampled answers with an annotator program and write preference pairs"},
+    {"pipeline", cmd_pipeline, "run a recipe of stages (rounds included), resuming where it stopped"},
     {"demo-data", cmd_demo_data, "build the demo's pretraining text, tasks, SFT data and prompts from Debian packages"},
     {"gold", cmd_gold, "gold judges of the demo tasks: score answers, or rank them as a simulated annotator"},
 };

@@ -543,7 +543,7 @@ TEST(sampler_frequencies_match_the_distribution) {
 
 /* ---- against an independent reference ---- */
 
-TEST(greedy_generation_matches_pytorch_reference) {
+TEST_SLOW(greedy_generation_matches_pytorch_reference) {
     if (!have_torch()) SKIP("python3-torch is not installed (apt-get install python3-torch)");
     enum { NEW = 10 };
     for (size_t si = 0; si < 2; si++) { /* GQA with biases (written as Qwen2), and tied (Llama) */

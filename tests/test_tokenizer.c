@@ -4,6 +4,7 @@
  * clear errors for malformed files. The comparison with other tokenizers'
  * ids is in test_tokenizer_reference.c. */
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "../src/tokenizer/tokenizer.h"
 #include "../src/tokenizer/unicode.h"
 #include "test.h"
+#include "tokenizer/fuzz_one.h"
 
 #define TEXTS "tests/tokenizer/texts.jsonl"
 
@@ -28,21 +30,21 @@ static size_t put_utf8(char *out, uint32_t cp) { return (size_t)utf8_encode(cp, 
 /* A corpus for training: the test texts plus ~150 KB of generated prose,
  * written to DIR/corpus.txt; returns the two file paths in files[0..1]. */
 static void write_corpus(const char *dir, char **files) {
-    static const char *words[] = {"the", "of", "and", "a", "to", "in", "is", "you", "that", "it", "he", "was", "for",
-                                  "on", "are", "as", "with", "his", "they", "I", "at", "be", "this", "have", "from",
-                                  "or", "one", "had", "by", "word", "but", "not", "what", "all", "were", "we", "when",
-                                  "your", "can", "said", "there", "use", "an", "each", "which", "she", "do", "how",
-                                  "their", "if", "will", "up", "other", "about", "out", "many", "then", "them",
-                                  "tokenizer", "merge", "byte", "pair", "encoding", "don't", "it's", "we'll", "数据",
-                                  "学习", "模型", "1984", "2048", "3.14", "(x)", "\"quoted\"", "naïve", "café"};
+    static const char *words[] = {
+        "the",   "of",   "and",  "a",         "to",    "in",   "is",   "you",        "that",  "it",    "he",
+        "was",   "for",  "on",   "are",       "as",    "with", "his",  "they",       "I",     "at",    "be",
+        "this",  "have", "from", "or",        "one",   "had",  "by",   "word",       "but",   "not",   "what",
+        "all",   "were", "we",   "when",      "your",  "can",  "said", "there",      "use",   "an",    "each",
+        "which", "she",  "do",   "how",       "their", "if",   "will", "up",         "other", "about", "out",
+        "many",  "then", "them", "tokenizer", "merge", "byte", "pair", "encoding",   "don't", "it's",  "we'll",
+        "数据",  "学习", "模型", "1984",      "2048",  "3.14", "(x)",  "\"quoted\"", "naïve", "café"};
     Rng rng;
     rng_seed(&rng, 7);
     files[0] = path_join(dir, "corpus.txt");
     FILE *f = xfopen(files[0], "w");
     for (int line = 0; line < 3000; line++) {
         int n = 3 + (int)rng_below(&rng, 12);
-        for (int i = 0; i < n; i++)
-            fprintf(f, "%s%s", i ? " " : "", words[rng_below(&rng, LMF_ARRAY_LEN(words))]);
+        for (int i = 0; i < n; i++) fprintf(f, "%s%s", i ? " " : "", words[rng_below(&rng, LMF_ARRAY_LEN(words))]);
         fprintf(f, rng_below(&rng, 5) == 0 ? ".\n\n" : ".\n");
     }
     fclose(f);
@@ -54,8 +56,8 @@ static Tokenizer *trained(int pattern, int vocab_size) {
     char *dir = test_tmpdir("toktrain"), *files[2];
     write_corpus(dir, files);
     const char *special[] = {"<|user_special|>"};
-    BpeTrainOptions o = {.vocab_size = vocab_size, .special = special, .n_special = 1, .pattern = pattern,
-                         .min_frequency = 2};
+    BpeTrainOptions o = {
+        .vocab_size = vocab_size, .special = special, .n_special = 1, .pattern = pattern, .min_frequency = 2};
     int quiet = lmf_quiet;
     lmf_quiet = 1;
     Tokenizer *t = tokenizer_train((const char **)files, 2, &o);
@@ -122,7 +124,7 @@ static int run_child(void (*fn)(void *), void *arg, char **err) {
 /* --- the byte-level alphabet and UTF-8 ------------------------------------ */
 
 TEST(tokenizer_byte_level_alphabet) {
-    CHECK_EQ_INT(byte_level_char(' '), 0x120); /* "Ġ" */
+    CHECK_EQ_INT(byte_level_char(' '), 0x120);  /* "Ġ" */
     CHECK_EQ_INT(byte_level_char('\n'), 0x10A); /* "Ċ" */
     CHECK_EQ_INT(byte_level_char('a'), 'a');
     CHECK_EQ_INT(byte_level_char(0xAD), 0x143);
@@ -147,7 +149,7 @@ TEST(tokenizer_utf8_decoding_is_strict) {
         CHECK_EQ_INT(n, 1);
     }
     unicode_init();
-    CHECK(unicode_classes[0x85] & UCLASS_SPACE);   /* NEL is White_Space */
+    CHECK(unicode_classes[0x85] & UCLASS_SPACE);      /* NEL is White_Space */
     CHECK(!(unicode_classes[0x180E] & UCLASS_SPACE)); /* no longer since Unicode 6.3 */
     CHECK(!(unicode_classes[0xFEFF] & UCLASS_SPACE)); /* \s in JavaScript, not in Unicode */
     CHECK(unicode_classes[0x4E2D] & UCLASS_LETTER);
@@ -173,10 +175,12 @@ static void piece_ends(const SplitRule *r, const char *s, size_t len, SplitScrat
  * treat specially, sometimes from anywhere in Unicode. */
 static size_t random_text(Rng *rng, char *out) {
     static const uint32_t palette[] = {
-        'a', 'b', 'Z', 's', 'S', 't', 'T', 'r', 'R', 'e', 'E', 'v', 'm', 'M', 'l', 'L', 'd', 'D', '\'', '\'', ' ',
-        ' ', ' ', '\t', '\n', '\n', '\r', '\v', '\f', '0', '5', '9', '.', ',', '!', '-', '_', 0, 0x7F, 0x1C, 0xA0,
-        0x85, 0x2028, 0x2029, 0x3000, 0x180E, 0xFEFF, 0x200B, 0x200D, 0x17F, 0x212A, 0xE9, 0x301, 0x4E2D, 0x3042,
-        0x663, 0xB2, 0x2160, 0x1F600, 0x1F3FD, 0xFE0F, 0xE000, 0x10FFFF, 0x2009, 0x1680, 0xFF11, 0x0130, 0x2019};
+        'a',    'b',    'Z',      's',    'S',    't',    'T',    'r',    'R',    'e',    'E',     'v',
+        'm',    'M',    'l',      'L',    'd',    'D',    '\'',   '\'',   ' ',    ' ',    ' ',     '\t',
+        '\n',   '\n',   '\r',     '\v',   '\f',   '0',    '5',    '9',    '.',    ',',    '!',     '-',
+        '_',    0,      0x7F,     0x1C,   0xA0,   0x85,   0x2028, 0x2029, 0x3000, 0x180E, 0xFEFF,  0x200B,
+        0x200D, 0x17F,  0x212A,   0xE9,   0x301,  0x4E2D, 0x3042, 0x663,  0xB2,   0x2160, 0x1F600, 0x1F3FD,
+        0xFE0F, 0xE000, 0x10FFFF, 0x2009, 0x1680, 0xFF11, 0x0130, 0x2019};
     size_t n = 0;
     int count = (int)rng_below(rng, 40);
     for (int i = 0; i < count; i++) {
@@ -213,7 +217,8 @@ TEST(tokenizer_hand_written_pretokenizers_match_pcre2) {
             if (!same_ids(&a, &b)) {
                 char hex[1024];
                 size_t h = 0;
-                for (size_t k = 0; k < len && h + 3 < sizeof hex; k++) h += (size_t)sprintf(hex + h, "%02x", (uint8_t)s[k]);
+                for (size_t k = 0; k < len && h + 3 < sizeof hex; k++)
+                    h += (size_t)sprintf(hex + h, "%02x", (uint8_t)s[k]);
                 test_fail(__FILE__, __LINE__, "pattern %zu splits differently from PCRE2 on the text (hex) %s", p, hex);
             }
         }
@@ -248,7 +253,8 @@ TEST(tokenizer_regex_split_keeps_unmatched_text) {
 
 static char *nfc(const char *s) {
     NfcBuffer buf = {0};
-    char *out = nfc_normalize((const uint8_t *)s, strlen(s), &buf, 0) ? xstrndup((char *)buf.data, buf.len) : xstrdup(s);
+    char *out =
+        nfc_normalize((const uint8_t *)s, strlen(s), &buf, 0) ? xstrndup((char *)buf.data, buf.len) : xstrdup(s);
     nfc_buffer_free(&buf);
     return out;
 }
@@ -257,12 +263,12 @@ TEST(tokenizer_nfc_examples) {
     struct {
         const char *in, *out;
     } cases[] = {
-        {"cafe\xCC\x81", "caf\xC3\xA9"},                     /* e + acute -> é */
-        {"\xE2\x84\xAB", "\xC3\x85"},                        /* angstrom sign -> Å (a singleton) */
+        {"cafe\xCC\x81", "caf\xC3\xA9"},                          /* e + acute -> é */
+        {"\xE2\x84\xAB", "\xC3\x85"},                             /* angstrom sign -> Å (a singleton) */
         {"\xE1\x84\x80\xE1\x85\xA1\xE1\x86\xA8", "\xEA\xB0\x81"}, /* Hangul jamo -> 각 */
-        {"a\xCC\x81\xCC\xA3", "\xE1\xBA\xA1\xCC\x81"},       /* marks reordered: dot below first, then composed */
+        {"a\xCC\x81\xCC\xA3", "\xE1\xBA\xA1\xCC\x81"},            /* marks reordered: dot below first, then composed */
         {"plain ascii", "plain ascii"},
-        {"\xCC\x81start", "\xCC\x81start"},                  /* a mark with no base stays */
+        {"\xCC\x81start", "\xCC\x81start"}, /* a mark with no base stays */
     };
     for (size_t i = 0; i < LMF_ARRAY_LEN(cases); i++) {
         char *got = nfc(cases[i].in);
@@ -270,7 +276,8 @@ TEST(tokenizer_nfc_examples) {
         free(got);
     }
     NfcBuffer buf = {0};
-    CHECK_EQ_INT(nfc_normalize((const uint8_t *)"d\xC3\xA9j\xC3\xA0 vu \xE4\xB8\xAD", 12, &buf, 0), 0); /* already NFC */
+    CHECK_EQ_INT(nfc_normalize((const uint8_t *)"d\xC3\xA9j\xC3\xA0 vu \xE4\xB8\xAD", 12, &buf, 0),
+                 0);                                                             /* already NFC */
     CHECK_EQ_INT(nfc_normalize((const uint8_t *)"\xFF\xCC\x81", 3, &buf, 0), 1); /* invalid byte passes through */
     CHECK(buf.len == 3 && memcmp(buf.data, "\xFF\xCC\x81", 3) == 0);
     nfc_buffer_free(&buf);
@@ -278,10 +285,11 @@ TEST(tokenizer_nfc_examples) {
 
 TEST(tokenizer_nfc_matches_python) {
     if (test_system("/usr/bin/python3 -c 'import unicodedata' >/dev/null 2>&1") != 0) SKIP("python3 not available");
-    static const uint32_t palette[] = {'a', 'e', 'o', 'A', 'u', 'n', ' ', 0x300, 0x301, 0x302, 0x308, 0x323, 0x327,
-                                       0x328, 0x344, 0x345, 0x0F73, 0x0F71, 0x0F72, 0x1D15E, 0xE9, 0x1D6, 0x212B,
-                                       0x2126, 0xF900, 0x0CBF, 0x0CD5, 0x0CC6, 0x0CC2, 0x1100, 0x1161, 0x11A8, 0xAC00,
-                                       0xAC01, 0x0B47, 0x0B3E, 0x0B57, 0x3099, 0x304B, 0x30AB, 0x05B4, 0x05BC, 0x4E2D};
+    static const uint32_t palette[] = {'a',    'e',     'o',    'A',    'u',    'n',    ' ',    0x300,  0x301,
+                                       0x302,  0x308,   0x323,  0x327,  0x328,  0x344,  0x345,  0x0F73, 0x0F71,
+                                       0x0F72, 0x1D15E, 0xE9,   0x1D6,  0x212B, 0x2126, 0xF900, 0x0CBF, 0x0CD5,
+                                       0x0CC6, 0x0CC2,  0x1100, 0x1161, 0x11A8, 0xAC00, 0xAC01, 0x0B47, 0x0B3E,
+                                       0x0B57, 0x3099,  0x304B, 0x30AB, 0x05B4, 0x05BC, 0x4E2D};
     char *dir = test_tmpdir("nfc"), *in_path = path_join(dir, "in"), *out_path = path_join(dir, "out");
     enum { N = 3000 };
     char **texts = xmalloc(N * sizeof(char *));
@@ -348,7 +356,8 @@ static void check_round_trips(const Tokenizer *t, uint64_t seed) {
             tokenizer_encode(t, s, n, special, &ids);
             size_t len;
             char *back = tokenizer_decode(t, ids.data, ids.len, &len);
-            CHECK_MSG(len == n && memcmp(back, s, n) == 0, "decode(encode(x)) != x for a random string of %zu bytes", n);
+            CHECK_MSG(len == n && memcmp(back, s, n) == 0, "decode(encode(x)) != x for a random string of %zu bytes",
+                      n);
             free(back);
             intvec_free(&ids);
         }
@@ -503,7 +512,8 @@ TEST(tokenizer_saved_and_loaded_encodes_identically) {
     CHECK(cJSON_IsNull(cJSON_GetObjectItem(json, "normalizer")));
     CHECK(strcmp(cJSON_GetObjectItem(pre, "type")->valuestring, "Sequence") == 0);
     const cJSON *split = cJSON_GetArrayItem(cJSON_GetObjectItem(pre, "pretokenizers"), 0);
-    CHECK(strcmp(cJSON_GetObjectItem(cJSON_GetObjectItem(split, "pattern"), "Regex")->valuestring, PATTERN_LLAMA3) == 0);
+    CHECK(strcmp(cJSON_GetObjectItem(cJSON_GetObjectItem(split, "pattern"), "Regex")->valuestring, PATTERN_LLAMA3) ==
+          0);
     const cJSON *added = cJSON_GetObjectItem(json, "added_tokens");
     CHECK_EQ_INT(cJSON_GetArraySize(added), 4);
     CHECK(strcmp(cJSON_GetObjectItem(cJSON_GetArrayItem(added, 0), "content")->valuestring, "<|endoftext|>") == 0);
@@ -546,7 +556,7 @@ static void chat_bad_role(void *tokenizer) {
 TEST(tokenizer_chat_template_and_assistant_mask) {
     Tokenizer *t = trained(BPE_PATTERN_LLAMA3, 1000);
     ChatMessage msgs[] = {
-        {"system", "You are terse."}, {"user", "Say hi."}, {"assistant", "Hi."}, {"user", "Again, twice."},
+        {"system", "You are terse."},      {"user", "Say hi."}, {"assistant", "Hi."}, {"user", "Again, twice."},
         {"assistant", "Hi! Hi!\n\nDone."},
     };
     char *text = chat_render_text(msgs, 5, 1);
@@ -632,8 +642,10 @@ static cJSON *path_get(cJSON *root, const char *a, const char *b) {
 }
 
 static void set(cJSON *obj, const char *key, cJSON *value) {
-    if (cJSON_GetObjectItem(obj, key)) cJSON_ReplaceItemInObject(obj, key, value);
-    else cJSON_AddItemToObject(obj, key, value);
+    if (cJSON_GetObjectItem(obj, key))
+        cJSON_ReplaceItemInObject(obj, key, value);
+    else
+        cJSON_AddItemToObject(obj, key, value);
 }
 
 /* Loads `json` and checks the error names the file and holds `expected`. */
@@ -694,7 +706,8 @@ TEST(tokenizer_json_errors_name_file_and_problem) {
         {"model", NULL, "ignore_merges", "1", "ignore_merges must be true or false"},
         {"model", NULL, "vocab", "{\"a\": 97, \"b\": 98, \"ab\": 256}", "no token for the byte 0x00"},
         {"added_tokens", NULL, NULL, "[{\"id\": 5, \"content\": \"<x>\"}]", "another token"},
-        {"added_tokens", NULL, NULL, "[{\"id\": \"x\", \"content\": \"<x>\"}]", "added_tokens[0].id must be an integer"},
+        {"added_tokens", NULL, NULL, "[{\"id\": \"x\", \"content\": \"<x>\"}]",
+         "added_tokens[0].id must be an integer"},
         {"added_tokens", NULL, NULL, "[{\"id\": 300, \"content\": \"\"}]", "empty content"},
         {"added_tokens", NULL, NULL, "[{\"id\": 300, \"content\": \"<x>\", \"single_word\": true}]", "single_word"},
         {"added_tokens", NULL, NULL, "[{\"id\": 300, \"content\": 5}]", "content must be a string"},
@@ -716,8 +729,10 @@ TEST(tokenizer_json_errors_name_file_and_problem) {
     for (size_t i = 0; i < LMF_ARRAY_LEN(cases); i++) {
         cJSON *root = minimal_json(), *value = cJSON_Parse(cases[i].value);
         CHECK_MSG(value != NULL, "case %zu: bad test JSON", i);
-        if (cases[i].key) set(path_get(root, cases[i].a, cases[i].b), cases[i].key, value);
-        else set(root, cases[i].a, value);
+        if (cases[i].key)
+            set(path_get(root, cases[i].a, cases[i].b), cases[i].key, value);
+        else
+            set(root, cases[i].a, value);
         char *text = cJSON_PrintUnformatted(root);
         expect_load_error(text, cases[i].expected);
         free(text);
@@ -726,8 +741,8 @@ TEST(tokenizer_json_errors_name_file_and_problem) {
 }
 
 TEST(tokenizer_gpt2_file_errors_name_file_and_line) {
-    cJSON *vocab = cJSON_Duplicate(path_get(minimal_json(), "model", "vocab"), 1);
-    char *encoder = cJSON_PrintUnformatted(vocab), *error = NULL;
+    cJSON *root = minimal_json();
+    char *encoder = cJSON_PrintUnformatted(path_get(root, "model", "vocab")), *error = NULL;
     struct {
         const char *encoder, *bpe, *expected;
     } cases[] = {
@@ -748,7 +763,7 @@ TEST(tokenizer_gpt2_file_errors_name_file_and_line) {
     CHECK(t != NULL);
     tokenizer_free(t);
     free(encoder);
-    cJSON_Delete(vocab);
+    cJSON_Delete(root);
 }
 
 TEST(tokenizer_added_tokens_strip_white_space) {
@@ -774,6 +789,25 @@ TEST(tokenizer_added_tokens_strip_white_space) {
     cJSON_Delete(root);
 }
 
+TEST(tokenizer_fuzz_regressions_load_cleanly) {
+    const char *dir = "tests/tokenizer/fuzz_regressions";
+    DIR *d = opendir(dir);
+    CHECK(d != NULL);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.') continue;
+        char *path = path_join(dir, e->d_name);
+        size_t len;
+        char *data = read_file(path, &len);
+        tokenizer_fuzz_one((const uint8_t *)data, len); /* aborts on a failure */
+        free(data);
+        free(path);
+        n++;
+    }
+    if (d) closedir(d);
+    CHECK(n > 0);
+}
+
 /* --- the command line ------------------------------------------------------ */
 
 TEST(tokenizer_cli_train_encode_decode) {
@@ -786,7 +820,8 @@ TEST(tokenizer_cli_train_encode_decode) {
     CHECK(strstr(log_text, "trained 700 tokens") != NULL);
     CHECK(test_system("%s tokenizer encode --tokenizer '%s' --special 'hi <|b|> there' > '%s/ids'", lmforge_bin(), out,
                       dir) == 0);
-    CHECK(test_system("%s tokenizer decode --tokenizer '%s' < '%s/ids' > '%s/text'", lmforge_bin(), out, dir, dir) == 0);
+    CHECK(test_system("%s tokenizer decode --tokenizer '%s' < '%s/ids' > '%s/text'", lmforge_bin(), out, dir, dir) ==
+          0);
     char *text_path = xsprintf("%s/text", dir), *text = read_file(text_path, NULL);
     CHECK_MSG(strcmp(text, "hi <|b|> there") == 0, "round trip through the CLI gave \"%s\"", text);
     CHECK(test_system("%s tokenizer encode --tokenizer '%s' --bos x 2>/dev/null", lmforge_bin(), out) == 1);

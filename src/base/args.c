@@ -28,10 +28,10 @@ void args_print_help(const char *command, const char *usage, const char *descrip
     printf("usage: lmforge %s [options] %s\n\n%s\n\noptions:\n", command, usage ? usage : "", description);
     for (const Option *o = opts; o->kind != OPT_KIND_END; o++) {
         char left[64];
-        const char *arg = o->kind == OPT_KIND_INT || o->kind == OPT_KIND_LONG ? " N"
-                          : o->kind == OPT_KIND_FLOAT                        ? " X"
+        const char *arg = o->kind == OPT_KIND_INT || o->kind == OPT_KIND_LONG   ? " N"
+                          : o->kind == OPT_KIND_FLOAT                           ? " X"
                           : o->kind == OPT_KIND_STR || o->kind == OPT_KIND_LIST ? " S"
-                                                                             : "";
+                                                                                : "";
         snprintf(left, sizeof left, "--%s%s", o->name, arg);
         printf("  %-26s %s", left, o->help);
         print_default(o);

@@ -95,7 +95,7 @@ void model_forward(Model *m, const int *tokens, const int *doc_start, int B, int
     }
     a->doc_start = NULL;
     if (doc_start) {
-        a->doc_start = a->tokens + 2 * (size_t)N;
+        a->doc_start = a->tokens + 2 * a->capacity; /* after pos, which starts at tokens + capacity */
         memcpy(a->doc_start, doc_start, sizeof(int) * (size_t)N);
     }
 

@@ -10,5 +10,8 @@ int cmd_pretrain(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_dpo(int argc, char **argv);
+int cmd_pipeline(int argc, char **argv);
+int cmd_annotate(int argc, char **argv);
 
 #endif

@@ -31,11 +31,14 @@ static int cmd_train(int argc, char **argv) {
                              opts, argc, argv, &files);
     if (!out) die("tokenizer train: --out DIR is required");
     if (n_files == 0) die("tokenizer train: give at least one text file");
-    BpeTrainOptions o = {.vocab_size = vocab_size, .special = special.items, .n_special = special.n,
-                         .min_frequency = min_frequency};
-    if (strcmp(pattern, "llama3") == 0) o.pattern = BPE_PATTERN_LLAMA3;
-    else if (strcmp(pattern, "gpt2") == 0) o.pattern = BPE_PATTERN_GPT2;
-    else die("tokenizer train: --pattern must be llama3 or gpt2, not '%s'", pattern);
+    BpeTrainOptions o = {
+        .vocab_size = vocab_size, .special = special.items, .n_special = special.n, .min_frequency = min_frequency};
+    if (strcmp(pattern, "llama3") == 0)
+        o.pattern = BPE_PATTERN_LLAMA3;
+    else if (strcmp(pattern, "gpt2") == 0)
+        o.pattern = BPE_PATTERN_GPT2;
+    else
+        die("tokenizer train: --pattern must be llama3 or gpt2, not '%s'", pattern);
     double start = now_seconds();
     Tokenizer *t = tokenizer_train((const char **)files, n_files, &o);
     tokenizer_save(t, out);
@@ -140,12 +143,11 @@ static int cmd_decode(int argc, char **argv) {
 }
 
 int cmd_tokenizer(int argc, char **argv) {
-    static const char usage[] =
-        "usage: lmforge tokenizer COMMAND [options]\n\n"
-        "  train    learn a byte-level BPE tokenizer from text files\n"
-        "  encode   print the token ids of a text\n"
-        "  decode   print the text of token ids\n\n"
-        "`lmforge tokenizer COMMAND --help` documents every flag.\n";
+    static const char usage[] = "usage: lmforge tokenizer COMMAND [options]\n\n"
+                                "  train    learn a byte-level BPE tokenizer from text files\n"
+                                "  encode   print the token ids of a text\n"
+                                "  decode   print the text of token ids\n\n"
+                                "`lmforge tokenizer COMMAND --help` documents every flag.\n";
     if (argc >= 2 && strcmp(argv[1], "train") == 0) return cmd_train(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "encode") == 0) return cmd_encode(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "decode") == 0) return cmd_decode(argc - 1, argv + 1);

@@ -72,7 +72,8 @@ void chat_render(const Tokenizer *t, const ChatMessage *msgs, int n, int add_gen
         for (int k = 0; k < offsets.len; k++) {
             /* Token k covers [start, end) of the text. */
             int start = offsets.data[k], end = k + 1 < offsets.len ? offsets.data[k + 1] : (int)len, in = 0;
-            for (int s = first_span; s < spans.len && !in; s += 2) in = start < spans.data[s + 1] && end > spans.data[s];
+            for (int s = first_span; s < spans.len && !in; s += 2)
+                in = start < spans.data[s + 1] && end > spans.data[s];
             intvec_push(mask, in);
         }
     }

@@ -162,8 +162,10 @@ static void encode_piece(Encoder *e, const uint8_t *p, size_t n) {
             intvec_append(ids, e->cache_ids.data + v + 1, e->cache_ids.data[v]);
         } else {
             int whole = t->ignore_merges ? bytesmap_get(&t->vocab, p, n, h) : -1;
-            if (whole >= 0) intvec_push(ids, whole);
-            else bpe(e, p, (int)n);
+            if (whole >= 0)
+                intvec_push(ids, whole);
+            else
+                bpe(e, p, (int)n);
             if (cacheable && e->cache.count < CACHE_MAX_ENTRIES) {
                 int at = e->cache_ids.len;
                 intvec_push(&e->cache_ids, ids->len - first);
@@ -206,7 +208,7 @@ static void encode_stretch(Encoder *e, const uint8_t *s, size_t len, size_t src)
     if (e->t->nfc && nfc_normalize(s, len, &e->nfc, e->offsets != NULL)) {
         s = e->seg = e->nfc.data;
         len = e->nfc.len;
-        e->seg_map = e->nfc.src;
+        e->seg_map = e->offsets ? e->nfc.src : NULL;
     }
     split_and_encode(e, 0, s, len);
 }

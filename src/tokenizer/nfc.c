@@ -16,18 +16,27 @@
 
 /* Hangul syllables are composed and decomposed arithmetically (Unicode 3.12). */
 enum {
-    HANGUL_S = 0xAC00, HANGUL_L = 0x1100, HANGUL_V = 0x1161, HANGUL_T = 0x11A7,
-    HANGUL_L_COUNT = 19, HANGUL_V_COUNT = 21, HANGUL_T_COUNT = 28,
-    HANGUL_N_COUNT = HANGUL_V_COUNT * HANGUL_T_COUNT, HANGUL_S_COUNT = HANGUL_L_COUNT * HANGUL_N_COUNT,
+    HANGUL_S = 0xAC00,
+    HANGUL_L = 0x1100,
+    HANGUL_V = 0x1161,
+    HANGUL_T = 0x11A7,
+    HANGUL_L_COUNT = 19,
+    HANGUL_V_COUNT = 21,
+    HANGUL_T_COUNT = 28,
+    HANGUL_N_COUNT = HANGUL_V_COUNT * HANGUL_T_COUNT,
+    HANGUL_S_COUNT = HANGUL_L_COUNT * HANGUL_N_COUNT,
 };
 
 static int combining_class(uint32_t cp) {
     int lo = 0, hi = unicode_n_ccc_ranges - 1;
     while (lo <= hi) {
         int mid = (lo + hi) / 2;
-        if (cp < unicode_ccc_ranges[mid][0]) hi = mid - 1;
-        else if (cp > unicode_ccc_ranges[mid][1]) lo = mid + 1;
-        else return (int)unicode_ccc_ranges[mid][2];
+        if (cp < unicode_ccc_ranges[mid][0])
+            hi = mid - 1;
+        else if (cp > unicode_ccc_ranges[mid][1])
+            lo = mid + 1;
+        else
+            return (int)unicode_ccc_ranges[mid][2];
     }
     return 0;
 }
@@ -37,8 +46,10 @@ static const uint32_t *decomposition(uint32_t cp, int *n) {
     int lo = 0, hi = unicode_n_decompositions - 1;
     while (lo <= hi) {
         int mid = (lo + hi) / 2;
-        if (cp < unicode_decomposition_index[mid][0]) hi = mid - 1;
-        else if (cp > unicode_decomposition_index[mid][0]) lo = mid + 1;
+        if (cp < unicode_decomposition_index[mid][0])
+            hi = mid - 1;
+        else if (cp > unicode_decomposition_index[mid][0])
+            lo = mid + 1;
         else {
             *n = (int)unicode_decomposition_index[mid][2];
             return unicode_decomposition_pool + unicode_decomposition_index[mid][1];
@@ -58,9 +69,12 @@ static uint32_t compose(uint32_t a, uint32_t b) {
     while (lo <= hi) {
         int mid = (lo + hi) / 2;
         const uint32_t *c = unicode_compositions[mid];
-        if (a < c[0] || (a == c[0] && b < c[1])) hi = mid - 1;
-        else if (a > c[0] || b > c[1]) lo = mid + 1;
-        else return c[2];
+        if (a < c[0] || (a == c[0] && b < c[1]))
+            hi = mid - 1;
+        else if (a > c[0] || b > c[1])
+            lo = mid + 1;
+        else
+            return c[2];
     }
     return 0;
 }
@@ -78,6 +92,7 @@ static void reserve_output(NfcBuffer *buf, size_t extra, int track_offsets) {
 
 /* Appends s[0..len) unchanged; its bytes came from input offset src_off on. */
 static void copy_verbatim(NfcBuffer *buf, const uint8_t *s, size_t len, size_t src_off, int track_offsets) {
+    if (len == 0) return;
     reserve_output(buf, len, track_offsets);
     memcpy(buf->data + buf->len, s, len);
     if (track_offsets)

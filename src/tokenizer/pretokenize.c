@@ -184,7 +184,8 @@ size_t split_find_safe_cut(const uint8_t *s, size_t len, size_t from, size_t lim
  * So \s becomes the explicit White_Space set: [WS] outside a class, WS
  * inside one, and \S outside a class [^WS]. (\S inside a class is left
  * alone; no pattern in use has one.) */
-#define WHITE_SPACE "\\t-\\r\\x{20}\\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}"
+#define WHITE_SPACE                                                                                                    \
+    "\\t-\\r\\x{20}\\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}"
 static char *with_white_space(const char *p) {
     size_t n = strlen(p);
     char *out = xmalloc(n * (sizeof WHITE_SPACE + 3) + 1), *o = out;
@@ -211,7 +212,7 @@ static char *with_white_space(const char *p) {
             in_class = 1;
             *o++ = p[i];
             if (p[i + 1] == '^') *o++ = p[++i];
-            if (p[i + 1] == ']') *o++ = p[++i]; /* a ']' first in a class is literal */
+            if (p[i + 1] == ']') *o++ = p[++i];                  /* a ']' first in a class is literal */
         } else if (p[i] == '[' && in_class && p[i + 1] == ':') { /* [:alpha:] */
             const char *e = strstr(p + i, ":]");
             size_t k = e ? (size_t)(e - (p + i)) + 2 : 1;

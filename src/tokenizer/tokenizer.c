@@ -64,11 +64,13 @@ static const char *id_bytes(const Tokenizer *t, int id) { return t->token_bytes 
 
 int tokenizer_add_vocab(Tokenizer *t, int id, const uint8_t *bytes, int len, char *err) {
     char buf[128];
-    if (id < 0 || id >= TOKENIZER_MAX_IDS) return fail(err, "id %d is out of range (0 to %d)", id, TOKENIZER_MAX_IDS - 1);
+    if (id < 0 || id >= TOKENIZER_MAX_IDS)
+        return fail(err, "id %d is out of range (0 to %d)", id, TOKENIZER_MAX_IDS - 1);
     if (len <= 0) return fail(err, "token %d is empty", id);
     if (id < t->n_ids && t->kind[id]) return fail(err, "id %d is given to two tokens", id);
     int old = bytesmap_put(&t->vocab, bytes, (size_t)len, hash_bytes(bytes, (size_t)len), id);
-    if (old != id) return fail(err, "token \"%s\" appears twice (ids %d and %d)", printable(bytes, len, buf, sizeof buf), old, id);
+    if (old != id)
+        return fail(err, "token \"%s\" appears twice (ids %d and %d)", printable(bytes, len, buf, sizeof buf), old, id);
     set_token_bytes(t, id, bytes, len, ID_IN_VOCAB);
     if (len == 1) t->byte_token[bytes[0]] = id;
     return 0;
@@ -121,8 +123,10 @@ int tokenizer_add_added(Tokenizer *t, const AddedToken *a, char *err) {
     AddedToken *copy = &t->added[t->n_added++];
     *copy = *a;
     copy->content = xstrndup(a->content, (size_t)a->len);
-    if (a->id < t->n_ids && (t->kind[a->id] & ID_IN_VOCAB)) t->kind[a->id] |= ID_ADDED;
-    else set_token_bytes(t, a->id, a->content, a->len, ID_ADDED);
+    if (a->id < t->n_ids && (t->kind[a->id] & ID_IN_VOCAB))
+        t->kind[a->id] |= ID_ADDED;
+    else
+        set_token_bytes(t, a->id, a->content, a->len, ID_ADDED);
     return 0;
 }
 
@@ -156,7 +160,8 @@ int tokenizer_finish(Tokenizer *t, char *err) {
     t->parallel_safe = t->n_splits == 1 && t->splits[0].kind != SPLIT_REGEX;
     for (int i = 0; i < t->n_added; i++) {
         const AddedToken *a = &t->added[i];
-        if (a->lstrip || a->rstrip || memchr(a->content, '\n', (size_t)a->len) || memchr(a->content, ' ', (size_t)a->len))
+        if (a->lstrip || a->rstrip || memchr(a->content, '\n', (size_t)a->len) ||
+            memchr(a->content, ' ', (size_t)a->len))
             t->parallel_safe = 0;
     }
     return 0;

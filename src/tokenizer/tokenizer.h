@@ -80,11 +80,11 @@ void tokenizer_set_model_max_length(Tokenizer *t, long long n);
 /* Training: byte-level BPE merges learnt from raw text (train.c). */
 enum { BPE_PATTERN_LLAMA3 = 0, BPE_PATTERN_GPT2 = 1 };
 typedef struct {
-    int vocab_size;      /* all tokens: 256 bytes + merges + special tokens */
+    int vocab_size;       /* all tokens: 256 bytes + merges + special tokens */
     const char **special; /* extra special tokens, beyond the three below */
     int n_special;
-    int pattern;         /* BPE_PATTERN_LLAMA3 (the default) or BPE_PATTERN_GPT2 */
-    int min_frequency;   /* stop when the best pair occurs fewer times (0 or 1: never) */
+    int pattern;       /* BPE_PATTERN_LLAMA3 (the default) or BPE_PATTERN_GPT2 */
+    int min_frequency; /* stop when the best pair occurs fewer times (0 or 1: never) */
 } BpeTrainOptions;
 
 /* Learns merges from UTF-8 .txt files and .jsonl files (one {"text": ...}

@@ -18,9 +18,9 @@
 typedef struct {
     char *content; /* raw bytes, NUL-terminated */
     int len, id;
-    int special;   /* "special": true — recognised only when the caller allows special tokens */
+    int special;        /* "special": true — recognised only when the caller allows special tokens */
     int lstrip, rstrip; /* swallow the white space on that side */
-    int normalized; /* kept for saving; matching always uses the raw text */
+    int normalized;     /* kept for saving; matching always uses the raw text */
 } AddedToken;
 
 /* What an id is: a token of the BPE model's vocabulary, an added token, or both. */
@@ -37,12 +37,12 @@ struct Tokenizer {
     int ids_cap;
 
     /* The BPE model. */
-    BytesMap vocab;         /* bytes -> id, model vocabulary only */
-    int byte_token[256];  /* the id of each single byte */
-    int (*merges)[2];     /* merges in rank order: left id, right id */
+    BytesMap vocab;        /* bytes -> id, model vocabulary only */
+    int byte_token[256]; /* the id of each single byte */
+    int (*merges)[2];    /* merges in rank order: left id, right id */
     int n_merges, merges_cap;
-    PairMap merge_map;    /* (left, right) -> a = rank, b = merged id */
-    int ignore_merges;    /* a piece that is a whole token skips merging (Llama 3) */
+    PairMap merge_map; /* (left, right) -> a = rank, b = merged id */
+    int ignore_merges; /* a piece that is a whole token skips merging (Llama 3) */
 
     /* Added tokens, and an index for finding them: sorted by first byte, then
      * longest first; added_first[b] is the first with first byte b, or -1. */
@@ -52,14 +52,14 @@ struct Tokenizer {
     int added_first[256];
 
     /* Normalization and pre-tokenization. */
-    int nfc;                /* normalizer: NFC */
-    SplitRule *splits;      /* applied in turn, each to the pieces of the one before */
+    int nfc;           /* normalizer: NFC */
+    SplitRule *splits; /* applied in turn, each to the pieces of the one before */
     int n_splits;
-    int parallel_safe;      /* long texts may be cut at split_is_safe_cut() points */
+    int parallel_safe; /* long texts may be cut at split_is_safe_cut() points */
 
     /* Kept verbatim for saving (JSON text), or NULL for the defaults. */
     char *post_processor_json, *decoder_json;
-    char *config_json;      /* tokenizer_config.json as loaded */
+    char *config_json;          /* tokenizer_config.json as loaded */
     long long model_max_length; /* 0: not set */
 };
 

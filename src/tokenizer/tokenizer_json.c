@@ -96,8 +96,9 @@ static int get_bool(Loader *l, const cJSON *o, const char *field, const char *pa
 }
 
 static int get_id(Loader *l, const cJSON *x, const char *what) {
-    if (!cJSON_IsNumber(x) || x->valuedouble != (double)(int)x->valuedouble || x->valuedouble < 0 ||
-        x->valuedouble >= TOKENIZER_MAX_IDS)
+    /* The range first: converting a double beyond int's range is undefined. */
+    if (!cJSON_IsNumber(x) || !(x->valuedouble >= 0 && x->valuedouble < TOKENIZER_MAX_IDS) ||
+        x->valuedouble != (double)(int)x->valuedouble)
         load_fail(l, "%s must be an integer id from 0 to %d", what, TOKENIZER_MAX_IDS - 1);
     return (int)x->valuedouble;
 }
@@ -162,7 +163,8 @@ static void add_merge_line(Loader *l, const char *line, size_t len, const char *
     const char *space = memchr(line, ' ', len);
     size_t left = space ? (size_t)(space - line) : 0, right = space ? len - left - 1 : 0;
     if (!space || left == 0 || right == 0 || memchr(space + 1, ' ', right))
-        load_fail(l, "%s: expected two tokens separated by one space, got \"%.*s\"", where, (int)LMF_MIN(len, 60), line);
+        load_fail(l, "%s: expected two tokens separated by one space, got \"%.*s\"", where, (int)LMF_MIN(len, 60),
+                  line);
     add_merge(l, line, left, space + 1, right, where);
 }
 
@@ -434,12 +436,18 @@ static void write_json_string(FILE *f, const char *s, size_t len) {
     fputc('"', f);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c == '\n') fputs("\\n", f);
-        else if (c == '\r') fputs("\\r", f);
-        else if (c == '\t') fputs("\\t", f);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", f);
+        else if (c == '\r')
+            fputs("\\r", f);
+        else if (c == '\t')
+            fputs("\\t", f);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
     }
     fputc('"', f);
 }
@@ -471,7 +479,8 @@ static void write_pre_tokenizer(FILE *f, const Tokenizer *t) {
         write_json_string(f, t->splits[i].pattern, strlen(t->splits[i].pattern));
         fprintf(f, "}, \"behavior\": \"Isolated\", \"invert\": false},");
     }
-    fprintf(f, "\n    {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": false, \"use_regex\": false}]},\n");
+    fprintf(f, "\n    {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": false, \"use_regex\": "
+               "false}]},\n");
 }
 
 static void write_tokenizer_json(const Tokenizer *t, const char *path) {
@@ -486,9 +495,10 @@ static void write_tokenizer_json(const Tokenizer *t, const char *path) {
     write_pre_tokenizer(f, t);
     fprintf(f, "  \"post_processor\": %s,\n", t->post_processor_json ? t->post_processor_json : byte_level);
     fprintf(f, "  \"decoder\": %s,\n", t->decoder_json ? t->decoder_json : byte_level);
-    fprintf(f, "  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n    \"unk_token\": null,\n"
-               "    \"continuing_subword_prefix\": null,\n    \"end_of_word_suffix\": null,\n    \"fuse_unk\": false,\n"
-               "    \"byte_fallback\": false,\n    \"ignore_merges\": %s,\n    \"vocab\": {",
+    fprintf(f,
+            "  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n    \"unk_token\": null,\n"
+            "    \"continuing_subword_prefix\": null,\n    \"end_of_word_suffix\": null,\n    \"fuse_unk\": false,\n"
+            "    \"byte_fallback\": false,\n    \"ignore_merges\": %s,\n    \"vocab\": {",
             json_bool(t->ignore_merges));
     int first = 1;
     for (int id = 0; id < t->n_ids; id++) {
@@ -516,8 +526,10 @@ static void write_tokenizer_json(const Tokenizer *t, const char *path) {
 
 /* The content of token `id` as a JSON string, or null. */
 static void write_token_name(FILE *f, const Tokenizer *t, int id) {
-    if (id < 0) fputs("null", f);
-    else write_json_string(f, t->token_bytes + t->token_off[id], (size_t)t->token_len[id]);
+    if (id < 0)
+        fputs("null", f);
+    else
+        write_json_string(f, t->token_bytes + t->token_off[id], (size_t)t->token_len[id]);
 }
 
 static void write_tokenizer_config(const Tokenizer *t, const char *path) {
@@ -546,13 +558,18 @@ static void write_tokenizer_config(const Tokenizer *t, const char *path) {
     }
     fprintf(f, "],\n  \"bos_token\": ");
     write_token_name(f, t, bos);
-    fprintf(f, ",\n  \"chat_template\": ");
-    write_json_string(f, CHATML_TEMPLATE, strlen(CHATML_TEMPLATE));
+    /* The ChatML template only where its tokens are special tokens. */
+    if (tokenizer_token_id(t, "<|im_start|>") >= 0 && tokenizer_token_id(t, "<|im_end|>") >= 0) {
+        fprintf(f, ",\n  \"chat_template\": ");
+        write_json_string(f, CHATML_TEMPLATE, strlen(CHATML_TEMPLATE));
+    }
     fprintf(f, ",\n  \"clean_up_tokenization_spaces\": false,\n  \"eos_token\": ");
     write_token_name(f, t, eos);
     fprintf(f, ",\n  \"errors\": \"replace\",\n  \"model_max_length\": ");
-    if (t->model_max_length > 0) fprintf(f, "%lld", t->model_max_length);
-    else fputs(NO_MAX_LENGTH, f);
+    if (t->model_max_length > 0)
+        fprintf(f, "%lld", t->model_max_length);
+    else
+        fputs(NO_MAX_LENGTH, f);
     fprintf(f, ",\n  \"pad_token\": ");
     write_token_name(f, t, eos);
     fprintf(f, ",\n  \"split_special_tokens\": false,\n  \"tokenizer_class\": \"PreTrainedTokenizerFast\",\n"

@@ -104,7 +104,9 @@ static void add_word(WordCounts *w, const void *word, size_t len, uint64_t hash,
     w->count[index] += n;
 }
 
-static void count_piece(void *ctx, const uint8_t *piece, size_t len) { add_word(ctx, piece, len, hash_bytes(piece, len), 1); }
+static void count_piece(void *ctx, const uint8_t *piece, size_t len) {
+    add_word(ctx, piece, len, hash_bytes(piece, len), 1);
+}
 
 /* Counts the words of the whole corpus into `all`: the text is cut into
  * chunks where the pre-tokenizer cuts anyway, each thread counts some
@@ -117,7 +119,8 @@ static void count_words(const Tokenizer *splitter, const Corpus *c, WordCounts *
         const uint8_t *text = (const uint8_t *)c->text[d];
         for (size_t start = 0, end; start < c->len[d]; start = end) {
             end = c->len[d];
-            if (end - start > 2 * CHUNK_BYTES) end = split_find_safe_cut(text, c->len[d], start + CHUNK_BYTES, c->len[d]);
+            if (end - start > 2 * CHUNK_BYTES)
+                end = split_find_safe_cut(text, c->len[d], start + CHUNK_BYTES, c->len[d]);
             if (n_chunks == cap) {
                 cap = LMF_MAX(64, 2 * cap);
                 chunk = xrealloc(chunk, (size_t)cap * sizeof(char *));
@@ -357,7 +360,8 @@ static Tokenizer *base_tokenizer(const int *byte_id, const char *pattern, const 
     }
     must(tokenizer_add_split(t, pattern, 0, err), err);
     for (int i = 0; i < n_special; i++) {
-        AddedToken a = {.content = (char *)specials[i], .len = (int)strlen(specials[i]), .id = first_special + i, .special = 1};
+        AddedToken a = {
+            .content = (char *)specials[i], .len = (int)strlen(specials[i]), .id = first_special + i, .special = 1};
         must(tokenizer_add_added(t, &a, err), err);
     }
     return t;
@@ -392,7 +396,8 @@ Tokenizer *tokenizer_train(const char **files, int n_files, const BpeTrainOption
     if (target < 256 || o->vocab_size >= TOKENIZER_MAX_IDS)
         die("--vocab-size %d: must be at least 256 bytes + %d special tokens = %d, and below %d", o->vocab_size,
             n_special, 256 + n_special, TOKENIZER_MAX_IDS);
-    if (o->pattern != BPE_PATTERN_LLAMA3 && o->pattern != BPE_PATTERN_GPT2) die("unknown pre-tokenizer pattern %d", o->pattern);
+    if (o->pattern != BPE_PATTERN_LLAMA3 && o->pattern != BPE_PATTERN_GPT2)
+        die("unknown pre-tokenizer pattern %d", o->pattern);
     const char *pattern = o->pattern == BPE_PATTERN_GPT2 ? PATTERN_GPT2 : PATTERN_LLAMA3;
     int byte_id[256];
     byte_ids(byte_id);
@@ -447,8 +452,8 @@ Tokenizer *tokenizer_train(const char **files, int n_files, const BpeTrainOption
         intvec_free(&holders);
         push_touched(&tr);
         if ((n_tokens - 256) % report == 0 && merged == n_tokens - 1)
-            info("tokenizer: %d/%d merges (pair count %lld, %.1f s)", n_tokens - 256, wanted,
-                 (long long)best_count, now_seconds() - t0);
+            info("tokenizer: %d/%d merges (pair count %lld, %.1f s)", n_tokens - 256, wanted, (long long)best_count,
+                 now_seconds() - t0);
     }
     free(joined);
     trainer_free(&tr);
@@ -456,7 +461,8 @@ Tokenizer *tokenizer_train(const char **files, int n_files, const BpeTrainOption
         info("tokenizer: stopped at %d merges: no pair occurs %d times or more", n_tokens - 256,
              LMF_MAX(o->min_frequency, 1));
     for (int i = 0; i < n_special; i++) {
-        AddedToken a = {.content = (char *)specials[i], .len = (int)strlen(specials[i]), .id = n_tokens + i, .special = 1};
+        AddedToken a = {
+            .content = (char *)specials[i], .len = (int)strlen(specials[i]), .id = n_tokens + i, .special = 1};
         must(tokenizer_add_added(t, &a, err), err);
     }
     free(specials);

@@ -1,0 +1,97 @@
+/* chat_data.c — see chat_data.h. */
+#include "chat_data.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/util.h"
+
+static int known_role(const char *r) {
+    return strcmp(r, "system") == 0 || strcmp(r, "user") == 0 || strcmp(r, "assistant") == 0;
+}
+
+Conversation jsonl_get_conversation(const JsonlRecord *rec, const char *field) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec->json, field);
+    if (!v || cJSON_IsNull(v)) jsonl_die(rec, "field \"%s\" is missing", field);
+    Conversation c = {0};
+    if (cJSON_IsString(v)) {
+        c.msgs = xcalloc(1, sizeof(ChatMessage));
+        c.msgs[0] = (ChatMessage){xstrdup("user"), xstrdup(v->valuestring)};
+        c.n = 1;
+        return c;
+    }
+    if (!cJSON_IsArray(v)) jsonl_die(rec, "field \"%s\" must be a string or a list of messages", field);
+    int n = cJSON_GetArraySize(v);
+    if (n == 0) jsonl_die(rec, "field \"%s\" is an empty list of messages", field);
+    c.msgs = xcalloc((size_t)n, sizeof(ChatMessage));
+    const cJSON *m;
+    cJSON_ArrayForEach(m, v) {
+        if (!cJSON_IsObject(m)) jsonl_die(rec, "field \"%s\"[%d] must be an object with role and content", field, c.n);
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (!role || cJSON_IsNull(role)) jsonl_die(rec, "field \"%s\"[%d]: \"role\" is missing", field, c.n);
+        if (!cJSON_IsString(role)) jsonl_die(rec, "field \"%s\"[%d]: \"role\" must be a string", field, c.n);
+        if (!known_role(role->valuestring))
+            jsonl_die(rec, "field \"%s\"[%d]: unknown role \"%s\" (system, user or assistant)", field, c.n,
+                      role->valuestring);
+        if (!content || cJSON_IsNull(content)) jsonl_die(rec, "field \"%s\"[%d]: \"content\" is missing", field, c.n);
+        if (!cJSON_IsString(content)) jsonl_die(rec, "field \"%s\"[%d]: \"content\" must be a string", field, c.n);
+        c.msgs[c.n++] = (ChatMessage){xstrdup(role->valuestring), xstrdup(content->valuestring)};
+    }
+    return c;
+}
+
+Conversation conversation_copy(const ChatMessage *msgs, int n) {
+    Conversation c = {xcalloc((size_t)LMF_MAX(n, 1), sizeof(ChatMessage)), n};
+    for (int i = 0; i < n; i++) c.msgs[i] = (ChatMessage){xstrdup(msgs[i].role), xstrdup(msgs[i].content)};
+    return c;
+}
+
+void conversation_free(Conversation *c) {
+    for (int i = 0; i < c->n; i++) {
+        free((char *)c->msgs[i].role);
+        free((char *)c->msgs[i].content);
+    }
+    free(c->msgs);
+    c->msgs = NULL;
+    c->n = 0;
+}
+
+cJSON *conversation_to_json(const Conversation *c) {
+    if (c->n == 1 && strcmp(c->msgs[0].role, "user") == 0) return cJSON_CreateString(c->msgs[0].content);
+    cJSON *list = cJSON_CreateArray();
+    for (int i = 0; i < c->n; i++) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "role", c->msgs[i].role);
+        cJSON_AddStringToObject(m, "content", c->msgs[i].content);
+        cJSON_AddItemToArray(list, m);
+    }
+    return list;
+}
+
+void render_prompt(const Tokenizer *t, const Conversation *prompt, IntVec *ids) {
+    chat_render(t, prompt->msgs, prompt->n, 1, 0, ids, NULL);
+}
+
+void render_exchange(const Tokenizer *t, const Conversation *prompt, const char *response, IntVec *ids, IntVec *mask) {
+    ChatMessage *msgs = xmalloc(sizeof(ChatMessage) * (size_t)(prompt->n + 1));
+    memcpy(msgs, prompt->msgs, sizeof(ChatMessage) * (size_t)prompt->n);
+    msgs[prompt->n] = (ChatMessage){"assistant", response};
+    chat_render(t, msgs, prompt->n + 1, 0, 1, ids, mask);
+    free(msgs);
+}
+
+int truncate_sequence(IntVec *ids, IntVec *mask, int max_len) {
+    int len = ids->len;
+    if (len <= max_len) return 0;
+    int first_marked = 0;
+    while (first_marked < len && !mask->data[first_marked]) first_marked++;
+    int drop = len - max_len;
+    if (drop <= first_marked) { /* the prompt side can give up enough */
+        memmove(ids->data, ids->data + drop, sizeof(int) * (size_t)max_len);
+        memmove(mask->data, mask->data + drop, sizeof(int) * (size_t)max_len);
+    }
+    /* else: the marked part alone is too long; keep the first max_len tokens */
+    ids->len = mask->len = max_len;
+    return drop;
+}

@@ -1,0 +1,161 @@
+/* preference_pairs.c — see preference_pairs.h. */
+#include "preference_pairs.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/rng.h"
+#include "../base/util.h"
+#include "chat_data.h"
+
+static const char *const FIELD[2] = {"chosen", "rejected"};
+
+static int is_blank(const char *s) {
+    while (*s && isspace((unsigned char)*s)) s++;
+    return *s == 0;
+}
+
+/* The answer text of `field`: a string, or a list of one assistant message. */
+static const char *answer_text(const JsonlRecord *rec, const char *field) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec->json, field);
+    if (!v || cJSON_IsNull(v)) jsonl_die(rec, "field \"%s\" is missing", field);
+    const char *text = NULL;
+    if (cJSON_IsString(v)) {
+        text = v->valuestring;
+    } else if (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 1) {
+        const cJSON *m = cJSON_GetArrayItem(v, 0);
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (cJSON_IsString(role) && strcmp(role->valuestring, "assistant") == 0 && cJSON_IsString(content))
+            text = content->valuestring;
+    }
+    if (!text)
+        jsonl_die(rec, "field \"%s\" must be a string or a list holding one {\"role\": \"assistant\", \"content\": ...} "
+                       "message (the prompt goes in \"prompt\")",
+                  field);
+    if (is_blank(text)) jsonl_die(rec, "field \"%s\" is an empty answer", field);
+    return text;
+}
+
+static int first_marked(const IntVec *mask) {
+    int i = 0;
+    while (i < mask->len && !mask->data[i]) i++;
+    return i;
+}
+
+/* Makes both sequences of the pair fit max_len, or dies saying why not.
+ * Returns 1 if the prompt was cut. */
+static int fit_pair(PrefPair *p, const JsonlRecord *rec, int max_len, int truncate_prompt) {
+    int longer = p->ids[REJECTED].len > p->ids[CHOSEN].len ? REJECTED : CHOSEN;
+    int drop = p->ids[longer].len - max_len;
+    if (drop <= 0) return 0;
+    for (int k = 0; k < 2; k++)
+        if (p->answer_tokens[k] + 1 > max_len)
+            jsonl_die(rec, "the %s answer alone takes %d tokens: it does not fit --max-len %d", FIELD[k],
+                      p->answer_tokens[k], max_len);
+    if (!truncate_prompt)
+        jsonl_die(rec, "the prompt (%d tokens) and the %s answer (%d) do not fit --max-len %d; raise --max-len or "
+                       "pass --truncate-prompt to cut the prompt's start",
+                  first_marked(&p->mask[longer]), FIELD[longer], p->answer_tokens[longer], max_len);
+    for (int k = 0; k < 2; k++)
+        /* at least one prompt token must stay: it predicts the answer's first token */
+        if (drop > first_marked(&p->mask[k]) - 1)
+            jsonl_die(rec, "the %s answer (%d tokens) leaves no room for its prompt within --max-len %d", FIELD[k],
+                      p->answer_tokens[k], max_len);
+    /* the same cut for both, so that both answers follow the same prompt */
+    for (int k = 0; k < 2; k++) truncate_sequence(&p->ids[k], &p->mask[k], p->ids[k].len - drop);
+    return 1;
+}
+
+PrefPairs pref_pairs_load(const char *const *paths, int n_paths, const Tokenizer *t, int max_len, int truncate_prompt) {
+    PrefPairs set = {0};
+    int cap = 0, truncated = 0, identical = 0;
+    JsonlReader *r = jsonl_open_files(paths, n_paths);
+    JsonlRecord rec;
+    while (jsonl_next(r, &rec)) {
+        Conversation prompt = jsonl_get_conversation(&rec, "prompt");
+        const char *answers[2] = {answer_text(&rec, FIELD[CHOSEN]), answer_text(&rec, FIELD[REJECTED])};
+        identical += strcmp(answers[CHOSEN], answers[REJECTED]) == 0;
+        if (set.n == cap) {
+            cap = cap ? 2 * cap : 256;
+            set.pairs = xrealloc(set.pairs, sizeof(PrefPair) * (size_t)cap);
+        }
+        PrefPair *p = &set.pairs[set.n++];
+        memset(p, 0, sizeof *p);
+        for (int k = 0; k < 2; k++) {
+            render_exchange(t, &prompt, answers[k], &p->ids[k], &p->mask[k]);
+            for (int i = 0; i < p->mask[k].len; i++) p->answer_tokens[k] += p->mask[k].data[i];
+        }
+        truncated += fit_pair(p, &rec, max_len, truncate_prompt);
+        conversation_free(&prompt);
+    }
+    jsonl_close(r);
+    if (set.n == 0) die("%s%s: no preference pairs", paths[0], n_paths > 1 ? " ..." : "");
+    if (truncated) info("%d of %d pairs had their prompt shortened to fit --max-len %d", truncated, set.n, max_len);
+    if (identical) warn("%d of %d pairs have the same chosen and rejected answer: they teach nothing", identical, set.n);
+    return set;
+}
+
+void pref_pairs_free(PrefPairs *p) {
+    for (int i = 0; i < p->n; i++)
+        for (int k = 0; k < 2; k++) {
+            intvec_free(&p->pairs[i].ids[k]);
+            intvec_free(&p->pairs[i].mask[k]);
+        }
+    free(p->pairs);
+    memset(p, 0, sizeof *p);
+}
+
+PrefPairs pref_pairs_split(PrefPairs *all, double fraction, uint64_t seed) {
+    int n_out = (int)(fraction * all->n);
+    PrefPairs out = {xcalloc((size_t)LMF_MAX(n_out, 1), sizeof(PrefPair)), 0};
+    if (n_out <= 0) return out;
+    int *order = xmalloc(sizeof(int) * (size_t)all->n);
+    char *held = xcalloc((size_t)all->n, 1);
+    for (int i = 0; i < all->n; i++) order[i] = i;
+    Rng rng;
+    rng_seed(&rng, seed);
+    rng_shuffle_ints(&rng, order, all->n);
+    for (int i = 0; i < n_out; i++) held[order[i]] = 1;
+    int kept = 0;
+    for (int i = 0; i < all->n; i++) {
+        if (held[i]) out.pairs[out.n++] = all->pairs[i];
+        else all->pairs[kept++] = all->pairs[i];
+    }
+    all->n = kept;
+    free(order);
+    free(held);
+    return out;
+}
+
+uint64_t pref_pairs_fingerprint(const PrefPairs *p) {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (int i = 0; i < p->n; i++)
+        for (int k = 0; k < 2; k++) {
+            const IntVec *ids = &p->pairs[i].ids[k], *mask = &p->pairs[i].mask[k];
+            for (int t = 0; t < ids->len; t++) {
+                h = (h ^ (uint64_t)(uint32_t)ids->data[t]) * 1099511628211ULL;
+                h = (h ^ (uint64_t)mask->data[t]) * 1099511628211ULL;
+            }
+            h = (h ^ 0xffffffffULL) * 1099511628211ULL; /* sequence boundary */
+        }
+    return h;
+}
+
+void pref_pairs_pack(const PrefPairs *p, const int *idx, int n, int max_len, int packed, int pad_id, Batch *b,
+                     SeqPlace *places) {
+    SeqRef *seqs = xmalloc(sizeof(SeqRef) * 2 * (size_t)n);
+    long total = 0;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < 2; k++) {
+            const PrefPair *pair = &p->pairs[idx[i]];
+            seqs[2 * i + k] = (SeqRef){pair->ids[k].data, pair->mask[k].data, pair->ids[k].len};
+            total += pair->ids[k].len;
+        }
+    int width = packed ? (int)LMF_MIN((long)max_len, total) : max_len;
+    int placed = pack_sequences(b, seqs, 2 * n, 2 * n, width, packed, pad_id, places);
+    if (placed != 2 * n) die("pref_pairs_pack: %d of %d sequences placed", placed, 2 * n);
+    b->weight = n;
+    free(seqs);
+}

@@ -1,0 +1,27 @@
+/* annotator.h — an annotator: a program that ranks answers to a prompt, run
+ * as a child and spoken to one JSON line at a time:
+ *
+ *   to its stdin     {"prompt": <string or messages>, "responses": ["...", "...", ...]}
+ *   from its stdout  {"ranking": [best, ..., worst]}   (indices into responses)
+ *
+ * It answers each line before it reads the next. `lmforge gold annotate` is
+ * one (a simulated annotator with a known gold standard); a person behind a
+ * small script, or a judge model's server, can be another. PPO's --annotator
+ * takes the same programs. */
+#ifndef LMF_ANNOTATOR_H
+#define LMF_ANNOTATOR_H
+
+#include <cjson/cJSON.h>
+
+typedef struct Annotator Annotator;
+
+/* Starts `command` with /bin/sh -c. */
+Annotator *annotator_start(const char *command);
+/* Asks for the ranking of responses[0..k) (k >= 2) to prompt; ranking (k)
+ * gets the indices, best first. Dies naming the command if it exits, or
+ * replies with anything but a permutation of 0..k-1. */
+void annotator_rank(Annotator *a, const cJSON *prompt, const char *const *responses, int k, int *ranking);
+/* Closes its stdin and waits for it; dies if it then fails. */
+void annotator_stop(Annotator *a);
+
+#endif

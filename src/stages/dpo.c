@@ -1,0 +1,496 @@
+/* dpo.c — Direct Preference Optimization (Rafailov et al. 2023): `lmforge dpo`.
+ *
+ * For each prompt with a chosen and a rejected answer, the policy should
+ * raise log π(chosen) − log π(rejected) by more than the frozen reference
+ * does (the losses are in train/dpo_loss.h). The recipe:
+ *   1. read the pairs; each becomes two ChatML sequences whose answer tokens
+ *      are marked (data/preference_pairs.h);
+ *   2. score every pair once with the reference, before training: by
+ *      default the reference is the starting checkpoint itself, so no second
+ *      model is ever held; a --ref checkpoint is loaded, used and freed. The
+ *      scores are kept in RUN_DIR/ref_logps.safetensors for --resume;
+ *   3. train: each micro-batch holds the chosen and rejected sequences of
+ *      --batch pairs; the loss of a pair gives ∂loss/∂(summed log-prob) of
+ *      each answer, which is ∂loss/∂logp of each of its tokens, and
+ *      logprob_backward turns that into the gradient on the logits that the
+ *      shared trainer back-propagates.
+ * Metrics: the implicit rewards of both answers, their margin and accuracy,
+ * and both answers' log-probs (a falling chosen log-prob is DPO's classic
+ * failure), in metrics.jsonl, on the progress line and in rewards.svg and
+ * logps.svg. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/args.h"
+#include "../base/plot.h"
+#include "../base/progress.h"
+#include "../base/rng.h"
+#include "../base/util.h"
+#include "../data/preference_pairs.h"
+#include "../io/checkpoint.h"
+#include "../io/safetensors.h"
+#include "../kernels/kernels.h"
+#include "../train/dpo_loss.h"
+#include "../train/trainer.h"
+#include "stages.h"
+
+/* How pairs are laid out in micro-batches. */
+typedef struct {
+    int pairs_per_batch, max_len, packed, pad_id;
+} Layout;
+
+/* One micro-batch's pairs (the Batch's aux): pair idx[i] has its chosen
+ * answer at places[2i] and its rejected one at places[2i+1]. */
+typedef struct {
+    int n;
+    int *idx;         /* (pairs_per_batch) */
+    SeqPlace *places; /* (2 * pairs_per_batch) */
+} PairBatch;
+
+/* Per-token buffers of the log-prob kernels, grown as needed. */
+typedef struct {
+    float *logp, *lse, *dlogp; /* (N) each */
+    size_t cap;
+} Scratch;
+
+static void scratch_reserve(Scratch *s, size_t n) {
+    if (n <= s->cap) return;
+    free(s->logp);
+    s->logp = xalloc_floats(3 * n);
+    s->lse = s->logp + n;
+    s->dlogp = s->logp + 2 * n;
+    s->cap = n;
+}
+
+/* After model_forward over b: the summed answer log-probs of its 2n sequences. */
+static void batch_sequence_logps(Model *m, const Batch *b, const PairBatch *pb, Scratch *s, double *sums) {
+    int N = b->B * b->T;
+    scratch_reserve(s, (size_t)N);
+    logprob_forward(m->act.out, b->targets, N, config_out_width(&m->cfg), 1.0f, s->logp, s->lse, NULL);
+    sequence_logp_sums(s->logp, b->T, pb->places, 2 * pb->n, sums);
+}
+
+/* out (n, 2) = the summed log-probs of each pair's chosen and rejected answer
+ * under m; progress shown as "LABEL i/n" unless label is NULL. */
+static void score_pairs(Model *m, const PrefPairs *set, const Layout *L, float *out, const char *label) {
+    int P = L->pairs_per_batch;
+    PairBatch pb = {0, xmalloc(sizeof(int) * (size_t)P), xmalloc(sizeof(SeqPlace) * 2 * (size_t)P)};
+    double *sums = xmalloc(sizeof(double) * 2 * (size_t)P);
+    Batch b = {0};
+    Scratch s = {0};
+    Progress progress;
+    if (label) progress_init(&progress, label, 0, (set->n + P - 1) / P);
+    for (int start = 0; start < set->n; start += P) {
+        pb.n = LMF_MIN(P, set->n - start);
+        for (int i = 0; i < pb.n; i++) pb.idx[i] = start + i;
+        pref_pairs_pack(set, pb.idx, pb.n, L->max_len, L->packed, L->pad_id, &b, pb.places);
+        model_forward(m, b.tokens, b.doc_start, b.B, b.T, 0);
+        batch_sequence_logps(m, &b, &pb, &s, sums);
+        for (int i = 0; i < 2 * pb.n; i++) out[2 * (size_t)start + i] = (float)sums[i];
+        if (!label) continue;
+        progress_add_tokens(&progress, (double)b.n_tokens);
+        progress_update(&progress, start / P + 1, NULL);
+    }
+    if (label) progress_finish(&progress);
+    batch_free(&b);
+    free(s.logp);
+    free(sums);
+    free(pb.idx);
+    free(pb.places);
+}
+
+/* ---- the reference ---- */
+
+/* Dies unless ref scores the same tokens the same way the policy would:
+ * the same architecture and the same vocabulary. */
+static void check_reference(const char *ref_dir, const Checkpoint *ref, const Model *policy, const Tokenizer *tok,
+                            int max_len) {
+    const ModelConfig *a = &ref->model->cfg, *b = &policy->cfg;
+    if (a->head != HEAD_LM) die("dpo: the reference %s has a score head, not a language-model head", ref_dir);
+    struct {
+        const char *name;
+        double ref, policy;
+    } fields[] = {{"vocab_size", a->vocab_size, b->vocab_size},
+                  {"hidden_size", a->dim, b->dim},
+                  {"num_hidden_layers", a->n_layers, b->n_layers},
+                  {"num_attention_heads", a->n_heads, b->n_heads},
+                  {"num_key_value_heads", a->n_kv_heads, b->n_kv_heads},
+                  {"intermediate_size", a->ffn_hidden, b->ffn_hidden},
+                  {"rope_theta", a->rope_theta, b->rope_theta},
+                  {"rms_norm_eps", a->norm_eps, b->norm_eps},
+                  {"tie_word_embeddings", a->tie_embeddings, b->tie_embeddings},
+                  {"qkv_bias", a->qkv_bias, b->qkv_bias}};
+    for (size_t i = 0; i < LMF_ARRAY_LEN(fields); i++)
+        if (fields[i].ref != fields[i].policy)
+            die("dpo: the reference %s has another architecture than the policy: %s %g, the policy's %g", ref_dir,
+                fields[i].name, fields[i].ref, fields[i].policy);
+    if (a->max_seq_len < max_len)
+        die("dpo: the reference %s takes at most %d tokens, fewer than --max-len %d", ref_dir, a->max_seq_len, max_len);
+    if (!ref->tokenizer) die("dpo: the reference %s has no tokenizer.json to check against the policy's", ref_dir);
+    int n = tokenizer_vocab_size(tok);
+    if (tokenizer_vocab_size(ref->tokenizer) != n)
+        die("dpo: the reference %s has another tokenizer than the policy: %d tokens, the policy's %d", ref_dir,
+            tokenizer_vocab_size(ref->tokenizer), n);
+    for (int id = 0; id < n; id++) {
+        size_t la, lb;
+        char *ta = tokenizer_decode(ref->tokenizer, &id, 1, &la), *tb = tokenizer_decode(tok, &id, 1, &lb);
+        int same = la == lb && memcmp(ta, tb, la) == 0 && tokenizer_id_valid(ref->tokenizer, id) == tokenizer_id_valid(tok, id);
+        free(ta);
+        free(tb);
+        if (!same) die("dpo: the reference %s has another tokenizer than the policy: token %d differs", ref_dir, id);
+    }
+}
+
+static int same_path(const char *a, const char *b) {
+    char *ra = realpath(a, NULL), *rb = realpath(b, NULL);
+    int same = ra && rb && strcmp(ra, rb) == 0;
+    free(ra);
+    free(rb);
+    return same;
+}
+
+/* Reads saved reference log-probs if they belong to exactly these pairs;
+ * returns 0 (leaving out untouched) otherwise. */
+static int load_ref_logps(const char *path, const char *fingerprint, size_t n_pairs, float *out) {
+    if (!file_exists(path)) return 0;
+    SafeTensors *st = st_open(path);
+    const char *saved = st_metadata(st, "pairs_fingerprint");
+    const StTensor *t = st_find(st, "ref_logps");
+    int ok = saved && strcmp(saved, fingerprint) == 0 && t && st_numel(t) == 2 * n_pairs;
+    if (ok) st_read_f32(t, out, 2 * n_pairs);
+    st_close(st);
+    return ok;
+}
+
+/* The reference log-probs (n_train + n_eval, 2) of the training pairs, then
+ * the held-out ones. On --resume they are read back from the run directory;
+ * otherwise computed with the reference (the policy's starting weights unless
+ * --ref names another checkpoint) and saved there. */
+static float *reference_logps(Model *policy, const Tokenizer *tok, const char *init, const char *ref_dir,
+                              const PrefPairs *train, const PrefPairs *eval, const Layout *L, const char *out_dir,
+                              int resume) {
+    size_t n = (size_t)train->n + (size_t)eval->n;
+    float *logps = xmalloc(sizeof(float) * 2 * n);
+    char fingerprint[64];
+    snprintf(fingerprint, sizeof fingerprint, "%016llx-%016llx", (unsigned long long)pref_pairs_fingerprint(train),
+             (unsigned long long)pref_pairs_fingerprint(eval));
+    char *path = path_join(out_dir, "ref_logps.safetensors");
+    if (resume && load_ref_logps(path, fingerprint, n, logps)) {
+        info("reference log-probs read from %s", path);
+        free(path);
+        return logps;
+    }
+    if (ref_dir && !same_path(ref_dir, init)) {
+        Checkpoint ref = checkpoint_load(ref_dir);
+        check_reference(ref_dir, &ref, policy, tok, L->max_len);
+        info("scoring the pairs with the reference %s", ref_dir);
+        score_pairs(ref.model, train, L, logps, "reference batch");
+        score_pairs(ref.model, eval, L, logps + 2 * (size_t)train->n, "reference batch");
+        checkpoint_free(&ref);
+    } else {
+        /* Training has not started: the policy is still the reference. */
+        info("scoring the pairs with the reference (the starting model %s)", init);
+        score_pairs(policy, train, L, logps, "reference batch");
+        score_pairs(policy, eval, L, logps + 2 * (size_t)train->n, "reference batch");
+    }
+    make_dirs(out_dir);
+    StWriter *w = st_writer_new();
+    int64_t shape[2] = {(int64_t)n, 2};
+    st_writer_metadata(w, "pairs_fingerprint", fingerprint);
+    st_writer_metadata(w, "reference", ref_dir ? ref_dir : init);
+    st_writer_add(w, "ref_logps", ST_F32, 2, shape, logps);
+    st_writer_save(w, path);
+    st_writer_free(w);
+    free(path);
+    return logps;
+}
+
+/* ---- the objective ---- */
+
+typedef struct {
+    const PrefPairs *train, *eval;
+    const float *ref_train, *ref_eval; /* (n, 2) reference log-probs of chosen, rejected */
+    DpoLossConfig loss;
+    Layout layout;
+    uint64_t seed;
+    long cursor, total; /* pairs handed out so far; in the whole run */
+    int *order;         /* (train->n) the training pairs in the order of epoch order_epoch */
+    long order_epoch;
+    PairBatch **slots; /* the PairBatch of each micro-batch slot the trainer uses */
+    int n_slots;
+    Scratch scratch;
+    double *sums; /* (2 * pairs_per_batch) */
+} DpoRun;
+
+/* Training pair number k of the whole run: epochs follow each other, each
+ * in its own seeded order, so the order is a function of k alone (resume). */
+static int pair_at(DpoRun *r, long k) {
+    long epoch = k / r->train->n;
+    if (epoch != r->order_epoch) {
+        for (int i = 0; i < r->train->n; i++) r->order[i] = i;
+        Rng rng;
+        rng_seed(&rng, r->seed * 1000003 + (uint64_t)epoch);
+        rng_shuffle_ints(&rng, r->order, r->train->n);
+        r->order_epoch = epoch;
+    }
+    return r->order[k % r->train->n];
+}
+
+static PairBatch *pair_batch_of(DpoRun *r, Batch *b) {
+    if (b->aux) return b->aux;
+    int P = r->layout.pairs_per_batch;
+    PairBatch *pb = xcalloc(1, sizeof(PairBatch));
+    pb->idx = xmalloc(sizeof(int) * (size_t)P);
+    pb->places = xmalloc(sizeof(SeqPlace) * 2 * (size_t)P);
+    r->slots = xrealloc(r->slots, sizeof(PairBatch *) * (size_t)(r->n_slots + 1));
+    r->slots[r->n_slots++] = pb;
+    b->aux = pb;
+    return pb;
+}
+
+static int next_pair_batch(void *ctx, Batch *b) {
+    DpoRun *r = ctx;
+    if (r->cursor >= r->total) return 0;
+    PairBatch *pb = pair_batch_of(r, b);
+    pb->n = (int)LMF_MIN((long)r->layout.pairs_per_batch, r->total - r->cursor);
+    for (int i = 0; i < pb->n; i++) pb->idx[i] = pair_at(r, r->cursor + i);
+    r->cursor += pb->n;
+    const Layout *L = &r->layout;
+    pref_pairs_pack(r->train, pb->idx, pb->n, L->max_len, L->packed, L->pad_id, b, pb->places);
+    return 1;
+}
+
+/* One pair's loss, with its statistics added under prefix ("dpo/", "eval/"). */
+static DpoPairLoss pair_loss(const DpoRun *r, const PrefPair *pair, const float *ref, double chosen, double rejected,
+                             const char *prefix, StepStats *stats) {
+    DpoPairLogps lp = {chosen, rejected, ref[CHOSEN], ref[REJECTED], pair->answer_tokens[CHOSEN]};
+    DpoPairLoss pl = dpo_pair_loss(&r->loss, &lp);
+    char key[48];
+#define ADD(name, value)                                        \
+    do {                                                        \
+        snprintf(key, sizeof key, "%s%s", prefix, name);        \
+        stats_add(stats, key, value);                           \
+    } while (0)
+    ADD("reward_chosen", pl.reward_chosen);
+    ADD("reward_rejected", pl.reward_rejected);
+    ADD("margin", pl.reward_chosen - pl.reward_rejected);
+    ADD("accuracy", pl.reward_chosen > pl.reward_rejected ? 1.0 : 0.0);
+    ADD("logp_chosen", chosen);
+    ADD("logp_rejected", rejected);
+    if (r->loss.nll_weight > 0) ADD("nll", -chosen / pair->answer_tokens[CHOSEN]);
+#undef ADD
+    return pl;
+}
+
+static double dpo_loss_and_grad(void *ctx, Model *m, const Batch *b, double norm, StepStats *stats) {
+    DpoRun *r = ctx;
+    const PairBatch *pb = b->aux;
+    batch_sequence_logps(m, b, pb, &r->scratch, r->sums);
+    float *dlogp = r->scratch.dlogp;
+    memset(dlogp, 0, sizeof(float) * (size_t)b->B * b->T);
+    double loss_sum = 0;
+    for (int i = 0; i < pb->n; i++) {
+        int p = pb->idx[i];
+        DpoPairLoss pl = pair_loss(r, &r->train->pairs[p], r->ref_train + 2 * (size_t)p, r->sums[2 * i],
+                                   r->sums[2 * i + 1], "dpo/", stats);
+        loss_sum += pl.loss;
+        /* ∂loss/∂(an answer's summed log-prob) is ∂loss/∂logp of each of its
+         * tokens; logprob_backward ignores the unmarked ones */
+        double d[2] = {pl.dchosen / norm, pl.drejected / norm};
+        for (int k = 0; k < 2; k++) {
+            const SeqPlace *s = &pb->places[2 * i + k];
+            float *row = dlogp + (size_t)s->row * b->T + s->start;
+            for (int t = 0; t < s->len; t++) row[t] = (float)d[k];
+        }
+    }
+    logprob_backward(m->act.out, b->targets, dlogp, r->scratch.lse, b->B * b->T, config_out_width(&m->cfg), 1.0f);
+    return loss_sum;
+}
+
+static void evaluate_pairs(void *ctx, Model *m, StepStats *stats) {
+    DpoRun *r = ctx;
+    if (r->eval->n == 0) return;
+    float *logps = xmalloc(sizeof(float) * 2 * (size_t)r->eval->n);
+    score_pairs(m, r->eval, &r->layout, logps, NULL);
+    for (int i = 0; i < r->eval->n; i++) {
+        DpoPairLoss pl = pair_loss(r, &r->eval->pairs[i], r->ref_eval + 2 * (size_t)i, logps[2 * i],
+                                   logps[2 * i + 1], "eval/", stats);
+        stats_add(stats, "eval/loss", pl.loss);
+    }
+    free(logps);
+}
+
+static cJSON *save_cursor(void *ctx) {
+    DpoRun *r = ctx;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "pairs_done", (double)r->cursor);
+    return j;
+}
+
+static void load_cursor(void *ctx, const cJSON *state) {
+    DpoRun *r = ctx;
+    const cJSON *done = cJSON_GetObjectItemCaseSensitive(state, "pairs_done");
+    if (!cJSON_IsNumber(done) || done->valuedouble < 0 || done->valuedouble > (double)r->total)
+        die("trainer_state.json: field \"data.pairs_done\" must be a number of pairs within the run");
+    r->cursor = (long)done->valuedouble;
+}
+
+/* ---- the command ---- */
+
+static double mean_of(const float *logps, int n, int which) {
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += logps[2 * i + which];
+    return n ? sum / n : NAN;
+}
+
+/* DPO often lowers the chosen answers' likelihood along with the rejected
+ * ones; say so when it happened. */
+static void report_chosen_logp(const TrainResult *res, const DpoRun *r) {
+    double before = mean_of(r->ref_eval, r->eval->n, CHOSEN), after = stats_mean(&res->last_eval, "eval/logp_chosen");
+    if (isnan(after)) return;
+    info("held out: accuracy %.3f, margin %.4f; chosen answers' log-prob %.3f -> %.3f, rejected %.3f -> %.3f",
+         stats_mean(&res->last_eval, "eval/accuracy"), stats_mean(&res->last_eval, "eval/margin"), before, after,
+         mean_of(r->ref_eval, r->eval->n, REJECTED), stats_mean(&res->last_eval, "eval/logp_rejected"));
+    if (after < before)
+        warn("the held-out chosen answers became less likely than under the reference (%.3f -> %.3f): the policy "
+             "pushes both answers down; --nll-weight 0.2 keeps the chosen ones up",
+             before, after);
+}
+
+int cmd_dpo(int argc, char **argv) {
+    const char *out = "runs/dpo", *init = NULL, *ref = NULL, *loss_name = "sigmoid", *schedule = "cosine";
+    OptList data = {0}, eval_data = {0};
+    float beta = 0.1f, label_smoothing = 0, nll_weight = 0, eval_fraction = 0.05f;
+    int max_len = 0, truncate_prompt = 0, pack = 1, batch = 8, grad_accum = 1, epochs = 1, keep = 2, seed = 1;
+    int resume = 0;
+    long steps = 0, warmup = -1, eval_every = 0, save_every = 0;
+    float lr = 1e-5f, min_lr_ratio = 0.1f, weight_decay = 0.0f, clip = 1.0f;
+    Option opts[] = {
+        OPT_STR("init", &init, "the policy's starting checkpoint (required)"),
+        OPT_STR("ref", &ref, "the frozen reference checkpoint (default: --init)"),
+        OPT_LIST("data", &data, "{\"prompt\",\"chosen\",\"rejected\"} JSONL file (required)"),
+        OPT_LIST("eval", &eval_data, "held-out pairs (default: --eval-fraction of --data)"),
+        OPT_FLOAT("eval-fraction", &eval_fraction, "share of --data held out when no --eval is given"),
+        OPT_STR("out", &out, "run directory: checkpoints, metrics.jsonl, plots, ref_logps.safetensors, model/"),
+        OPT_STR("loss", &loss_name, "sigmoid (DPO) or ipo"),
+        OPT_FLOAT("beta", &beta, "beta: strength of the pull towards the reference"),
+        OPT_FLOAT("label-smoothing", &label_smoothing, "conservative DPO: probability that a label is wrong (0: off)"),
+        OPT_FLOAT("nll-weight", &nll_weight, "weight of a per-token NLL term on the chosen answer (Llama 3.1: 0.2)"),
+        OPT_INT("max-len", &max_len, "tokens per sequence, prompt + answer (default: the model's context)"),
+        OPT_FLAG("truncate-prompt", &truncate_prompt, "cut the start of prompts that do not fit instead of failing"),
+        OPT_FLAG("pack", &pack, "pack sequences into rows (--no-pack: one padded row per sequence)"),
+        OPT_INT("batch", &batch, "pairs per micro-batch"),
+        OPT_INT("grad-accum", &grad_accum, "micro-batches per optimizer step"),
+        OPT_INT("epochs", &epochs, "passes over the training pairs (when --steps is not given)"),
+        OPT_LONG("steps", &steps, "optimizer steps (default: from --epochs)"),
+        OPT_FLOAT("lr", &lr, "peak learning rate"),
+        OPT_STR("schedule", &schedule, "learning-rate schedule: constant, cosine or linear"),
+        OPT_LONG("warmup", &warmup, "warm-up steps (default: 10% of the steps)"),
+        OPT_FLOAT("min-lr-ratio", &min_lr_ratio, "the decay ends at lr * this"),
+        OPT_FLOAT("weight-decay", &weight_decay, "AdamW weight decay (matrices only)"),
+        OPT_FLOAT("clip", &clip, "clip the gradient norm to this (0: off)"),
+        OPT_LONG("eval-every", &eval_every, "evaluate every N steps and at the end (default: 10 times a run)"),
+        OPT_LONG("save-every", &save_every, "checkpoint every N steps and at the end (default: 4 times a run)"),
+        OPT_INT("keep", &keep, "checkpoints kept"),
+        OPT_INT("seed", &seed, "seed of the pair order and the held-out split"),
+        OPT_FLAG("resume", &resume, "continue the run in --out from its newest checkpoint"),
+        OPT_END};
+    char **positional;
+    int npos = args_parse("dpo", "",
+                          "Direct Preference Optimization: teach a model to prefer the chosen answer of each "
+                          "{\"prompt\",\"chosen\",\"rejected\"} pair more than a frozen reference does.",
+                          opts, argc, argv, &positional);
+    free(positional);
+    if (npos) die("dpo: unexpected argument (data goes in --data; see lmforge dpo --help)");
+    if (!init) die("dpo: --init MODEL is required (the policy's starting checkpoint)");
+    if (data.n == 0) die("dpo: --data FILE is required ({\"prompt\",\"chosen\",\"rejected\"} JSONL)");
+    if (batch < 1 || grad_accum < 1 || epochs < 1) die("dpo: --batch, --grad-accum and --epochs must be positive");
+    if (steps < 0) die("dpo: --steps must be positive");
+    if (!(eval_fraction >= 0 && eval_fraction < 1)) die("dpo: --eval-fraction must be in [0, 1)");
+    DpoLossConfig loss = {dpo_loss_parse(loss_name), beta, label_smoothing, nll_weight};
+    const char *why = dpo_loss_check(&loss);
+    if (why) die("dpo: %s", why);
+
+    Checkpoint start = checkpoint_load(init);
+    Model *m = start.model;
+    if (m->cfg.head != HEAD_LM) die("dpo: %s has a score head, not a language-model head", init);
+    if (!start.tokenizer) die("dpo: %s has no tokenizer.json", init);
+    if (max_len == 0) max_len = m->cfg.max_seq_len;
+    if (max_len < 2 || max_len > m->cfg.max_seq_len)
+        die("dpo: --max-len %d must be between 2 and the model's context length %d", max_len, m->cfg.max_seq_len);
+
+    PrefPairs train = pref_pairs_load(data.items, data.n, start.tokenizer, max_len, truncate_prompt);
+    PrefPairs eval = eval_data.n ? pref_pairs_load(eval_data.items, eval_data.n, start.tokenizer, max_len, truncate_prompt)
+                                 : pref_pairs_split(&train, eval_fraction, (uint64_t)seed);
+    if (train.n == 0) die("dpo: no training pairs are left after holding out %d for evaluation", eval.n);
+    int pad_id = tokenizer_eos_id(start.tokenizer);
+    Layout layout = {batch, max_len, pack, pad_id >= 0 ? pad_id : 0};
+    long pairs_per_step = (long)batch * grad_accum;
+    long total = steps ? steps * pairs_per_step : (long)train.n * epochs;
+    long max_steps = steps ? steps : (total + pairs_per_step - 1) / pairs_per_step;
+    info("data: %d training pairs, %d held out; %ld pairs per step (%d x %d), %ld steps", train.n, eval.n,
+         pairs_per_step, batch, grad_accum, max_steps);
+
+    float *ref_logps = reference_logps(m, start.tokenizer, init, ref, &train, &eval, &layout, out, resume);
+    DpoRun run = {.train = &train,
+                  .eval = &eval,
+                  .ref_train = ref_logps,
+                  .ref_eval = ref_logps + 2 * (size_t)train.n,
+                  .loss = loss,
+                  .layout = layout,
+                  .seed = (uint64_t)seed,
+                  .total = total,
+                  .order = xmalloc(sizeof(int) * (size_t)train.n),
+                  .order_epoch = -1,
+                  .sums = xmalloc(sizeof(double) * 2 * (size_t)batch)};
+    Objective obj = {.ctx = &run,
+                     .next_batch = next_pair_batch,
+                     .loss_and_grad = dpo_loss_and_grad,
+                     .evaluate = evaluate_pairs,
+                     .save_state = save_cursor,
+                     .load_state = load_cursor,
+                     .progress_keys = "dpo/accuracy,dpo/margin,dpo/logp_chosen,dpo/logp_rejected"};
+    TrainConfig tc = train_config_defaults();
+    tc.stage = "dpo";
+    tc.run_dir = out;
+    tc.max_steps = max_steps;
+    tc.grad_accum = grad_accum;
+    tc.optim.lr = lr;
+    tc.optim.weight_decay = weight_decay;
+    tc.optim.grad_clip = clip;
+    tc.schedule = (Schedule){schedule_parse(schedule), warmup >= 0 ? warmup : max_steps / 10, max_steps, min_lr_ratio};
+    tc.eval_every = eval_every ? eval_every : LMF_MAX(1, max_steps / 10);
+    tc.save_every = save_every ? save_every : LMF_MAX(1, max_steps / 4);
+    tc.keep_checkpoints = keep;
+    tc.resume = resume;
+    tc.plot_keys = "loss,eval/loss,dpo/accuracy,eval/accuracy";
+    tc.tokenizer = start.tokenizer;
+    TrainResult res = trainer_run(m, &obj, &tc);
+
+    char *svg = path_join(out, "rewards.svg");
+    plot_metrics(out, "dpo/reward_chosen,dpo/reward_rejected,dpo/margin,eval/margin", svg, PLOT_LINEAR_Y);
+    free(svg);
+    svg = path_join(out, "logps.svg");
+    plot_metrics(out, "dpo/logp_chosen,dpo/logp_rejected,eval/logp_chosen,eval/logp_rejected", svg, PLOT_LINEAR_Y);
+    free(svg);
+    info("dpo done: %ld steps; metrics in %s/metrics.jsonl, plots in loss.svg, rewards.svg and logps.svg", res.steps, out);
+    report_chosen_logp(&res, &run);
+
+    for (int i = 0; i < run.n_slots; i++) {
+        free(run.slots[i]->idx);
+        free(run.slots[i]->places);
+        free(run.slots[i]);
+    }
+    free(run.slots);
+    free(run.scratch.logp);
+    free(run.sums);
+    free(run.order);
+    free(ref_logps);
+    pref_pairs_free(&train);
+    pref_pairs_free(&eval);
+    free(data.items);
+    free(eval_data.items);
+    checkpoint_free(&start);
+    return 0;
+}
