@@ -32,7 +32,7 @@ static const TrainShape shapes[] = {
 
 typedef struct {
     double tokens_per_s, peak_rss_mb;
-} StepThroughput;
+} StepResult;
 
 static ModelConfig shape_config(const TrainShape *s) {
     ModelConfig c = config_default(s->V, s->C, s->L, s->NH);
@@ -44,7 +44,7 @@ static ModelConfig shape_config(const TrainShape *s) {
 }
 
 /* Runs in a child process so that its peak memory is its own. */
-static StepThroughput lmforge_train_steps(const TrainShape *s) {
+static StepResult lmforge_train_steps(const TrainShape *s) {
     ModelConfig c = shape_config(s);
     Model *m = model_new(&c);
     model_init_random(m, 1);
@@ -67,16 +67,16 @@ static StepThroughput lmforge_train_steps(const TrainShape *s) {
         adamw_step(opt, &ps, 3e-4f);
     }
     double elapsed = now_seconds() - t0;
-    StepThroughput res = {(double)N * s->steps / elapsed, peak_rss_bytes() / 1048576.0};
+    StepResult res = {(double)N * s->steps / elapsed, peak_rss_bytes() / 1048576.0};
     return res;
 }
 
 /* `build/bench --child train_step SHAPE` runs one shape and prints its result:
  * a fresh process (not a fork: OpenMP's threads do not survive fork) whose
  * peak memory is its own. */
-static StepThroughput run_in_child(const TrainShape *s) {
+static StepResult run_in_child(const TrainShape *s) {
     char *out = bench_capture("/proc/%d/exe --child train_step %s", (int)getpid(), s->name);
-    StepThroughput r = {0, 0};
+    StepResult r = {0, 0};
     if (!out || sscanf(out, "%lf %lf", &r.tokens_per_s, &r.peak_rss_mb) != 2) die("benchmark child for shape %s failed", s->name);
     free(out);
     return r;
@@ -85,18 +85,18 @@ static StepThroughput run_in_child(const TrainShape *s) {
 BENCH_CHILD(train_step) {
     for (size_t i = 0; i < LMF_ARRAY_LEN(shapes); i++)
         if (strcmp(shapes[i].name, arg) == 0) {
-            StepThroughput r = lmforge_train_steps(&shapes[i]);
+            StepResult r = lmforge_train_steps(&shapes[i]);
             printf("%.6f %.3f\n", r.tokens_per_s, r.peak_rss_mb);
             return;
         }
     die("no training shape %s", arg);
 }
 
-static StepThroughput pytorch_train_steps(const TrainShape *s, int tuned) {
+static StepResult pytorch_train_steps(const TrainShape *s, int tuned) {
     const char *env = tuned ? "OMP_WAIT_POLICY=PASSIVE LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4 " : "";
     char *out = bench_capture("%s/usr/bin/python3 bench/torch_train_step.py %d %d %d %d %d %d %d %d %d %d 2", env, s->V,
                               s->C, s->L, s->NH, s->NKV, s->F, s->T, s->B, s->tied, s->steps);
-    StepThroughput r = {0, 0};
+    StepResult r = {0, 0};
     if (!out) return r;
     const char *a = strstr(out, "\"tokens_per_s\": "), *b = strstr(out, "\"peak_rss_mb\": ");
     if (a && b) {
@@ -119,9 +119,9 @@ BENCH(train_step) {
                m->n_params / 1e6, flops_per_token / 1e9, model_matmul_params(m) / 1e6, s->L, s->T, s->C);
         model_free(m);
         char name[96];
-        StepThroughput ours = run_in_child(s);
-        StepThroughput torch_default = pytorch_train_steps(s, 0), torch_tuned = pytorch_train_steps(s, 1);
-        StepThroughput best = torch_tuned.tokens_per_s > torch_default.tokens_per_s ? torch_tuned : torch_default;
+        StepResult ours = run_in_child(s);
+        StepResult torch_default = pytorch_train_steps(s, 0), torch_tuned = pytorch_train_steps(s, 1);
+        StepResult best = torch_tuned.tokens_per_s > torch_default.tokens_per_s ? torch_tuned : torch_default;
 #define REPORT(metric, value, unit, vs)                          \
     snprintf(name, sizeof name, "train.%s." metric, s->name); \
     bench_report(name, value, unit, vs)

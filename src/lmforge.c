@@ -1,10 +1,12 @@
 /* lmforge.c — the command line: one subcommand per stage.
  *
  * Each subcommand is a function `int cmd_NAME(int argc, char **argv)` in
- * src/stages/, called with argv[0] = the subcommand's name. */
+ * src/stages/, called with argv[0] = the subcommand's name. Under mpirun
+ * (the MPI build) every rank runs the same command; see base/dist.h. */
 #include <stdio.h>
 #include <string.h>
 
+#include "base/dist.h"
 #include "base/util.h"
 #include "stages/stages.h"
 
@@ -15,15 +17,23 @@ typedef struct {
 } Command;
 
 static const Command commands[] = {
-    {"train-tiny", cmd_train_tiny, "train a tiny model on a built-in text and show the loss falling"},
+    /* the stages, in pipeline order */
     {"tokenizer", cmd_tokenizer, "train a byte-level BPE tokenizer; encode and decode text"},
     {"pretrain", cmd_pretrain, "pretrain a model on raw text (next-token prediction)"},
+    {"sft", cmd_sft, "supervised fine-tuning on chats or prompt/completion pairs (full or LoRA)"},
+    {"merge", cmd_merge, "fold a LoRA adapter into its base model: a full checkpoint"},
+    {"sample", cmd_sample, "K answers per prompt as JSONL, ready for annotation"},
+    {"annotate", cmd_annotate, "rank sampled answers with an annotator program and write preference pairs"},
+    {"rm", cmd_rm, "train a reward model on rankings and chosen/rejected pairs; score responses (rm score)"},
+    {"ppo", cmd_ppo, "RLHF with PPO: policy and critic learn from the reward model (InstructGPT)"},
+    {"rs", cmd_rs, "rejection sampling: best of K answers by the reward model -> SFT data and preference pairs"},
+    {"dpo", cmd_dpo, "Direct Preference Optimization on chosen/rejected pairs (DPO, IPO, conservative DPO)"},
+    {"pipeline", cmd_pipeline, "run a recipe of stages (rounds included), resuming where it stopped"},
+    /* using a model */
     {"generate", cmd_generate, "sample continuations of prompts (batched, KV cache); text or JSONL out"},
     {"chat", cmd_chat, "chat with a model in ChatML, streaming its replies"},
     {"eval", cmd_eval, "loss and perplexity of a model on text"},
-    {"dpo", cmd_dpo, "Direct Preference Optimization on chosen/rejected pairs (DPO, IPO, conservative DPO)"},
-    {"annotate", cmd_annotate, "rank sampled answers with an annotator program and write preference pairs"},
-    {"pipeline", cmd_pipeline, "run a recipe of stages (rounds included), resuming where it stopped"},
+    /* the demo's data and judges */
     {"demo-data", cmd_demo_data, "build the demo's pretraining text, tasks, SFT data and prompts from Debian packages"},
     {"gold", cmd_gold, "gold judges of the demo tasks: score answers, or rank them as a simulated annotator"},
 };
@@ -49,6 +59,9 @@ int main(int argc, char **argv) {
         return argc < 2 ? 1 : 0;
     }
     for (size_t i = 0; i < LMF_ARRAY_LEN(commands); i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            dist_init(&argc, &argv);
+            return commands[i].run(argc - 1, argv + 1);
+        }
     die("unknown command '%s' (see lmforge help)", argv[1]);
 }

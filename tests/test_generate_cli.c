@@ -41,7 +41,8 @@ static Fixture make_fixture(const char *tag) {
      * says depends on its context */
     for (int i = 0; i < m->n_tensors; i++)
         if (!strstr(m->tensors[i].name, "norm"))
-            scale_floats(m->params + m->tensors[i].offset, (size_t)m->tensors[i].rows * m->tensors[i].cols, 12.0f);
+            for (size_t j = 0; j < (size_t)m->tensors[i].rows * m->tensors[i].cols; j++)
+                m->params[m->tensors[i].offset + j] *= 12.0f;
     f.model_dir = path_join(f.dir, "model");
     checkpoint_save(f.model_dir, m, tok, 0, 1);
     lmf_quiet = quiet;

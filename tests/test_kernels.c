@@ -246,14 +246,14 @@ TEST(embedding_gradient_adds_repeated_tokens) {
 TEST(adamw_matches_hand_computation) {
     float p[2] = {1.0f, -2.0f}, g[2] = {0.5f, 0.1f}, m[2] = {0}, v[2] = {0};
     float lr = 0.1f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0.01f;
-    adamw_update(p, g, m, v, 2, lr, b1, b2, eps, wd, 1);
+    adamw_update(p, g, 1.0f, m, v, 2, lr, b1, b2, eps, wd, 1);
     /* step 1: m̂ = g, v̂ = g², so the update is lr · sign(g) (plus decay) */
     CHECK_NEAR(p[0], 1.0 * (1 - lr * wd) - lr * 0.5 / (0.5 + eps), 1e-6);
     CHECK_NEAR(p[1], -2.0 * (1 - lr * wd) - lr * 0.1 / (0.1 + eps), 1e-6);
     float g2[2] = {-0.5f, 0.3f};
     double m0 = 0.1 * 0.5 * 0.9 - 0.1 * 0.5, v0 = 0.001 * 0.25 * 0.999 + 0.001 * 0.25;
     double expected = p[0] * (1 - lr * wd) - lr * (m0 / (1 - 0.81)) / (sqrt(v0 / (1 - 0.999 * 0.999)) + eps);
-    adamw_update(p, g2, m, v, 2, lr, b1, b2, eps, wd, 2);
+    adamw_update(p, g2, 1.0f, m, v, 2, lr, b1, b2, eps, wd, 2);
     CHECK_NEAR(p[0], expected, 1e-5);
 }
 

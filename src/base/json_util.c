@@ -161,3 +161,22 @@ void json_fprint_string(FILE *f, const char *s) {
     }
     fputc('"', f);
 }
+
+cJSON *rng_to_json(const Rng *r) {
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < 4; i++) {
+        char hex[24];
+        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)r->s[i]);
+        cJSON_AddItemToArray(a, cJSON_CreateString(hex));
+    }
+    return a;
+}
+
+void rng_from_json(Rng *r, const cJSON *a, const char *where) {
+    if (cJSON_GetArraySize(a) != 4) die("%s: a random generator state must hold 4 values", where);
+    for (int i = 0; i < 4; i++) {
+        const cJSON *v = cJSON_GetArrayItem(a, i);
+        if (!cJSON_IsString(v)) die("%s: a random generator state must hold hex strings", where);
+        r->s[i] = strtoull(v->valuestring, NULL, 16);
+    }
+}

@@ -41,4 +41,10 @@ const char *json_opt_string(const cJSON *obj, const char *key, const char *where
  * files written line by line without building a cJSON tree. */
 void json_fprint_string(FILE *f, const char *s);
 
+/* A random generator's state as 4 hex strings (JSON numbers cannot hold
+ * 64-bit values exactly), for exact resume. */
+#include "rng.h"
+cJSON *rng_to_json(const Rng *r);
+void rng_from_json(Rng *r, const cJSON *a, const char *where);
+
 #endif

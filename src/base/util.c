@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 int lmf_quiet = 0;
+void (*lmf_on_die)(void) = NULL;
 
 static void vreport(const char *prefix, const char *fmt, va_list ap, int with_errno, int err) {
     fflush(stdout);
@@ -27,6 +28,7 @@ void die(const char *fmt, ...) {
     va_start(ap, fmt);
     vreport("", fmt, ap, 0, 0);
     va_end(ap);
+    if (lmf_on_die) lmf_on_die();
     exit(1);
 }
 
@@ -36,6 +38,7 @@ void die_errno(const char *fmt, ...) {
     va_start(ap, fmt);
     vreport("", fmt, ap, 1, err);
     va_end(ap);
+    if (lmf_on_die) lmf_on_die();
     exit(1);
 }
 

@@ -20,6 +20,9 @@ _Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Like die(), with ": <strerror(errno)>" appended. */
 _Noreturn void die_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* When set, die() calls it after printing its message, instead of exiting:
+ * under MPI it stops every rank of the job (dist.h). */
+extern void (*lmf_on_die)(void);
 
 /* Quiet mode silences info() (progress lines are separate). */
 extern int lmf_quiet;

@@ -69,6 +69,29 @@ cJSON *conversation_to_json(const Conversation *c) {
     return list;
 }
 
+Conversation *load_prompts(const char *path, int *n_out) {
+    JsonlReader *r = jsonl_open(path);
+    JsonlRecord rec;
+    Conversation *prompts = NULL;
+    int n = 0, cap = 0;
+    while (jsonl_next(r, &rec)) {
+        int has_messages = cJSON_GetObjectItemCaseSensitive(rec.json, "messages") != NULL;
+        Conversation c = jsonl_get_conversation(&rec, has_messages ? "messages" : "prompt");
+        while (c.n > 0 && strcmp(c.msgs[c.n - 1].role, "assistant") == 0) {
+            c.n--;
+            free((char *)c.msgs[c.n].role);
+            free((char *)c.msgs[c.n].content);
+        }
+        if (c.n == 0) jsonl_die(&rec, "the chat has no user message to answer");
+        if (n == cap) prompts = xrealloc(prompts, sizeof(Conversation) * (size_t)(cap = cap ? 2 * cap : 64));
+        prompts[n++] = c;
+    }
+    jsonl_close(r);
+    if (n == 0) die("%s: no prompts (expected {\"prompt\": ...} or {\"messages\": [...]} lines)", path);
+    *n_out = n;
+    return prompts;
+}
+
 void render_prompt(const Tokenizer *t, const Conversation *prompt, IntVec *ids) {
     chat_render(t, prompt->msgs, prompt->n, 1, 0, ids, NULL);
 }

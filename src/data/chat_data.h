@@ -32,6 +32,12 @@ void conversation_free(Conversation *c);
  * message list otherwise (for writing datasets back). */
 cJSON *conversation_to_json(const Conversation *c);
 
+/* Reads a prompt file: one {"prompt": string or messages} or {"messages":
+ * [...]} object per line. A chat that ends with assistant turns is the
+ * prompt up to them (a reference answer is not part of the prompt). Dies on
+ * an empty file or a line without a user message. *n gets the count. */
+Conversation *load_prompts(const char *path, int *n);
+
 /* The prompt followed by the assistant's generation prompt: what a model continues. */
 void render_prompt(const Tokenizer *t, const Conversation *prompt, IntVec *ids);
 /* The prompt and an assistant response: ids, and mask = 1 on the response's

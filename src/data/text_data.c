@@ -39,7 +39,7 @@ static void collect_dir(PathList *l, const char *dir) {
             free(p);
         }
     closedir(d);
-    qsort(here.paths, (size_t)here.n, sizeof(char *), compare_strings);
+    if (here.n > 1) qsort(here.paths, (size_t)here.n, sizeof(char *), compare_strings); /* an empty folder has no list */
     for (int i = 0; i < here.n; i++) {
         if (dir_exists(here.paths[i])) collect_dir(l, here.paths[i]);
         else if (is_text_file(here.paths[i])) path_list_add(l, here.paths[i]);
@@ -121,41 +121,26 @@ IntVec tokenize_inputs(const char *const *inputs, int n_inputs, const Tokenizer 
     return c.tokens;
 }
 
-/* A fingerprint of the tokenizer: the bytes of every token and the ids of a
- * probe text. Shards made with another tokenizer must not be reused. */
-static uint64_t tokenizer_fingerprint(const Tokenizer *tok) {
-    uint64_t h = 1469598103934665603ULL;
-#define MIX(byte) (h = (h ^ (uint8_t)(byte)) * 1099511628211ULL)
-    int V = tokenizer_vocab_size(tok);
-    for (int id = 0; id < V; id++) {
-        size_t len;
-        char *bytes = tokenizer_decode(tok, &id, 1, &len);
-        for (size_t i = 0; i < len; i++) MIX(bytes[i]);
-        MIX(0xff);
-        free(bytes);
-    }
-    const char *probe = "The quick brown fox, 12345 times: don't\n\n  jump!";
-    IntVec ids = {0};
-    tokenizer_encode(tok, probe, strlen(probe), 0, &ids);
-    for (int i = 0; i < ids.len; i++) MIX(ids.data[i]), MIX(ids.data[i] >> 8), MIX(ids.data[i] >> 16);
-    intvec_free(&ids);
-#undef MIX
-    return h;
-}
-
-static cJSON *make_manifest(const PathList *files, uint64_t fingerprint, double val_fraction, uint64_t seed) {
-    cJSON *m = cJSON_CreateObject();
-    cJSON_AddNumberToObject(m, "version", 1);
-    cJSON *sources = cJSON_AddArrayToObject(m, "sources");
+static void add_sources(cJSON *m, const char *key, const PathList *files) {
+    cJSON *sources = cJSON_AddArrayToObject(m, key);
     for (int i = 0; i < files->n; i++) {
         struct stat st;
         if (stat(files->paths[i], &st) != 0) die_errno("cannot stat %s", files->paths[i]);
         cJSON *s = cJSON_CreateObject();
         cJSON_AddStringToObject(s, "path", files->paths[i]);
         cJSON_AddNumberToObject(s, "size", (double)st.st_size);
-        cJSON_AddNumberToObject(s, "mtime", (double)st.st_mtime);
+        /* to the nanosecond: an edit in the same second as the last run must count */
+        cJSON_AddNumberToObject(s, "mtime", (double)st.st_mtim.tv_sec + 1e-9 * (double)st.st_mtim.tv_nsec);
         cJSON_AddItemToArray(sources, s);
     }
+}
+
+static cJSON *make_manifest(const PathList *files, const PathList *val_files, uint64_t fingerprint,
+                            double val_fraction, uint64_t seed) {
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddNumberToObject(m, "version", 1);
+    add_sources(m, "sources", files);
+    if (val_files->n) add_sources(m, "val_sources", val_files);
     char hex[32];
     snprintf(hex, sizeof hex, "%016llx", (unsigned long long)fingerprint);
     cJSON_AddStringToObject(m, "tokenizer", hex);
@@ -208,8 +193,19 @@ static void split_and_write(const TokenizeCtx *c, const char *dir, int vocab, do
     intvec_free(&val);
 }
 
-TokenData token_data_prepare(const char *const *inputs, int n_inputs, const Tokenizer *tok, const char *shard_dir,
-                             double val_fraction, uint64_t seed) {
+/* Training shard from the train files, validation shard from the val files, whole. */
+static void write_separate(const TokenizeCtx *train, const TokenizeCtx *val, const char *dir, int vocab) {
+    if (train->tokens.len < 2) die("the corpus has too few tokens to train on (%d)", train->tokens.len);
+    char *p = path_join(dir, "train.bin");
+    shard_write(p, train->tokens.data, (size_t)train->tokens.len, vocab);
+    free(p);
+    p = path_join(dir, "val.bin");
+    shard_write(p, val->tokens.data, (size_t)val->tokens.len, vocab);
+    free(p);
+}
+
+TokenData token_data_prepare(const char *const *inputs, int n_inputs, const char *const *val_inputs, int n_val,
+                             const Tokenizer *tok, const char *shard_dir, double val_fraction, uint64_t seed) {
     if (n_inputs < 1) die("no training data given");
     if (val_fraction < 0 || val_fraction >= 1) die("--val-fraction must be in [0, 1)");
     /* a folder of shards made before */
@@ -224,8 +220,9 @@ TokenData token_data_prepare(const char *const *inputs, int n_inputs, const Toke
     }
     free(given_manifest);
 
-    PathList files = collect_inputs(inputs, n_inputs);
-    cJSON *manifest = make_manifest(&files, tokenizer_fingerprint(tok), val_fraction, seed);
+    PathList files = collect_inputs(inputs, n_inputs), val_files = {0};
+    if (n_val > 0) val_files = collect_inputs(val_inputs, n_val);
+    cJSON *manifest = make_manifest(&files, &val_files, tokenizer_fingerprint(tok), val_fraction, seed);
     char *manifest_path = path_join(shard_dir, "manifest.json");
     int reuse = 0;
     if (file_exists(manifest_path)) {
@@ -246,7 +243,14 @@ TokenData token_data_prepare(const char *const *inputs, int n_inputs, const Toke
         remove(manifest_path); /* the old shards stop being valid from here on */
         TokenizeCtx c = tokenize_all(&files, tok);
         make_dirs(shard_dir);
-        split_and_write(&c, shard_dir, tokenizer_vocab_size(tok), val_fraction, seed);
+        if (val_files.n) {
+            TokenizeCtx v = tokenize_all(&val_files, tok);
+            write_separate(&c, &v, shard_dir, tokenizer_vocab_size(tok));
+            intvec_free(&v.tokens);
+            intvec_free(&v.doc_ends);
+        } else {
+            split_and_write(&c, shard_dir, tokenizer_vocab_size(tok), val_fraction, seed);
+        }
         d = open_shards(shard_dir);
         cJSON_AddNumberToObject(manifest, "train_tokens", (double)d.train.n_tokens);
         cJSON_AddNumberToObject(manifest, "val_tokens", (double)d.val.n_tokens);
@@ -259,7 +263,9 @@ TokenData token_data_prepare(const char *const *inputs, int n_inputs, const Toke
     cJSON_Delete(manifest);
     free(manifest_path);
     for (int i = 0; i < files.n; i++) free(files.paths[i]);
+    for (int i = 0; i < val_files.n; i++) free(val_files.paths[i]);
     free(files.paths);
+    free(val_files.paths);
     return d;
 }
 

@@ -19,11 +19,12 @@ typedef struct {
     TokenShard train, val;
 } TokenData;
 
-/* val_fraction of the documents (at least one when there are two or more)
- * go to validation; a corpus of one document holds out its last
- * val_fraction of tokens instead. */
-TokenData token_data_prepare(const char *const *inputs, int n_inputs, const Tokenizer *tok, const char *shard_dir,
-                             double val_fraction, uint64_t seed);
+/* Validation is val_inputs when given (n_val > 0); otherwise val_fraction
+ * of the documents (at least one when there are two or more) go to
+ * validation, and a corpus of one document holds out its last val_fraction
+ * of tokens instead. */
+TokenData token_data_prepare(const char *const *inputs, int n_inputs, const char *const *val_inputs, int n_val,
+                             const Tokenizer *tok, const char *shard_dir, double val_fraction, uint64_t seed);
 void token_data_close(TokenData *d);
 
 /* Tokenizes documents of the inputs into one stream (each followed by EOS),

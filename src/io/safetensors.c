@@ -470,7 +470,8 @@ static void write_bf16(FILE *f, const float *data, size_t n) {
     }
 }
 
-void st_writer_save(StWriter *w, const char *path) {
+/* Opens path's temporary file and writes the length and the header. */
+static AtomicFile write_header(const StWriter *w, const char *path) {
     char *header = build_header(w);
     /* Like Hugging Face, pad the header with spaces so the data starts at a
      * multiple of 8 bytes and every tensor can be used in place. */
@@ -481,6 +482,12 @@ void st_writer_save(StWriter *w, const char *path) {
     fwrite(&padded_len, sizeof padded_len, 1, af.f);
     fwrite(header, 1, header_len, af.f);
     for (size_t i = header_len; i < padded_len; i++) fputc(' ', af.f);
+    cJSON_free(header);
+    return af;
+}
+
+void st_writer_save(StWriter *w, const char *path) {
+    AtomicFile af = write_header(w, path);
     for (int i = 0; i < w->n_tensors; i++) {
         const PendingTensor *t = &w->tensors[i];
         if (pending_numel(t) == 0) continue; /* an empty tensor may come with data = NULL */
@@ -488,7 +495,35 @@ void st_writer_save(StWriter *w, const char *path) {
         else fwrite(t->data, sizeof(float), pending_numel(t), af.f);
     }
     atomic_commit(&af); /* checks the stream's error flag: a failed write above dies here */
-    cJSON_free(header);
+}
+
+struct StStream {
+    AtomicFile af;
+    size_t expected, written; /* values */
+};
+
+StStream *st_stream_open(const StWriter *w, const char *path) {
+    StStream *s = xcalloc(1, sizeof *s);
+    for (int i = 0; i < w->n_tensors; i++) {
+        if (w->tensors[i].dtype != ST_F32) die("st_stream_open: tensor \"%s\" is not F32", w->tensors[i].name);
+        s->expected += pending_numel(&w->tensors[i]);
+    }
+    s->af = write_header(w, path);
+    return s;
+}
+
+void st_stream_write(StStream *s, const float *values, size_t count) {
+    if (s->written + count > s->expected)
+        die("st_stream_write: %s: more values than its tensors hold (%zu)", s->af.path, s->expected);
+    fwrite(values, sizeof(float), count, s->af.f);
+    s->written += count;
+}
+
+void st_stream_commit(StStream *s) {
+    if (s->written != s->expected)
+        die("st_stream_commit: %s: %zu values written, its tensors hold %zu", s->af.path, s->written, s->expected);
+    atomic_commit(&s->af);
+    free(s);
 }
 
 void st_writer_free(StWriter *w) {

@@ -70,6 +70,16 @@ void st_writer_add(StWriter *w, const char *name, StDtype dtype, int ndim, const
 void st_writer_save(StWriter *w, const char *path);
 void st_writer_free(StWriter *w);
 
+/* Writing a file piece by piece, for data never held whole in one place (the
+ * AdamW moments of a ZeRO-1 run arrive rank by rank): add the tensors with
+ * data = NULL (F32 only), open the stream (it writes the header), write
+ * every tensor's values in order, in as many calls as convenient, and commit
+ * (atomic, like st_writer_save; dies unless exactly all values came). */
+typedef struct StStream StStream;
+StStream *st_stream_open(const StWriter *w, const char *path);
+void st_stream_write(StStream *s, const float *values, size_t count);
+void st_stream_commit(StStream *s);
+
 /* Conversions between float32 and the 16-bit formats, exposed for tests and
  * for kernels that store activations in them. */
 float st_f16_to_f32(uint16_t h);

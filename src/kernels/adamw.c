@@ -9,13 +9,13 @@
 #include "../base/util.h"
 #include "kernels.h"
 
-void adamw_update(float *param, const float *grad, float *m, float *v, size_t n, float lr, float beta1, float beta2,
-                  float eps, float weight_decay, long step) {
+void adamw_update(float *param, const float *grad, float grad_scale, float *m, float *v, size_t n, float lr,
+                  float beta1, float beta2, float eps, float weight_decay, long step) {
     float bc1 = 1.0f - powf(beta1, (float)step), bc2 = 1.0f - powf(beta2, (float)step);
     float step_size = lr / bc1, inv_sqrt_bc2 = 1.0f / sqrtf(bc2), decay = 1.0f - lr * weight_decay;
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) {
-        float g = grad[i];
+        float g = grad[i] * grad_scale;
         float mi = beta1 * m[i] + (1.0f - beta1) * g;
         float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
         m[i] = mi;
@@ -48,9 +48,4 @@ double sum_squares(const float *x, size_t n) {
     for (int t = 0; t < used; t++) total += partial[t];
     free(partial);
     return total;
-}
-
-void scale_floats(float *x, size_t n, float s) {
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) x[i] *= s;
 }

@@ -37,7 +37,7 @@ void linear_forward_invariant(float *out, const float *in, const float *W, const
 /* ---- RMSNorm (rmsnorm.c) ---- */
 /* out (N,C) = x / rms(x) * w; rstd (N) keeps 1/rms(x) for the backward pass. */
 void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps);
-/* dx (N,C) += ∂loss/∂x; dw (C) += ∂loss/∂w. */
+/* dx (N,C) += ∂loss/∂x; dw (C) += ∂loss/∂w (skipped when dw is NULL: a frozen norm). */
 void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *rstd,
                       int N, int C);
 
@@ -85,11 +85,11 @@ void embedding_forward(float *out, const int *tokens, const float *table, int N,
 void embedding_backward(float *dtable, const float *dout, const int *tokens, int N, int C);
 
 /* ---- optimizer (adamw.c) ---- */
-/* One AdamW step (decoupled weight decay, bias-corrected moments) on n values; step counts from 1. */
-void adamw_update(float *param, const float *grad, float *m, float *v, size_t n, float lr, float beta1, float beta2,
-                  float eps, float weight_decay, long step);
+/* One AdamW step (decoupled weight decay, bias-corrected moments) on n values, with the gradient multiplied by
+ * grad_scale (gradient clipping); step counts from 1. */
+void adamw_update(float *param, const float *grad, float grad_scale, float *m, float *v, size_t n, float lr,
+                  float beta1, float beta2, float eps, float weight_decay, long step);
 /* Sum of squares in double, reduced in a fixed order (deterministic). */
 double sum_squares(const float *x, size_t n);
-void scale_floats(float *x, size_t n, float s);
 
 #endif

@@ -29,13 +29,13 @@ void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, c
     /* dw needs a sum over rows: every thread sums its own rows into a private
      * row, and the rows are then added in thread order (deterministic). */
     int max_threads = omp_get_max_threads();
-    float *partial = xalloc_floats((size_t)max_threads * C);
+    float *partial = dw ? xalloc_floats((size_t)max_threads * C) : NULL;
     int used_threads = 1;
 #pragma omp parallel
     {
         int nt = omp_get_num_threads(), id = omp_get_thread_num();
         if (id == 0) used_threads = nt;
-        float *dw_part = partial + (size_t)id * C;
+        float *dw_part = dw ? partial + (size_t)id * C : NULL;
         int lo = (int)((long)N * id / nt), hi = (int)((long)N * (id + 1) / nt);
         for (int n = lo; n < hi; n++) {
             const float *xr = x + (size_t)n * C, *dyr = dout + (size_t)n * C;
@@ -45,12 +45,14 @@ void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, c
             for (int c = 0; c < C; c++) gx += dyr[c] * w[c] * xr[c];
             float k = r * r * r * gx / C;
 #pragma omp simd
-            for (int c = 0; c < C; c++) {
-                dxr[c] += r * dyr[c] * w[c] - k * xr[c];
-                dw_part[c] += dyr[c] * xr[c] * r;
+            for (int c = 0; c < C; c++) dxr[c] += r * dyr[c] * w[c] - k * xr[c];
+            if (dw_part) {
+#pragma omp simd
+                for (int c = 0; c < C; c++) dw_part[c] += dyr[c] * xr[c] * r;
             }
         }
     }
+    if (!dw) return;
     for (int t = 0; t < used_threads; t++)
         for (int c = 0; c < C; c++) dw[c] += partial[(size_t)t * C + c];
     free(partial);

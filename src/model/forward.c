@@ -5,12 +5,14 @@
  *   att = attention(q, k, v)       x2  = x + att·Woᵀ
  *   xn2 = rmsnorm(x2)              gu  = xn2·Wguᵀ,  h = silu(gate)·up
  *   x_next = x2 + h·Wdownᵀ
- * then out = rmsnorm(x_final)·Wheadᵀ. */
+ * then out = rmsnorm(x_final)·Wheadᵀ. LoRA adapters, when attached, add
+ * their low-rank updates right after each projection (lora.h). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../base/util.h"
 #include "../kernels/kernels.h"
+#include "lora.h"
 #include "model.h"
 
 /* Floats per token of one layer's saved activations, and of the rest. */
@@ -99,6 +101,7 @@ void model_forward(Model *m, const int *tokens, const int *doc_start, int B, int
         memcpy(a->doc_start, doc_start, sizeof(int) * (size_t)N);
     }
 
+    if (m->lora) lora_begin_forward(m->lora, N, for_backward);
     embedding_forward(a->layers[0].x, a->tokens, m->w.embed, N, C);
     for (int l = 0; l < c->n_layers; l++) {
         const LayerWeights *w = &m->w.layers[l];
@@ -107,17 +110,21 @@ void model_forward(Model *m, const int *tokens, const int *doc_start, int B, int
 
         rmsnorm_forward(la->xn1, la->rstd1, la->x, w->attn_norm, N, C, c->norm_eps);
         linear_forward(la->qkv, la->xn1, w->wqkv, w->bqkv, N, C, QKV, 0);
+        if (m->lora) lora_forward(m->lora, l, LORA_SITE_QKV, la->qkv, la->xn1, N);
         /* q heads and the k heads right after them are rotated in one sweep */
         rope_apply(la->qkv, N, QKV, NH + NKV, HS, a->pos, m->rope_cos, m->rope_sin, 0);
         attention_forward(la->att, la->lse, la->qkv, a->doc_start, B, T, NH, NKV, HS);
         memcpy(la->x2, la->x, sizeof(float) * (size_t)N * C);
         linear_forward(la->x2, la->att, w->wo, NULL, N, Q, C, 1);
+        if (m->lora) lora_forward(m->lora, l, LORA_SITE_O, la->x2, la->att, N);
 
         rmsnorm_forward(la->xn2, la->rstd2, la->x2, w->mlp_norm, N, C, c->norm_eps);
         linear_forward(la->gu, la->xn2, w->wgu, NULL, N, C, 2 * F, 0);
+        if (m->lora) lora_forward(m->lora, l, LORA_SITE_GATE_UP, la->gu, la->xn2, N);
         swiglu_forward(la->h, la->gu, N, F);
         memcpy(x_next, la->x2, sizeof(float) * (size_t)N * C);
         linear_forward(x_next, la->h, w->wdown, NULL, N, F, C, 1);
+        if (m->lora) lora_forward(m->lora, l, LORA_SITE_DOWN, x_next, la->h, N);
     }
     rmsnorm_forward(a->xnf, a->rstdf, a->xf, m->w.final_norm, N, C, c->norm_eps);
     linear_forward(a->out, a->xnf, m->w.head, NULL, N, C, OUT, 0);

@@ -92,6 +92,15 @@ typedef struct {
     int n_tensors;
     float *rope_cos, *rope_sin; /* (max_seq_len, HS/2) */
     Activations act;
+    /* LoRA adapters (lora.h) applied by forward and backward, or NULL; owned
+     * by the caller. With adapters and no gradient buffer, the base is frozen:
+     * backward computes only what the adapters need. */
+    struct Lora *lora;
+    /* Called by model_backward as soon as layer l's parameter gradients are
+     * complete, or NULL: data-parallel training starts summing them over the
+     * ranks while the layers below are still being differentiated. */
+    void (*on_layer_grads)(void *ctx, int layer);
+    void *on_layer_grads_ctx;
 } Model;
 
 /* Allocates a model with zeroed parameters; dies with config_check's reason
@@ -119,7 +128,9 @@ size_t model_activation_bytes(const ModelConfig *c, size_t n_tokens, int for_bac
  * the layers share one set of buffers (inference, log-probs of a frozen model). */
 void model_forward(Model *m, const int *tokens, const int *doc_start, int B, int T, int for_backward);
 /* Accumulates parameter gradients into m->grads from ∂loss/∂out, which the
- * caller has written over m->act.out. Needs a forward pass with for_backward. */
+ * caller has written over m->act.out. Needs a forward pass with for_backward.
+ * Without m->grads (a frozen base under LoRA) only the adapters' gradients
+ * are accumulated, and the base weights' gradient matmuls are skipped. */
 void model_backward(Model *m);
 
 #endif

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "../base/args.h"
+#include "../base/dist.h"
+#include "../base/json_util.h"
 #include "../base/rng.h"
 #include "../base/util.h"
 #include "../data/text_data.h"
@@ -83,55 +85,45 @@ static void evaluate_windows(void *ctx, Model *m, StepStats *stats) {
 }
 
 static cJSON *save_rng(void *ctx) {
-    PretrainData *d = ctx;
-    cJSON *j = cJSON_CreateObject(), *rng = cJSON_AddArrayToObject(j, "rng");
-    for (int i = 0; i < 4; i++) {
-        char hex[24];
-        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)d->rng.s[i]);
-        cJSON_AddItemToArray(rng, cJSON_CreateString(hex));
-    }
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddItemToObject(j, "rng", rng_to_json(&((PretrainData *)ctx)->rng));
     return j;
 }
 
 static void load_rng(void *ctx, const cJSON *state) {
-    PretrainData *d = ctx;
-    const cJSON *rng = cJSON_GetObjectItemCaseSensitive(state, "rng");
-    if (cJSON_GetArraySize(rng) != 4) die("trainer_state.json: field \"data.rng\" must hold 4 values");
-    for (int i = 0; i < 4; i++) {
-        const cJSON *v = cJSON_GetArrayItem(rng, i);
-        if (!cJSON_IsString(v)) die("trainer_state.json: field \"data.rng\" must hold hex strings");
-        d->rng.s[i] = strtoull(v->valuestring, NULL, 16);
-    }
+    rng_from_json(&((PretrainData *)ctx)->rng, cJSON_GetObjectItemCaseSensitive(state, "rng"), "trainer_state.json data");
 }
 
 int cmd_pretrain(int argc, char **argv) {
     const char *out = "runs/pretrain", *tokenizer_path = NULL, *init = NULL, *preset = "tiny", *schedule = "cosine";
     const char *shards = NULL;
     int dim = 0, layers = 0, heads = 0, kv_heads = 0, ffn = 0, max_seq_len = 0, tie = 1, seq_len = 256, batch = 16;
-    int grad_accum = 1, resume = 0, keep = 2, seed = 1;
+    int grad_accum = 1, resume = 0, keep = 2, seed = 1, zero = 0;
     long steps = 1000, warmup = -1, eval_every = 100, save_every = 500, eval_tokens = 65536;
     float lr = 1e-3f, min_lr_ratio = 0.1f, weight_decay = 0.1f, clip = 1.0f, beta2 = 0.95f, rope_theta = 10000.0f;
     float val_fraction = 0.05f;
+    OptList val_files = {0};
     Option opts[] = {
         OPT_STR("out", &out, "run directory: checkpoints, metrics.jsonl, loss.svg, model/"),
         OPT_STR("tokenizer", &tokenizer_path, "tokenizer.json or a folder holding one (default: the --init model's)"),
         OPT_STR("init", &init, "start from this checkpoint instead of a new model"),
         OPT_STR("preset", &preset, "model size: tiny, small, medium or gpt2 (flags below override)"),
-        OPT_INT("dim", &dim, "model width C"),
-        OPT_INT("layers", &layers, "number of layers L"),
-        OPT_INT("heads", &heads, "attention heads NH"),
-        OPT_INT("kv-heads", &kv_heads, "key/value heads NKV (grouped-query attention)"),
-        OPT_INT("ffn", &ffn, "MLP hidden size F (default 8/3 C rounded up to 32)"),
-        OPT_INT("max-seq-len", &max_seq_len, "the model's context length (default --seq-len)"),
+        OPT_INT("dim", &dim, "model width C (0: the preset's)"),
+        OPT_INT("layers", &layers, "number of layers L (0: the preset's)"),
+        OPT_INT("heads", &heads, "attention heads NH (0: the preset's)"),
+        OPT_INT("kv-heads", &kv_heads, "key/value heads NKV, for grouped-query attention (0: the preset's, or --heads if given)"),
+        OPT_INT("ffn", &ffn, "MLP hidden size F (0: 8/3 C rounded up to 32)"),
+        OPT_INT("max-seq-len", &max_seq_len, "the model's context length (0: --seq-len)"),
         OPT_FLOAT("rope-theta", &rope_theta, "RoPE base frequency"),
         OPT_FLAG("tie", &tie, "tie the LM head to the token embedding"),
         OPT_INT("seq-len", &seq_len, "tokens per training window T"),
         OPT_INT("batch", &batch, "windows per micro-batch B"),
-        OPT_INT("grad-accum", &grad_accum, "micro-batches per optimizer step"),
+        OPT_INT("grad-accum", &grad_accum, "micro-batches per optimizer step (per rank under MPI)"),
+        OPT_INT("zero", &zero, "under MPI: 1 shards the AdamW state over the ranks (ZeRO-1), 0 keeps a copy on each"),
         OPT_LONG("steps", &steps, "optimizer steps"),
         OPT_FLOAT("lr", &lr, "peak learning rate"),
         OPT_STR("schedule", &schedule, "learning-rate schedule: constant, cosine or linear"),
-        OPT_LONG("warmup", &warmup, "warm-up steps (default: 5% of --steps)"),
+        OPT_LONG("warmup", &warmup, "warm-up steps (-1: 5% of --steps)"),
         OPT_FLOAT("min-lr-ratio", &min_lr_ratio, "the decay ends at lr * this"),
         OPT_FLOAT("weight-decay", &weight_decay, "AdamW weight decay (matrices only)"),
         OPT_FLOAT("beta2", &beta2, "AdamW beta2"),
@@ -140,7 +132,8 @@ int cmd_pretrain(int argc, char **argv) {
         OPT_LONG("eval-tokens", &eval_tokens, "validation tokens per evaluation"),
         OPT_LONG("save-every", &save_every, "checkpoint every N steps (and at the end)"),
         OPT_INT("keep", &keep, "checkpoints kept"),
-        OPT_FLOAT("val-fraction", &val_fraction, "share of documents held out for validation"),
+        OPT_FLOAT("val-fraction", &val_fraction, "share of documents held out for validation (without --val)"),
+        OPT_LIST("val", &val_files, "validation text (files or folders) instead of a share of the training data"),
         OPT_STR("shards", &shards, "where token shards are written (default OUT/shards)"),
         OPT_INT("seed", &seed, "seed of initialisation and data order"),
         OPT_FLAG("resume", &resume, "continue the run in --out from its newest checkpoint"),
@@ -162,6 +155,9 @@ int cmd_pretrain(int argc, char **argv) {
         if (m->cfg.head != HEAD_LM) die("pretrain: %s has no language-model head", init);
         tok = tokenizer_path ? tokenizer_load(tokenizer_path) : start.tokenizer;
         if (!tok) die("pretrain: %s has no tokenizer; pass --tokenizer", init);
+        if (tokenizer_vocab_size(tok) > m->cfg.vocab_size)
+            die("pretrain: the tokenizer %s has %d tokens, more than the vocab_size %d of the model in %s",
+                tokenizer_path, tokenizer_vocab_size(tok), m->cfg.vocab_size, init);
     } else {
         if (!tokenizer_path) die("pretrain: --tokenizer is required for a new model (lmforge tokenizer train makes one)");
         tok = tokenizer_load(tokenizer_path);
@@ -181,21 +177,30 @@ int cmd_pretrain(int argc, char **argv) {
         m = model_new(&c);
         model_init_random(m, (uint64_t)seed);
     }
-    if (seq_len > m->cfg.max_seq_len) die("pretrain: --seq-len %d is above the model's maximum %d", seq_len, m->cfg.max_seq_len);
+    if (seq_len > m->cfg.max_seq_len) {
+        if (init)
+            die("pretrain: --seq-len %d is above the maximum %d of the model in %s (max_position_embeddings in its "
+                "config.json)", seq_len, m->cfg.max_seq_len, init);
+        die("pretrain: --seq-len %d is above --max-seq-len %d", seq_len, m->cfg.max_seq_len);
+    }
     tokenizer_set_model_max_length(tok, m->cfg.max_seq_len);
 
     char *shard_dir = shards ? xstrdup(shards) : path_join(out, "shards");
-    TokenData data = token_data_prepare((const char *const *)inputs, n_inputs, tok, shard_dir, val_fraction, (uint64_t)seed);
+    /* under MPI, rank 0 writes the shards; the other ranks then reuse them */
+    dist_root_first_begin();
+    TokenData data = token_data_prepare((const char *const *)inputs, n_inputs, val_files.items, val_files.n, tok, shard_dir,
+                                        val_fraction, (uint64_t)seed);
+    dist_root_first_end();
     if (data.train.n_tokens < (size_t)seq_len + 1)
         die("pretrain: %zu training tokens, fewer than one window of %d", data.train.n_tokens, seq_len + 1);
 
     const ModelConfig *c = &m->cfg;
-    long tokens_per_step = (long)batch * seq_len * grad_accum;
+    long tokens_per_step = (long)batch * seq_len * grad_accum * dist_size();
     double gb = (16.0 * m->n_params + model_activation_bytes(c, (size_t)batch * seq_len, 1)) / 1e9;
     info("model: %.2fM parameters (C %d, L %d, NH %d, NKV %d, F %d, V %d), about %.2f GB to train", m->n_params / 1e6,
          c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->ffn_hidden, c->vocab_size, gb);
-    info("data: %zu training tokens, %zu validation; %ld tokens per step (%d x %d x %d), %.2f epochs in %ld steps",
-         data.train.n_tokens, data.val.n_tokens, tokens_per_step, batch, seq_len, grad_accum,
+    info("data: %zu training tokens, %zu validation; %ld tokens per step (%d x %d x %d x %d ranks), %.2f epochs in "
+         "%ld steps", data.train.n_tokens, data.val.n_tokens, tokens_per_step, batch, seq_len, grad_accum, dist_size(),
          (double)tokens_per_step * steps / data.train.n_tokens, steps);
 
     PretrainData pd = {&data.train, &data.val, batch, seq_len, eval_tokens, {{0}}};
@@ -220,6 +225,7 @@ int cmd_pretrain(int argc, char **argv) {
     tc.save_every = save_every;
     tc.keep_checkpoints = keep;
     tc.resume = resume;
+    tc.zero_stage = zero;
     tc.tokenizer = tok;
     TrainResult r = trainer_run(m, &obj, &tc);
     info("pretraining done: %ld steps, final training loss %.4f, validation loss %.4f (perplexity %.2f)", r.steps,

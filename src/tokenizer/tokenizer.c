@@ -221,3 +221,24 @@ char *tokenizer_decode(const Tokenizer *t, const int *ids, int n, size_t *out_le
     if (out_len) *out_len = total;
     return out;
 }
+
+/* The bytes of every token, then the ids of a probe text (which the merges decide). */
+uint64_t tokenizer_fingerprint(const Tokenizer *tok) {
+    uint64_t h = 1469598103934665603ULL;
+#define MIX(byte) (h = (h ^ (uint8_t)(byte)) * 1099511628211ULL)
+    int V = tokenizer_vocab_size(tok);
+    for (int id = 0; id < V; id++) {
+        size_t len;
+        char *bytes = tokenizer_decode(tok, &id, 1, &len);
+        for (size_t i = 0; i < len; i++) MIX(bytes[i]);
+        MIX(0xff);
+        free(bytes);
+    }
+    const char *probe = "The quick brown fox, 12345 times: don't\n\n  jump!";
+    IntVec ids = {0};
+    tokenizer_encode(tok, probe, strlen(probe), 0, &ids);
+    for (int i = 0; i < ids.len; i++) MIX(ids.data[i]), MIX(ids.data[i] >> 8), MIX(ids.data[i] >> 16);
+    intvec_free(&ids);
+#undef MIX
+    return h;
+}

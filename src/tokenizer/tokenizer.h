@@ -15,6 +15,7 @@
 #define LMF_TOKENIZER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../base/intvec.h"
 
@@ -73,6 +74,10 @@ int tokenizer_eos_id(const Tokenizer *t);
 /* <|begin_of_text|> (Llama 3); -1 if none (ours, GPT-2 and Qwen have none). */
 int tokenizer_bos_id(const Tokenizer *t);
 
+/* A 64-bit fingerprint of the vocabulary and merges: equal for tokenizers
+ * that encode alike. Token shards record it; stages that combine models
+ * (policy and reward model, policy and reference) compare it. */
+uint64_t tokenizer_fingerprint(const Tokenizer *t);
 /* The context length written as model_max_length in tokenizer_config.json
  * (by default Hugging Face's "no limit"). */
 void tokenizer_set_model_max_length(Tokenizer *t, long long n);

@@ -27,18 +27,36 @@ typedef struct {
 
 ParamSet model_param_set(Model *m);
 
+/* AdamW holds moments for, and updates, the parameters [begin, begin + n):
+ * all of them, or under MPI with ZeRO stage 1 this rank's nearly equal
+ * piece (dist_split_range), so that optimizer memory per rank falls as 1/N. */
 typedef struct {
     OptimConfig cfg;
-    size_t n;     /* parameters */
-    float *m, *v; /* (n) first and second moments */
-    long step;    /* updates done so far */
+    size_t n_params; /* all the parameters */
+    size_t begin, n; /* the ones this optimizer updates */
+    int sharded;     /* ZeRO-1: the other ranks update the rest */
+    float *m, *v;    /* (n) first and second moments */
+    long step;       /* updates done so far */
 } AdamW;
 
 AdamW *adamw_new(size_t n_params, const OptimConfig *cfg);
+/* ZeRO-1: the state for this rank's piece only. Every rank must create one. */
+AdamW *adamw_new_sharded(size_t n_params, const OptimConfig *cfg);
 void adamw_free(AdamW *opt);
 /* Clips the gradients (if configured) and updates the parameters with learning
- * rate lr. Returns the gradient norm before clipping. */
+ * rate lr. Returns the gradient norm before clipping. A sharded optimizer
+ * needs the summed gradients of its own piece only (reduce-scatter); it
+ * computes the global norm with the other ranks, updates its piece and
+ * all-gathers the parameters, so every rank ends with all of them. */
 float adamw_step(AdamW *opt, const ParamSet *ps, float lr);
+/* The moments as a safetensors file in the single-process layout
+ * (adamw.exp_avg, adamw.exp_avg_sq: n_params values each), whatever the
+ * number of ranks: a sharded optimizer streams its piece to rank 0, which
+ * writes. Every rank calls it; only rank 0 writes. */
+void adamw_save(const AdamW *opt, const char *path);
+/* Reads this optimizer's piece of the moments: a run may resume on a
+ * different number of ranks than the one that saved it. */
+void adamw_load(AdamW *opt, const char *path);
 /* Global L2 norm of the gradients. */
 float grad_norm(const ParamSet *ps);
 

@@ -8,7 +8,8 @@
 
 void stats_clear(StepStats *s) { s->n = 0; }
 
-void stats_add(StepStats *s, const char *name, double value) {
+/* The index of `name`, added with no values if new. */
+static int slot(StepStats *s, const char *name) {
     int i = 0;
     while (i < s->n && strcmp(s->names[i], name) != 0) i++;
     if (i == s->n) {
@@ -18,8 +19,21 @@ void stats_add(StepStats *s, const char *name, double value) {
         s->count[i] = 0;
         s->n++;
     }
+    return i;
+}
+
+void stats_add(StepStats *s, const char *name, double value) {
+    int i = slot(s, name);
     s->sum[i] += value;
     s->count[i]++;
+}
+
+void stats_merge(StepStats *into, const StepStats *from) {
+    for (int j = 0; j < from->n; j++) {
+        int i = slot(into, from->names[j]);
+        into->sum[i] += from->sum[j];
+        into->count[i] += from->count[j];
+    }
 }
 
 double stats_mean(const StepStats *s, const char *name) {

@@ -17,6 +17,8 @@ typedef struct {
 void stats_clear(StepStats *s);
 /* Adds one value of `name`; the step's figure is the mean of its values. */
 void stats_add(StepStats *s, const char *name, double value);
+/* Adds every value of `from` to `into` (the statistics of several ranks). */
+void stats_merge(StepStats *into, const StepStats *from);
 /* The mean of `name` this step, or NAN if it has no value. */
 double stats_mean(const StepStats *s, const char *name);
 

@@ -7,21 +7,32 @@
  *   3. clip, AdamW at the scheduled learning rate;
  *   4. metrics, progress, evaluation and checkpoint when due.
  * A checkpoint is written into checkpoint-STEP.tmp/ and renamed when
- * complete, so a run killed while saving keeps its previous checkpoint. */
+ * complete, so a run killed while saving keeps its previous checkpoint.
+ *
+ * Data parallelism (under mpirun, dist.h): the step's global batch is
+ * grad_accum micro-batches per rank. Every rank walks the same stream of
+ * micro-batches (same objective, same RNG) and computes forward and
+ * backward only for its share, micro-batch i going to rank i % ranks; as
+ * every rank sees every batch's weight, the norm is global without any
+ * communication. The gradients are then summed over the ranks (grad_sync.h)
+ * and so are the loss and the step statistics: the step is the one a single
+ * process takes with grad_accum × ranks micro-batches. Only rank 0
+ * evaluates, prints, and writes files. */
 #include "trainer.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/dist.h"
 #include "../base/json_util.h"
 #include "../base/metrics.h"
 #include "../base/plot.h"
 #include "../base/progress.h"
 #include "../base/util.h"
 #include "../io/checkpoint.h"
-#include "../io/safetensors.h"
+#include "grad_sync.h"
+#include "run_dir.h"
 
 void batch_reserve(Batch *b, int B, int T, int with_doc_start) {
     size_t n = (size_t)B * T;
@@ -51,6 +62,7 @@ TrainConfig train_config_defaults(void) {
         .schedule = {SCHEDULE_COSINE, 0, 0, 0.1f},
         .keep_checkpoints = 2,
         .plot_keys = "loss,eval/loss",
+        .zero_stage = 0,
     };
 }
 
@@ -73,73 +85,19 @@ static void load_model(const TrainConfig *cfg, Model *m, const char *dir) {
 
 /* ---- checkpoints ---- */
 
-/* The step of the newest complete checkpoint-STEP in run_dir, or -1. */
-static long newest_checkpoint(const char *run_dir) {
-    DIR *d = opendir(run_dir);
-    if (!d) return -1;
-    long best = -1;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        long step;
-        char rest;
-        if (sscanf(e->d_name, "checkpoint-%ld%c", &step, &rest) != 1) continue; /* skips checkpoint-N.tmp */
-        char *state = xsprintf("%s/%s/trainer_state.json", run_dir, e->d_name);
-        if (file_exists(state) && step > best) best = step;
-        free(state);
-    }
-    closedir(d);
-    return best;
-}
-
-/* Removes checkpoints beyond the newest `keep`, and unfinished .tmp ones. */
-static void prune_checkpoints(const char *run_dir, int keep) {
-    DIR *d = opendir(run_dir);
-    if (!d) return;
-    long steps[1024];
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        long step;
-        char rest;
-        int fields = sscanf(e->d_name, "checkpoint-%ld%c", &step, &rest);
-        if (fields == 2 && ends_with(e->d_name, ".tmp")) {
-            char *p = path_join(run_dir, e->d_name);
-            char *cmd = xsprintf("rm -rf '%s'", p);
-            if (system(cmd) != 0) warn("could not remove %s", p);
-            free(cmd);
-            free(p);
-        } else if (fields == 1 && n < 1024) {
-            steps[n++] = step;
-        }
-    }
-    closedir(d);
-    for (int i = 0; i < n; i++) {
-        int newer = 0;
-        for (int j = 0; j < n; j++) newer += steps[j] > steps[i];
-        if (newer < keep) continue;
-        char *cmd = xsprintf("rm -rf '%s/checkpoint-%ld'", run_dir, steps[i]);
-        if (system(cmd) != 0) warn("could not remove %s/checkpoint-%ld", run_dir, steps[i]);
-        free(cmd);
-    }
-}
-
+/* Every rank calls it (a ZeRO-1 optimizer sends its piece to rank 0); only
+ * rank 0 writes. */
 static void save_checkpoint(const TrainConfig *cfg, Model *m, const Objective *obj, const AdamW *opt, long step) {
-    char *tmp = xsprintf("%s/checkpoint-%ld.tmp", cfg->run_dir, step);
-    char *final = xsprintf("%s/checkpoint-%ld", cfg->run_dir, step);
-    char *cmd = xsprintf("rm -rf '%s'", tmp);
-    if (system(cmd) != 0) die("cannot clear %s", tmp);
-    free(cmd);
-    make_dirs(tmp);
-    save_model(cfg, m, tmp);
-
-    StWriter *w = st_writer_new();
-    int64_t shape[1] = {(int64_t)opt->n};
-    st_writer_add(w, "adamw.exp_avg", ST_F32, 1, shape, opt->m);
-    st_writer_add(w, "adamw.exp_avg_sq", ST_F32, 1, shape, opt->v);
+    char *tmp = dist_is_root() ? checkpoint_begin(cfg->run_dir, step)
+                               : xsprintf("%s/checkpoint-%ld.tmp", cfg->run_dir, step);
+    if (dist_is_root()) save_model(cfg, m, tmp);
     char *opt_path = path_join(tmp, "optimizer.safetensors");
-    st_writer_save(w, opt_path);
-    st_writer_free(w);
+    adamw_save(opt, opt_path);
     free(opt_path);
+    if (!dist_is_root()) {
+        free(tmp);
+        return;
+    }
 
     /* trainer_state.json last: its presence marks the checkpoint complete */
     cJSON *state = cJSON_CreateObject();
@@ -148,6 +106,7 @@ static void save_checkpoint(const TrainConfig *cfg, Model *m, const Objective *o
     cJSON_AddNumberToObject(state, "optimizer_step", (double)opt->step);
     cJSON_AddNumberToObject(state, "max_steps", (double)cfg->max_steps);
     cJSON_AddNumberToObject(state, "grad_accum", cfg->grad_accum);
+    cJSON_AddNumberToObject(state, "ranks", dist_size());
     cJSON_AddNumberToObject(state, "lr", cfg->optim.lr);
     if (obj->save_state) cJSON_AddItemToObject(state, "data", obj->save_state(obj->ctx));
     char *state_path = path_join(tmp, "trainer_state.json");
@@ -155,18 +114,13 @@ static void save_checkpoint(const TrainConfig *cfg, Model *m, const Objective *o
     cJSON_Delete(state);
     free(state_path);
 
-    cmd = xsprintf("rm -rf '%s'", final);
-    if (system(cmd) != 0) die("cannot replace %s", final);
-    free(cmd);
-    if (rename(tmp, final) != 0) die_errno("cannot rename %s to %s", tmp, final);
-    prune_checkpoints(cfg->run_dir, LMF_MAX(cfg->keep_checkpoints, 1));
+    checkpoint_commit(cfg->run_dir, step, cfg->keep_checkpoints);
     free(tmp);
-    free(final);
 }
 
 /* Restores model, optimizer and data position; returns the step to continue from. */
 static long resume_from_checkpoint(const TrainConfig *cfg, Model *m, const Objective *obj, AdamW *opt) {
-    long step = newest_checkpoint(cfg->run_dir);
+    long step = newest_checkpoint(cfg->run_dir, "trainer_state.json");
     if (step < 0) die("--resume: no complete checkpoint in %s", cfg->run_dir);
     char *dir = xsprintf("%s/checkpoint-%ld", cfg->run_dir, step);
     load_model(cfg, m, dir);
@@ -175,9 +129,13 @@ static long resume_from_checkpoint(const TrainConfig *cfg, Model *m, const Objec
     const char *stage = json_get_string(state, "stage", state_path);
     if (strcmp(stage, cfg->stage) != 0) die("%s: a %s checkpoint cannot resume a %s run", state_path, stage, cfg->stage);
     opt->step = json_get_int64(state, "optimizer_step", state_path);
-    if (json_get_int(state, "grad_accum", state_path) != cfg->grad_accum)
-        die("%s: the run used --grad-accum %d; resume it with the same flags", state_path,
-            json_get_int(state, "grad_accum", state_path));
+    /* the global batch must stay the same; the number of ranks may change */
+    int saved_accum = json_get_int(state, "grad_accum", state_path);
+    int saved_ranks = json_opt_int(state, "ranks", state_path, 1);
+    if ((long)saved_accum * saved_ranks != (long)cfg->grad_accum * dist_size())
+        die("%s: the run took %ld micro-batches per step (--grad-accum %d on %d rank(s)); resume it with --grad-accum "
+            "times the number of ranks equal to %ld", state_path, (long)saved_accum * saved_ranks, saved_accum,
+            saved_ranks, (long)saved_accum * saved_ranks);
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(state, "data");
     if (obj->load_state) {
         if (!data) die("%s: field \"data\" is missing", state_path);
@@ -185,12 +143,7 @@ static long resume_from_checkpoint(const TrainConfig *cfg, Model *m, const Objec
     }
     cJSON_Delete(state);
     char *opt_path = path_join(dir, "optimizer.safetensors");
-    SafeTensors *st = st_open(opt_path);
-    const StTensor *tm = st_find(st, "adamw.exp_avg"), *tv = st_find(st, "adamw.exp_avg_sq");
-    if (!tm || !tv) die("%s: AdamW moments are missing", opt_path);
-    st_read_f32(tm, opt->m, opt->n);
-    st_read_f32(tv, opt->v, opt->n);
-    st_close(st);
+    adamw_load(opt, opt_path);
     free(opt_path);
     free(state_path);
     free(dir);
@@ -218,34 +171,66 @@ static void write_stats(MetricsLog *log, const StepStats *s) {
     for (int i = 0; i < s->n; i++) metrics_add(log, s->names[i], s->sum[i] / (double)s->count[i]);
 }
 
+/* Rank 0 evaluates; the other ranks receive its figures. */
 static void run_evaluation(const Objective *obj, Model *m, StepStats *eval, Progress *p, long step) {
     stats_clear(eval);
     if (!obj->evaluate) return;
-    obj->evaluate(obj->ctx, m, eval);
-    char line[512] = "";
-    size_t used = 0;
-    for (int i = 0; i < eval->n && used < sizeof line; i++)
-        used += (size_t)snprintf(line + used, sizeof line - used, "%s%s %.4f", i ? " | " : "", eval->names[i],
-                                 eval->sum[i] / (double)eval->count[i]);
-    progress_note(p, "eval at step %ld: %s", step, line);
+    if (dist_is_root()) {
+        obj->evaluate(obj->ctx, m, eval);
+        char line[512] = "";
+        size_t used = 0;
+        for (int i = 0; i < eval->n && used < sizeof line; i++)
+            used += (size_t)snprintf(line + used, sizeof line - used, "%s%s %.4f", i ? " | " : "", eval->names[i],
+                                     eval->sum[i] / (double)eval->count[i]);
+        progress_note(p, "eval at step %ld: %s", step, line);
+    }
+    dist_broadcast(eval, sizeof *eval);
+}
+
+/* Adds up the step statistics of all ranks, on every rank. */
+static void sum_stats_over_ranks(StepStats *stats) {
+    if (dist_size() == 1) return;
+    size_t total;
+    StepStats *all = dist_allgather_bytes(stats, sizeof *stats, &total, NULL);
+    stats_clear(stats);
+    for (int r = 0; r < dist_size(); r++) stats_merge(stats, &all[r]);
+    free(all);
+}
+
+/* Rank 0 reports each rank's optimizer state and peak memory. */
+static void report_memory_per_rank(const AdamW *opt) {
+    if (dist_size() == 1) return;
+    size_t mine[2] = {opt->n, peak_rss_bytes()}, total;
+    size_t *all = dist_allgather_bytes(mine, sizeof mine, &total, NULL);
+    for (int r = 0; r < dist_size(); r++)
+        info("rank %d: AdamW moments of %zu of %zu parameters (%.2f MB), peak memory %.1f MB", r, all[2 * r],
+             opt->n_params, 2.0 * sizeof(float) * (double)all[2 * r] / 1e6, (double)all[2 * r + 1] / 1e6);
+    free(all);
 }
 
 TrainResult trainer_run(Model *m, const Objective *obj, const TrainConfig *cfg) {
     if (cfg->grad_accum < 1) die("--grad-accum must be at least 1");
     if (cfg->max_steps < 1) die("--steps must be at least 1");
+    if (cfg->zero_stage != 0 && cfg->zero_stage != 1) die("--zero must be 0 or 1, not %d", cfg->zero_stage);
+    const int root = dist_is_root(), ranks = dist_size(), rank = dist_rank();
     make_dirs(cfg->run_dir);
     if (!cfg->trainable) model_alloc_grads(m);
     ParamSet ps = trainable_set(cfg, m);
-    AdamW *opt = adamw_new(ps.n, &cfg->optim);
+    AdamW *opt = cfg->zero_stage == 1 ? adamw_new_sharded(ps.n, &cfg->optim) : adamw_new(ps.n, &cfg->optim);
+    GradSync *sync = grad_sync_new(m, &ps, opt);
+    if (ranks > 1)
+        info("data parallel over %d ranks: %d micro-batches per step (%d per rank)%s", ranks, cfg->grad_accum * ranks,
+             cfg->grad_accum, cfg->zero_stage == 1 ? ", AdamW state sharded (ZeRO-1)" : "");
     long step = 0;
     if (cfg->resume) {
         step = resume_from_checkpoint(cfg, m, obj, opt);
         info("resumed from %s/checkpoint-%ld", cfg->run_dir, step);
-    } else if (newest_checkpoint(cfg->run_dir) >= 0) {
+    } else if (newest_checkpoint(cfg->run_dir, "trainer_state.json") >= 0) {
         die("%s already holds checkpoints: pass --resume to continue that run, or choose another --out", cfg->run_dir);
     }
-    MetricsLog *log = cfg->resume ? metrics_open_resume(cfg->run_dir, step) : metrics_open(cfg->run_dir);
-    Batch *batches = xcalloc((size_t)cfg->grad_accum, sizeof(Batch));
+    MetricsLog *log = !root ? NULL : cfg->resume ? metrics_open_resume(cfg->run_dir, step) : metrics_open(cfg->run_dir);
+    /* this rank's micro-batches, and one to walk past the other ranks' */
+    Batch *batches = xcalloc((size_t)cfg->grad_accum, sizeof(Batch)), skipped = {0};
     StepStats stats, eval;
     stats_clear(&eval);
     Progress progress;
@@ -255,18 +240,21 @@ TrainResult trainer_run(Model *m, const Objective *obj, const TrainConfig *cfg) 
     char extra[256];
 
     while (step < cfg->max_steps && !data_ended) {
-        int n_micro = 0;
+        double t_step = now_seconds();
+        int n_seen = 0, n_micro = 0;
         double norm = 0;
         long tokens = 0;
-        for (; n_micro < cfg->grad_accum; n_micro++) {
-            if (!obj->next_batch(obj->ctx, &batches[n_micro])) {
+        for (; n_seen < cfg->grad_accum * ranks; n_seen++) {
+            Batch *b = n_seen % ranks == rank ? &batches[n_micro] : &skipped;
+            if (!obj->next_batch(obj->ctx, b)) {
                 data_ended = 1;
                 break;
             }
-            norm += batches[n_micro].weight;
-            tokens += batches[n_micro].n_tokens;
+            norm += b->weight;
+            tokens += b->n_tokens;
+            n_micro += b != &skipped;
         }
-        if (n_micro == 0) break;
+        if (n_seen == 0) break;
         if (norm <= 0) die("%s: a training step has nothing to learn from (every token is masked)", cfg->stage);
 
         stats_clear(&stats);
@@ -276,51 +264,65 @@ TrainResult trainer_run(Model *m, const Objective *obj, const TrainConfig *cfg) 
             Batch *b = &batches[i];
             model_forward(m, b->tokens, b->doc_start, b->B, b->T, 1);
             loss_sum += obj->loss_and_grad(obj->ctx, m, b, norm, &stats);
+            if (i == n_micro - 1) grad_sync_arm(sync);
             model_backward(m);
         }
+        double comm_wait = grad_sync_finish(sync);
+        dist_sum_doubles(&loss_sum, 1);
+        sum_stats_over_ranks(&stats);
         float lr = schedule_lr(&cfg->schedule, cfg->optim.lr, step);
         float gnorm = adamw_step(opt, &ps, lr);
+        double step_seconds = now_seconds() - t_step;
         step++;
         double loss = loss_sum / norm;
         if (!isfinite(loss)) die("%s: the loss became %f at step %ld; lower --lr", cfg->stage, loss, step);
         result.last_loss = loss;
 
         int last = step == cfg->max_steps;
-        metrics_begin(log, step);
-        metrics_add(log, "loss", loss);
-        metrics_add(log, "lr", lr);
-        metrics_add(log, "grad_norm", gnorm);
-        metrics_add(log, "tokens", (double)tokens);
-        write_stats(log, &stats);
-        if ((cfg->eval_every > 0 && step % cfg->eval_every == 0) || last) {
-            run_evaluation(obj, m, &eval, &progress, step);
-            write_stats(log, &eval);
+        int evaluated = (cfg->eval_every > 0 && step % cfg->eval_every == 0) || last;
+        if (evaluated) run_evaluation(obj, m, &eval, &progress, step);
+        if (root) {
+            metrics_begin(log, step);
+            metrics_add(log, "loss", loss);
+            metrics_add(log, "lr", lr);
+            metrics_add(log, "grad_norm", gnorm);
+            metrics_add(log, "tokens", (double)tokens);
+            write_stats(log, &stats);
+            if (evaluated) write_stats(log, &eval);
+            if (ranks > 1) {
+                metrics_add(log, "dist/comm_wait_seconds", comm_wait);
+                metrics_add(log, "dist/step_seconds", step_seconds);
+            }
+            metrics_end(log);
+            progress_add_tokens(&progress, (double)tokens);
+            format_progress_keys(extra, sizeof extra, obj->progress_keys, &stats);
+            progress_update(&progress, step, "loss %.4f | lr %.2e | gnorm %.3f%s", loss, lr, gnorm, extra);
         }
-        metrics_end(log);
-
-        progress_add_tokens(&progress, (double)tokens);
-        format_progress_keys(extra, sizeof extra, obj->progress_keys, &stats);
-        progress_update(&progress, step, "loss %.4f | lr %.2e | gnorm %.3f%s", loss, lr, gnorm, extra);
         if ((cfg->save_every > 0 && step % cfg->save_every == 0) || last) {
             save_checkpoint(cfg, m, obj, opt, step);
         }
     }
-    progress_finish(&progress);
+    if (root) progress_finish(&progress);
     if (data_ended && step < cfg->max_steps) {
         info("the data ended after %ld steps", step);
         run_evaluation(obj, m, &eval, &progress, step);
         save_checkpoint(cfg, m, obj, opt, step);
     }
-    char *final_dir = path_join(cfg->run_dir, "model");
-    save_model(cfg, m, final_dir);
-    char *svg = path_join(cfg->run_dir, "loss.svg");
-    plot_metrics(cfg->run_dir, cfg->plot_keys, svg, PLOT_LINEAR_Y);
-    info("model written to %s, loss curve to %s", final_dir, svg);
-    free(svg);
-    free(final_dir);
-    metrics_close(log);
+    report_memory_per_rank(opt);
+    if (root) {
+        char *final_dir = path_join(cfg->run_dir, "model");
+        save_model(cfg, m, final_dir);
+        char *svg = path_join(cfg->run_dir, "loss.svg");
+        plot_metrics(cfg->run_dir, cfg->plot_keys, svg, PLOT_LINEAR_Y);
+        info("model written to %s, loss curve to %s", final_dir, svg);
+        free(svg);
+        free(final_dir);
+        metrics_close(log);
+    }
     for (int i = 0; i < cfg->grad_accum; i++) batch_free(&batches[i]);
+    batch_free(&skipped);
     free(batches);
+    grad_sync_free(sync);
     adamw_free(opt);
     result.steps = step;
     result.last_eval = eval;

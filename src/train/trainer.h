@@ -10,7 +10,11 @@
  *   metrics.jsonl                one JSON object per optimizer step
  *   checkpoint-STEP/             model files + trainer_state.json + optimizer.safetensors
  *   model/                       the final model (Hugging Face layout)
- *   loss.svg                     the loss curves */
+ *   loss.svg                     the loss curves
+ *
+ * Under mpirun (the MPI build) every rank calls trainer_run with the same
+ * arguments; the ranks share each step's micro-batches (data parallelism,
+ * see trainer.c) and only rank 0 writes RUN_DIR. */
 #ifndef LMF_TRAINER_H
 #define LMF_TRAINER_H
 
@@ -74,10 +78,13 @@ typedef struct {
     void (*save_model)(void *ctx, const char *dir);
     void (*load_model)(void *ctx, const char *dir);
     void *model_ctx;
+    /* Under MPI: 1 shards the AdamW state and update over the ranks (ZeRO
+     * stage 1), 0 keeps a full copy on each. No effect on one process. */
+    int zero_stage;
 } TrainConfig;
 
 /* Defaults: 1 micro-batch per step, optim_defaults(), cosine schedule,
- * keep 2 checkpoints, plot "loss,eval/loss". */
+ * keep 2 checkpoints, plot "loss,eval/loss", no ZeRO. */
 TrainConfig train_config_defaults(void);
 
 typedef struct {

@@ -1,0 +1,192 @@
+/* rs.c — rejection sampling, as in Llama 2 and 3.1: the model answers each
+ * prompt K times, the reward model scores every answer, and the best answer
+ * becomes new SFT data, the best and the worst a new preference pair.
+ *
+ * OUT/sft.jsonl      {"messages": [...prompt, {"role":"assistant","content": best}], "score"}
+ * OUT/pairs.jsonl    {"prompt", "chosen", "rejected", "chosen_score", "rejected_score"}
+ *                    (a pair whose scores differ by less than --min-gap is dropped and counted)
+ * OUT/samples.jsonl  {"prompt", "responses": [...], "scores": [...]}: every answer, for best-of-n curves
+ * Ties go to the earlier answer, so the choice is deterministic for a seed. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/args.h"
+#include "../base/util.h"
+#include "../data/chat_data.h"
+#include "../data/jsonl.h"
+#include "../io/checkpoint.h"
+#include "../model/generate.h"
+#include "../train/reward_model.h"
+#include "stages.h"
+
+/* The index of the best (or worst) of k scores; ties go to the earlier one. */
+int rs_pick(const float *scores, int k, int best) {
+    int pick = 0;
+    for (int i = 1; i < k; i++)
+        if (best ? scores[i] > scores[pick] : scores[i] < scores[pick]) pick = i;
+    return pick;
+}
+
+static cJSON *float_array(const float *x, int n) {
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(x[i]));
+    return a;
+}
+
+int cmd_rs(int argc, char **argv) {
+    const char *out = NULL;
+    int n = 8, max_new = 64, top_k = 0, batch = 32, seed = 1;
+    float temperature = 1.0f, top_p = 1.0f, min_gap = 0.0f;
+    Option opts[] = {
+        OPT_INT("n", &n, "answers per prompt (K)"),
+        OPT_STR("out", &out, "output folder: sft.jsonl, pairs.jsonl, samples.jsonl (required)"),
+        OPT_FLOAT("min-gap", &min_gap, "drop a pair whose best and worst scores differ by less than this"),
+        OPT_FLOAT("temperature", &temperature, "sampling temperature"),
+        OPT_INT("top-k", &top_k, "sample among the k likeliest tokens (0: off)"),
+        OPT_FLOAT("top-p", &top_p, "nucleus sampling threshold (1: off)"),
+        OPT_INT("max-new-tokens", &max_new, "longest answer"),
+        OPT_INT("batch-size", &batch, "sequences decoded together"),
+        OPT_INT("seed", &seed, "sampling seed"),
+        OPT_END};
+    char **pos;
+    int npos = args_parse("rs", "MODEL REWARD_MODEL PROMPTS.jsonl",
+                          "Rejection sampling: K answers per prompt, scored by the reward model; the best becomes SFT "
+                          "data, the best and the worst a preference pair.",
+                          opts, argc, argv, &pos);
+    if (npos != 3) die("rs: expected MODEL REWARD_MODEL PROMPTS.jsonl (see lmforge rs --help)");
+    if (!out) die("rs: --out DIR is required");
+    if (n < 2) die("rs: --n must be at least 2 (a best and a worst answer)");
+    Checkpoint ck = checkpoint_load(pos[0]);
+    if (ck.model->cfg.head != HEAD_LM || !ck.tokenizer) die("rs: %s is not a language model with a tokenizer", pos[0]);
+    Checkpoint rm = checkpoint_load(pos[1]);
+    if (rm.model->cfg.head != HEAD_SCORE) die("rs: %s is not a reward model (it has no score head)", pos[1]);
+    if (!rm.tokenizer || tokenizer_fingerprint(rm.tokenizer) != tokenizer_fingerprint(ck.tokenizer))
+        die("rs: the reward model %s uses another tokenizer than %s", pos[1], pos[0]);
+    int n_prompts;
+    Conversation *prompts = load_prompts(pos[2], &n_prompts);
+
+    IntVec *ids = xcalloc((size_t)n_prompts, sizeof(IntVec));
+    int **ptrs = xmalloc(sizeof(int *) * (size_t)n_prompts), *lens = xmalloc(sizeof(int) * (size_t)n_prompts);
+    for (int i = 0; i < n_prompts; i++) {
+        render_prompt(ck.tokenizer, &prompts[i], &ids[i]);
+        ptrs[i] = ids[i].data;
+        lens[i] = ids[i].len;
+    }
+    int stops[2], n_stops = 0, eos = tokenizer_eos_id(ck.tokenizer), im_end = tokenizer_token_id(ck.tokenizer, "<|im_end|>");
+    if (im_end >= 0) stops[n_stops++] = im_end;
+    if (eos >= 0 && eos != im_end) stops[n_stops++] = eos;
+    SampleOptions so = sample_options_default();
+    so.temperature = temperature;
+    so.top_k = top_k;
+    so.top_p = top_p;
+    so.max_new_tokens = max_new;
+    so.stop_ids = stops;
+    so.n_stop_ids = n_stops;
+    so.tokenizer = ck.tokenizer;
+    so.seed = (uint64_t)seed;
+    so.n_samples = n;
+    so.batch_size = batch;
+    int total = n_prompts * n;
+    Generation *g = xcalloc((size_t)total, sizeof(Generation));
+    double t = now_seconds();
+    generate_batch(ck.model, (const int *const *)ptrs, lens, n_prompts, &so, g);
+    double t_gen = now_seconds() - t;
+
+    /* score prompt + answer, as the reward model was trained to read them */
+    int **seq_tokens = xmalloc(sizeof(int *) * (size_t)total);
+    SeqRef *seqs = xmalloc(sizeof(SeqRef) * (size_t)total);
+    for (int i = 0; i < n_prompts; i++)
+        for (int k = 0; k < n; k++) {
+            const Generation *x = &g[i * n + k];
+            int len = lens[i] + x->n_tokens;
+            seq_tokens[i * n + k] = xmalloc(sizeof(int) * (size_t)len);
+            memcpy(seq_tokens[i * n + k], ptrs[i], sizeof(int) * (size_t)lens[i]);
+            memcpy(seq_tokens[i * n + k] + lens[i], x->tokens, sizeof(int) * (size_t)x->n_tokens);
+            seqs[i * n + k] = (SeqRef){seq_tokens[i * n + k], NULL, len};
+        }
+    float *scores = xmalloc(sizeof(float) * (size_t)total);
+    t = now_seconds();
+    rm_score_sequences(rm.model, seqs, total, scores);
+    double t_score = now_seconds() - t;
+
+    make_dirs(out);
+    char *p_sft = path_join(out, "sft.jsonl"), *p_pairs = path_join(out, "pairs.jsonl"), *p_all = path_join(out, "samples.jsonl");
+    JsonlWriter *w_sft = jsonl_writer_open(p_sft), *w_pairs = jsonl_writer_open(p_pairs), *w_all = jsonl_writer_open(p_all);
+    const char **texts = xmalloc(sizeof(char *) * (size_t)n);
+    long dropped = 0, identical = 0;
+    double mean_best = 0, mean_all = 0;
+    for (int i = 0; i < n_prompts; i++) {
+        const float *sc = scores + (size_t)i * n;
+        int best = rs_pick(sc, n, 1), worst = rs_pick(sc, n, 0);
+        for (int k = 0; k < n; k++) {
+            texts[k] = g[i * n + k].text;
+            mean_all += sc[k];
+        }
+        mean_best += sc[best];
+
+        cJSON *sft = cJSON_CreateObject(), *messages = conversation_to_json(&prompts[i]);
+        if (cJSON_IsString(messages)) { /* a plain prompt becomes its user message */
+            cJSON *list = cJSON_CreateArray(), *user = cJSON_CreateObject();
+            cJSON_AddStringToObject(user, "role", "user");
+            cJSON_AddItemToObject(user, "content", messages);
+            cJSON_AddItemToArray(list, user);
+            messages = list;
+        }
+        cJSON *answer = cJSON_CreateObject();
+        cJSON_AddStringToObject(answer, "role", "assistant");
+        cJSON_AddStringToObject(answer, "content", texts[best]);
+        cJSON_AddItemToArray(messages, answer);
+        cJSON_AddItemToObject(sft, "messages", messages);
+        cJSON_AddNumberToObject(sft, "score", sc[best]);
+        jsonl_write(w_sft, sft);
+        cJSON_Delete(sft);
+
+        if (strcmp(texts[best], texts[worst]) == 0) identical++;
+        else if (sc[best] - sc[worst] < min_gap) dropped++;
+        else {
+            cJSON *pair = cJSON_CreateObject();
+            cJSON_AddItemToObject(pair, "prompt", conversation_to_json(&prompts[i]));
+            cJSON_AddStringToObject(pair, "chosen", texts[best]);
+            cJSON_AddStringToObject(pair, "rejected", texts[worst]);
+            cJSON_AddNumberToObject(pair, "chosen_score", sc[best]);
+            cJSON_AddNumberToObject(pair, "rejected_score", sc[worst]);
+            jsonl_write(w_pairs, pair);
+            cJSON_Delete(pair);
+        }
+
+        cJSON *all = cJSON_CreateObject();
+        cJSON_AddItemToObject(all, "prompt", conversation_to_json(&prompts[i]));
+        cJSON_AddItemToObject(all, "responses", cJSON_CreateStringArray(texts, n));
+        cJSON_AddItemToObject(all, "scores", float_array(sc, n));
+        jsonl_write(w_all, all);
+        cJSON_Delete(all);
+    }
+    jsonl_writer_close(w_sft);
+    jsonl_writer_close(w_pairs);
+    jsonl_writer_close(w_all);
+    info("rs: %d prompts x %d answers (generation %.1fs, scoring %.1fs); mean score %.4f, mean best %.4f", n_prompts, n,
+         t_gen, t_score, mean_all / total, mean_best / n_prompts);
+    info("rs: %d SFT examples in %s; %ld pairs in %s (%ld dropped below --min-gap %g, %ld with identical answers)",
+         n_prompts, p_sft, n_prompts - dropped - identical, p_pairs, dropped, (double)min_gap, identical);
+    for (int i = 0; i < total; i++) free(seq_tokens[i]);
+    free(seq_tokens);
+    free(seqs);
+    free(scores);
+    free(texts);
+    free(p_sft);
+    free(p_pairs);
+    free(p_all);
+    generations_free(g, total);
+    for (int i = 0; i < n_prompts; i++) {
+        intvec_free(&ids[i]);
+        conversation_free(&prompts[i]);
+    }
+    free(ids);
+    free(ptrs);
+    free(lens);
+    free(prompts);
+    free(pos);
+    checkpoint_free(&ck);
+    checkpoint_free(&rm);
+    return 0;
+}

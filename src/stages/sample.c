@@ -1,0 +1,99 @@
+/* sample.c — `lmforge sample`: K answers to each prompt, written as JSONL
+ * ready for annotation, {"prompt": ..., "responses": [...]}: the first step of
+ * collecting human (or simulated) rankings for a reward model. The prompt is
+ * written back as it was read (a string or a message list), so that an
+ * annotator sees exactly what the model answered. */
+#include <stdlib.h>
+
+#include "../base/args.h"
+#include "../base/progress.h"
+#include "../base/util.h"
+#include "../data/chat_data.h"
+#include "../data/jsonl.h"
+#include "../io/checkpoint.h"
+#include "../model/generate.h"
+#include "stages.h"
+
+int cmd_sample(int argc, char **argv) {
+    const char *out = NULL;
+    int n = 4, max_new = 64, top_k = 0, batch = 32, seed = 1;
+    float temperature = 1.0f, top_p = 1.0f;
+    Option opts[] = {
+        OPT_INT("n", &n, "answers per prompt (K)"),
+        OPT_STR("out", &out, "the JSONL file to write (required)"),
+        OPT_FLOAT("temperature", &temperature, "sampling temperature (0: greedy)"),
+        OPT_INT("top-k", &top_k, "sample among the k likeliest tokens (0: off)"),
+        OPT_FLOAT("top-p", &top_p, "nucleus sampling threshold (1: off)"),
+        OPT_INT("max-new-tokens", &max_new, "longest answer"),
+        OPT_INT("batch-size", &batch, "sequences decoded together"),
+        OPT_INT("seed", &seed, "sampling seed"),
+        OPT_END};
+    char **pos;
+    int npos = args_parse("sample", "MODEL PROMPTS.jsonl",
+                          "K answers per prompt ({\"prompt\"} or {\"messages\"} lines), written as "
+                          "{\"prompt\",\"responses\":[...]} lines for annotation.",
+                          opts, argc, argv, &pos);
+    if (npos != 2) die("sample: expected MODEL PROMPTS.jsonl (see lmforge sample --help)");
+    if (!out) die("sample: --out FILE is required");
+    if (n < 1) die("sample: --n must be at least 1");
+    Checkpoint ck = checkpoint_load(pos[0]);
+    if (ck.model->cfg.head != HEAD_LM || !ck.tokenizer) die("sample: %s is not a language model with a tokenizer", pos[0]);
+    int n_prompts;
+    Conversation *prompts = load_prompts(pos[1], &n_prompts);
+
+    IntVec *ids = xcalloc((size_t)n_prompts, sizeof(IntVec));
+    int **ptrs = xmalloc(sizeof(int *) * (size_t)n_prompts), *lens = xmalloc(sizeof(int) * (size_t)n_prompts);
+    for (int i = 0; i < n_prompts; i++) {
+        render_prompt(ck.tokenizer, &prompts[i], &ids[i]);
+        ptrs[i] = ids[i].data;
+        lens[i] = ids[i].len;
+    }
+    int stops[2], n_stops = 0, eos = tokenizer_eos_id(ck.tokenizer), im_end = tokenizer_token_id(ck.tokenizer, "<|im_end|>");
+    if (im_end >= 0) stops[n_stops++] = im_end;
+    if (eos >= 0 && eos != im_end) stops[n_stops++] = eos;
+    SampleOptions so = sample_options_default();
+    so.temperature = temperature;
+    so.top_k = top_k;
+    so.top_p = top_p;
+    so.max_new_tokens = max_new;
+    so.stop_ids = stops;
+    so.n_stop_ids = n_stops;
+    so.tokenizer = ck.tokenizer;
+    so.seed = (uint64_t)seed;
+    so.n_samples = n;
+    so.batch_size = batch;
+    Generation *g = xcalloc((size_t)n_prompts * n, sizeof(Generation));
+    double t = now_seconds();
+    generate_batch(ck.model, (const int *const *)ptrs, lens, n_prompts, &so, g);
+    long tokens = 0;
+    JsonlWriter *w = jsonl_writer_open(out);
+    const char **texts = xmalloc(sizeof(char *) * (size_t)n);
+    for (int i = 0; i < n_prompts; i++) {
+        for (int k = 0; k < n; k++) {
+            texts[k] = g[i * n + k].text;
+            tokens += g[i * n + k].n_tokens;
+        }
+        cJSON *line = cJSON_CreateObject();
+        cJSON_AddItemToObject(line, "prompt", conversation_to_json(&prompts[i]));
+        cJSON_AddItemToObject(line, "responses", cJSON_CreateStringArray(texts, n));
+        jsonl_write(w, line);
+        cJSON_Delete(line);
+    }
+    jsonl_writer_close(w);
+    t = now_seconds() - t;
+    info("sample: %d prompts x %d answers, %ld tokens in %.1fs (%.0f tokens/s), written to %s", n_prompts, n, tokens, t,
+         tokens / t, out);
+    free(texts);
+    generations_free(g, n_prompts * n);
+    for (int i = 0; i < n_prompts; i++) {
+        intvec_free(&ids[i]);
+        conversation_free(&prompts[i]);
+    }
+    free(ids);
+    free(ptrs);
+    free(lens);
+    free(prompts);
+    free(pos);
+    checkpoint_free(&ck);
+    return 0;
+}

@@ -1,0 +1,430 @@
+/* sft.c — stage 2: supervised fine-tuning, so that a pretrained model
+ * follows instructions.
+ *
+ * The model learns to answer as the assistant of the data does: the loss is
+ * the cross-entropy of the assistant's tokens and of its <|im_end|> (so it
+ * learns to stop), with system and user turns as context only (sft_data.h).
+ * Examples are seen in epochs, shuffled each epoch with the seed. A
+ * micro-batch is --batch examples, packed into rows with a block-diagonal
+ * causal mask, or padded one per row: the same examples and the same loss
+ * either way, only the layout (and so the speed) differs.
+ *
+ * With --lora the model is frozen and only low-rank adapters are trained
+ * (lora.h); they are saved in PEFT's layout and `lmforge merge` folds them
+ * into a full checkpoint.
+ *
+ * Every --eval-every steps: the mean loss on the held-out split, and greedy
+ * answers to held-out prompts, written to RUN_DIR/generations/step-N.jsonl
+ * as {"prompt", "reference", "response"} (which `lmforge gold score` reads). */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/args.h"
+#include "../base/json_util.h"
+#include "../base/rng.h"
+#include "../base/util.h"
+#include "../data/sft_data.h"
+#include "../io/checkpoint.h"
+#include "../model/lora.h"
+#include "../train/lm_loss.h"
+#include "../train/trainer.h"
+#include "stages.h"
+
+typedef struct {
+    const SftData *train, *eval;
+    const Tokenizer *tok;
+    int batch;      /* examples per micro-batch */
+    int max_row;    /* tokens per packed row: the longest sequence */
+    int packed, pad_id, grad_accum;
+    uint64_t seed;
+    /* where the data stands; exact resume restores these */
+    long epoch;          /* 0-based */
+    int pos;             /* the next example of this epoch's order */
+    long micro_batches;  /* drawn so far: grad_accum per optimizer step */
+    int *order;          /* (train->n) this epoch's shuffle */
+    Lora *lora;          /* its dropout pass counter is part of the state; NULL without LoRA */
+    /* evaluation */
+    const char *run_dir;
+    int eval_prompts, max_new_tokens;
+} SftRun;
+
+/* ---- training data, epoch by epoch ---- */
+
+static void shuffle_epoch(SftRun *r) {
+    for (int i = 0; i < r->train->n; i++) r->order[i] = i;
+    Rng rng;
+    rng_seed(&rng, r->seed * 0x9E3779B97F4A7C15ULL + (uint64_t)r->epoch);
+    rng_shuffle_ints(&rng, r->order, r->train->n);
+}
+
+/* The next --batch examples of the epoch (fewer at its end); epochs follow
+ * each other until the trainer has taken its steps. */
+static int next_sft_batch(void *ctx, Batch *b) {
+    SftRun *r = ctx;
+    if (r->pos == r->train->n) {
+        r->epoch++;
+        r->pos = 0;
+        shuffle_epoch(r);
+    }
+    int n = LMF_MIN(r->batch, r->train->n - r->pos);
+    sft_make_batch(b, r->train, r->order + r->pos, n, r->max_row, r->packed, r->pad_id);
+    r->pos += n;
+    r->micro_batches++;
+    return 1;
+}
+
+static cJSON *save_position(void *ctx) {
+    SftRun *r = ctx;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "epoch", (double)r->epoch);
+    cJSON_AddNumberToObject(j, "position", r->pos);
+    cJSON_AddNumberToObject(j, "micro_batches", (double)r->micro_batches);
+    if (r->lora) cJSON_AddNumberToObject(j, "lora_dropout_pass", (double)r->lora->pass);
+    return j;
+}
+
+static void load_position(void *ctx, const cJSON *state) {
+    SftRun *r = ctx;
+    const char *where = "trainer_state.json: data";
+    r->epoch = json_get_int64(state, "epoch", where);
+    r->pos = json_get_int(state, "position", where);
+    r->micro_batches = json_get_int64(state, "micro_batches", where);
+    if (r->pos < 0 || r->pos > r->train->n)
+        die("%s: field \"position\" is %d, but the training data has %d examples; resume with the same data", where,
+            r->pos, r->train->n);
+    if (r->lora) r->lora->pass = (uint64_t)json_get_int64(state, "lora_dropout_pass", where);
+    shuffle_epoch(r);
+}
+
+/* ---- evaluation ---- */
+
+/* Greedy answers to prompts[0..n): each prompt a right-padded row (causal
+ * attention keeps the padding out of every real token's view), one full
+ * forward pass per new token, until <|im_end|>, end of text or max_new
+ * tokens. A stand-in for KV-cached batched generation (generate_batch):
+ * this function is all that changes when it lands. */
+static void generate_answers(Model *m, const Tokenizer *t, const Conversation *prompts, int n, int max_new,
+                             char **answers) {
+    const int T_max = m->cfg.max_seq_len, V = config_out_width(&m->cfg);
+    const int im_end = tokenizer_token_id(t, "<|im_end|>"), eos = tokenizer_eos_id(t);
+    IntVec *seqs = xcalloc((size_t)n, sizeof(IntVec));
+    int *prompt_len = xmalloc(sizeof(int) * (size_t)n), *active = xmalloc(sizeof(int) * (size_t)n);
+    int *done = xcalloc((size_t)n, sizeof(int));
+    for (int i = 0; i < n; i++) {
+        render_prompt(t, &prompts[i], &seqs[i]);
+        int keep = T_max - 1; /* room for one new token: a long prompt keeps its end */
+        if (seqs[i].len > keep) {
+            memmove(seqs[i].data, seqs[i].data + seqs[i].len - keep, sizeof(int) * (size_t)keep);
+            seqs[i].len = keep;
+        }
+        prompt_len[i] = seqs[i].len;
+    }
+    int *tokens = NULL;
+    for (int step = 0; step < max_new; step++) {
+        int rows = 0, width = 0;
+        for (int i = 0; i < n; i++)
+            if (!done[i]) {
+                active[rows++] = i;
+                width = LMF_MAX(width, seqs[i].len);
+            }
+        if (rows == 0) break;
+        tokens = xrealloc(tokens, sizeof(int) * (size_t)rows * width);
+        for (int k = 0; k < rows; k++) {
+            const IntVec *s = &seqs[active[k]];
+            for (int p = 0; p < width; p++) tokens[k * width + p] = p < s->len ? s->data[p] : 0;
+        }
+        model_forward(m, tokens, NULL, rows, width, 0);
+        for (int k = 0; k < rows; k++) {
+            IntVec *s = &seqs[active[k]];
+            const float *logits = m->act.out + ((size_t)k * width + (size_t)s->len - 1) * V; /* (V) */
+            int best = 0;
+            for (int v = 1; v < V; v++)
+                if (logits[v] > logits[best]) best = v;
+            if (best == im_end || best == eos) done[active[k]] = 1;
+            else intvec_push(s, best);
+            if (s->len == T_max) done[active[k]] = 1;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        answers[i] = tokenizer_decode(t, seqs[i].data + prompt_len[i], seqs[i].len - prompt_len[i], NULL);
+        intvec_free(&seqs[i]);
+    }
+    free(tokens);
+    free(seqs);
+    free(prompt_len);
+    free(active);
+    free(done);
+}
+
+/* Equal after trimming white space at both ends. */
+static int same_answer(const char *a, const char *b) {
+    while (isspace((unsigned char)*a)) a++;
+    while (isspace((unsigned char)*b)) b++;
+    size_t la = strlen(a), lb = strlen(b);
+    while (la && isspace((unsigned char)a[la - 1])) la--;
+    while (lb && isspace((unsigned char)b[lb - 1])) lb--;
+    return la == lb && memcmp(a, b, la) == 0;
+}
+
+/* Mean loss over the held-out examples, in micro-batches as in training. */
+static double held_out_loss(SftRun *r, Model *m) {
+    Batch b = {0};
+    int *idx = xmalloc(sizeof(int) * (size_t)r->batch);
+    double sum = 0;
+    long count = 0;
+    for (int start = 0; start < r->eval->n; start += r->batch) {
+        int n = LMF_MIN(r->batch, r->eval->n - start);
+        for (int i = 0; i < n; i++) idx[i] = start + i;
+        sft_make_batch(&b, r->eval, idx, n, r->max_row, r->packed, r->pad_id);
+        model_forward(m, b.tokens, b.doc_start, b.B, b.T, 0);
+        long counted;
+        sum += lm_loss_sum(m, b.targets, &counted);
+        count += counted;
+    }
+    free(idx);
+    batch_free(&b);
+    return sum / (double)LMF_MAX(count, 1);
+}
+
+/* Writes the answers to the first eval_prompts held-out prompts; returns
+ * the share that equals the reference answer. */
+static double write_generations(SftRun *r, Model *m, long step) {
+    int n = LMF_MIN(r->eval_prompts, r->eval->n);
+    Conversation *prompts = xmalloc(sizeof(Conversation) * (size_t)LMF_MAX(n, 1));
+    char **answers = xmalloc(sizeof(char *) * (size_t)LMF_MAX(n, 1));
+    for (int i = 0; i < n; i++) prompts[i] = r->eval->items[i].prompt;
+    generate_answers(m, r->tok, prompts, n, r->max_new_tokens, answers);
+    char *dir = path_join(r->run_dir, "generations"), *path = xsprintf("%s/step-%ld.jsonl", dir, step);
+    make_dirs(dir);
+    JsonlWriter *w = jsonl_writer_open(path);
+    int right = 0;
+    for (int i = 0; i < n; i++) {
+        const SftExample *e = &r->eval->items[i];
+        cJSON *line = cJSON_CreateObject();
+        cJSON_AddItemToObject(line, "prompt", conversation_to_json(&e->prompt));
+        cJSON_AddStringToObject(line, "reference", e->reference);
+        cJSON_AddStringToObject(line, "response", answers[i]);
+        jsonl_write(w, line);
+        cJSON_Delete(line);
+        right += same_answer(answers[i], e->reference);
+        free(answers[i]);
+    }
+    jsonl_writer_close(w);
+    free(dir);
+    free(path);
+    free(prompts);
+    free(answers);
+    return n ? (double)right / n : 0;
+}
+
+static void evaluate_sft(void *ctx, Model *m, StepStats *stats) {
+    SftRun *r = ctx;
+    if (r->eval->n == 0) return;
+    stats_add(stats, "eval/loss", held_out_loss(r, m));
+    if (r->eval_prompts > 0)
+        stats_add(stats, "eval/exact_match", write_generations(r, m, r->micro_batches / r->grad_accum));
+}
+
+/* ---- LoRA: what the trainer trains and saves instead of the model ---- */
+
+typedef struct {
+    Lora *lora;
+    const Tokenizer *tok;
+    const char *base_model; /* recorded in adapter_config.json */
+} AdapterRun;
+
+static ParamSet adapter_params(void *ctx) {
+    Lora *l = ((AdapterRun *)ctx)->lora;
+    return (ParamSet){l->params, l->grads, l->n_params, l->tensors, l->n_tensors};
+}
+
+static void save_adapter(void *ctx, const char *dir) {
+    AdapterRun *a = ctx;
+    lora_save(a->lora, dir, a->base_model);
+    tokenizer_save(a->tok, dir);
+}
+
+static void load_adapter(void *ctx, const char *dir) { lora_load_params(((AdapterRun *)ctx)->lora, dir); }
+
+/* ---- the command ---- */
+
+static void report_data(const char *what, const SftData *d, int max_len) {
+    const SftDataStats *s = &d->stats;
+    info("%s: %d examples from %d records", what, d->n, s->n_records);
+    if (s->n_truncated)
+        info("%s: %d sequences were longer than %d tokens and lost %ld tokens in all, from the prompt side", what,
+             s->n_truncated, max_len, s->n_tokens_dropped);
+    if (s->n_response_cut)
+        warn("%s: %d sequences lost trained tokens: their responses alone are longer than %d tokens", what,
+             s->n_response_cut, max_len);
+    if (s->n_skipped) warn("%s: %d records skipped: no trained token left after truncation", what, s->n_skipped);
+}
+
+int cmd_sft(int argc, char **argv) {
+    const char *out = "runs/sft", *model_dir = NULL, *tokenizer_path = NULL, *schedule = "cosine";
+    const char *lora_targets = "q,k,v,o,gate,up,down";
+    OptList eval_files = {0};
+    int seq_len = 0, batch = 16, grad_accum = 1, epochs = 3, packing = 1, last_turn_only = 0, resume = 0, keep = 2;
+    int seed = 1, eval_prompts = 16, max_new_tokens = 64, eval_at_start = 0, use_lora = 0, lora_rank = 8;
+    long steps = 0, warmup = -1, eval_every = 100, save_every = 500;
+    float lr = 0, min_lr_ratio = 0.1f, weight_decay = 0, clip = 1.0f, beta2 = 0.95f, eval_fraction = 0.05f;
+    float lora_alpha = 16, lora_dropout = 0.05f;
+    Option opts[] = {
+        OPT_STR("model", &model_dir, "the checkpoint to fine-tune (lmforge's or a Hugging Face Llama/Qwen2 one)"),
+        OPT_STR("tokenizer", &tokenizer_path, "tokenizer.json or a folder holding one (default: the model's)"),
+        OPT_STR("out", &out, "run directory: checkpoints, metrics.jsonl, generations/, model/"),
+        OPT_LIST("eval-data", &eval_files, "held-out JSONL file (default: --eval-fraction of the training data)"),
+        OPT_FLOAT("eval-fraction", &eval_fraction, "share of the training examples held out when no --eval-data"),
+        OPT_INT("seq-len", &seq_len, "longest sequence in tokens, longer ones lose their start; 0: the model's maximum"),
+        OPT_FLAG("packing", &packing, "pack examples into rows with a block-diagonal mask (--no-packing: pad)"),
+        OPT_FLAG("last-turn-only", &last_turn_only, "train only the last assistant turn of a multi-turn chat"),
+        OPT_INT("batch", &batch, "examples per micro-batch"),
+        OPT_INT("grad-accum", &grad_accum, "micro-batches per optimizer step"),
+        OPT_INT("epochs", &epochs, "passes over the training examples"),
+        OPT_LONG("steps", &steps, "optimizer steps; 0: as many as --epochs take"),
+        OPT_FLOAT("lr", &lr, "peak learning rate; 0: 1e-4, or 1e-3 with --lora"),
+        OPT_STR("schedule", &schedule, "learning-rate schedule: constant, cosine or linear"),
+        OPT_LONG("warmup", &warmup, "warm-up steps; -1: 3% of the steps"),
+        OPT_FLOAT("min-lr-ratio", &min_lr_ratio, "the decay ends at lr * this"),
+        OPT_FLOAT("weight-decay", &weight_decay, "AdamW weight decay (matrices only)"),
+        OPT_FLOAT("beta2", &beta2, "AdamW beta2"),
+        OPT_FLOAT("clip", &clip, "clip the gradient norm to this (0: off)"),
+        OPT_FLAG("lora", &use_lora, "train LoRA adapters on a frozen model instead of the whole model"),
+        OPT_INT("lora-r", &lora_rank, "LoRA rank r"),
+        OPT_FLOAT("lora-alpha", &lora_alpha, "LoRA alpha: the update is scaled by alpha / r"),
+        OPT_FLOAT("lora-dropout", &lora_dropout, "dropout on the adapters' input"),
+        OPT_STR("lora-targets", &lora_targets, "projections with adapters: q,k,v,o,gate,up,down or all-linear"),
+        OPT_LONG("eval-every", &eval_every, "evaluate every N steps (and at the end)"),
+        OPT_FLAG("eval-at-start", &eval_at_start, "evaluate the starting model too (generations/step-0.jsonl)"),
+        OPT_INT("eval-prompts", &eval_prompts, "held-out prompts answered at each evaluation"),
+        OPT_INT("max-new-tokens", &max_new_tokens, "longest answer generated at evaluation"),
+        OPT_LONG("save-every", &save_every, "checkpoint every N steps (and at the end)"),
+        OPT_INT("keep", &keep, "checkpoints kept"),
+        OPT_INT("seed", &seed, "seed of the data order, held-out split and LoRA initialisation"),
+        OPT_FLAG("resume", &resume, "continue the run in --out from its newest checkpoint"),
+        OPT_END};
+    char **inputs;
+    int n_inputs = args_parse("sft", "DATA.jsonl...",
+                              "Fine-tune a model on chats ({\"messages\": [...]}) or prompt/completion pairs: "
+                              "cross-entropy on the assistant's tokens only.",
+                              opts, argc, argv, &inputs);
+    if (!model_dir) die("sft: --model is required (the checkpoint to fine-tune)");
+    if (n_inputs < 1) die("sft: no training data given (see lmforge sft --help)");
+    if (batch < 1 || epochs < 1 || eval_prompts < 0 || max_new_tokens < 1)
+        die("sft: --batch, --epochs and --max-new-tokens must be positive");
+    if (!(eval_fraction >= 0 && eval_fraction < 1)) die("sft: --eval-fraction must be in [0, 1)");
+
+    Checkpoint start = checkpoint_load(model_dir);
+    Model *m = start.model;
+    if (m->cfg.head != HEAD_LM) die("sft: %s has no language-model head", model_dir);
+    Tokenizer *tok = tokenizer_path ? tokenizer_load(tokenizer_path) : start.tokenizer;
+    if (!tok) die("sft: %s has no tokenizer; pass --tokenizer", model_dir);
+    if (tokenizer_vocab_size(tok) > m->cfg.vocab_size)
+        die("sft: the tokenizer has %d tokens, more than the model's vocab_size %d", tokenizer_vocab_size(tok),
+            m->cfg.vocab_size);
+    if (!seq_len) seq_len = m->cfg.max_seq_len;
+    if (seq_len < 2 || seq_len > m->cfg.max_seq_len)
+        die("sft: --seq-len %d must be between 2 and the model's maximum %d", seq_len, m->cfg.max_seq_len);
+    tokenizer_set_model_max_length(tok, m->cfg.max_seq_len);
+
+    SftOptions so = {seq_len, last_turn_only};
+    SftData *train = sft_data_load((const char *const *)inputs, n_inputs, tok, &so), *eval;
+    report_data("training data", train, seq_len);
+    if (eval_files.n) {
+        eval = sft_data_load(eval_files.items, eval_files.n, tok, &so);
+        report_data("held-out data", eval, seq_len);
+    } else {
+        eval = sft_data_split(train, eval_fraction, (uint64_t)seed);
+        if (eval->n) info("held out %d of the training examples for evaluation", eval->n);
+    }
+    if (train->n == 0) die("sft: no training example has a token to learn");
+
+    long per_epoch = (train->n + batch - 1) / batch; /* micro-batches */
+    if (!steps) steps = (per_epoch * epochs + grad_accum - 1) / grad_accum;
+    if (!lr) lr = use_lora ? 1e-3f : 1e-4f;
+
+    int pad_id = tokenizer_eos_id(tok) >= 0 ? tokenizer_eos_id(tok) : 0;
+    SftRun run = {.train = train, .eval = eval, .tok = tok, .batch = batch, .max_row = seq_len, .packed = packing,
+                  .pad_id = pad_id, .grad_accum = grad_accum, .seed = (uint64_t)seed, .run_dir = out,
+                  .eval_prompts = eval_prompts, .max_new_tokens = max_new_tokens};
+    run.order = xmalloc(sizeof(int) * (size_t)train->n);
+    shuffle_epoch(&run);
+
+    TrainConfig tc = train_config_defaults();
+    char *base_path = realpath(model_dir, NULL);
+    AdapterRun adapter = {NULL, tok, base_path ? base_path : model_dir};
+    const ModelConfig *c = &m->cfg;
+    double act_gb = model_activation_bytes(c, (size_t)batch * seq_len, 1) / 1e9;
+    info("model: %.2fM parameters (C %d, L %d, NH %d, NKV %d, F %d, V %d)", m->n_params / 1e6, c->dim, c->n_layers,
+         c->n_heads, c->n_kv_heads, c->ffn_hidden, c->vocab_size);
+    if (use_lora) {
+        LoraConfig lc = lora_config_defaults();
+        lc.rank = lora_rank;
+        lc.alpha = lora_alpha;
+        lc.dropout = lora_dropout;
+        lora_parse_targets(&lc, lora_targets, "--lora-targets");
+        adapter.lora = run.lora = m->lora = lora_new(c, &lc, (uint64_t)seed);
+        tc.trainable = adapter_params;
+        tc.save_model = save_adapter;
+        tc.load_model = load_adapter;
+        tc.model_ctx = &adapter;
+        info("LoRA: rank %d, alpha %g, dropout %g on %s: %.3fM trainable parameters (%.2f%% of the model), "
+             "at most %.2f GB to train",
+             lc.rank, lc.alpha, lc.dropout, lora_targets, adapter.lora->n_params / 1e6,
+             100.0 * adapter.lora->n_params / m->n_params,
+             (4.0 * m->n_params + 16.0 * adapter.lora->n_params) / 1e9 + act_gb);
+    } else {
+        info("full fine-tuning: at most %.2f GB to train", 16.0 * m->n_params / 1e9 + act_gb);
+    }
+    info("%ld steps of %d x %d examples (%ld micro-batches an epoch), %s", steps, batch, grad_accum, per_epoch,
+         packing ? "packed" : "padded");
+
+    Objective obj = {.ctx = &run,
+                     .next_batch = next_sft_batch,
+                     .loss_and_grad = lm_objective_loss_and_grad,
+                     .evaluate = evaluate_sft,
+                     .save_state = save_position,
+                     .load_state = load_position};
+    tc.stage = use_lora ? "sft-lora" : "sft";
+    tc.run_dir = out;
+    tc.max_steps = steps;
+    tc.grad_accum = grad_accum;
+    tc.optim.lr = lr;
+    tc.optim.weight_decay = weight_decay;
+    tc.optim.beta2 = beta2;
+    tc.optim.grad_clip = clip;
+    tc.schedule = (Schedule){schedule_parse(schedule), warmup >= 0 ? warmup : steps * 3 / 100, steps, min_lr_ratio};
+    tc.eval_every = eval_every;
+    tc.save_every = save_every;
+    tc.keep_checkpoints = keep;
+    tc.resume = resume;
+    tc.tokenizer = tok;
+
+    if (eval_at_start && !resume && eval->n) {
+        make_dirs(out);
+        StepStats s;
+        stats_clear(&s);
+        evaluate_sft(&run, m, &s);
+        info("eval at step 0: eval/loss %.4f | eval/exact_match %.4f", stats_mean(&s, "eval/loss"),
+             stats_mean(&s, "eval/exact_match"));
+    }
+    TrainResult r = trainer_run(m, &obj, &tc);
+    info("fine-tuning done: %ld steps, final training loss %.4f", r.steps, r.last_loss);
+    if (eval->n)
+        info("held-out loss %.4f, exact match %.3f (answers in %s/generations/)", stats_mean(&r.last_eval, "eval/loss"),
+             stats_mean(&r.last_eval, "eval/exact_match"), out);
+    if (use_lora) info("adapter in %s/model; lmforge merge --adapter %s/model --out DIR makes a full checkpoint", out, out);
+
+    lora_free(adapter.lora);
+    m->lora = NULL;
+    free(base_path);
+    free(run.order);
+    sft_data_free(train);
+    sft_data_free(eval);
+    free(inputs);
+    free(eval_files.items);
+    if (tok != start.tokenizer) tokenizer_free(tok);
+    checkpoint_free(&start);
+    return 0;
+}

@@ -1,0 +1,19 @@
+/* run_dir.h — the checkpoints of a run directory: RUN_DIR/checkpoint-STEP/,
+ * each written as checkpoint-STEP.tmp/ and renamed when complete, so that a
+ * run killed while saving keeps its previous checkpoint. A checkpoint is
+ * complete when its marker file (the state written last) exists. */
+#ifndef LMF_RUN_DIR_H
+#define LMF_RUN_DIR_H
+
+/* The step of the newest complete checkpoint-STEP in run_dir, or -1. */
+long newest_checkpoint(const char *run_dir, const char *marker);
+/* Makes RUN_DIR/checkpoint-STEP.tmp/ afresh and returns its path (malloc'ed). */
+char *checkpoint_begin(const char *run_dir, long step);
+/* Renames the .tmp directory to checkpoint-STEP, replacing any older one of
+ * that step, then keeps only the newest `keep` checkpoints and removes
+ * unfinished .tmp ones. */
+void checkpoint_commit(const char *run_dir, long step, int keep);
+/* rm -rf path; dies if it fails. */
+void remove_tree(const char *path);
+
+#endif
