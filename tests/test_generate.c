@@ -2,12 +2,14 @@
  * generation against one-by-one generation, the sampler against its
  * definitions, stops, seeds and errors. Small random models: GQA with q/k/v
  * biases (Qwen2-like), tied embeddings, and a plain untied one. */
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../src/base/rng.h"
 #include "../src/base/util.h"
+#include "../src/io/checkpoint.h"
 #include "../src/model/generate.h"
 #include "../src/model/kv_cache.h"
 #include "../src/model/sampler.h"
@@ -537,4 +539,61 @@ TEST(sampler_frequencies_match_the_distribution) {
     CHECK(prob[3] < 0.5 && prob[3] + prob[7] >= 0.5);
     reference_probs(logits, 8, 1.0, top2, prob);
     check_frequencies(logits, &(SamplerParams){1.0f, 4, 0.5f}, prob, 15);
+}
+
+/* ---- against an independent reference ---- */
+
+TEST_SLOW(greedy_generation_matches_pytorch_reference) {
+    if (!have_torch()) SKIP("python3-torch is not installed (apt-get install python3-torch)");
+    enum { NEW = 10 };
+    for (size_t si = 0; si < 2; si++) { /* GQA with biases (written as Qwen2), and tied (Llama) */
+        Model *m = tiny_model(&shapes[si], 101 + si);
+        char *dir = test_tmpdir("gen-ref"), *model_dir = path_join(dir, "model");
+        int quiet = lmf_quiet;
+        lmf_quiet = 1;
+        checkpoint_save(model_dir, m, NULL, 0, 1);
+        lmf_quiet = quiet;
+        Prompts p = make_prompts(shapes[si].V, 12);
+        char *prompts_path = path_join(dir, "prompts.json"), *out_path = path_join(dir, "ref.json");
+        FILE *f = xfopen(prompts_path, "w");
+        fprintf(f, "[");
+        for (int i = 0; i < 3; i++) {
+            fprintf(f, "%s[", i ? ", " : "");
+            for (int t = 0; t < p.lens[i]; t++) fprintf(f, "%s%d", t ? ", " : "", p.tokens[i][t]);
+            fprintf(f, "]");
+        }
+        fprintf(f, "]\n");
+        fclose(f);
+        CHECK_EQ_INT(test_system("/usr/bin/python3 tests/ref/generate_ref.py %s %s %d %s", model_dir, prompts_path, NEW,
+                                 out_path), 0);
+        SampleOptions o = sample_options_default();
+        o.temperature = 0;
+        o.max_new_tokens = NEW;
+        Generation g[3];
+        generate_batch(m, (const int *const *)p.tokens, p.lens, 3, &o, g);
+        char *json = read_file(out_path, NULL);
+        cJSON *ref = cJSON_Parse(json);
+        CHECK(cJSON_GetArraySize(ref) == 3);
+        for (int i = 0; i < 3 && i < cJSON_GetArraySize(ref); i++) {
+            const cJSON *r = cJSON_GetArrayItem(ref, i);
+            const cJSON *tokens = cJSON_GetObjectItem(r, "tokens"), *margins = cJSON_GetObjectItem(r, "margins");
+            for (int t = 0; t < NEW; t++) {
+                /* a near tie in float64 may go either way in float32: compare up to it */
+                if (cJSON_GetArrayItem(margins, t)->valuedouble < 1e-3) break;
+                CHECK_MSG(g[i].tokens[t] == cJSON_GetArrayItem(tokens, t)->valueint,
+                          "%s, prompt %d, token %d: %d, reference %d", shapes[si].label, i, t, g[i].tokens[t],
+                          cJSON_GetArrayItem(tokens, t)->valueint);
+            }
+        }
+        cJSON_Delete(ref);
+        free(json);
+        generations_free(g, 3);
+        free_prompts(&p);
+        test_system("rm -rf '%s'", dir);
+        free(prompts_path);
+        free(out_path);
+        free(model_dir);
+        free(dir);
+        model_free(m);
+    }
 }

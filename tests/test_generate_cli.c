@@ -250,6 +250,10 @@ TEST(cli_generate_reads_prompt_files_with_chats_and_stops) {
         {"{\"messages\": [{\"role\": \"robot\", \"content\": \"x\"}]}\n", "prompts.jsonl:1: field \"messages[0].role\""},
         {"{\"messages\": [{\"role\": \"user\"}]}\n", "prompts.jsonl:1: field \"messages[0].content\" must be a string"},
         {"{\"prompt\": \"a\", \"messages\": []}\n", "prompts.jsonl:1: has both"},
+        /* 100 words: longer than the model's context of 96 tokens */
+        {"{\"prompt\": \"ok\"}\n{\"prompt\": \"x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x "
+         "x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x\"}\n",
+         "prompts.jsonl:2: the prompt is "},
     };
     for (size_t i = 0; i < LMF_ARRAY_LEN(bad); i++) {
         write_bytes(in, bad[i].lines, strlen(bad[i].lines));

@@ -5,7 +5,7 @@
 #include "kernels.h"
 
 void embedding_forward(float *out, const int *tokens, const float *table, int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= SMALL_WORK)
     for (int n = 0; n < N; n++) memcpy(out + (size_t)n * C, table + (size_t)tokens[n] * C, sizeof(float) * C);
 }
 

@@ -11,6 +11,11 @@
 
 #include <stddef.h>
 
+/* Elements below which an element-wise kernel stays on one thread: waking a
+ * second costs more than it saves (one token of decoding), and costs a lot on
+ * a busy machine. Rows are computed the same way either way. */
+#define SMALL_WORK 16384
+
 /* ---- linear layers (matmul.c), through BLAS sgemm ---- */
 /* out (N,OUT) = in (N,IN) · W^T (W is (OUT,IN)) + bias (OUT, may be NULL).
  * accumulate: add to out instead of overwriting it (the residual stream). */

@@ -21,10 +21,41 @@
 #endif
 
 #define ROWS 4  /* input rows per block (the dispatch below names 1 to 4) */
-#define COLS 4  /* weight rows (outputs) per block */
+#define COLS 4  /* weight rows (outputs) per block; ROWS·COLS = 16 is what store_block adds up */
 #define TILE 64 /* input rows per tile: a tile stays in L2 while every block of W passes over it */
 
 #ifdef __AVX512F__
+/* Adds up the 16 lanes of each of the ROWS×COLS = 16 accumulators at once:
+ * four rounds of shuffles and adds (lanes l and l+8, then l+4, l+2, l+1)
+ * that treat every accumulator alike, so each dot product is summed by the
+ * same tree wherever it sits in the block (unused accumulators are zero and
+ * never mix with the others). Costs 15 adds for 16 sums instead of 16 full
+ * reductions. Then out[i][j] (+)= the sum (+ bias[j]) for i < rows, j < cols. */
+static inline __attribute__((always_inline)) void store_block(float *out, __m512 acc[ROWS][COLS], const float *bias,
+                                                              int rows, int cols, int OUT, int accumulate) {
+    __m512 *a = &acc[0][0], t[8], v[4], x[2];
+    for (int i = 0; i < 8; i++)
+        t[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0x44),
+                             _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0xEE));
+    for (int i = 0; i < 4; i++)
+        v[i] = _mm512_add_ps(_mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], 0x88),
+                             _mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], 0xDD));
+    for (int i = 0; i < 2; i++)
+        x[i] = _mm512_add_ps(_mm512_shuffle_ps(v[2 * i], v[2 * i + 1], 0x44),
+                             _mm512_shuffle_ps(v[2 * i], v[2 * i + 1], 0xEE));
+    __m512 z = _mm512_add_ps(_mm512_shuffle_ps(x[0], x[1], 0x88), _mm512_shuffle_ps(x[0], x[1], 0xDD));
+    /* lane 4j+i holds accumulator [i][j]: transpose so that each row's COLS sums are adjacent */
+    z = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), z);
+    __mmask8 m = (__mmask8)((1u << cols) - 1);
+    __m128 b = bias ? _mm_maskz_loadu_ps(m, bias) : _mm_setzero_ps();
+    for (int i = 0; i < rows; i++) {
+        __m128 sum = _mm_add_ps(_mm512_extractf32x4_ps(z, 0), b);
+        if (accumulate) sum = _mm_add_ps(sum, _mm_maskz_loadu_ps(m, out + (size_t)i * OUT));
+        _mm_mask_storeu_ps(out + (size_t)i * OUT, m, sum);
+        z = _mm512_shuffle_f32x4(z, z, 0x39); /* the next row's four sums down to the bottom */
+    }
+}
+
 /* out[i][j] (+)= in[i] · W[j] (+ bias[j]) for i < rows, j < cols. Inlined with constant
  * sizes and unrolled, so that the accumulators stay in registers. `next` (or NULL) is
  * the next block of W, fetched into cache while this one computes: W is streamed from
@@ -47,12 +78,7 @@ static inline __attribute__((always_inline)) void dot_block(float *out, const fl
             _Pragma("GCC unroll 4") for (int j = 0; j < cols; j++) acc[i][j] = _mm512_fmadd_ps(x, w[j], acc[i][j]);
         }
     }
-    _Pragma("GCC unroll 4") for (int i = 0; i < rows; i++)
-        _Pragma("GCC unroll 4") for (int j = 0; j < cols; j++) {
-            float s = _mm512_reduce_add_ps(acc[i][j]) + (bias ? bias[j] : 0.0f);
-            float *o = out + (size_t)i * OUT + j;
-            *o = accumulate ? *o + s : s;
-        }
+    store_block(out, acc, bias, rows, cols, OUT, accumulate);
 }
 #else
 /* Portable version: one scalar sum per dot product, in order. */

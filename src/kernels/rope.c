@@ -24,7 +24,7 @@ void rope_apply(float *x, int N, int row_stride, int n_heads, int HS, const int 
                 const float *sin_table, int inverse) {
     int half = HS / 2;
     float sign = inverse ? -1.0f : 1.0f;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * n_heads * HS >= SMALL_WORK)
     for (int n = 0; n < N; n++) {
         const float *cs = cos_table + (size_t)pos[n] * half, *sn = sin_table + (size_t)pos[n] * half;
         for (int h = 0; h < n_heads; h++) {

@@ -6,7 +6,7 @@
 #include "kernels.h"
 
 void swiglu_forward(float *h, const float *gu, int N, int F) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * F >= SMALL_WORK)
     for (int n = 0; n < N; n++) {
         const float *g = gu + (size_t)n * 2 * F, *u = g + F;
         float *hr = h + (size_t)n * F;

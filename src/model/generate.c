@@ -186,7 +186,7 @@ static void decode(Model *m, KvCache *kv, Slot *slots, int S, int first_index, c
     for (int s = 0; s < S; s++) w->active[s] = s;
     while (n_active > 0) {
         /* Sequences draw independently, each from its own stream. */
-#pragma omp parallel for schedule(dynamic)
+#pragma omp parallel for schedule(dynamic) if (n_active > 1 && (double)n_active * V > 65536)
         for (int r = 0; r < n_active; r++)
             w->next[r] = sample_token(w->logits + (size_t)r * V, V, &sp, &slots[w->active[r]].rng, &w->next_logprob[r]);
         int n_next = 0;

@@ -96,7 +96,9 @@ static void attention_cached(float *att, const float *qkv, const KvCache *kv, in
     const int NH = c->n_heads, HS = config_head_size(c), Q = config_q_width(c), QKV = config_qkv_width(c);
     const int KV = kv->kv_width, group = NH / c->n_kv_heads;
     const float scale = 1.0f / sqrtf((float)HS);
-#pragma omp parallel
+    double work = 0; /* multiply-adds, to leave small calls on one thread */
+    for (int i = 0; i < N; i++) work += 2.0 * (pos[i] + 1) * NH * HS;
+#pragma omp parallel if (work > 32768)
     {
         float *p = xalloc_floats((size_t)kv->max_len); /* scores, then unnormalised probabilities */
 #pragma omp for schedule(dynamic)

@@ -141,8 +141,25 @@ static ChatMessage *read_messages(const JsonlRecord *rec, const cJSON *arr, int 
     return msgs;
 }
 
+/* How prompts become tokens, and how many fit. */
+typedef struct {
+    const Tokenizer *tok;
+    int chat;           /* plain prompts as a user turn */
+    const char *system; /* or NULL */
+    int context;        /* the model's max_seq_len */
+} PromptEncoding;
+
+/* A prompt needs room for at least one new token. Returns the reason it does not fit, or NULL. */
+static const char *too_long(const IntVec *ids, const PromptEncoding *e) {
+    static char why[128];
+    if (ids->len < e->context) return NULL;
+    snprintf(why, sizeof why, "the prompt is %d tokens long, but the model's context is %d tokens", ids->len,
+             e->context);
+    return why;
+}
+
 /* {"prompt": "..."} or {"messages": [...]} per line; "-" reads stdin. */
-static void read_prompt_file(PromptSet *ps, const char *path, const Tokenizer *tok, int chat, const char *system) {
+static void read_prompt_file(PromptSet *ps, const char *path, const PromptEncoding *e) {
     JsonlReader *r = strcmp(path, "-") == 0 ? jsonl_open_stream(stdin, "stdin") : jsonl_open(path);
     JsonlRecord rec;
     while (jsonl_next(r, &rec)) {
@@ -150,14 +167,18 @@ static void read_prompt_file(PromptSet *ps, const char *path, const Tokenizer *t
         const cJSON *messages = jsonl_opt_array(&rec, "messages");
         if (prompt && messages) jsonl_die(&rec, "has both \"prompt\" and \"messages\"; give one");
         if (!prompt && !messages) jsonl_die(&rec, "field \"prompt\" (or \"messages\") is missing");
+        IntVec ids;
         if (prompt) {
-            prompts_add(ps, cJSON_CreateString(prompt), encode_prompt(tok, prompt, chat, system));
-            continue;
+            ids = encode_prompt(e->tok, prompt, e->chat, e->system);
+        } else {
+            int n;
+            ChatMessage *msgs = read_messages(&rec, messages, &n);
+            ids = encode_chat(e->tok, msgs, n, e->system);
+            free(msgs);
         }
-        int n;
-        ChatMessage *msgs = read_messages(&rec, messages, &n);
-        prompts_add(ps, cJSON_Duplicate(messages, 1), encode_chat(tok, msgs, n, system));
-        free(msgs);
+        const char *why = too_long(&ids, e);
+        if (why) jsonl_die(&rec, "%s", why);
+        prompts_add(ps, prompt ? cJSON_CreateString(prompt) : cJSON_Duplicate(messages, 1), ids);
     }
     jsonl_close(r);
 }
@@ -248,10 +269,14 @@ int cmd_generate(int argc, char **argv) {
 
     Checkpoint ck = load_language_model("generate", pos[0]);
     PromptSet ps = {0};
-    for (int i = 0; i < prompt_texts.n; i++)
-        prompts_add(&ps, cJSON_CreateString(prompt_texts.items[i]),
-                    encode_prompt(ck.tokenizer, prompt_texts.items[i], chat, system));
-    if (prompts_file) read_prompt_file(&ps, prompts_file, ck.tokenizer, chat, system);
+    PromptEncoding enc = {ck.tokenizer, chat, system, ck.model->cfg.max_seq_len};
+    for (int i = 0; i < prompt_texts.n; i++) {
+        IntVec ids = encode_prompt(ck.tokenizer, prompt_texts.items[i], chat, system);
+        const char *why = too_long(&ids, &enc);
+        if (why) die("generate: --prompt number %d: %s", i + 1, why);
+        prompts_add(&ps, cJSON_CreateString(prompt_texts.items[i]), ids);
+    }
+    if (prompts_file) read_prompt_file(&ps, prompts_file, &enc);
     if (ps.n == 0) die("generate: %s holds no prompts", prompts_file);
 
     int stop_ids[2];
@@ -467,7 +492,7 @@ int cmd_eval(int argc, char **argv) {
     int seq_len = 0, batch = 8;
     const char *format = "text";
     Option opts[] = {
-        OPT_INT("seq-len", &seq_len, "tokens per window T (default: the model's context, at most 1024)"),
+        OPT_INT("seq-len", &seq_len, "tokens per window T (0: the model's context, at most 1024)"),
         OPT_INT("batch", &batch, "windows per forward pass"),
         OPT_STR("format", &format, "output: text, or json ({\"loss\", \"perplexity\", \"tokens\", \"windows\"})"),
         OPT_END};
