@@ -75,6 +75,22 @@ TEST(recipe_expands_variables_rounds_and_quoted_words) {
     plan_free(&p);
 }
 
+/* As in sh: a variable outside quotes splits at its spaces (an empty one
+ * gives no word), inside quotes it stays one word. */
+TEST(recipe_splits_unquoted_variables_into_words) {
+    static const char *text = "set flags = --a 1  --b\n"
+                              "set none =\n"
+                              "set prog = my prog\n"
+                              "step s\n"
+                              "    lmforge x ${flags} ${none} \"${prog}\" '${flags}' p${none}q\n";
+    RecipeVar vars[] = {{"run_dir", "RUN", 0}};
+    Plan p = recipe_parse(text, "t.recipe", vars, 1);
+    CHECK_EQ_INT(p.n, 1);
+    if (p.n == 1)
+        CHECK(args_are(&p.steps[0], (const char *[]){"x", "--a", "1", "--b", "my prog", "--a 1  --b", "pq", NULL}));
+    plan_free(&p);
+}
+
 typedef struct {
     const char *text;
 } RecipeText;

@@ -247,38 +247,82 @@ static char *expand(Vars *v, const char *s, const char *file, int line) {
     return out;
 }
 
-/* Splits an lmforge line into words ('...' and "..." group; \" and \\ inside
- * double quotes), then expands each word. */
-static char **split_words(Vars *v, const char *s, const char *file, int line, int *n_out) {
-    char **words = NULL;
-    int n = 0;
-    size_t cap = strlen(s) + 1;
-    char *word = xmalloc(cap);
-    while (*s) {
-        while (*s && isspace((unsigned char)*s)) s++;
-        if (!*s) break;
-        size_t len = 0;
-        while (*s && !isspace((unsigned char)*s)) {
-            if (*s == '\'' || *s == '"') {
-                char quote = *s++;
-                while (*s && *s != quote) {
-                    if (quote == '"' && *s == '\\' && (s[1] == '"' || s[1] == '\\')) s++;
-                    word[len++] = *s++;
-                }
-                if (!*s) recipe_die(file, line, "unterminated %c quote", quote);
-                s++;
-            } else {
-                word[len++] = *s++;
-            }
-        }
-        word[len] = 0;
-        words = xrealloc(words, sizeof(char *) * (size_t)(n + 2));
-        words[n++] = expand(v, word, file, line);
-        words[n] = NULL;
+/* Splits an lmforge line into words as sh does: at spaces; '...' and
+ * "..." group (\" and \\ inside double quotes); a variable outside quotes
+ * splits at the spaces of its value (so `${flags}` may hold several
+ * arguments, and an empty one none), a variable inside quotes stays one word. */
+typedef struct {
+    char **words;
+    int n;
+    char *word; /* the word being built */
+    size_t len, cap;
+    int started; /* a word has begun (even an empty "") */
+} Words;
+
+static void words_append(Words *w, const char *s, size_t n) {
+    if (w->len + n + 1 > w->cap) {
+        w->cap = 2 * (w->len + n + 1);
+        w->word = xrealloc(w->word, w->cap);
     }
-    free(word);
-    *n_out = n;
-    return words;
+    memcpy(w->word + w->len, s, n);
+    w->len += n;
+    w->started = 1;
+}
+
+static void words_end(Words *w) {
+    if (!w->started) return;
+    w->words = xrealloc(w->words, sizeof(char *) * (size_t)(w->n + 2));
+    w->words[w->n++] = xstrndup(w->word ? w->word : "", w->len);
+    w->words[w->n] = NULL;
+    w->len = 0;
+    w->started = 0;
+}
+
+static char **split_words(Vars *v, const char *s, const char *file, int line, int *n_out) {
+    Words w = {0};
+    while (*s) {
+        if (isspace((unsigned char)*s)) {
+            words_end(&w);
+            s++;
+        } else if (*s == '\'' || *s == '"') {
+            char quote = *s++;
+            const char *close = s;
+            char *text = xmalloc(strlen(s) + 1);
+            size_t len = 0;
+            while (*close && *close != quote) {
+                if (quote == '"' && *close == '\\' && (close[1] == '"' || close[1] == '\\')) close++;
+                text[len++] = *close++;
+            }
+            if (!*close) recipe_die(file, line, "unterminated %c quote", quote);
+            text[len] = 0;
+            char *value = expand(v, text, file, line);
+            words_append(&w, value, strlen(value));
+            free(value);
+            free(text);
+            s = close + 1;
+        } else if (s[0] == '$' && s[1] == '{') {
+            const char *close = strchr(s, '}');
+            if (!close) recipe_die(file, line, "\"${\" without its closing \"}\"");
+            char *name = xstrndup(s, (size_t)(close + 1 - s));
+            char *value = expand(v, name, file, line);
+            for (const char *c = value; *c; c++) {
+                if (isspace((unsigned char)*c))
+                    words_end(&w);
+                else
+                    words_append(&w, c, 1);
+            }
+            free(value);
+            free(name);
+            s = close + 1;
+        } else {
+            words_append(&w, s++, 1);
+        }
+    }
+    words_end(&w);
+    free(w.word);
+    if (!w.words) w.words = xcalloc(1, sizeof(char *));
+    *n_out = w.n;
+    return w.words;
 }
 
 /* The command line of an lmforge step for display and change detection:
