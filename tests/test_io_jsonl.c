@@ -141,6 +141,25 @@ TEST(jsonl_writer_round_trips_awkward_strings) {
     free(dir);
 }
 
+/* A generated answer may stop inside a UTF-8 character: the line written
+ * stays valid UTF-8 (U+FFFD for each stray byte), so any JSON reader takes it. */
+TEST(jsonl_writer_mends_invalid_utf8) {
+    char *dir = test_tmpdir("jsonl-utf8");
+    char *path = path_join(dir, "a.jsonl");
+    JsonlWriter *w = jsonl_writer_open(path);
+    cJSON *obj = cJSON_CreateObject();
+    cJSON_AddStringToObject(obj, "response", "caf\xC3\xA9 \xE2\x82 x\xBE");
+    jsonl_write(w, obj);
+    cJSON_Delete(obj);
+    jsonl_writer_close(w);
+    char *text = read_file(path, NULL);
+    CHECK_MSG(strcmp(text, "{\"response\":\"caf\xC3\xA9 \xEF\xBF\xBD\xEF\xBF\xBD x\xEF\xBF\xBD\"}\n") == 0, "wrote %s", text);
+    free(text);
+    test_system("rm -rf %s", dir);
+    free(path);
+    free(dir);
+}
+
 TEST(json_util_typed_getters_and_files) {
     char *dir = test_tmpdir("json-util");
     char *path = write_text_file(dir, "config.json",

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../base/util.h"
+#include "../tokenizer/unicode.h"
 
 struct JsonlReader {
     char **paths;
@@ -165,21 +166,26 @@ JsonlWriter *jsonl_writer_open(const char *path) {
     return w;
 }
 
-void jsonl_write(JsonlWriter *w, const cJSON *obj) {
+/* obj as one line of valid UTF-8: strings holding generated text may end
+ * inside a character, and cJSON copies their bytes as they are. JSON's own
+ * syntax is ASCII, so mending the printed line mends only its strings. */
+static void write_line(FILE *stream, const cJSON *obj, const char *where) {
     char *text = cJSON_PrintUnformatted(obj);
-    if (!text) die("out of memory printing a line of %s", w->file.path);
-    fputs(text, w->file.f);
-    fputc('\n', w->file.f);
+    if (!text) die("out of memory printing a line of %s", where);
+    char *valid = utf8_sanitize(text, strlen(text));
+    fputs(valid, stream);
+    fputc('\n', stream);
+    free(valid);
     cJSON_free(text);
 }
 
+void jsonl_write(JsonlWriter *w, const cJSON *obj) {
+    write_line(w->file.f, obj, w->file.path);
+}
+
 void jsonl_print(FILE *stream, const cJSON *obj) {
-    char *text = cJSON_PrintUnformatted(obj);
-    if (!text) die("out of memory printing a JSON line");
-    fputs(text, stream);
-    fputc('\n', stream);
+    write_line(stream, obj, "the output");
     fflush(stream);
-    cJSON_free(text);
 }
 
 void jsonl_writer_close(JsonlWriter *w) {

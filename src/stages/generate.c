@@ -42,28 +42,6 @@ static int default_stop_ids(const Tokenizer *tok, int ids[2]) {
     return n;
 }
 
-/* s[0..len) with every byte that does not start a valid UTF-8 character,
- * and NUL, replaced by U+FFFD, as a JSON string needs (a sample may end
- * inside a character). Malloc'ed. */
-static char *utf8_sanitize(const char *s, size_t len) {
-    size_t n = 0;
-    char *out = xmalloc(3 * len + 1);
-    for (size_t i = 0; i < len;) {
-        int k;
-        if (s[i] == 0 || utf8_decode((const uint8_t *)s + i, len - i, &k) == UNICODE_INVALID) {
-            memcpy(out + n, "\xEF\xBF\xBD", 3);
-            n += 3;
-            i++;
-        } else {
-            memcpy(out + n, s + i, (size_t)k);
-            n += (size_t)k;
-            i += (size_t)k;
-        }
-    }
-    out[n] = 0;
-    return out;
-}
-
 /* ---- prompts ---- */
 
 typedef struct {

@@ -6,7 +6,9 @@
 #include "unicode.h"
 
 #include <pthread.h>
+#include <string.h>
 
+#include "../base/util.h"
 #include "unicode_data.h"
 
 uint8_t unicode_classes[0x110001];
@@ -57,4 +59,23 @@ int utf8_encode(uint32_t cp, uint8_t *out) {
     out[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
     out[3] = (uint8_t)(0x80 | (cp & 0x3F));
     return 4;
+}
+
+char *utf8_sanitize(const char *s, size_t len) {
+    size_t n = 0;
+    char *out = xmalloc(3 * len + 1);
+    for (size_t i = 0; i < len;) {
+        int k;
+        if (s[i] == 0 || utf8_decode((const uint8_t *)s + i, len - i, &k) == UNICODE_INVALID) {
+            memcpy(out + n, "\xEF\xBF\xBD", 3);
+            n += 3;
+            i++;
+        } else {
+            memcpy(out + n, s + i, (size_t)k);
+            n += (size_t)k;
+            i += (size_t)k;
+        }
+    }
+    out[n] = 0;
+    return out;
 }

@@ -56,6 +56,11 @@ static inline uint32_t utf8_decode(const uint8_t *s, size_t len, int *n) {
     return (b0 & 0x07) << 18 | (uint32_t)(s[1] & 0x3F) << 12 | (uint32_t)(s[2] & 0x3F) << 6 | (s[3] & 0x3F);
 }
 
+/* s[0..len) with every byte that does not start a valid UTF-8 character,
+ * and NUL, replaced by U+FFFD, as JSON text needs (a generated answer may
+ * end inside a character). Malloc'ed, NUL-terminated. */
+char *utf8_sanitize(const char *s, size_t len);
+
 /* Writes cp (< 0x110000, not a surrogate) as UTF-8; returns the length. */
 int utf8_encode(uint32_t cp, uint8_t *out);
 
