@@ -104,8 +104,8 @@ static void load_position(void *ctx, const cJSON *state) {
 /* Greedy answers to prompts[0..n): each prompt a right-padded row (causal
  * attention keeps the padding out of every real token's view), one full
  * forward pass per new token, until <|im_end|>, end of text or max_new
- * tokens. A stand-in for KV-cached batched generation (generate_batch):
- * this function is all that changes when it lands. */
+ * tokens. Not generate_batch: its KV-cached pass does not apply LoRA
+ * adapters, and this one (model_forward) does. */
 static void generate_answers(Model *m, const Tokenizer *t, const Conversation *prompts, int n, int max_new,
                              char **answers) {
     const int T_max = m->cfg.max_seq_len, V = config_out_width(&m->cfg);
