@@ -66,7 +66,6 @@ typedef struct {
     Rng rng;
     float beta;
     long iteration;
-    int stop_ids[2], n_stop_ids;
     TokenData ptx;
     int has_ptx;
     MetricsLog *log;
@@ -122,9 +121,6 @@ static SampleOptions sampling(const Ppo *p, int n_samples, uint64_t seed) {
     so.temperature = p->o.temperature;
     so.top_p = p->o.top_p;
     so.max_new_tokens = p->o.max_new_tokens;
-    so.stop_ids = p->stop_ids;
-    so.n_stop_ids = p->n_stop_ids;
-    so.tokenizer = p->tok;
     so.seed = seed;
     so.n_samples = n_samples;
     so.logprobs = 1;
@@ -148,8 +144,7 @@ static void make_rollout(Ppo *p, RolloutData *d) {
     d->prompt_of = next_prompts(p, n);
     RenderedPrompts rendered = render_answerable_prompts(p, d->prompt_of, n);
     SampleOptions so = sampling(p, 1, (uint64_t)o->seed * 1000003ULL + (uint64_t)p->iteration);
-    d->gens = xcalloc((size_t)n, sizeof(Generation));
-    generate_batch(p->policy, rendered.tokens, rendered.lens, n, &so, d->gens);
+    d->gens = sample_answers(p->policy, p->tok, &rendered, so);
     d->r = rollout_of_generations(n, rendered.tokens, rendered.lens, d->gens, 1);
     rendered_prompts_free(&rendered);
 
@@ -356,8 +351,7 @@ static void refresh_reward_model(Ppo *p) {
     RenderedPrompts rendered = render_answerable_prompts(p, which, n);
     SampleOptions so = sampling(p, K, (uint64_t)o->seed * 7777777ULL + (uint64_t)p->iteration);
     so.logprobs = 0;
-    Generation *g = xcalloc((size_t)n * K, sizeof(Generation));
-    generate_batch(p->policy, rendered.tokens, rendered.lens, n, &so, g);
+    Generation *g = sample_answers(p->policy, p->tok, &rendered, so);
 
     info("ppo: %d prompts x %d answers go to the annotator; the state is saved in %s/checkpoint-%ld, from which "
          "--resume redoes this refresh if the annotator fails", n, K, o->out, p->iteration);
@@ -670,7 +664,6 @@ int cmd_ppo(int argc, char **argv) {
     oc.lr = o->value_lr;
     p.value_opt = adamw_new(p.value->n_params, &oc);
     p.beta = o->beta;
-    p.n_stop_ids = generation_stop_ids(p.tok, p.stop_ids);
     rng_seed(&p.rng, (uint64_t)o->seed * 31337ULL + 5);
     load_prompt_order(&p);
     if (o->ptx_coef > 0) {

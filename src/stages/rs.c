@@ -15,7 +15,6 @@
 #include "../data/chat_data.h"
 #include "../data/jsonl.h"
 #include "../io/checkpoint.h"
-#include "../model/generate.h"
 #include "../train/rollout.h"
 #include "stages.h"
 
@@ -45,11 +44,7 @@ int cmd_rs(int argc, char **argv) {
         OPT_STR("out", &out, "output folder: sft.jsonl, pairs.jsonl, samples.jsonl (required)"),
         OPT_FLOAT("min-gap", &min_gap, "drop a pair whose best and worst scores differ by less than this"),
         OPT_FLOAT("temperature", &so.temperature, "sampling temperature"),
-        OPT_INT("top-k", &so.top_k, "sample among the k likeliest tokens (0: off)"),
-        OPT_FLOAT("top-p", &so.top_p, "nucleus sampling threshold (1: off)"),
-        OPT_INT("max-new-tokens", &so.max_new_tokens, "longest answer"),
-        OPT_INT("batch-size", &so.batch_size, "sequences decoded together"),
-        OPT_INT("seed", &seed, "sampling seed"),
+        SAMPLE_ANSWER_OPTIONS(&so, &seed),
         OPT_END};
     char **pos;
     int npos = args_parse("rs", "MODEL REWARD_MODEL PROMPTS.jsonl",
@@ -70,15 +65,10 @@ int cmd_rs(int argc, char **argv) {
     Conversation *prompts = load_prompts(pos[2], &n_prompts);
 
     RenderedPrompts rendered = render_prompts(ck.tokenizer, prompts, NULL, n_prompts);
-    int stops[2];
-    so.stop_ids = stops;
-    so.n_stop_ids = generation_stop_ids(ck.tokenizer, stops);
-    so.tokenizer = ck.tokenizer;
     so.seed = (uint64_t)seed;
     int total = n_prompts * n;
-    Generation *g = xcalloc((size_t)total, sizeof(Generation));
     double t = now_seconds();
-    generate_batch(ck.model, rendered.tokens, rendered.lens, n_prompts, &so, g);
+    Generation *g = sample_answers(ck.model, ck.tokenizer, &rendered, so);
     double t_gen = now_seconds() - t;
 
     /* score prompt + answer, as the reward model was trained to read them */

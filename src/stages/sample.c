@@ -11,7 +11,7 @@
 #include "../data/chat_data.h"
 #include "../data/jsonl.h"
 #include "../io/checkpoint.h"
-#include "../model/generate.h"
+#include "../train/rollout.h"
 #include "stages.h"
 
 int cmd_sample(int argc, char **argv) {
@@ -24,11 +24,7 @@ int cmd_sample(int argc, char **argv) {
         OPT_INT("n", &so.n_samples, "answers per prompt (K)"),
         OPT_STR("out", &out, "the JSONL file to write (required)"),
         OPT_FLOAT("temperature", &so.temperature, "sampling temperature (0: greedy)"),
-        OPT_INT("top-k", &so.top_k, "sample among the k likeliest tokens (0: off)"),
-        OPT_FLOAT("top-p", &so.top_p, "nucleus sampling threshold (1: off)"),
-        OPT_INT("max-new-tokens", &so.max_new_tokens, "longest answer"),
-        OPT_INT("batch-size", &so.batch_size, "sequences decoded together"),
-        OPT_INT("seed", &seed, "sampling seed"),
+        SAMPLE_ANSWER_OPTIONS(&so, &seed),
         OPT_END};
     char **pos;
     int npos = args_parse("sample", "MODEL PROMPTS.jsonl",
@@ -45,14 +41,9 @@ int cmd_sample(int argc, char **argv) {
     Conversation *prompts = load_prompts(pos[1], &n_prompts);
 
     RenderedPrompts rendered = render_prompts(ck.tokenizer, prompts, NULL, n_prompts);
-    int stops[2];
-    so.stop_ids = stops;
-    so.n_stop_ids = generation_stop_ids(ck.tokenizer, stops);
-    so.tokenizer = ck.tokenizer;
     so.seed = (uint64_t)seed;
-    Generation *g = xcalloc((size_t)n_prompts * n, sizeof(Generation));
     double t = now_seconds();
-    generate_batch(ck.model, rendered.tokens, rendered.lens, n_prompts, &so, g);
+    Generation *g = sample_answers(ck.model, ck.tokenizer, &rendered, so);
     long tokens = 0;
     JsonlWriter *w = jsonl_writer_open(out);
     const char **texts = xmalloc(sizeof(char *) * (size_t)n);

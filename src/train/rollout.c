@@ -26,6 +26,16 @@ Rollout rollout_new(int n, const int *const *prompts, const int *prompt_lens, co
     return r;
 }
 
+Generation *sample_answers(Model *policy, const Tokenizer *t, const RenderedPrompts *prompts, SampleOptions so) {
+    int stop_ids[2];
+    so.stop_ids = stop_ids;
+    so.n_stop_ids = generation_stop_ids(t, stop_ids);
+    so.tokenizer = t;
+    Generation *g = xcalloc((size_t)LMF_MAX(prompts->n * so.n_samples, 1), sizeof(Generation));
+    generate_batch(policy, prompts->tokens, prompts->lens, prompts->n, &so, g);
+    return g;
+}
+
 Rollout rollout_of_generations(int n_prompts, const int *const *prompts, const int *prompt_lens, const Generation *g,
                                int K) {
     int n = n_prompts * K;
