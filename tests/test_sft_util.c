@@ -6,6 +6,7 @@
 
 #include "../src/base/util.h"
 #include "test.h"
+#include "test_pretrain_fixtures.h"
 
 Tokenizer *test_chat_tokenizer(const char *dir) {
     char *path = test_write_text(dir, "tokenizer_corpus.txt",
@@ -14,10 +15,7 @@ Tokenizer *test_chat_tokenizer(const char *dir) {
                                  "Write the word house in capital letters: HOUSE. Spell it backwards.\n");
     BpeTrainOptions o = {.vocab_size = 300, .pattern = BPE_PATTERN_LLAMA3, .min_frequency = 2};
     const char *files[1] = {path};
-    int quiet = lmf_quiet;
-    lmf_quiet = 1; /* no progress lines in the test output */
-    Tokenizer *t = tokenizer_train(files, 1, &o);
-    lmf_quiet = quiet;
+    Tokenizer *t = fixture_train_tokenizer(files, 1, &o);
     free(path);
     return t;
 }
