@@ -15,6 +15,7 @@
 #include "../src/kernels/kernels.h"
 #include "../src/train/dpo_loss.h"
 #include "test.h"
+#include "test_pretrain_fixtures.h"
 
 /* ---- fixtures ---- */
 
@@ -33,10 +34,7 @@ static Tokenizer *tiny_tokenizer(const char *dir, int variant) {
     fclose(f);
     BpeTrainOptions o = {.vocab_size = 300, .min_frequency = 2};
     const char *files[] = {path};
-    int quiet = lmf_quiet;
-    lmf_quiet = 1;
-    Tokenizer *t = tokenizer_train(files, 1, &o);
-    lmf_quiet = quiet;
+    Tokenizer *t = fixture_train_tokenizer(files, 1, &o);
     free(path);
     return t;
 }
