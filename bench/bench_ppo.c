@@ -13,7 +13,7 @@
  *
  * Done alone, in a child process started as lmforge ppo is (OMP_WAIT_POLICY
  * passive), for each of iterations 2-4 (1 warms up):
- *   generation  generate_batch, as PPO calls it;
+ *   generation  sample_answers, as PPO calls it;
  *   scoring     per minibatch, the policy's, reference's and critic's
  *               forward passes (with the log-softmax), then the reward
  *               model's scores;
@@ -34,7 +34,6 @@
 #include "../src/kernels/kernels.h"
 #include "../src/model/generate.h"
 #include "../src/train/optimizer.h"
-#include "../src/train/reward_model.h"
 #include "../src/train/rollout.h"
 #include "bench.h"
 
@@ -97,28 +96,19 @@ static double metric_sum(const char *run, const char *key) {
 /* The sampled answers of iteration `it` (0-based), as PPO samples them. */
 static Rollout sample_iteration(Model *policy, const Tokenizer *t, long it, double *seconds) {
     Conversation prompt = conversation_copy(&(ChatMessage){"user", PROMPT}, 1);
-    IntVec ids = {0};
-    render_prompt(t, &prompt, &ids);
-    const int *prompts[ANSWERS];
-    int lens[ANSWERS], stops[2] = {tokenizer_token_id(t, "<|im_end|>"), tokenizer_eos_id(t)};
-    for (int i = 0; i < ANSWERS; i++) prompts[i] = ids.data, lens[i] = ids.len;
+    int which[ANSWERS] = {0}; /* the one prompt, ANSWERS times */
+    RenderedPrompts prompts = render_prompts(t, &prompt, which, ANSWERS);
     SampleOptions o = sample_options_default();
     o.max_new_tokens = MAX_NEW;
-    o.stop_ids = stops;
-    o.n_stop_ids = 2;
-    o.tokenizer = t;
     o.seed = (uint64_t)SEED * 1000003ULL + (uint64_t)it; /* ppo.c's sampling seed of iteration it */
     o.logprobs = 1;
-    Generation g[ANSWERS];
     double start = now_seconds();
-    generate_batch(policy, prompts, lens, ANSWERS, &o, g);
+    Generation *g = sample_answers(policy, t, &prompts, o);
     *seconds = now_seconds() - start;
-    const int *answers[ANSWERS];
-    int answer_lens[ANSWERS];
-    for (int i = 0; i < ANSWERS; i++) answers[i] = g[i].tokens, answer_lens[i] = g[i].n_tokens;
-    Rollout r = rollout_new(ANSWERS, prompts, lens, answers, answer_lens);
+    Rollout r = rollout_of_generations(ANSWERS, prompts.tokens, prompts.lens, g, 1);
     generations_free(g, ANSWERS);
-    intvec_free(&ids);
+    free(g);
+    rendered_prompts_free(&prompts);
     conversation_free(&prompt);
     return r;
 }
@@ -151,10 +141,8 @@ static double score_alone(Model *policy, Model *ref, Model *critic, Model *rm, c
         model_forward(critic, x->tokens, x->doc_start, x->B, x->T, 0);
         free(lp);
     }
-    SeqRef seqs[ANSWERS];
     float scores[ANSWERS];
-    for (int s = 0; s < ANSWERS; s++) seqs[s] = (SeqRef){r->tokens[s], NULL, r->len[s]};
-    rm_score_sequences(rm, seqs, ANSWERS, scores);
+    rollout_scores(rm, r, scores);
     return now_seconds() - start;
 }
 

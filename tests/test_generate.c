@@ -15,6 +15,7 @@
 #include "../src/model/sampler.h"
 #include "../src/tokenizer/tokenizer.h"
 #include "test.h"
+#include "test_pretrain_fixtures.h"
 
 typedef struct {
     const char *label;
@@ -306,10 +307,7 @@ static Tokenizer *small_tokenizer(void) {
     for (int i = 0; i < 50; i++) fprintf(f, "the cat sat on the mat and the dog ate the bone %d\n", i);
     fclose(f);
     BpeTrainOptions bo = {.vocab_size = 300};
-    int quiet = lmf_quiet;
-    lmf_quiet = 1;
-    Tokenizer *t = tokenizer_train((const char **)&path, 1, &bo);
-    lmf_quiet = quiet;
+    Tokenizer *t = fixture_train_tokenizer((const char **)&path, 1, &bo);
     test_system("rm -rf '%s'", dir);
     free(path);
     free(dir);

@@ -103,7 +103,7 @@ TEST(jsonl_bad_records_name_file_line_and_field) {
 
 TEST(jsonl_writer_round_trips_awkward_strings) {
     char *dir = test_tmpdir("jsonl-write");
-    char *path = path_join(dir, "samples.jsonl");
+    char *path = path_join(dir, "round1/a/samples.jsonl"); /* the writer creates the folders */
     const char *strings[] = {"plain", "quote \" backslash \\ slash /", "new\nline\ttab\rcr", "\x01\x1f control",
                              "\xE4\xBD\xA0\xE5\xA5\xBD \xF0\x9F\x98\x80", ""};
     int n = (int)LMF_ARRAY_LEN(strings);

@@ -97,7 +97,7 @@ TEST(safetensors_reads_pytorch_f16_bf16) {
     if (!have_torch()) SKIP("python3 with torch is not available");
     char *dir = test_tmpdir("st-torch");
     char *path = path_join(dir, "torch.safetensors");
-    CHECK_EQ_INT(test_system("/usr/bin/python3 tests/io/safetensors_ref.py write %s", path), 0);
+    CHECK_EQ_INT(test_system("/usr/bin/python3 tests/ref/safetensors_ref.py write %s", path), 0);
     SafeTensors *st = st_open(path);
     CHECK(strcmp(st_metadata(st, "source"), "torch") == 0);
     const char *names[] = {"all_f16", "all_bf16", "randn_bf16"};
@@ -140,7 +140,7 @@ TEST(safetensors_bf16_rounding_matches_pytorch) {
     st_writer_add(w, "w_bf16", ST_BF16, 2, (int64_t[]){64, 64}, x);
     st_writer_save(w, path);
     st_writer_free(w);
-    CHECK_EQ_INT(test_system("/usr/bin/python3 tests/io/safetensors_ref.py check %s", path), 0);
+    CHECK_EQ_INT(test_system("/usr/bin/python3 tests/ref/safetensors_ref.py check %s", path), 0);
     free(x);
     test_system("rm -rf %s", dir);
     free(path);

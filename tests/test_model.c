@@ -1,7 +1,6 @@
 /* test_model.c — the whole model against an independent PyTorch reference
  * (tests/ref/llama_ref.py, float64), against finite differences, and its
  * error handling and determinism. */
-#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +10,7 @@
 #include "../src/train/lm_loss.h"
 #include "../src/train/optimizer.h"
 #include "test.h"
+#include "test_ref_util.h"
 
 typedef struct {
     const char *label;
@@ -18,31 +18,6 @@ typedef struct {
     int B, T;
     int packed; /* documents of several lengths in each sequence */
 } ParityCase;
-
-static void write_bin(const char *dir, const char *name, const void *data, size_t bytes) {
-    char *p = path_join(dir, name);
-    FILE *f = xfopen(p, "wb");
-    fwrite(data, 1, bytes, f);
-    fclose(f);
-    free(p);
-}
-
-static float *read_floats(const char *dir, const char *name, size_t n) {
-    char *p = path_join(dir, name);
-    size_t len;
-    char *buf = read_file(p, &len);
-    if (len != n * sizeof(float)) die("%s: %zu bytes, expected %zu", p, len, n * sizeof(float));
-    free(p);
-    return (float *)buf;
-}
-
-static double read_number(const char *dir, const char *name) {
-    char *p = path_join(dir, name), *s = read_file(p, NULL);
-    double v = atof(s);
-    free(p);
-    free(s);
-    return v;
-}
 
 static void make_batch(const ParityCase *pc, Rng *r, int *tokens, int *targets, int *doc_start) {
     int N = pc->B * pc->T;
@@ -53,54 +28,6 @@ static void make_batch(const ParityCase *pc, Rng *r, int *tokens, int *targets, 
         /* documents [0,5), [5,6), [6,T) */
         doc_start[n] = !pc->packed ? 0 : t < 5 ? 0 : t < 6 ? 5 : 6;
     }
-}
-
-static void write_fixture(const char *dir, const Model *m, const ParityCase *pc, const int *tokens, const int *targets,
-                          const int *doc_start, int steps, const OptimConfig *oc) {
-    const ModelConfig *c = &m->cfg;
-    cJSON *meta = cJSON_CreateObject(), *cfg = cJSON_AddObjectToObject(meta, "config");
-    cJSON_AddNumberToObject(cfg, "vocab_size", c->vocab_size);
-    cJSON_AddNumberToObject(cfg, "dim", c->dim);
-    cJSON_AddNumberToObject(cfg, "n_layers", c->n_layers);
-    cJSON_AddNumberToObject(cfg, "n_heads", c->n_heads);
-    cJSON_AddNumberToObject(cfg, "n_kv_heads", c->n_kv_heads);
-    cJSON_AddNumberToObject(cfg, "rope_theta", c->rope_theta);
-    cJSON_AddNumberToObject(cfg, "norm_eps", c->norm_eps);
-    cJSON_AddBoolToObject(cfg, "tie_embeddings", c->tie_embeddings);
-    cJSON_AddBoolToObject(cfg, "qkv_bias", c->qkv_bias);
-    cJSON_AddNumberToObject(cfg, "head", c->head);
-    cJSON *tensors = cJSON_AddArrayToObject(meta, "tensors");
-    for (int i = 0; i < m->n_tensors; i++) {
-        const ParamTensor *t = &m->tensors[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "name", t->name);
-        cJSON_AddNumberToObject(o, "offset", (double)t->offset);
-        cJSON *shape = cJSON_AddArrayToObject(o, "shape");
-        cJSON_AddItemToArray(shape, cJSON_CreateNumber(t->rows));
-        if (t->cols) cJSON_AddItemToArray(shape, cJSON_CreateNumber(t->cols));
-        cJSON_AddBoolToObject(o, "decay", t->weight_decay);
-        cJSON_AddItemToArray(tensors, o);
-    }
-    cJSON_AddNumberToObject(meta, "B", pc->B);
-    cJSON_AddNumberToObject(meta, "T", pc->T);
-    cJSON_AddBoolToObject(meta, "has_doc_start", pc->packed);
-    cJSON_AddNumberToObject(meta, "steps", steps);
-    cJSON *o = cJSON_AddObjectToObject(meta, "optim");
-    cJSON_AddNumberToObject(o, "lr", oc->lr);
-    cJSON_AddNumberToObject(o, "beta1", oc->beta1);
-    cJSON_AddNumberToObject(o, "beta2", oc->beta2);
-    cJSON_AddNumberToObject(o, "eps", oc->eps);
-    cJSON_AddNumberToObject(o, "weight_decay", oc->weight_decay);
-    cJSON_AddNumberToObject(o, "grad_clip", oc->grad_clip);
-    char *text = cJSON_Print(meta);
-    write_bin(dir, "meta.json", text, strlen(text));
-    free(text);
-    cJSON_Delete(meta);
-    size_t N = (size_t)pc->B * pc->T;
-    write_bin(dir, "params.bin", m->params, m->n_params * sizeof(float));
-    write_bin(dir, "tokens.bin", tokens, N * sizeof(int));
-    write_bin(dir, "targets.bin", targets, N * sizeof(int));
-    if (pc->packed) write_bin(dir, "doc_start.bin", doc_start, N * sizeof(int));
 }
 
 /* One forward + backward of the mean cross-entropy; returns the loss. */
@@ -132,19 +59,20 @@ static void parity_case(const ParityCase *pc) {
     oc.grad_clip = 0.5f;
     const int steps = 10;
     char *dir = test_tmpdir("parity");
-    write_fixture(dir, m, pc, tokens, targets, doc_start, steps, &oc);
+    test_write_reference_training_fixture(dir, m, pc->B, pc->T, tokens, targets, pc->packed ? doc_start : NULL, steps,
+                                          &oc);
     if (test_system("/usr/bin/python3 tests/ref/llama_ref.py %s", dir) != 0) {
         test_fail(__FILE__, __LINE__, "%s: the PyTorch reference failed", pc->label);
         return;
     }
     size_t OUT = (size_t)config_out_width(&pc->cfg);
-    float *ref_logits = read_floats(dir, "ref_logits.bin", N * OUT), *ref_grads = read_floats(dir, "ref_grads.bin", m->n_params);
+    float *ref_logits = test_read_floats(dir, "ref_logits.bin", N * OUT), *ref_grads = test_read_floats(dir, "ref_grads.bin", m->n_params);
     model_forward(m, tokens, pc->packed ? doc_start : NULL, pc->B, pc->T, 0);
     double e = rel_error(m->act.out, ref_logits, N * OUT);
     double loss = loss_and_grads(m, pc, tokens, targets, doc_start);
     CHECK_MSG(e < 1e-5, "%s: logits differ from PyTorch, relative error %.3g", pc->label, e);
-    CHECK_MSG(fabs(loss - read_number(dir, "ref_loss.txt")) < 1e-5 * fabs(loss), "%s: loss %.8f vs PyTorch %.8f",
-              pc->label, loss, read_number(dir, "ref_loss.txt"));
+    CHECK_MSG(fabs(loss - test_read_number(dir, "ref_loss.txt")) < 1e-5 * fabs(loss), "%s: loss %.8f vs PyTorch %.8f",
+              pc->label, loss, test_read_number(dir, "ref_loss.txt"));
     for (int i = 0; i < m->n_tensors; i++) {
         const ParamTensor *t = &m->tensors[i];
         size_t n = (size_t)t->rows * (t->cols ? (size_t)t->cols : 1);
@@ -223,13 +151,12 @@ TEST(score_head_matches_pytorch) {
     make_batch(&pc, &r, tokens, targets, doc_start);
     float dout[18];
     for (int i = 0; i < 18; i++) dout[i] = i % 9 == 8 ? rng_normal(&r) : 0.0f; /* read at the last token */
-    OptimConfig oc = optim_defaults();
     char *dir = test_tmpdir("score");
-    write_fixture(dir, m, &pc, tokens, targets, doc_start, 0, &oc);
-    write_bin(dir, "dout.bin", dout, sizeof dout);
+    test_write_reference_fixture(dir, m, NULL, pc.B, pc.T, tokens, targets, NULL);
+    test_write_reference_file(dir, "dout.bin", dout, sizeof dout);
     CHECK(test_system("/usr/bin/python3 tests/ref/llama_ref.py %s", dir) == 0);
     model_forward(m, tokens, NULL, 2, 9, 1);
-    float *ref_out = read_floats(dir, "ref_logits.bin", 18), *ref_grads = read_floats(dir, "ref_grads.bin", m->n_params);
+    float *ref_out = test_read_floats(dir, "ref_logits.bin", 18), *ref_grads = test_read_floats(dir, "ref_grads.bin", m->n_params);
     CHECK(rel_error(m->act.out, ref_out, 18) < 1e-5);
     memcpy(m->act.out, dout, sizeof dout);
     model_zero_grads(m);

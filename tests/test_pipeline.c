@@ -144,11 +144,15 @@ TEST(example_recipes_chain_their_rounds) {
     Plan p = recipe_load("recipes/llama31.recipe", vars, 3);
     CHECK_EQ_INT(p.n, 4 + 2 * 7);
     const PlanStep *dpo1 = find_step(&p, "dpo.r1"), *sft2 = find_step(&p, "sft.r2"), *prefs2 = find_step(&p, "preferences.r2");
-    CHECK(dpo1 && sft2 && prefs2);
-    if (dpo1 && sft2 && prefs2) {
+    const PlanStep *rs2 = find_step(&p, "rs.r2");
+    CHECK(dpo1 && sft2 && prefs2 && rs2);
+    if (dpo1 && sft2 && prefs2 && rs2) {
         CHECK(strcmp(arg_after(dpo1, "--init"), "R/round1/sft/model") == 0);
         CHECK(strcmp(arg_after(dpo1, "--nll-weight"), "0.2") == 0);
-        CHECK(strcmp(arg_after(sft2, "--init"), "R/round1/dpo/model") == 0); /* round 2 starts from round 1's DPO model */
+        CHECK(strcmp(arg_after(rs2, "rs"), "R/round1/dpo/model") == 0); /* round 2 samples from round 1's DPO model */
+        CHECK(strcmp(arg_after(sft2, "--init"), "R/pretrain/model") == 0); /* and fine-tunes the pretrained one */
+        CHECK(strcmp(arg_after(sft2, "--data"), "data/demo/sft/train.jsonl") == 0);
+        CHECK(strstr(sft2->command, "--data R/round2/rs/sft.jsonl") != NULL);
         CHECK(strstr(prefs2->command, "R/round1/pairs.jsonl R/round2/pairs.jsonl") != NULL);
     }
     plan_free(&p);

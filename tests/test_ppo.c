@@ -33,16 +33,9 @@ static Sampled sample_rollout(uint64_t seed) {
                                           "Give me a fruit or a tool.", "pear"};
     Sampled s = {.m = ppo_test_random_model(HEAD_LM, seed, 3.0f)};
     const Tokenizer *t = ppo_test_tokenizer();
-    IntVec ids[N_PROMPTS] = {{0}};
-    const int *prompts[N_PROMPTS], *seq_prompts[N_SEQ], *answers[N_SEQ];
-    int lens[N_PROMPTS], seq_prompt_lens[N_SEQ], answer_lens[N_SEQ];
-    for (int i = 0; i < N_PROMPTS; i++) {
-        Conversation c = conversation_copy(&(ChatMessage){"user", asks[i]}, 1);
-        render_prompt(t, &c, &ids[i]);
-        conversation_free(&c);
-        prompts[i] = ids[i].data;
-        lens[i] = ids[i].len;
-    }
+    Conversation convs[N_PROMPTS];
+    for (int i = 0; i < N_PROMPTS; i++) convs[i] = conversation_copy(&(ChatMessage){"user", asks[i]}, 1);
+    RenderedPrompts prompts = render_prompts(t, convs, NULL, N_PROMPTS);
     int stop = tokenizer_token_id(t, "<|im_end|>");
     SampleOptions o = sample_options_default();
     o.temperature = TEMPERATURE;
@@ -53,15 +46,10 @@ static Sampled sample_rollout(uint64_t seed) {
     o.n_samples = K;
     o.batch_size = 3; /* several decoding batches */
     o.logprobs = 1;
-    generate_batch(s.m, prompts, lens, N_PROMPTS, &o, s.gens);
-    for (int j = 0; j < N_SEQ; j++) {
-        seq_prompts[j] = prompts[j / K];
-        seq_prompt_lens[j] = lens[j / K];
-        answers[j] = s.gens[j].tokens;
-        answer_lens[j] = s.gens[j].n_tokens;
-    }
-    s.r = rollout_new(N_SEQ, seq_prompts, seq_prompt_lens, answers, answer_lens);
-    for (int i = 0; i < N_PROMPTS; i++) intvec_free(&ids[i]);
+    generate_batch(s.m, prompts.tokens, prompts.lens, N_PROMPTS, &o, s.gens);
+    s.r = rollout_of_generations(N_PROMPTS, prompts.tokens, prompts.lens, s.gens, K);
+    rendered_prompts_free(&prompts);
+    for (int i = 0; i < N_PROMPTS; i++) conversation_free(&convs[i]);
     return s;
 }
 

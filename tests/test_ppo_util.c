@@ -30,10 +30,7 @@ const Tokenizer *ppo_test_tokenizer(void) {
     fclose(f);
     BpeTrainOptions o = {.vocab_size = 300, .min_frequency = 2};
     const char *files[1] = {path};
-    int quiet = lmf_quiet;
-    lmf_quiet = 1;
-    tok = tokenizer_train(files, 1, &o);
-    lmf_quiet = quiet;
+    tok = fixture_train_tokenizer(files, 1, &o);
     test_system("rm -rf '%s'", dir);
     free(path);
     free(dir);

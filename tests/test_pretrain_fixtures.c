@@ -30,13 +30,17 @@ char *fixture_write_text(const char *dir, const char *name, int n_sentences, uin
     return path;
 }
 
-Tokenizer *fixture_tokenizer(const char *text_path, int vocab_size) {
-    BpeTrainOptions o = {.vocab_size = vocab_size, .pattern = BPE_PATTERN_LLAMA3, .min_frequency = 0};
+Tokenizer *fixture_train_tokenizer(const char **files, int n_files, const BpeTrainOptions *o) {
     int was_quiet = lmf_quiet;
     lmf_quiet = 1;
-    Tokenizer *t = tokenizer_train(&text_path, 1, &o);
+    Tokenizer *t = tokenizer_train(files, n_files, o);
     lmf_quiet = was_quiet;
     return t;
+}
+
+Tokenizer *fixture_tokenizer(const char *text_path, int vocab_size) {
+    BpeTrainOptions o = {.vocab_size = vocab_size, .pattern = BPE_PATTERN_LLAMA3, .min_frequency = 0};
+    return fixture_train_tokenizer(&text_path, 1, &o);
 }
 
 char *fixture_real_text(const char *dir) {

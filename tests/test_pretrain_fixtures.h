@@ -1,5 +1,6 @@
 /* test_pretrain_fixtures.h — corpora, tokenizers and metrics readers shared
- * by the pretraining and checkpoint tests. */
+ * by the pretraining and checkpoint tests, and by any test that trains a
+ * tokenizer. */
 #ifndef LMF_TEST_PRETRAIN_FIXTURES_H
 #define LMF_TEST_PRETRAIN_FIXTURES_H
 
@@ -11,6 +12,9 @@
  * regular grammar, so a model can learn something), one document. Returns
  * the path (caller frees). */
 char *fixture_write_text(const char *dir, const char *name, int n_sentences, uint64_t seed);
+
+/* tokenizer_train without its progress lines. */
+Tokenizer *fixture_train_tokenizer(const char **files, int n_files, const BpeTrainOptions *o);
 
 /* A byte-level BPE tokenizer of vocab_size tokens learnt from text_path. */
 Tokenizer *fixture_tokenizer(const char *text_path, int vocab_size);

@@ -5,6 +5,7 @@
 
 #include "../src/base/util.h"
 #include "test.h"
+#include "test_pretrain_fixtures.h"
 
 static const char *const CORPUS = "What is the capital of France? The capital of France is Paris.\n"
                                   "The quick brown fox jumps over the lazy dog, and the dog sleeps in the sun.\n"
@@ -20,11 +21,8 @@ const Tokenizer *rm_test_tokenizer(void) {
     for (int i = 0; i < 20; i++) fputs(CORPUS, f);
     fclose(f);
     BpeTrainOptions o = {.vocab_size = 320, .min_frequency = 2};
-    int quiet = lmf_quiet;
-    lmf_quiet = 1;
     const char *files[1] = {path};
-    tok = tokenizer_train(files, 1, &o);
-    lmf_quiet = quiet;
+    tok = fixture_train_tokenizer(files, 1, &o);
     test_system("rm -rf '%s'", dir);
     free(path);
     free(dir);

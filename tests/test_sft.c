@@ -409,9 +409,9 @@ static void make_cli_fixture(const char *dir, Tokenizer **tok_out) {
 }
 
 static int run_sft(const char *dir, const char *run, const char *extra) {
-    return test_system("%s sft --model %s/base --out %s/%s --batch 4 --seq-len 48 --lr 3e-3 --schedule constant "
+    return test_system("%s sft --init %s/base --out %s/%s --batch 4 --seq-len 48 --lr 3e-3 --schedule constant "
                        "--warmup 0 --eval-fraction 0.1 --eval-every 3 --eval-prompts 3 --max-new-tokens 6 "
-                       "--save-every 3 %s %s/train.jsonl >> %s/log 2>&1",
+                       "--save-every 3 %s --data %s/train.jsonl >> %s/log 2>&1",
                        lmforge_bin(), dir, dir, run, extra, dir, dir);
 }
 
@@ -482,6 +482,28 @@ TEST(sft_cli_writes_a_checkpoint_and_resumes_exactly) {
     free(config);
     free(model_dir);
     test_system("rm -rf %s", dir);
+    free(dir);
+    tokenizer_free(t);
+}
+
+TEST(sft_cli_takes_its_data_from_repeated_data_flags) {
+    char *dir = test_tmpdir("sft-cli-data");
+    Tokenizer *t;
+    make_cli_fixture(dir, &t);
+    char *lm = realpath(lmforge_bin(), NULL); /* the commands run in dir */
+    if (!lm) SKIP("the lmforge binary is not built");
+    /* the 40 records of train.jsonl, given twice: 80 examples */
+    CHECK(test_system("cd '%s' && %s sft --init base --out run --steps 1 --eval-fraction 0 --eval-prompts 0 "
+                      "--data train.jsonl --data train.jsonl > log 2>&1 && grep -q 'training data: 80 examples' log",
+                      dir, lm) == 0);
+    CHECK(test_system("cd '%s' && %s sft --init base --out run2 train.jsonl 2> err.txt", dir, lm) == 1);
+    CHECK(test_system("grep -q 'sft: unexpected argument train.jsonl (data files go after --data)' '%s/err.txt'", dir) == 0);
+    CHECK(test_system("cd '%s' && %s sft --init base --out run2 2> err.txt", dir, lm) == 1);
+    CHECK(test_system("grep -q 'sft: --data is required' '%s/err.txt'", dir) == 0);
+    CHECK(test_system("cd '%s' && %s sft --data train.jsonl --out run2 2> err.txt", dir, lm) == 1);
+    CHECK(test_system("grep -q 'sft: --init is required' '%s/err.txt'", dir) == 0);
+    if (!test_failed()) test_system("rm -rf '%s'", dir);
+    free(lm);
     free(dir);
     tokenizer_free(t);
 }
@@ -559,9 +581,9 @@ TEST_SLOW(sft_raises_held_out_accuracy_on_demo_data) {
     rc = rc ? rc : test_system("%s pretrain --tokenizer %s/tok --dim 64 --layers 2 --heads 4 --seq-len 128 --batch 8 "
                                "--steps 40 --eval-every 40 --out %s/pretrained %s/data/pretrain/train.txt >> %s/log 2>&1",
                                lm, dir, dir, dir, dir);
-    rc = rc ? rc : test_system("%s sft --model %s/pretrained/model --out %s/sft --eval-data %s/data/sft/heldout.jsonl "
+    rc = rc ? rc : test_system("%s sft --init %s/pretrained/model --out %s/sft --eval-data %s/data/sft/heldout.jsonl "
                                "--epochs 5 --batch 32 --lr 3e-3 --eval-every 1000 --eval-at-start --eval-prompts 150 "
-                               "--max-new-tokens 4 %s/data/sft/train.jsonl >> %s/log 2>&1",
+                               "--max-new-tokens 4 --data %s/data/sft/train.jsonl >> %s/log 2>&1",
                                lm, dir, dir, dir, dir, dir);
     CHECK_MSG(rc == 0, "a command failed; see %s/log", dir);
     if (rc) return;

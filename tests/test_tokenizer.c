@@ -19,6 +19,7 @@
 #include "../src/tokenizer/tokenizer.h"
 #include "../src/tokenizer/unicode.h"
 #include "test.h"
+#include "test_pretrain_fixtures.h"
 #include "tokenizer/fuzz_one.h"
 
 #define TEXTS "tests/tokenizer/texts.jsonl"
@@ -58,10 +59,7 @@ static Tokenizer *trained(int pattern, int vocab_size) {
     const char *special[] = {"<|user_special|>"};
     BpeTrainOptions o = {
         .vocab_size = vocab_size, .special = special, .n_special = 1, .pattern = pattern, .min_frequency = 2};
-    int quiet = lmf_quiet;
-    lmf_quiet = 1;
-    Tokenizer *t = tokenizer_train((const char **)files, 2, &o);
-    lmf_quiet = quiet;
+    Tokenizer *t = fixture_train_tokenizer((const char **)files, 2, &o);
     test_system("rm -rf '%s'", dir);
     free(files[0]);
     free(files[1]);

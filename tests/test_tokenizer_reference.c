@@ -12,6 +12,7 @@
 #include "../src/tokenizer/chat.h"
 #include "../src/tokenizer/tokenizer.h"
 #include "test.h"
+#include "test_pretrain_fixtures.h"
 
 #define TEXTS "tests/tokenizer/texts.jsonl"
 
@@ -200,10 +201,7 @@ TEST(tokenizer_trained_files_load_in_transformers_js) {
     char *dir = test_tmpdir("tokjs");
     const char *files[] = {TEXTS};
     BpeTrainOptions o = {.vocab_size = 700, .min_frequency = 2};
-    int quiet = lmf_quiet;
-    lmf_quiet = 1;
-    Tokenizer *t = tokenizer_train(files, 1, &o);
-    lmf_quiet = quiet;
+    Tokenizer *t = fixture_train_tokenizer(files, 1, &o);
     tokenizer_save(t, dir);
     char *args = xsprintf("'%s' %s", dir, TEXTS);
     cJSON *js = run_node(cache, "check_saved.js", args);

@@ -25,7 +25,9 @@ static void print_default(const Option *o) {
 }
 
 void args_print_help(const char *command, const char *usage, const char *description, const Option *opts) {
-    printf("usage: lmforge %s [options] %s\n\n%s\n\noptions:\n", command, usage ? usage : "", description);
+    int has_usage = usage && *usage;
+    printf("usage: lmforge %s [options]%s%s\n\n%s\n\noptions:\n", command, has_usage ? " " : "", has_usage ? usage : "",
+           description);
     for (const Option *o = opts; o->kind != OPT_KIND_END; o++) {
         char left[64];
         const char *arg = o->kind == OPT_KIND_INT || o->kind == OPT_KIND_LONG   ? " N"

@@ -167,6 +167,9 @@ AtomicFile atomic_open(const char *path) {
     AtomicFile af;
     af.path = xstrdup(path);
     af.tmp_path = xsprintf("%s.tmp", path);
+    char *copy = xstrdup(path), *parent = dirname(copy);
+    if (!dir_exists(parent)) make_dirs(parent);
+    free(copy);
     af.f = xfopen(af.tmp_path, "wb");
     return af;
 }

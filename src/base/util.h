@@ -50,7 +50,8 @@ char *path_join(const char *dir, const char *name);
 int ends_with(const char *s, const char *suffix);
 
 /* Atomic file write: data goes to PATH.tmp, is fsync'ed, then renamed over
- * PATH, and the directory is fsync'ed. A crash leaves the old PATH intact. */
+ * PATH, and the directory is fsync'ed. A crash leaves the old PATH intact.
+ * Missing folders on the way to PATH are created. */
 typedef struct {
     FILE *f;
     char *path, *tmp_path;

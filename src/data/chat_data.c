@@ -47,14 +47,25 @@ Conversation conversation_copy(const ChatMessage *msgs, int n) {
     return c;
 }
 
-void conversation_free(Conversation *c) {
-    for (int i = 0; i < c->n; i++) {
+void conversation_add(Conversation *c, const char *role, const char *content) {
+    c->msgs = xrealloc(c->msgs, sizeof(ChatMessage) * (size_t)(c->n + 1));
+    c->msgs[c->n++] = (ChatMessage){xstrdup(role), xstrdup(content)};
+}
+
+void conversation_drop(Conversation *c, int from, int count) {
+    if (count == 0) return; /* an empty conversation may have no message array to move */
+    for (int i = from; i < from + count; i++) {
         free((char *)c->msgs[i].role);
         free((char *)c->msgs[i].content);
     }
+    memmove(c->msgs + from, c->msgs + from + count, sizeof(ChatMessage) * (size_t)(c->n - from - count));
+    c->n -= count;
+}
+
+void conversation_free(Conversation *c) {
+    conversation_drop(c, 0, c->n);
     free(c->msgs);
     c->msgs = NULL;
-    c->n = 0;
 }
 
 cJSON *conversation_to_json(const Conversation *c) {
@@ -77,11 +88,7 @@ Conversation *load_prompts(const char *path, int *n_out) {
     while (jsonl_next(r, &rec)) {
         int has_messages = cJSON_GetObjectItemCaseSensitive(rec.json, "messages") != NULL;
         Conversation c = jsonl_get_conversation(&rec, has_messages ? "messages" : "prompt");
-        while (c.n > 0 && strcmp(c.msgs[c.n - 1].role, "assistant") == 0) {
-            c.n--;
-            free((char *)c.msgs[c.n].role);
-            free((char *)c.msgs[c.n].content);
-        }
+        while (c.n > 0 && strcmp(c.msgs[c.n - 1].role, "assistant") == 0) conversation_drop(&c, c.n - 1, 1);
         if (c.n == 0) jsonl_die(&rec, "the chat has no user message to answer");
         if (n == cap) prompts = xrealloc(prompts, sizeof(Conversation) * (size_t)(cap = cap ? 2 * cap : 64));
         prompts[n++] = c;
@@ -94,6 +101,25 @@ Conversation *load_prompts(const char *path, int *n_out) {
 
 void render_prompt(const Tokenizer *t, const Conversation *prompt, IntVec *ids) {
     chat_render(t, prompt->msgs, prompt->n, 1, 0, ids, NULL);
+}
+
+RenderedPrompts render_prompts(const Tokenizer *t, const Conversation *prompts, const int *which, int n) {
+    RenderedPrompts r = {n, xcalloc((size_t)LMF_MAX(n, 1), sizeof(IntVec)), xmalloc(sizeof(int *) * (size_t)LMF_MAX(n, 1)),
+                         xmalloc(sizeof(int) * (size_t)LMF_MAX(n, 1))};
+    for (int i = 0; i < n; i++) {
+        render_prompt(t, &prompts[which ? which[i] : i], &r.ids[i]);
+        r.tokens[i] = r.ids[i].data;
+        r.lens[i] = r.ids[i].len;
+    }
+    return r;
+}
+
+void rendered_prompts_free(RenderedPrompts *r) {
+    for (int i = 0; i < r->n; i++) intvec_free(&r->ids[i]);
+    free(r->ids);
+    free(r->tokens);
+    free(r->lens);
+    *r = (RenderedPrompts){0};
 }
 
 void render_exchange(const Tokenizer *t, const Conversation *prompt, const char *response, IntVec *ids, IntVec *mask) {

@@ -27,6 +27,10 @@ typedef struct {
 Conversation jsonl_get_conversation(const JsonlRecord *rec, const char *field);
 /* A copy of msgs[0..n). */
 Conversation conversation_copy(const ChatMessage *msgs, int n);
+/* Appends a copy of the message. */
+void conversation_add(Conversation *c, const char *role, const char *content);
+/* Removes msgs[from .. from+count). */
+void conversation_drop(Conversation *c, int from, int count);
 void conversation_free(Conversation *c);
 /* The conversation as a JSON value: a string for a single user message, a
  * message list otherwise (for writing datasets back). */
@@ -40,6 +44,19 @@ Conversation *load_prompts(const char *path, int *n);
 
 /* The prompt followed by the assistant's generation prompt: what a model continues. */
 void render_prompt(const Tokenizer *t, const Conversation *prompt, IntVec *ids);
+
+/* Prompts rendered by render_prompt, with the pointer and length arrays
+ * that generate_batch takes. */
+typedef struct {
+    int n;
+    IntVec *ids;        /* (n) each prompt's tokens */
+    const int **tokens; /* (n) ids[i].data */
+    int *lens;          /* (n) ids[i].len */
+} RenderedPrompts;
+
+/* Renders prompts[which[i]] for i < n, or prompts[0..n) when which is NULL. */
+RenderedPrompts render_prompts(const Tokenizer *t, const Conversation *prompts, const int *which, int n);
+void rendered_prompts_free(RenderedPrompts *r);
 /* The prompt and an assistant response: ids, and mask = 1 on the response's
  * tokens and its closing <|im_end|>. */
 void render_exchange(const Tokenizer *t, const Conversation *prompt, const char *response, IntVec *ids, IntVec *mask);

@@ -27,6 +27,13 @@ SampleOptions sample_options_default(void) {
                            .batch_size = 32};
 }
 
+int generation_stop_ids(const Tokenizer *t, int ids[2]) {
+    int n = 0, eos = tokenizer_eos_id(t), im_end = tokenizer_token_id(t, "<|im_end|>");
+    if (eos >= 0) ids[n++] = eos;
+    if (im_end >= 0 && im_end != eos) ids[n++] = im_end;
+    return n;
+}
+
 void generations_free(Generation *g, int n) {
     for (int i = 0; i < n; i++) {
         free(g[i].tokens);

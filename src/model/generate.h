@@ -46,6 +46,11 @@ typedef struct {
 /* Temperature 1, no top-k or top-p cut, 128 new tokens, K = 1, batches of 32, seed 0, no stops. */
 SampleOptions sample_options_default(void);
 
+/* The tokens that end an answer, those of them the tokenizer has: its
+ * end-of-text token and ChatML's end of turn <|im_end|>. Writes them into
+ * ids; returns how many (0 to 2). */
+int generation_stop_ids(const Tokenizer *t, int ids[2]);
+
 enum { STOP_LENGTH = 0, STOP_TOKEN = 1, STOP_STRING = 2 };
 
 typedef struct {

@@ -16,6 +16,7 @@
 #include "../base/args.h"
 #include "../base/progress.h"
 #include "../base/util.h"
+#include "../data/chat_data.h"
 #include "../data/jsonl.h"
 #include "../data/text_data.h"
 #include "../io/checkpoint.h"
@@ -34,12 +35,12 @@ static Checkpoint load_language_model(const char *command, const char *dir) {
     return ck;
 }
 
-/* The tokens that end a sample: end of text and, for chats, end of turn. */
-static int default_stop_ids(const Tokenizer *tok, int ids[2]) {
-    int n = 0, eos = tokenizer_eos_id(tok), im_end = tokenizer_token_id(tok, "<|im_end|>");
-    if (eos >= 0) ids[n++] = eos;
-    if (im_end >= 0 && im_end != eos) ids[n++] = im_end;
-    return n;
+/* Sampling as the generation_config.json that lmforge writes suggests. */
+static SampleOptions suggested_sampling(void) {
+    SampleOptions o = sample_options_default();
+    o.temperature = 0.7f;
+    o.top_p = 0.9f;
+    return o;
 }
 
 /* ---- prompts ---- */
@@ -217,21 +218,21 @@ static void write_text(const char *out_path, const PromptSet *ps, const Generati
 int cmd_generate(int argc, char **argv) {
     OptList prompt_texts = {0}, stops = {0};
     const char *prompts_file = NULL, *format = "text", *out_path = NULL, *system = NULL;
-    int chat = 0, n_samples = 1, top_k = 0, max_new_tokens = 128, seed = 0, batch_size = 32;
-    float temperature = 0.7f, top_p = 0.9f;
+    int chat = 0, seed = 0;
+    SampleOptions o = suggested_sampling();
     Option opts[] = {
         OPT_LIST("prompt", &prompt_texts, "a prompt (give several for a batch)"),
         OPT_STR("prompts", &prompts_file, "JSONL file of {\"prompt\": ...} or {\"messages\": [...]} lines (- for stdin)"),
         OPT_FLAG("chat", &chat, "render plain prompts as a user turn in ChatML (messages always are)"),
         OPT_STR("system", &system, "system message put before chat prompts that have none"),
-        OPT_INT("n", &n_samples, "samples per prompt"),
-        OPT_FLOAT("temperature", &temperature, "sampling temperature; 0 is greedy"),
-        OPT_INT("top-k", &top_k, "sample among the K most likely tokens (0: all)"),
-        OPT_FLOAT("top-p", &top_p, "sample within the smallest set of tokens holding this probability (1: all)"),
-        OPT_INT("max-new-tokens", &max_new_tokens, "tokens generated per sample at most"),
+        OPT_INT("n", &o.n_samples, "samples per prompt"),
+        OPT_FLOAT("temperature", &o.temperature, "sampling temperature; 0 is greedy"),
+        OPT_INT("top-k", &o.top_k, "sample among the K most likely tokens (0: all)"),
+        OPT_FLOAT("top-p", &o.top_p, "sample within the smallest set of tokens holding this probability (1: all)"),
+        OPT_INT("max-new-tokens", &o.max_new_tokens, "tokens generated per sample at most"),
         OPT_LIST("stop", &stops, "stop a sample where its text contains this string (cut before it)"),
         OPT_INT("seed", &seed, "random seed: the same seed gives the same samples at any batch size"),
-        OPT_INT("batch-size", &batch_size, "sequences decoded together (memory grows with it)"),
+        OPT_INT("batch-size", &o.batch_size, "sequences decoded together (memory grows with it)"),
         OPT_STR("format", &format, "output: text, or jsonl ({\"prompt\", \"response\"} or {\"prompt\", \"responses\"})"),
         OPT_STR("out", &out_path, "write the output to this file instead of stdout"),
         OPT_END};
@@ -243,6 +244,7 @@ int cmd_generate(int argc, char **argv) {
         die("generate: --format must be text or jsonl, not %s", format);
     if (!prompt_texts.n && !prompts_file) die("generate: no prompt given: use --prompt TEXT or --prompts FILE.jsonl");
     if (seed < 0) die("generate: --seed must be >= 0");
+    const int n_samples = o.n_samples;
     if (n_samples < 1) die("generate: --n must be at least 1");
 
     Checkpoint ck = load_language_model("generate", pos[0]);
@@ -258,19 +260,12 @@ int cmd_generate(int argc, char **argv) {
     if (ps.n == 0) die("generate: %s holds no prompts", prompts_file);
 
     int stop_ids[2];
-    SampleOptions o = sample_options_default();
-    o.temperature = temperature;
-    o.top_k = top_k;
-    o.top_p = top_p;
-    o.max_new_tokens = max_new_tokens;
     o.stop_ids = stop_ids;
-    o.n_stop_ids = default_stop_ids(ck.tokenizer, stop_ids);
+    o.n_stop_ids = generation_stop_ids(ck.tokenizer, stop_ids);
     o.stop_strings = stops.items;
     o.n_stop_strings = stops.n;
     o.tokenizer = ck.tokenizer;
     o.seed = (uint64_t)seed;
-    o.n_samples = n_samples;
-    o.batch_size = batch_size;
     GenerateProgress gp = {0};
     if (out_path) { /* stdout is free for a progress line */
         progress_init(&gp.progress, "sample", 0, (long)ps.n * n_samples);
@@ -345,34 +340,17 @@ static void stream_token(void *ctx, int seq, int token, int done) {
     free(bytes);
 }
 
-/* A conversation: the messages so far, with copies of their strings. */
-typedef struct {
-    ChatMessage *msgs;
-    int n;
-} Conversation;
-
-static void conversation_add(Conversation *c, const char *role, const char *content) {
-    c->msgs = xrealloc(c->msgs, sizeof(ChatMessage) * (size_t)(c->n + 1));
-    c->msgs[c->n++] = (ChatMessage){role, xstrdup(content)};
-}
-
-/* Removes msgs[from .. from+count). */
-static void conversation_drop(Conversation *c, int from, int count) {
-    for (int i = from; i < from + count; i++) free((char *)c->msgs[i].content);
-    memmove(c->msgs + from, c->msgs + from + count, sizeof(ChatMessage) * (size_t)(c->n - from - count));
-    c->n -= count;
-}
-
 int cmd_chat(int argc, char **argv) {
     const char *system = NULL;
-    int top_k = 0, max_new_tokens = 256, seed = 0;
-    float temperature = 0.7f, top_p = 0.9f;
+    int seed = 0;
+    SampleOptions o = suggested_sampling();
+    o.max_new_tokens = 256;
     Option opts[] = {
         OPT_STR("system", &system, "system message that starts the conversation"),
-        OPT_FLOAT("temperature", &temperature, "sampling temperature; 0 is greedy"),
-        OPT_INT("top-k", &top_k, "sample among the K most likely tokens (0: all)"),
-        OPT_FLOAT("top-p", &top_p, "sample within the smallest set of tokens holding this probability (1: all)"),
-        OPT_INT("max-new-tokens", &max_new_tokens, "tokens per reply at most"),
+        OPT_FLOAT("temperature", &o.temperature, "sampling temperature; 0 is greedy"),
+        OPT_INT("top-k", &o.top_k, "sample among the K most likely tokens (0: all)"),
+        OPT_FLOAT("top-p", &o.top_p, "sample within the smallest set of tokens holding this probability (1: all)"),
+        OPT_INT("max-new-tokens", &o.max_new_tokens, "tokens per reply at most"),
         OPT_INT("seed", &seed, "random seed (turn t uses seed + t)"),
         OPT_END};
     char **pos;
@@ -386,12 +364,7 @@ int cmd_chat(int argc, char **argv) {
     const Tokenizer *tok = ck.tokenizer;
     const int context = ck.model->cfg.max_seq_len;
     int stop_ids[2];
-    ChatStream cs = {.tok = tok, .stop_ids = stop_ids, .n_stop_ids = default_stop_ids(tok, stop_ids)};
-    SampleOptions o = sample_options_default();
-    o.temperature = temperature;
-    o.top_k = top_k;
-    o.top_p = top_p;
-    o.max_new_tokens = max_new_tokens;
+    ChatStream cs = {.tok = tok, .stop_ids = stop_ids, .n_stop_ids = generation_stop_ids(tok, stop_ids)};
     o.stop_ids = stop_ids;
     o.n_stop_ids = cs.n_stop_ids;
     o.tokenizer = tok;
@@ -450,8 +423,7 @@ int cmd_chat(int argc, char **argv) {
         intvec_free(&ids);
     }
     free(line);
-    conversation_drop(&conv, 0, conv.n);
-    free(conv.msgs);
+    conversation_free(&conv);
     free(pos);
     checkpoint_free(&ck);
     return 0;

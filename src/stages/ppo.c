@@ -37,7 +37,6 @@
 #include "../train/lm_loss.h"
 #include "../train/optimizer.h"
 #include "../train/ppo_math.h"
-#include "../train/reward_model.h"
 #include "../train/rollout.h"
 #include "../train/run_dir.h"
 #include "stages.h"
@@ -67,7 +66,6 @@ typedef struct {
     Rng rng;
     float beta;
     long iteration;
-    int stop_ids[2], n_stop_ids;
     TokenData ptx;
     int has_ptx;
     MetricsLog *log;
@@ -123,25 +121,20 @@ static SampleOptions sampling(const Ppo *p, int n_samples, uint64_t seed) {
     so.temperature = p->o.temperature;
     so.top_p = p->o.top_p;
     so.max_new_tokens = p->o.max_new_tokens;
-    so.stop_ids = p->stop_ids;
-    so.n_stop_ids = p->n_stop_ids;
-    so.tokenizer = p->tok;
     so.seed = seed;
     so.n_samples = n_samples;
     so.logprobs = 1;
     return so;
 }
 
-/* The prompts rendered with the generation prompt; dies if one leaves no room for an answer. */
-static void render_prompts(const Ppo *p, const int *which, int n, IntVec *ids, int **ptrs, int *lens) {
-    for (int i = 0; i < n; i++) {
-        render_prompt(p->tok, &p->prompts[which[i]], &ids[i]);
-        if (ids[i].len + 1 >= p->policy->cfg.max_seq_len)
+/* Prompts which[0..n) rendered with the generation prompt; dies if one leaves no room for an answer. */
+static RenderedPrompts render_answerable_prompts(const Ppo *p, const int *which, int n) {
+    RenderedPrompts r = render_prompts(p->tok, p->prompts, which, n);
+    for (int i = 0; i < n; i++)
+        if (r.lens[i] + 1 >= p->policy->cfg.max_seq_len)
             die("ppo: prompt %d has %d tokens and leaves no room for an answer in the context of %d", which[i] + 1,
-                ids[i].len, p->policy->cfg.max_seq_len);
-        ptrs[i] = ids[i].data;
-        lens[i] = ids[i].len;
-    }
+                r.lens[i], p->policy->cfg.max_seq_len);
+    return r;
 }
 
 static void make_rollout(Ppo *p, RolloutData *d) {
@@ -149,22 +142,11 @@ static void make_rollout(Ppo *p, RolloutData *d) {
     int n = o->rollout_prompts;
     double start = now_seconds();
     d->prompt_of = next_prompts(p, n);
-    IntVec *ids = xcalloc((size_t)n, sizeof(IntVec));
-    int **prompt_ptrs = xmalloc(sizeof(int *) * (size_t)n), *prompt_lens = xmalloc(sizeof(int) * (size_t)n);
-    render_prompts(p, d->prompt_of, n, ids, prompt_ptrs, prompt_lens);
+    RenderedPrompts rendered = render_answerable_prompts(p, d->prompt_of, n);
     SampleOptions so = sampling(p, 1, (uint64_t)o->seed * 1000003ULL + (uint64_t)p->iteration);
-    d->gens = xcalloc((size_t)n, sizeof(Generation));
-    generate_batch(p->policy, (const int *const *)prompt_ptrs, prompt_lens, n, &so, d->gens);
-    const int **resp = xmalloc(sizeof(int *) * (size_t)n);
-    int *resp_lens = xmalloc(sizeof(int) * (size_t)n);
-    for (int i = 0; i < n; i++) resp[i] = d->gens[i].tokens, resp_lens[i] = d->gens[i].n_tokens;
-    d->r = rollout_new(n, (const int *const *)prompt_ptrs, prompt_lens, resp, resp_lens);
-    for (int i = 0; i < n; i++) intvec_free(&ids[i]);
-    free(ids);
-    free(prompt_ptrs);
-    free(prompt_lens);
-    free(resp);
-    free(resp_lens);
+    d->gens = sample_answers(p->policy, p->tok, &rendered, so);
+    d->r = rollout_of_generations(n, rendered.tokens, rendered.lens, d->gens, 1);
+    rendered_prompts_free(&rendered);
 
     /* epoch 1's minibatches, in order: the old log-probs are computed over
      * exactly these batches, so the first update sees a ratio of exactly 1 */
@@ -197,10 +179,7 @@ static void make_rollout(Ppo *p, RolloutData *d) {
     /* the reward model reads each whole sequence, which ends at the answer's <|im_end|> when it stopped */
     d->score_raw = xmalloc(sizeof(float) * (size_t)n * 2);
     d->score = d->score_raw + n;
-    SeqRef *seqs = xmalloc(sizeof(SeqRef) * (size_t)n);
-    for (int s = 0; s < n; s++) seqs[s] = (SeqRef){d->r.tokens[s], NULL, d->r.len[s]};
-    rm_score_sequences(p->reward, seqs, n, d->score_raw);
-    free(seqs);
+    rollout_scores(p->reward, &d->r, d->score_raw);
     for (int s = 0; s < n; s++) {
         float z = (float)((d->score_raw[s] - p->reward_mean) / p->reward_std);
         if (o->score_clip > 0) z = fminf(fmaxf(z, -o->score_clip), o->score_clip);
@@ -221,6 +200,7 @@ static void make_rollout(Ppo *p, RolloutData *d) {
 
 static void free_rollout(RolloutData *d) {
     generations_free(d->gens, d->r.n);
+    free(d->gens);
     for (int b = 0; b < d->n_minibatches; b++) free(d->minibatches[b]);
     free(d->minibatches);
     free(d->minibatch_len);
@@ -368,13 +348,10 @@ static void refresh_reward_model(Ppo *p) {
     int n = LMF_MIN(o->refresh_prompts, p->n_prompts), K = o->refresh_k;
     int *which = xmalloc(sizeof(int) * (size_t)n);
     for (int i = 0; i < n; i++) which[i] = (int)rng_below(&p->rng, (uint64_t)p->n_prompts);
-    IntVec *ids = xcalloc((size_t)n, sizeof(IntVec));
-    int **ptrs = xmalloc(sizeof(int *) * (size_t)n), *lens = xmalloc(sizeof(int) * (size_t)n);
-    render_prompts(p, which, n, ids, ptrs, lens);
+    RenderedPrompts rendered = render_answerable_prompts(p, which, n);
     SampleOptions so = sampling(p, K, (uint64_t)o->seed * 7777777ULL + (uint64_t)p->iteration);
     so.logprobs = 0;
-    Generation *g = xcalloc((size_t)n * K, sizeof(Generation));
-    generate_batch(p->policy, (const int *const *)ptrs, lens, n, &so, g);
+    Generation *g = sample_answers(p->policy, p->tok, &rendered, so);
 
     info("ppo: %d prompts x %d answers go to the annotator; the state is saved in %s/checkpoint-%ld, from which "
          "--resume redoes this refresh if the annotator fails", n, K, o->out, p->iteration);
@@ -429,10 +406,8 @@ static void refresh_reward_model(Ppo *p) {
     free(texts);
     free(ranking);
     generations_free(g, n * K);
-    for (int i = 0; i < n; i++) intvec_free(&ids[i]);
-    free(ids);
-    free(ptrs);
-    free(lens);
+    free(g);
+    rendered_prompts_free(&rendered);
     free(which);
 }
 
@@ -689,9 +664,6 @@ int cmd_ppo(int argc, char **argv) {
     oc.lr = o->value_lr;
     p.value_opt = adamw_new(p.value->n_params, &oc);
     p.beta = o->beta;
-    int eos = tokenizer_eos_id(p.tok), im_end = tokenizer_token_id(p.tok, "<|im_end|>");
-    if (im_end >= 0) p.stop_ids[p.n_stop_ids++] = im_end;
-    if (eos >= 0 && eos != im_end) p.stop_ids[p.n_stop_ids++] = eos;
     rng_seed(&p.rng, (uint64_t)o->seed * 31337ULL + 5);
     load_prompt_order(&p);
     if (o->ptx_coef > 0) {

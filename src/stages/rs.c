@@ -15,8 +15,7 @@
 #include "../data/chat_data.h"
 #include "../data/jsonl.h"
 #include "../io/checkpoint.h"
-#include "../model/generate.h"
-#include "../train/reward_model.h"
+#include "../train/rollout.h"
 #include "stages.h"
 
 /* The index of the best (or worst) of k scores; ties go to the earlier one. */
@@ -35,18 +34,17 @@ static cJSON *float_array(const float *x, int n) {
 
 int cmd_rs(int argc, char **argv) {
     const char *out = NULL;
-    int n = 8, max_new = 64, top_k = 0, batch = 32, seed = 1;
-    float temperature = 1.0f, top_p = 1.0f, min_gap = 0.0f;
+    int seed = 1;
+    float min_gap = 0.0f;
+    SampleOptions so = sample_options_default();
+    so.n_samples = 8;
+    so.max_new_tokens = 64;
     Option opts[] = {
-        OPT_INT("n", &n, "answers per prompt (K)"),
+        OPT_INT("n", &so.n_samples, "answers per prompt (K)"),
         OPT_STR("out", &out, "output folder: sft.jsonl, pairs.jsonl, samples.jsonl (required)"),
         OPT_FLOAT("min-gap", &min_gap, "drop a pair whose best and worst scores differ by less than this"),
-        OPT_FLOAT("temperature", &temperature, "sampling temperature"),
-        OPT_INT("top-k", &top_k, "sample among the k likeliest tokens (0: off)"),
-        OPT_FLOAT("top-p", &top_p, "nucleus sampling threshold (1: off)"),
-        OPT_INT("max-new-tokens", &max_new, "longest answer"),
-        OPT_INT("batch-size", &batch, "sequences decoded together"),
-        OPT_INT("seed", &seed, "sampling seed"),
+        OPT_FLOAT("temperature", &so.temperature, "sampling temperature"),
+        SAMPLE_ANSWER_OPTIONS(&so, &seed),
         OPT_END};
     char **pos;
     int npos = args_parse("rs", "MODEL REWARD_MODEL PROMPTS.jsonl",
@@ -55,6 +53,7 @@ int cmd_rs(int argc, char **argv) {
                           opts, argc, argv, &pos);
     if (npos != 3) die("rs: expected MODEL REWARD_MODEL PROMPTS.jsonl (see lmforge rs --help)");
     if (!out) die("rs: --out DIR is required");
+    const int n = so.n_samples;
     if (n < 2) die("rs: --n must be at least 2 (a best and a worst answer)");
     Checkpoint ck = checkpoint_load(pos[0]);
     if (ck.model->cfg.head != HEAD_LM || !ck.tokenizer) die("rs: %s is not a language model with a tokenizer", pos[0]);
@@ -65,49 +64,20 @@ int cmd_rs(int argc, char **argv) {
     int n_prompts;
     Conversation *prompts = load_prompts(pos[2], &n_prompts);
 
-    IntVec *ids = xcalloc((size_t)n_prompts, sizeof(IntVec));
-    int **ptrs = xmalloc(sizeof(int *) * (size_t)n_prompts), *lens = xmalloc(sizeof(int) * (size_t)n_prompts);
-    for (int i = 0; i < n_prompts; i++) {
-        render_prompt(ck.tokenizer, &prompts[i], &ids[i]);
-        ptrs[i] = ids[i].data;
-        lens[i] = ids[i].len;
-    }
-    int stops[2], n_stops = 0, eos = tokenizer_eos_id(ck.tokenizer), im_end = tokenizer_token_id(ck.tokenizer, "<|im_end|>");
-    if (im_end >= 0) stops[n_stops++] = im_end;
-    if (eos >= 0 && eos != im_end) stops[n_stops++] = eos;
-    SampleOptions so = sample_options_default();
-    so.temperature = temperature;
-    so.top_k = top_k;
-    so.top_p = top_p;
-    so.max_new_tokens = max_new;
-    so.stop_ids = stops;
-    so.n_stop_ids = n_stops;
-    so.tokenizer = ck.tokenizer;
+    RenderedPrompts rendered = render_prompts(ck.tokenizer, prompts, NULL, n_prompts);
     so.seed = (uint64_t)seed;
-    so.n_samples = n;
-    so.batch_size = batch;
     int total = n_prompts * n;
-    Generation *g = xcalloc((size_t)total, sizeof(Generation));
     double t = now_seconds();
-    generate_batch(ck.model, (const int *const *)ptrs, lens, n_prompts, &so, g);
+    Generation *g = sample_answers(ck.model, ck.tokenizer, &rendered, so);
     double t_gen = now_seconds() - t;
 
     /* score prompt + answer, as the reward model was trained to read them */
-    int **seq_tokens = xmalloc(sizeof(int *) * (size_t)total);
-    SeqRef *seqs = xmalloc(sizeof(SeqRef) * (size_t)total);
-    for (int i = 0; i < n_prompts; i++)
-        for (int k = 0; k < n; k++) {
-            const Generation *x = &g[i * n + k];
-            int len = lens[i] + x->n_tokens;
-            seq_tokens[i * n + k] = xmalloc(sizeof(int) * (size_t)len);
-            memcpy(seq_tokens[i * n + k], ptrs[i], sizeof(int) * (size_t)lens[i]);
-            memcpy(seq_tokens[i * n + k] + lens[i], x->tokens, sizeof(int) * (size_t)x->n_tokens);
-            seqs[i * n + k] = (SeqRef){seq_tokens[i * n + k], NULL, len};
-        }
+    Rollout answered = rollout_of_generations(n_prompts, rendered.tokens, rendered.lens, g, n);
     float *scores = xmalloc(sizeof(float) * (size_t)total);
     t = now_seconds();
-    rm_score_sequences(rm.model, seqs, total, scores);
+    rollout_scores(rm.model, &answered, scores);
     double t_score = now_seconds() - t;
+    rollout_free(&answered);
 
     make_dirs(out);
     char *p_sft = path_join(out, "sft.jsonl"), *p_pairs = path_join(out, "pairs.jsonl"), *p_all = path_join(out, "samples.jsonl");
@@ -168,22 +138,15 @@ int cmd_rs(int argc, char **argv) {
          t_gen, t_score, mean_all / total, mean_best / n_prompts);
     info("rs: %d SFT examples in %s; %ld pairs in %s (%ld dropped below --min-gap %g, %ld with identical answers)",
          n_prompts, p_sft, n_prompts - dropped - identical, p_pairs, dropped, (double)min_gap, identical);
-    for (int i = 0; i < total; i++) free(seq_tokens[i]);
-    free(seq_tokens);
-    free(seqs);
     free(scores);
     free(texts);
     free(p_sft);
     free(p_pairs);
     free(p_all);
     generations_free(g, total);
-    for (int i = 0; i < n_prompts; i++) {
-        intvec_free(&ids[i]);
-        conversation_free(&prompts[i]);
-    }
-    free(ids);
-    free(ptrs);
-    free(lens);
+    free(g);
+    rendered_prompts_free(&rendered);
+    for (int i = 0; i < n_prompts; i++) conversation_free(&prompts[i]);
     free(prompts);
     free(pos);
     checkpoint_free(&ck);

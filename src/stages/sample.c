@@ -11,22 +11,20 @@
 #include "../data/chat_data.h"
 #include "../data/jsonl.h"
 #include "../io/checkpoint.h"
-#include "../model/generate.h"
+#include "../train/rollout.h"
 #include "stages.h"
 
 int cmd_sample(int argc, char **argv) {
     const char *out = NULL;
-    int n = 4, max_new = 64, top_k = 0, batch = 32, seed = 1;
-    float temperature = 1.0f, top_p = 1.0f;
+    int seed = 1;
+    SampleOptions so = sample_options_default();
+    so.n_samples = 4;
+    so.max_new_tokens = 64;
     Option opts[] = {
-        OPT_INT("n", &n, "answers per prompt (K)"),
+        OPT_INT("n", &so.n_samples, "answers per prompt (K)"),
         OPT_STR("out", &out, "the JSONL file to write (required)"),
-        OPT_FLOAT("temperature", &temperature, "sampling temperature (0: greedy)"),
-        OPT_INT("top-k", &top_k, "sample among the k likeliest tokens (0: off)"),
-        OPT_FLOAT("top-p", &top_p, "nucleus sampling threshold (1: off)"),
-        OPT_INT("max-new-tokens", &max_new, "longest answer"),
-        OPT_INT("batch-size", &batch, "sequences decoded together"),
-        OPT_INT("seed", &seed, "sampling seed"),
+        OPT_FLOAT("temperature", &so.temperature, "sampling temperature (0: greedy)"),
+        SAMPLE_ANSWER_OPTIONS(&so, &seed),
         OPT_END};
     char **pos;
     int npos = args_parse("sample", "MODEL PROMPTS.jsonl",
@@ -35,36 +33,17 @@ int cmd_sample(int argc, char **argv) {
                           opts, argc, argv, &pos);
     if (npos != 2) die("sample: expected MODEL PROMPTS.jsonl (see lmforge sample --help)");
     if (!out) die("sample: --out FILE is required");
+    const int n = so.n_samples;
     if (n < 1) die("sample: --n must be at least 1");
     Checkpoint ck = checkpoint_load(pos[0]);
     if (ck.model->cfg.head != HEAD_LM || !ck.tokenizer) die("sample: %s is not a language model with a tokenizer", pos[0]);
     int n_prompts;
     Conversation *prompts = load_prompts(pos[1], &n_prompts);
 
-    IntVec *ids = xcalloc((size_t)n_prompts, sizeof(IntVec));
-    int **ptrs = xmalloc(sizeof(int *) * (size_t)n_prompts), *lens = xmalloc(sizeof(int) * (size_t)n_prompts);
-    for (int i = 0; i < n_prompts; i++) {
-        render_prompt(ck.tokenizer, &prompts[i], &ids[i]);
-        ptrs[i] = ids[i].data;
-        lens[i] = ids[i].len;
-    }
-    int stops[2], n_stops = 0, eos = tokenizer_eos_id(ck.tokenizer), im_end = tokenizer_token_id(ck.tokenizer, "<|im_end|>");
-    if (im_end >= 0) stops[n_stops++] = im_end;
-    if (eos >= 0 && eos != im_end) stops[n_stops++] = eos;
-    SampleOptions so = sample_options_default();
-    so.temperature = temperature;
-    so.top_k = top_k;
-    so.top_p = top_p;
-    so.max_new_tokens = max_new;
-    so.stop_ids = stops;
-    so.n_stop_ids = n_stops;
-    so.tokenizer = ck.tokenizer;
+    RenderedPrompts rendered = render_prompts(ck.tokenizer, prompts, NULL, n_prompts);
     so.seed = (uint64_t)seed;
-    so.n_samples = n;
-    so.batch_size = batch;
-    Generation *g = xcalloc((size_t)n_prompts * n, sizeof(Generation));
     double t = now_seconds();
-    generate_batch(ck.model, (const int *const *)ptrs, lens, n_prompts, &so, g);
+    Generation *g = sample_answers(ck.model, ck.tokenizer, &rendered, so);
     long tokens = 0;
     JsonlWriter *w = jsonl_writer_open(out);
     const char **texts = xmalloc(sizeof(char *) * (size_t)n);
@@ -85,13 +64,9 @@ int cmd_sample(int argc, char **argv) {
          tokens / t, out);
     free(texts);
     generations_free(g, n_prompts * n);
-    for (int i = 0; i < n_prompts; i++) {
-        intvec_free(&ids[i]);
-        conversation_free(&prompts[i]);
-    }
-    free(ids);
-    free(ptrs);
-    free(lens);
+    free(g);
+    rendered_prompts_free(&rendered);
+    for (int i = 0; i < n_prompts; i++) conversation_free(&prompts[i]);
     free(prompts);
     free(pos);
     checkpoint_free(&ck);

@@ -1,6 +1,8 @@
 /* sft.c — stage 2: supervised fine-tuning, so that a pretrained model
  * follows instructions.
  *
+ *   lmforge sft --init PRETRAINED_MODEL --data FILE [--data FILE...] [--eval-data FILE] [--lora]
+ *
  * The model learns to answer as the assistant of the data does: the loss is
  * the cross-entropy of the assistant's tokens and of its <|im_end|> (so it
  * learns to stop), with system and user turns as context only (sft_data.h).
@@ -102,8 +104,8 @@ static void load_position(void *ctx, const cJSON *state) {
 /* Greedy answers to prompts[0..n): each prompt a right-padded row (causal
  * attention keeps the padding out of every real token's view), one full
  * forward pass per new token, until <|im_end|>, end of text or max_new
- * tokens. A stand-in for KV-cached batched generation (generate_batch):
- * this function is all that changes when it lands. */
+ * tokens. Not generate_batch: its KV-cached pass does not apply LoRA
+ * adapters, and this one (model_forward) does. */
 static void generate_answers(Model *m, const Tokenizer *t, const Conversation *prompts, int n, int max_new,
                              char **answers) {
     const int T_max = m->cfg.max_seq_len, V = config_out_width(&m->cfg);
@@ -262,17 +264,18 @@ static void report_data(const char *what, const SftData *d, int max_len) {
 }
 
 int cmd_sft(int argc, char **argv) {
-    const char *out = "runs/sft", *model_dir = NULL, *tokenizer_path = NULL, *schedule = "cosine";
+    const char *out = "runs/sft", *init = NULL, *tokenizer_path = NULL, *schedule = "cosine";
     const char *lora_targets = "q,k,v,o,gate,up,down";
-    OptList eval_files = {0};
+    OptList data_files = {0}, eval_files = {0};
     int seq_len = 0, batch = 16, grad_accum = 1, epochs = 3, packing = 1, last_turn_only = 0, resume = 0, keep = 2;
     int seed = 1, eval_prompts = 16, max_new_tokens = 64, eval_at_start = 0, use_lora = 0, lora_rank = 8;
     long steps = 0, warmup = -1, eval_every = 100, save_every = 500;
     float lr = 0, min_lr_ratio = 0.1f, weight_decay = 0, clip = 1.0f, beta2 = 0.95f, eval_fraction = 0.05f;
     float lora_alpha = 16, lora_dropout = 0.05f;
     Option opts[] = {
-        OPT_STR("model", &model_dir, "the checkpoint to fine-tune (lmforge's or a Hugging Face Llama/Qwen2 one)"),
-        OPT_STR("tokenizer", &tokenizer_path, "tokenizer.json or a folder holding one (default: the model's)"),
+        OPT_STR("init", &init, "the checkpoint to fine-tune (lmforge's or a Hugging Face Llama/Qwen2 one) (required)"),
+        OPT_STR("tokenizer", &tokenizer_path, "tokenizer.json or a folder holding one (default: the --init model's)"),
+        OPT_LIST("data", &data_files, "training data: {\"messages\"} or {\"prompt\",\"completion\"} JSONL (required)"),
         OPT_STR("out", &out, "run directory: checkpoints, metrics.jsonl, generations/, model/"),
         OPT_LIST("eval-data", &eval_files, "held-out JSONL file (default: --eval-fraction of the training data)"),
         OPT_FLOAT("eval-fraction", &eval_fraction, "share of the training examples held out when no --eval-data"),
@@ -304,22 +307,24 @@ int cmd_sft(int argc, char **argv) {
         OPT_INT("seed", &seed, "seed of the data order, held-out split and LoRA initialisation"),
         OPT_FLAG("resume", &resume, "continue the run in --out from its newest checkpoint"),
         OPT_END};
-    char **inputs;
-    int n_inputs = args_parse("sft", "DATA.jsonl...",
-                              "Fine-tune a model on chats ({\"messages\": [...]}) or prompt/completion pairs: "
-                              "cross-entropy on the assistant's tokens only.",
-                              opts, argc, argv, &inputs);
-    if (!model_dir) die("sft: --model is required (the checkpoint to fine-tune)");
-    if (n_inputs < 1) die("sft: no training data given (see lmforge sft --help)");
+    char **positional;
+    int n_positional = args_parse("sft", "",
+                                  "Fine-tune a model on chats ({\"messages\": [...]}) or prompt/completion pairs: "
+                                  "cross-entropy on the assistant's tokens only.",
+                                  opts, argc, argv, &positional);
+    if (n_positional) die("sft: unexpected argument %s (data files go after --data)", positional[0]);
+    free(positional);
+    if (!init) die("sft: --init is required (the checkpoint to fine-tune)");
+    if (data_files.n < 1) die("sft: --data is required (see lmforge sft --help)");
     if (batch < 1 || epochs < 1 || eval_prompts < 0 || max_new_tokens < 1)
         die("sft: --batch, --epochs and --max-new-tokens must be positive");
     if (!(eval_fraction >= 0 && eval_fraction < 1)) die("sft: --eval-fraction must be in [0, 1)");
 
-    Checkpoint start = checkpoint_load(model_dir);
+    Checkpoint start = checkpoint_load(init);
     Model *m = start.model;
-    if (m->cfg.head != HEAD_LM) die("sft: %s has no language-model head", model_dir);
+    if (m->cfg.head != HEAD_LM) die("sft: %s has no language-model head", init);
     Tokenizer *tok = tokenizer_path ? tokenizer_load(tokenizer_path) : start.tokenizer;
-    if (!tok) die("sft: %s has no tokenizer; pass --tokenizer", model_dir);
+    if (!tok) die("sft: %s has no tokenizer; pass --tokenizer", init);
     if (tokenizer_vocab_size(tok) > m->cfg.vocab_size)
         die("sft: the tokenizer has %d tokens, more than the model's vocab_size %d", tokenizer_vocab_size(tok),
             m->cfg.vocab_size);
@@ -329,7 +334,7 @@ int cmd_sft(int argc, char **argv) {
     tokenizer_set_model_max_length(tok, m->cfg.max_seq_len);
 
     SftOptions so = {seq_len, last_turn_only};
-    SftData *train = sft_data_load((const char *const *)inputs, n_inputs, tok, &so), *eval;
+    SftData *train = sft_data_load(data_files.items, data_files.n, tok, &so), *eval;
     report_data("training data", train, seq_len);
     if (eval_files.n) {
         eval = sft_data_load(eval_files.items, eval_files.n, tok, &so);
@@ -352,8 +357,8 @@ int cmd_sft(int argc, char **argv) {
     shuffle_epoch(&run);
 
     TrainConfig tc = train_config_defaults();
-    char *base_path = realpath(model_dir, NULL);
-    AdapterRun adapter = {NULL, tok, base_path ? base_path : model_dir};
+    char *base_path = realpath(init, NULL);
+    AdapterRun adapter = {NULL, tok, base_path ? base_path : init};
     const ModelConfig *c = &m->cfg;
     double act_gb = model_activation_bytes(c, (size_t)batch * seq_len, 1) / 1e9;
     info("model: %.2fM parameters (C %d, L %d, NH %d, NKV %d, F %d, V %d)", m->n_params / 1e6, c->dim, c->n_layers,
@@ -422,7 +427,7 @@ int cmd_sft(int argc, char **argv) {
     free(run.order);
     sft_data_free(train);
     sft_data_free(eval);
-    free(inputs);
+    free(data_files.items);
     free(eval_files.items);
     if (tok != start.tokenizer) tokenizer_free(tok);
     checkpoint_free(&start);

@@ -24,6 +24,15 @@ int cmd_demo_data(int argc, char **argv);
 int cmd_gold(int argc, char **argv);
 int cmd_demo_eval(int argc, char **argv);
 
+/* The sampling flags that `lmforge sample` and `lmforge rs` share, as rows of
+ * their Option tables (args.h); so is a SampleOptions *, seed an int *. */
+#define SAMPLE_ANSWER_OPTIONS(so, seed)                                             \
+    OPT_INT("top-k", &(so)->top_k, "sample among the k likeliest tokens (0: off)"), \
+    OPT_FLOAT("top-p", &(so)->top_p, "nucleus sampling threshold (1: off)"),        \
+    OPT_INT("max-new-tokens", &(so)->max_new_tokens, "longest answer"),             \
+    OPT_INT("batch-size", &(so)->batch_size, "sequences decoded together"),         \
+    OPT_INT("seed", (seed), "sampling seed")
+
 /* rs.c: the index of the best (best = 1) or worst of k scores; ties go to the earlier one. */
 int rs_pick(const float *scores, int k, int best);
 

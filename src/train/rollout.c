@@ -6,6 +6,7 @@
 
 #include "../base/util.h"
 #include "../kernels/kernels.h"
+#include "reward_model.h"
 
 Rollout rollout_new(int n, const int *const *prompts, const int *prompt_lens, const int *const *responses,
                     const int *response_lens) {
@@ -22,6 +23,36 @@ Rollout rollout_new(int n, const int *const *prompts, const int *prompt_lens, co
         memcpy(r.tokens[s] + prompt_lens[s], responses[s], sizeof(int) * (size_t)response_lens[s]);
         r.offset[s + 1] = r.offset[s] + response_lens[s];
     }
+    return r;
+}
+
+Generation *sample_answers(Model *policy, const Tokenizer *t, const RenderedPrompts *prompts, SampleOptions so) {
+    int stop_ids[2];
+    so.stop_ids = stop_ids;
+    so.n_stop_ids = generation_stop_ids(t, stop_ids);
+    so.tokenizer = t;
+    Generation *g = xcalloc((size_t)LMF_MAX(prompts->n * so.n_samples, 1), sizeof(Generation));
+    generate_batch(policy, prompts->tokens, prompts->lens, prompts->n, &so, g);
+    return g;
+}
+
+Rollout rollout_of_generations(int n_prompts, const int *const *prompts, const int *prompt_lens, const Generation *g,
+                               int K) {
+    int n = n_prompts * K;
+    size_t count = (size_t)LMF_MAX(n, 1);
+    const int **seq_prompts = xmalloc(sizeof(int *) * count), **answers = xmalloc(sizeof(int *) * count);
+    int *seq_prompt_lens = xmalloc(sizeof(int) * count), *answer_lens = xmalloc(sizeof(int) * count);
+    for (int s = 0; s < n; s++) {
+        seq_prompts[s] = prompts[s / K];
+        seq_prompt_lens[s] = prompt_lens[s / K];
+        answers[s] = g[s].tokens;
+        answer_lens[s] = g[s].n_tokens;
+    }
+    Rollout r = rollout_new(n, seq_prompts, seq_prompt_lens, answers, answer_lens);
+    free(seq_prompts);
+    free(seq_prompt_lens);
+    free(answers);
+    free(answer_lens);
     return r;
 }
 
@@ -136,4 +167,11 @@ void rollout_values(Model *value_model, const Rollout *r, const int *idx, int k,
     if (value_model->cfg.head != HEAD_SCORE) die("values need a model with a score head");
     ValueCtx c = {r, values};
     rollout_forward(value_model, r, idx, k, max_tokens, 0, gather_values, &c);
+}
+
+void rollout_scores(Model *reward_model, const Rollout *r, float *scores) {
+    SeqRef *seqs = xmalloc(sizeof(SeqRef) * (size_t)LMF_MAX(r->n, 1));
+    for (int s = 0; s < r->n; s++) seqs[s] = (SeqRef){r->tokens[s], NULL, r->len[s]};
+    rm_score_sequences(reward_model, seqs, r->n, scores);
+    free(seqs);
 }

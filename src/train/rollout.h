@@ -10,7 +10,9 @@
 #ifndef LMF_ROLLOUT_H
 #define LMF_ROLLOUT_H
 
+#include "../data/chat_data.h"
 #include "../data/packing.h"
+#include "../model/generate.h"
 #include "../model/model.h"
 
 typedef struct {
@@ -26,7 +28,20 @@ static inline int rollout_tokens(const Rollout *r) { return r->offset[r->n]; }
 /* Takes ownership of nothing: copies prompt + response of each sequence. */
 Rollout rollout_new(int n, const int *const *prompts, const int *prompt_lens, const int *const *responses,
                     const int *response_lens);
+/* K = so.n_samples answers to each rendered prompt from the policy, decoded
+ * by t and ended by the end of text or of the turn (generation_stop_ids):
+ * answer k to prompt i is g[i·K + k]. Returns the n·K generations (free
+ * with generations_free, then free). */
+Generation *sample_answers(Model *policy, const Tokenizer *t, const RenderedPrompts *prompts, SampleOptions so);
+
+/* Each prompt followed by each of its K answers, as generate_batch returns
+ * them with n_samples = K: sequence i·K + k is prompts[i] then g[i·K + k]. */
+Rollout rollout_of_generations(int n_prompts, const int *const *prompts, const int *prompt_lens, const Generation *g,
+                               int K);
 void rollout_free(Rollout *r);
+
+/* The reward model's score of each whole sequence, prompt and answer, into scores (r->n). */
+void rollout_scores(Model *reward_model, const Rollout *r, float *scores);
 /* The sequences as SeqRefs whose marked tokens are the responses (so that
  * packing puts targets on exactly the response tokens); masks (len) are
  * allocated in *masks, free with rollout_free_refs. */

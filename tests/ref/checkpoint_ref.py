@@ -25,13 +25,13 @@ Exits non-zero with a reason on any failure.
 """
 import json
 import os
-import struct
 import sys
 
 import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_format  # noqa: E402
 from llama_ref import DT, forward  # noqa: E402
 
 
@@ -45,20 +45,10 @@ def fail(msg):
 
 def read_safetensors(path):
     """{name: float64 numpy array}, checking the framing as the Rust reader does."""
-    blob = open(path, "rb").read()
-    (n,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8 : 8 + n])
-    data = blob[8 + n :]
-    if header.get("__metadata__", {}).get("format") != "pt":
-        fail(f"{path}: __metadata__ lacks format=pt")
-    spans = sorted(v["data_offsets"] for k, v in header.items() if k != "__metadata__")
-    pos = 0
-    for begin, end in spans:
-        if begin != pos:
-            fail(f"{path}: gap or overlap in the data at byte {pos}")
-        pos = end
-    if pos != len(data):
-        fail(f"{path}: tensors cover {pos} bytes of a {len(data)}-byte data buffer")
+    try:
+        header, data = safetensors_format.read(path)
+    except ValueError as e:
+        fail(f"{path}: {e}")
     out = {}
     for name, entry in header.items():
         if name == "__metadata__":
@@ -93,10 +83,7 @@ def write_safetensors(path, tensors, dtype):
         header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
         chunks.append(raw)
         offset += len(raw)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(chunks))
+    safetensors_format.write(path, header, b"".join(chunks))
     return offset
 
 

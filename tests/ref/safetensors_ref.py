@@ -9,12 +9,12 @@ the format is simple enough to write and parse by hand, following the spec).
 
 Used by tests/test_io_safetensors.c; exits non-zero with a reason on failure.
 """
-import json
-import struct
 import sys
 
 import numpy as np
 import torch
+
+import safetensors_format
 
 
 def write(path):
@@ -47,10 +47,7 @@ def write(path):
         dtype, shape, raw = tensors[name]
         header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
         data += raw
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + data)
+    safetensors_format.write(path, header, data)
 
 
 def fail(msg):
@@ -59,26 +56,10 @@ def fail(msg):
 
 
 def check(path):
-    blob = open(path, "rb").read()
-    (n,) = struct.unpack("<Q", blob[:8])
-    if n % 8 != 0:
-        fail(f"header length {n} is not a multiple of 8")
-    header_text = blob[8 : 8 + n]
-    if not header_text.startswith(b"{"):
-        fail("header does not start with '{'")
-    header = json.loads(header_text)
-    data = blob[8 + n :]
-    if header.get("__metadata__", {}).get("format") != "pt":
-        fail("__metadata__ lacks format=pt")
-    # Tensors must tile the data buffer exactly, as the Rust reader demands.
-    spans = sorted(v["data_offsets"] for k, v in header.items() if k != "__metadata__")
-    pos = 0
-    for begin, end in spans:
-        if begin != pos:
-            fail(f"gap or overlap at offset {pos}")
-        pos = end
-    if pos != len(data):
-        fail(f"tensors cover {pos} bytes, data buffer has {len(data)}")
+    try:
+        header, data = safetensors_format.read(path)
+    except ValueError as e:
+        fail(str(e))
 
     def raw(name, dtype):
         entry = header[name]

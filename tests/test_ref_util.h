@@ -1,0 +1,27 @@
+/* test_ref_util.h — the fixtures of the PyTorch references in tests/ref/
+ * (llama_ref.py's layout, which lora_ref.py extends): what the model, SFT
+ * and LoRA tests write for them, and what they read back. */
+#ifndef LMF_TEST_REF_UTIL_H
+#define LMF_TEST_REF_UTIL_H
+
+#include <stddef.h>
+
+#include "../src/model/lora.h"
+#include "../src/train/optimizer.h"
+
+/* Writes meta.json, params.bin, tokens.bin, targets.bin and (if doc_start
+ * is not NULL) doc_start.bin for llama_ref.py / lora_ref.py, and with an
+ * adapter lora_params.bin and its tensors in meta.json. */
+void test_write_reference_fixture(const char *dir, const Model *m, const Lora *lora, int B, int T, const int *tokens,
+                                  const int *targets, const int *doc_start);
+/* The same without an adapter, asking llama_ref.py for `steps` AdamW updates
+ * with oc as well (the loss before each goes to ref_losses.txt). */
+void test_write_reference_training_fixture(const char *dir, const Model *m, int B, int T, const int *tokens,
+                                           const int *targets, const int *doc_start, int steps, const OptimConfig *oc);
+/* Writes bytes into dir/name (an extra input such as dout.bin). */
+void test_write_reference_file(const char *dir, const char *name, const void *data, size_t bytes);
+/* n floats from dir/name, which must hold exactly that many (caller frees). */
+float *test_read_floats(const char *dir, const char *name, size_t n);
+double test_read_number(const char *dir, const char *name);
+
+#endif
