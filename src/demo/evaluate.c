@@ -5,8 +5,6 @@
 #include <stdlib.h>
 
 #include "../base/util.h"
-#include "../data/packing.h"
-#include "../train/reward_model.h"
 #include "../train/rollout.h"
 
 /* ---- arithmetic ---- */
@@ -48,14 +46,12 @@ int best_of_first(const float *rm, int n) {
 
 void answer_prompts(Model *m, const Tokenizer *tok, const PromptTokens *p, int k, float temperature, int max_new_tokens,
                     uint64_t seed, Generation *out) {
-    int stops[2], n_stops = 0, eos = tokenizer_eos_id(tok), im_end = tokenizer_token_id(tok, "<|im_end|>");
-    if (im_end >= 0) stops[n_stops++] = im_end;
-    if (eos >= 0 && eos != im_end) stops[n_stops++] = eos;
+    int stops[2];
     SampleOptions o = sample_options_default();
     o.temperature = temperature;
     o.max_new_tokens = max_new_tokens;
     o.stop_ids = stops;
-    o.n_stop_ids = n_stops;
+    o.n_stop_ids = generation_stop_ids(tok, stops);
     o.tokenizer = tok;
     o.seed = seed;
     o.n_samples = k;
@@ -64,31 +60,12 @@ void answer_prompts(Model *m, const Tokenizer *tok, const PromptTokens *p, int k
     generate_batch(m, p->ids, p->len, p->n, &o, out);
 }
 
-/* The answers after their prompts, as a rollout: sequence i*k + j. */
-static Rollout answers_rollout(const PromptTokens *p, const Generation *answers, int k) {
-    int n = p->n * k;
-    const int **prompts = xmalloc(sizeof(int *) * (size_t)n), **responses = xmalloc(sizeof(int *) * (size_t)n);
-    int *prompt_lens = xmalloc(sizeof(int) * (size_t)n), *response_lens = xmalloc(sizeof(int) * (size_t)n);
-    for (int s = 0; s < n; s++) {
-        prompts[s] = p->ids[s / k];
-        prompt_lens[s] = p->len[s / k];
-        responses[s] = answers[s].tokens;
-        response_lens[s] = answers[s].n_tokens;
-    }
-    Rollout r = rollout_new(n, prompts, prompt_lens, responses, response_lens);
-    free(prompts);
-    free(responses);
-    free(prompt_lens);
-    free(response_lens);
-    return r;
-}
-
-void answer_logprobs(Model *m, const PromptTokens *p, const Generation *answers, int k, float *logp) {
-    Rollout r = answers_rollout(p, answers, k);
+void answer_logprobs(Model *m, const PromptTokens *p, const Generation *answers, int k, float temperature, float *logp) {
+    Rollout r = rollout_of_generations(p->n, p->ids, p->len, answers, k);
     int *idx = xmalloc(sizeof(int) * (size_t)LMF_MAX(r.n, 1));
     for (int s = 0; s < r.n; s++) idx[s] = s;
     float *token_logp = xmalloc(sizeof(float) * (size_t)LMF_MAX(rollout_tokens(&r), 1));
-    rollout_logprobs(m, &r, idx, r.n, 1.0f, 8192, token_logp, NULL);
+    rollout_logprobs(m, &r, idx, r.n, temperature, 8192, token_logp, NULL);
     for (int s = 0; s < r.n; s++) {
         double sum = 0;
         for (int t = r.offset[s]; t < r.offset[s + 1]; t++) sum += token_logp[t];
@@ -100,10 +77,7 @@ void answer_logprobs(Model *m, const PromptTokens *p, const Generation *answers,
 }
 
 void answer_scores(Model *rm, const PromptTokens *p, const Generation *answers, int k, float *scores) {
-    Rollout r = answers_rollout(p, answers, k);
-    SeqRef *seqs = xmalloc(sizeof(SeqRef) * (size_t)LMF_MAX(r.n, 1));
-    for (int s = 0; s < r.n; s++) seqs[s] = (SeqRef){r.tokens[s], NULL, r.len[s]};
-    rm_score_sequences(rm, seqs, r.n, scores);
-    free(seqs);
+    Rollout r = rollout_of_generations(p->n, p->ids, p->len, answers, k);
+    rollout_scores(rm, &r, scores);
     rollout_free(&r);
 }

@@ -62,8 +62,9 @@ void answer_prompts(Model *m, const Tokenizer *tok, const PromptTokens *p, int k
                     uint64_t seed, Generation *out);
 
 /* The summed log-probability of each answer (its tokens, the stop token
- * included) under model m: logp[i*k + j] for answer j to prompt i. */
-void answer_logprobs(Model *m, const PromptTokens *p, const Generation *answers, int k, float *logp);
+ * included) under model m at a sampling temperature: logp[i*k + j] for
+ * answer j to prompt i. */
+void answer_logprobs(Model *m, const PromptTokens *p, const Generation *answers, int k, float temperature, float *logp);
 
 /* The reward model's score of each answer after its prompt, read at the
  * answer's last token, as PPO and rejection sampling read it. */

@@ -205,9 +205,9 @@ void report_write_markdown(const char *path, const DemoReport *r) {
                "losses: (W + T/2) / %d is the rate, so 0.5 is no change and a tie never counts as a win.\n",
             r->baseline, r->baseline, r->n_prompts, r->n_prompts);
     fprintf(f, "- **KL to %s**: KL(π ‖ π_%s) in nats, estimated on %d held-out prompts × %d answers sampled from the "
-               "checkpoint at temperature 1: the mean over answers of Σ_t log π(y_t) − log π_%s(y_t), the "
-               "answer's tokens and its stop token included.\n",
-            r->baseline, r->baseline, r->kl_prompts, r->kl_samples, r->baseline);
+               "checkpoint at temperature %g: the mean over answers of Σ_t log π(y_t) − log π_%s(y_t) (both at "
+               "that temperature), the answer's tokens and its stop token included.\n",
+            r->baseline, r->baseline, r->kl_prompts, r->kl_samples, r->temperature, r->baseline);
     fprintf(f, "- **perplexity**: exp of the mean next-token loss on the first %ld tokens of the held-out text "
                "(pretrain/heldout.txt: Bible chapters, fortunes and WordNet glosses that no training step saw).\n\n",
             r->ppl_tokens);
@@ -217,10 +217,10 @@ void report_write_markdown(const char *path, const DemoReport *r) {
 
     fprintf(f, "\n## Reward model against the gold judge\n\n");
     fprintf(f, "`%s` orders %.1f %% of %ld pairs as the gold judge does (a tie of the reward model counts ½). The pairs: "
-               "%d answers sampled from %s (temperature 1) for each of %d held-out prompts, every two answers to one "
+               "%d answers sampled from %s (temperature %g) for each of %d held-out prompts, every two answers to one "
                "prompt whose gold scores differ.\n\n",
             r->reward_model, 100 * pair_agreement_rate(&r->rm_agreement), r->rm_agreement.pairs, r->rm_answers,
-            r->baseline, r->rm_prompts);
+            r->baseline, r->temperature, r->rm_prompts);
     fprintf(f, "| family | pairs | agreement |\n|---|---:|---:|\n");
     for (int k = 0; k < r->n_families; k++)
         fprintf(f, "| %s | %ld | %.3f |\n", r->families[k], r->rm_family_agreement[k].pairs,
@@ -230,7 +230,7 @@ void report_write_markdown(const char *path, const DemoReport *r) {
     fprintf(f, "## Best-of-n and PPO: over-optimisation (Gao et al. 2022)\n\n");
     fprintf(f, "Best-of-n: of the first n of those %d answers to each prompt, the one the reward model scores highest; "
                "its KL from %s is log n − (n − 1)/n. PPO: the checkpoints the PPO run kept, each answering the same "
-               "prompts once at temperature 1, with the KL estimated as above. The plot shows both scores in standard "
+               "prompts once at the same temperature, with the KL estimated as above. The plot shows both scores in standard "
                "deviations of the %s samples from their mean (gold: mean %.3f, SD %.3f; reward model: mean %.3f, SD "
                "%.3f): a reward-model score that climbs while the gold score stalls or falls is over-optimisation.\n\n",
             r->rm_answers, r->baseline, r->baseline, r->gold_mean, r->gold_sd, r->rm_mean, r->rm_sd);

@@ -45,6 +45,7 @@ typedef struct {
     int *family_prompts;    /* (n_families) held-out prompts per family */
     int n_prompts;          /* held-out prompts answered by every checkpoint */
     int kl_prompts, kl_samples, max_new_tokens;
+    float temperature;      /* of the sampled answers */
     long ppl_tokens;
     CheckpointFigures *checkpoints;
     int n_checkpoints;

@@ -392,6 +392,9 @@ void tasks_build(const TaskSources *src, const int *wanted, const TaskOptions *o
             for (int k = 0; k < (int)LMF_ARRAY_LEN(fam->facts) && fam->facts[k]; k++)
                 for (int r = 0; r < o->fact_repeats; r++)
                     strlist_take(facts, fill(fam->facts[k], t->subject, t->answers.items[0]));
+            if (fam->facts[0] && !t->heldout)
+                for (int r = 0; r < o->qa_repeats; r++)
+                    strlist_take(facts, xsprintf("Question: %s Answer: %s.", t->prompt, t->answers.items[0]));
         }
         free(ranked);
         items_free(&items);

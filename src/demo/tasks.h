@@ -15,7 +15,13 @@
  * split is a seeded hash of the subject, so families that share subjects
  * (the two element families, reverse and uppercase) hold out the same ones.
  * The fact families also render their facts as plain sentences for the
- * pretraining text ("The capital of Kenya is Nairobi."). */
+ * pretraining text ("The capital of Kenya is Nairobi."), for the training
+ * and the held-out tasks alike, and their training tasks as question-answer
+ * lines ("Question: What is the capital of Kenya? Answer: Nairobi."): a
+ * model that reads some facts both ways learns to answer questions about
+ * the facts it has only read as statements (Allen-Zhu & Li 2023, "Physics
+ * of Language Models 3.1": without such mixed training, fine-tuning alone
+ * does not teach a small model to retrieve what it read). */
 #ifndef LMF_DEMO_TASKS_H
 #define LMF_DEMO_TASKS_H
 
@@ -53,6 +59,7 @@ typedef struct {
     double heldout_frac;   /* share of each family's subjects held out */
     int max_per_family;    /* tasks per family, train and held-out together */
     int fact_repeats;      /* copies of each fact sentence in the pretraining text */
+    int qa_repeats;        /* copies of each training task of a fact family as a question-answer line */
 } TaskOptions;
 
 int tasks_n_families(void);

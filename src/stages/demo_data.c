@@ -35,7 +35,7 @@
 
 typedef struct {
     const char *out, *families, *bible, *fortunes, *wordnet, *quiz;
-    int seed, max_per_family, fact_repeats;
+    int seed, max_per_family, fact_repeats, qa_repeats;
     float max_pretrain_mb, heldout_frac;
 } DemoDataOptions;
 
@@ -217,6 +217,7 @@ int cmd_demo_data(int argc, char **argv) {
                          .seed = 1,
                          .max_per_family = 500,
                          .fact_repeats = 3,
+                         .qa_repeats = 1,
                          .max_pretrain_mb = 4,
                          .heldout_frac = 0.2f};
     Option opts[] = {
@@ -227,6 +228,8 @@ int cmd_demo_data(int argc, char **argv) {
         OPT_STR("families", &o.families, "comma-separated task families (default: all)"),
         OPT_INT("max-tasks-per-family", &o.max_per_family, "tasks per family, both splits together"),
         OPT_INT("fact-repeats", &o.fact_repeats, "copies of each fact sentence in the pretraining text"),
+        OPT_INT("qa-repeats", &o.qa_repeats,
+                "copies of each training question of the fact families, with its answer, in the pretraining text"),
         OPT_STR("bible", &o.bible, "file with the output of `" BIBLE_COMMAND "` (default: run it)"),
         OPT_STR("fortunes", &o.fortunes, "fortune files directory (package fortunes)"),
         OPT_STR("wordnet", &o.wordnet, "WordNet database directory (package wordnet-base)"),
@@ -241,7 +244,7 @@ int cmd_demo_data(int argc, char **argv) {
     if (!(o.heldout_frac >= 0 && o.heldout_frac < 1)) die("demo-data: --heldout-frac must be in [0, 1)");
     if (!(o.max_pretrain_mb > 0)) die("demo-data: --max-pretrain-mb must be positive");
     if (o.max_per_family < 1) die("demo-data: --max-tasks-per-family must be at least 1");
-    if (o.fact_repeats < 0) die("demo-data: --fact-repeats must be >= 0");
+    if (o.fact_repeats < 0 || o.qa_repeats < 0) die("demo-data: --fact-repeats and --qa-repeats must be >= 0");
     int *wanted = xcalloc((size_t)tasks_n_families(), sizeof(int));
     parse_families(o.families, wanted);
 
@@ -259,7 +262,8 @@ int cmd_demo_data(int argc, char **argv) {
     StrList facts = {0};
     TaskSources src = {.quiz_dir = o.quiz, .quiz_index = &quiz_index, .wordnet = wn};
     TaskOptions topt = {.seed = (uint64_t)o.seed, .heldout_frac = o.heldout_frac,
-                        .max_per_family = o.max_per_family, .fact_repeats = o.fact_repeats};
+                        .max_per_family = o.max_per_family, .fact_repeats = o.fact_repeats,
+                        .qa_repeats = o.qa_repeats};
     tasks_build(&src, wanted, &topt, &tasks, &facts);
     check_disjoint(&tasks);
 

@@ -6,7 +6,7 @@
  * For each checkpoint (pretrained, SFT, PPO, the rounds of RS + DPO):
  *   greedy answers to the held-out prompts → gold score per family and overall,
  *   and the win rate against the baseline (SFT) prompt by prompt;
- *   answers sampled at temperature 1 → KL to the baseline, their gold and
+ *   answers sampled (--temperature) → KL to the baseline, their gold and
  *   reward-model scores;
  *   perplexity on held-out text.
  * Then the reward model against the gold judge (pairs of the baseline's
@@ -44,6 +44,7 @@ typedef struct {
 
 typedef struct {
     int max_new_tokens, kl_prompts, kl_samples, bon_prompts, bon_n, seq_len;
+    float temperature; /* of the sampled answers (KL, best-of-n), as the pipeline sampled */
     long ppl_tokens;
     uint64_t seed;
 } EvalSettings;
@@ -145,7 +146,7 @@ static void greedy_answers(Model *m, const Tokenizer *tok, const HeldOut *h, con
     prompt_tokens_free(&all);
 }
 
-/* A policy's answers sampled at temperature 1 on a subset of prompts: their
+/* A policy's answers sampled at --temperature on a subset of prompts: their
  * KL from the baseline, mean gold and mean reward-model score. */
 static PolicyPoint sampled_point(Model *m, Model *baseline, Model *rm, const Tokenizer *tok, const HeldOut *h,
                                  int n_prompts, int k, const EvalSettings *s) {
@@ -153,9 +154,9 @@ static PolicyPoint sampled_point(Model *m, Model *baseline, Model *rm, const Tok
     PromptTokens p = subset(h, n_prompts, &index);
     int n = p.n * k;
     Generation *g = xcalloc((size_t)n, sizeof(Generation));
-    answer_prompts(m, tok, &p, k, 1.0f, s->max_new_tokens, s->seed + 1, g);
+    answer_prompts(m, tok, &p, k, s->temperature, s->max_new_tokens, s->seed + 1, g);
     float *ref_logp = xmalloc(sizeof(float) * (size_t)n), *scores = xmalloc(sizeof(float) * (size_t)n);
-    answer_logprobs(baseline, &p, g, k, ref_logp);
+    answer_logprobs(baseline, &p, g, k, s->temperature, ref_logp);
     answer_scores(rm, &p, g, k, scores);
     double kl = 0, gold = 0, score = 0;
     for (int j = 0; j < n; j++) {
@@ -192,7 +193,7 @@ static void best_of_n(DemoReport *r, Model *baseline, Model *rm, const Tokenizer
     PromptTokens p = subset(h, s->bon_prompts, &index);
     const int K = s->bon_n, n = p.n * K;
     Generation *g = xcalloc((size_t)n, sizeof(Generation));
-    answer_prompts(baseline, tok, &p, K, 1.0f, s->max_new_tokens, s->seed + 2, g);
+    answer_prompts(baseline, tok, &p, K, s->temperature, s->max_new_tokens, s->seed + 2, g);
     float *scores = xmalloc(sizeof(float) * (size_t)n);
     answer_scores(rm, &p, g, K, scores);
     double *gold = xmalloc(sizeof(double) * (size_t)n);
@@ -349,7 +350,7 @@ int cmd_demo_eval(int argc, char **argv) {
     int max_prompts = 0, seed = 1;
     float time_target = 20;
     EvalSettings s = {.max_new_tokens = 16, .kl_prompts = 200, .kl_samples = 1, .bon_prompts = 100, .bon_n = 32,
-                      .seq_len = 128, .ppl_tokens = 32768};
+                      .seq_len = 128, .ppl_tokens = 32768, .temperature = 1};
     Option opts[] = {
         OPT_STR("out", &out, "where report.md, report.json, plots/ and answers/ go: the run directory (required)"),
         OPT_STR("data", &data, "the demo data (lmforge demo-data --out): tasks/, prompts/, pretrain/heldout.txt (required)"),
@@ -366,7 +367,8 @@ int cmd_demo_eval(int argc, char **argv) {
         OPT_FLOAT("time-target", &time_target, "the demo's wall-time target in minutes, for the report"),
         OPT_INT("prompts", &max_prompts, "held-out prompts answered, spread over the file (0: all)"),
         OPT_INT("max-new-tokens", &s.max_new_tokens, "longest answer"),
-        OPT_INT("kl-prompts", &s.kl_prompts, "held-out prompts answered at temperature 1 for the KL estimate"),
+        OPT_FLOAT("temperature", &s.temperature, "sampling temperature of the answers for KL and best-of-n (the pipeline's)"),
+        OPT_INT("kl-prompts", &s.kl_prompts, "held-out prompts answered at --temperature for the KL estimate"),
         OPT_INT("kl-samples", &s.kl_samples, "answers per prompt for the KL estimate"),
         OPT_INT("bon-prompts", &s.bon_prompts, "held-out prompts for best-of-n and the reward model's agreement"),
         OPT_INT("bon-n", &s.bon_n, "answers sampled per prompt for best-of-n (n = 1, 2, 4, ... up to it)"),
@@ -384,13 +386,13 @@ int cmd_demo_eval(int argc, char **argv) {
     if (!out || !data || !reward) die("demo-eval: --out, --data and --reward are required");
     if (models.n == 0) die("demo-eval: no --model NAME=DIR to evaluate");
     if (s.max_new_tokens < 1 || s.kl_prompts < 1 || s.kl_samples < 1 || s.bon_prompts < 1 || s.bon_n < 1 ||
-        s.ppl_tokens < 2 || s.seq_len < 1 || max_prompts < 0)
-        die("demo-eval: the sizes (--max-new-tokens, --kl-*, --bon-*, --ppl-tokens, --seq-len, --prompts) must be positive");
+        s.ppl_tokens < 2 || s.seq_len < 1 || max_prompts < 0 || !(s.temperature > 0))
+        die("demo-eval: the sizes (--max-new-tokens, --kl-*, --bon-*, --ppl-tokens, --seq-len, --prompts) and --temperature must be positive");
     s.seed = (uint64_t)seed;
     double t0 = now_seconds();
 
     DemoReport r = {.baseline = baseline_name, .kl_prompts = s.kl_prompts, .kl_samples = s.kl_samples,
-                    .max_new_tokens = s.max_new_tokens, .reward_model = reward,
+                    .max_new_tokens = s.max_new_tokens, .temperature = s.temperature, .reward_model = reward,
                     .win_targets = win_targets.items, .n_win_targets = win_targets.n,
                     .time_target_minutes = time_target};
     char **names = xcalloc((size_t)models.n, sizeof(char *));
