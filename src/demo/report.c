@@ -105,7 +105,7 @@ static double total_seconds(const DemoReport *r, int *complete) {
     double total = r->eval_seconds;
     *complete = 1;
     for (int i = 0; i < r->n_stages; i++) {
-        if (strcmp(r->stages[i].step, "demo-eval") == 0) continue; /* this run: eval_seconds */
+        if (strcmp(r->stages[i].step, "demo-eval") == 0) continue; /* this very step: eval_seconds */
         if (isfinite(r->stages[i].seconds)) total += r->stages[i].seconds;
         else *complete = 0;
     }
@@ -223,8 +223,11 @@ void report_write_markdown(const char *path, const DemoReport *r) {
             r->baseline, r->temperature, r->rm_prompts);
     fprintf(f, "| family | pairs | agreement |\n|---|---:|---:|\n");
     for (int k = 0; k < r->n_families; k++)
-        fprintf(f, "| %s | %ld | %.3f |\n", r->families[k], r->rm_family_agreement[k].pairs,
-                pair_agreement_rate(&r->rm_family_agreement[k]));
+        if (r->rm_family_agreement[k].pairs)
+            fprintf(f, "| %s | %ld | %.3f |\n", r->families[k], r->rm_family_agreement[k].pairs,
+                    pair_agreement_rate(&r->rm_family_agreement[k]));
+        else /* every answer scored the same: nothing to order */
+            fprintf(f, "| %s | 0 | - |\n", r->families[k]);
     fprintf(f, "\n");
 
     fprintf(f, "## Best-of-n and PPO: over-optimisation (Gao et al. 2022)\n\n");
@@ -348,7 +351,10 @@ void report_print_summary(FILE *f, const DemoReport *r) {
     fprintf(f, "reward model vs gold ranking: %.3f of %ld pairs whose gold scores differ (", pair_agreement_rate(&r->rm_agreement),
             r->rm_agreement.pairs);
     for (int k = 0; k < r->n_families; k++)
-        fprintf(f, "%s%s %.3f", k ? ", " : "", r->families[k], pair_agreement_rate(&r->rm_family_agreement[k]));
+        if (r->rm_family_agreement[k].pairs)
+            fprintf(f, "%s%s %.3f", k ? ", " : "", r->families[k], pair_agreement_rate(&r->rm_family_agreement[k]));
+        else
+            fprintf(f, "%s%s -", k ? ", " : "", r->families[k]);
     fprintf(f, ")\n");
     fprintf(f, "wall time: %s%s\n", duration(total, buf, sizeof buf),
             complete ? "" : " (steps run in an earlier invocation not counted)");

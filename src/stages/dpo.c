@@ -354,8 +354,10 @@ static void report_chosen_logp(const TrainResult *res, const DpoRun *r) {
          mean_of(r->ref_eval, r->eval->n, REJECTED), stats_mean(&res->last_eval, "eval/logp_rejected"));
     if (after < before)
         warn("the held-out chosen answers became less likely than under the reference (%.3f -> %.3f): the policy "
-             "pushes both answers down; --nll-weight 0.2 keeps the chosen ones up",
-             before, after);
+             "pushes both answers down; %s",
+             before, after,
+             r->loss.nll_weight > 0 ? "a larger --nll-weight keeps the chosen ones up"
+                                    : "--nll-weight 0.2 keeps the chosen ones up");
 }
 
 int cmd_dpo(int argc, char **argv) {
