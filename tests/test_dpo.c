@@ -310,18 +310,6 @@ TEST(dpo_pairs_read_every_format_and_truncate_prompts_alike) {
     CHECK_EQ_INT(p->ids[CHOSEN].len - p->answer_tokens[CHOSEN], p->ids[REJECTED].len - p->answer_tokens[REJECTED]);
     pref_pairs_free(&set);
 
-    /* an empty answer (a sampled model that stopped at once) is its <|im_end|> alone */
-    char *empty = path_join(dir, "empty.jsonl");
-    write_text(empty, "{\"prompt\":\"Name a fruit.\",\"chosen\":\"pear\",\"rejected\":\"\"}\n");
-    set = pref_pairs_load((const char *[]){empty}, 1, t, 64, 0);
-    p = &set.pairs[0];
-    CHECK_EQ_INT(p->answer_tokens[REJECTED], 1);
-    CHECK_EQ_INT(p->ids[REJECTED].len, full_len - answer + 1); /* the same prompt, no answer token */
-    for (int i = 0; i < p->ids[REJECTED].len; i++)
-        if (p->mask[REJECTED].data[i]) CHECK_EQ_INT(p->ids[REJECTED].data[i], tokenizer_token_id(t, "<|im_end|>"));
-    pref_pairs_free(&set);
-    free(empty);
-
     /* splitting off held-out pairs keeps every pair exactly once */
     char *many = path_join(dir, "many.jsonl");
     write_fruit_pairs(many, 40, 0, 0);
@@ -362,6 +350,8 @@ TEST(dpo_bad_pairs_die_with_file_line_and_field) {
         const char *line, *expected;
         int max_len;
     } cases[] = {
+        {"{\"prompt\":\"Name a fruit.\",\"chosen\":\"\",\"rejected\":\"saw\"}", "bad.jsonl:2: field \"chosen\" is an empty answer", 64},
+        {"{\"prompt\":\"Name a fruit.\",\"chosen\":\"pear\",\"rejected\":\"  \"}", "bad.jsonl:2: field \"rejected\" is an empty answer", 64},
         {"{\"prompt\":\"Name a fruit.\",\"rejected\":\"saw\"}", "bad.jsonl:2: field \"chosen\" is missing", 64},
         {"{\"prompt\":\"Name a fruit.\",\"chosen\":3,\"rejected\":\"saw\"}", "bad.jsonl:2: field \"chosen\" must be a string", 64},
         {"{\"prompt\":\"Hi\",\"chosen\":[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":\"assistant\",\"content\":\"pear\"}],"

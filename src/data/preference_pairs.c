@@ -1,6 +1,7 @@
 /* preference_pairs.c — see preference_pairs.h. */
 #include "preference_pairs.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,11 @@
 #include "chat_data.h"
 
 static const char *const FIELD[2] = {"chosen", "rejected"};
+
+static int is_blank(const char *s) {
+    while (*s && isspace((unsigned char)*s)) s++;
+    return *s == 0;
+}
 
 /* The answer text of `field`: a string, or a list of one assistant message. */
 static const char *answer_text(const JsonlRecord *rec, const char *field) {
@@ -28,6 +34,7 @@ static const char *answer_text(const JsonlRecord *rec, const char *field) {
         jsonl_die(rec, "field \"%s\" must be a string or a list holding one {\"role\": \"assistant\", \"content\": ...} "
                        "message (the prompt goes in \"prompt\")",
                   field);
+    if (is_blank(text)) jsonl_die(rec, "field \"%s\" is an empty answer", field);
     return text;
 }
 

@@ -5,11 +5,10 @@
  * string, or a list holding one assistant message, as in TRL's conversational
  * format. Each answer is rendered after the prompt in ChatML, so that it is
  * scored in the context in which the model would generate it; its tokens
- * (and its closing <|im_end|>) are marked. An empty answer is a model that
- * stops at once: its <|im_end|> alone is marked (sampled answers can be).
+ * (and its closing <|im_end|>) are marked.
  *
- * Bad input dies naming FILE:LINE and the field: a missing answer, an
- * answer of another type, a pair that does not fit the length limit. */
+ * Bad input dies naming FILE:LINE and the field: a missing or empty answer,
+ * an answer of another type, a pair that does not fit the length limit. */
 #ifndef LMF_PREFERENCE_PAIRS_H
 #define LMF_PREFERENCE_PAIRS_H
 
