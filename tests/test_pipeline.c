@@ -227,6 +227,13 @@ TEST(annotate_turns_rankings_into_preference_pairs) {
     CHECK(test_system("%s annotate %s/samples.jsonl --pairs all --annotator '%s gold annotate --tasks %s/tasks.jsonl' "
                       "--out %s/all.jsonl > /dev/null && test $(wc -l < %s/all.jsonl) -eq 72",
                       lmforge_bin(), dir, lmforge_bin(), dir, dir, dir) == 0);
+    /* a model that stopped at once gave an empty answer: DPO refuses such a
+     * pair, so annotate leaves it out (3 answers: 3 pairs, 2 of them with "") */
+    CHECK(test_system("printf '%%s\\n' '{\"prompt\":\"%s\",\"responses\":[\"pear\",\"\",\"saw\"]}' > %s/empty.jsonl && "
+                      "%s annotate %s/empty.jsonl --pairs all --annotator '%s gold annotate --tasks %s/tasks.jsonl' "
+                      "--out %s/e.jsonl > %s/err 2>&1 && test $(wc -l < %s/e.jsonl) -eq 1 && "
+                      "grep -q '2 with an empty answer' %s/err",
+                      ASKS[0], dir, lmforge_bin(), dir, lmforge_bin(), dir, dir, dir, dir, dir) == 0);
     /* annotators that break the protocol */
     CHECK(test_system("%s annotate %s/samples.jsonl --annotator 'read line; echo \"{\\\"ranking\\\":[0,0,1,2]}\"' --out %s/x.jsonl "
                       "2> %s/err; test $? -eq 1 && grep -q \"reply 1 must be {.ranking.: \\[...\\]} holding each of 0..3 once\" %s/err",

@@ -11,7 +11,7 @@
 
 static const char *const FIELD[2] = {"chosen", "rejected"};
 
-static int is_blank(const char *s) {
+int preference_answer_is_blank(const char *s) {
     while (*s && isspace((unsigned char)*s)) s++;
     return *s == 0;
 }
@@ -34,7 +34,7 @@ static const char *answer_text(const JsonlRecord *rec, const char *field) {
         jsonl_die(rec, "field \"%s\" must be a string or a list holding one {\"role\": \"assistant\", \"content\": ...} "
                        "message (the prompt goes in \"prompt\")",
                   field);
-    if (is_blank(text)) jsonl_die(rec, "field \"%s\" is an empty answer", field);
+    if (preference_answer_is_blank(text)) jsonl_die(rec, "field \"%s\" is an empty answer", field);
     return text;
 }
 

@@ -53,4 +53,9 @@ uint64_t pref_pairs_fingerprint(const PrefPairs *p);
 void pref_pairs_pack(const PrefPairs *p, const int *idx, int n, int max_len, int packed, int pad_id, Batch *b,
                      SeqPlace *places);
 
+/* Whether an answer is empty or only white space. Such a pair is refused
+ * above, so the stages that write pairs from sampled answers (annotate, rs)
+ * leave it out. */
+int preference_answer_is_blank(const char *text);
+
 #endif

@@ -15,6 +15,7 @@
 #include "../base/args.h"
 #include "../base/util.h"
 #include "../data/jsonl.h"
+#include "../data/preference_pairs.h"
 #include "../pipeline/annotator.h"
 #include "stages.h"
 
@@ -50,7 +51,7 @@ int cmd_annotate(int argc, char **argv) {
     JsonlReader *r = jsonl_open(positional[0]);
     JsonlWriter *w = jsonl_writer_open(out);
     JsonlRecord rec;
-    long prompts = 0, written = 0, same_text = 0;
+    long prompts = 0, written = 0, same_text = 0, blank = 0;
     while (jsonl_next(r, &rec)) {
         const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(rec.json, "prompt");
         if (!cJSON_IsString(prompt) && !cJSON_IsArray(prompt))
@@ -71,6 +72,10 @@ int cmd_annotate(int argc, char **argv) {
                     same_text++;
                     continue;
                 }
+                if (preference_answer_is_blank(better) || preference_answer_is_blank(worse)) {
+                    blank++;
+                    continue;
+                }
                 write_pair(w, prompt, better, worse);
                 written++;
             }
@@ -80,9 +85,12 @@ int cmd_annotate(int argc, char **argv) {
     jsonl_close(r);
     jsonl_writer_close(w);
     annotator_stop(a);
-    if (written == 0) die("annotate: no pair written: every ranked answer had the same text as the one it was ranked against");
-    info("annotated %ld prompts: %ld pairs written to %s, %ld pairs of identical answers left out", prompts, written,
-         out, same_text);
+    if (written == 0)
+        die("annotate: no pair written: every ranked answer was empty or had the same text as the one it was ranked "
+            "against");
+    info("annotated %ld prompts: %ld pairs written to %s; left out: %ld pairs of identical answers, %ld with an empty "
+         "answer",
+         prompts, written, out, same_text, blank);
     free(positional);
     return 0;
 }

@@ -14,6 +14,7 @@
 #include "../base/util.h"
 #include "../data/chat_data.h"
 #include "../data/jsonl.h"
+#include "../data/preference_pairs.h"
 #include "../io/checkpoint.h"
 #include "../train/rollout.h"
 #include "stages.h"
@@ -111,7 +112,9 @@ int cmd_rs(int argc, char **argv) {
         jsonl_write(w_sft, sft);
         cJSON_Delete(sft);
 
-        if (strcmp(texts[best], texts[worst]) == 0) identical++;
+        if (strcmp(texts[best], texts[worst]) == 0 || preference_answer_is_blank(texts[best]) ||
+            preference_answer_is_blank(texts[worst]))
+            identical++;
         else if (sc[best] - sc[worst] < min_gap) dropped++;
         else {
             cJSON *pair = cJSON_CreateObject();
@@ -136,7 +139,7 @@ int cmd_rs(int argc, char **argv) {
     jsonl_writer_close(w_all);
     info("rs: %d prompts x %d answers (generation %.1fs, scoring %.1fs); mean score %.4f, mean best %.4f", n_prompts, n,
          t_gen, t_score, mean_all / total, mean_best / n_prompts);
-    info("rs: %d SFT examples in %s; %ld pairs in %s (%ld dropped below --min-gap %g, %ld with identical answers)",
+    info("rs: %d SFT examples in %s; %ld pairs in %s (%ld dropped below --min-gap %g, %ld with identical or empty answers)",
          n_prompts, p_sft, n_prompts - dropped - identical, p_pairs, dropped, (double)min_gap, identical);
     free(scores);
     free(texts);
