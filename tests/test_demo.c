@@ -35,7 +35,7 @@ TEST_SLOW(demo_recipe_runs_end_to_end_in_miniature) {
         "--set families=word_count,element_symbol,capital --set tasks_per_family=400 --set max_pretrain_mb=0.3 "
         "--set vocab=512 --set dim=64 --set layers=2 --set heads=4 --set pretrain_steps=40 --set pretrain_lr=3e-3 "
         "--set sft_epochs=6 --set sft_lr=3e-3 --set k=4 --set rm_epochs=1 --set ppo_iterations=2 --set ppo_prompts=16 "
-        "--set refresh_every=1 --set rounds=2 --set rs_n=2 --set max_new_tokens=6 --set eval_prompts=120 "
+        "--set refresh_every=1 --set refresh_prompts=8 --set rounds=2 --set rs_n=2 --set max_new_tokens=6 --set eval_prompts=120 "
         "--set kl_prompts=16 --set bon_prompts=8 > %s/log 2>&1",
         lmforge_bin(), dir, dir);
     CHECK_MSG(rc == 0, "the pipeline failed (exit %d); see %s/log", rc, dir);
