@@ -581,7 +581,7 @@ TEST_SLOW(sft_raises_held_out_accuracy_on_demo_data) {
     rc = rc ? rc : test_system("%s pretrain --tokenizer %s/tok --dim 64 --layers 2 --heads 4 --seq-len 128 --batch 8 "
                                "--steps 40 --eval-every 40 --out %s/pretrained %s/data/pretrain/train.txt >> %s/log 2>&1",
                                lm, dir, dir, dir, dir);
-    rc = rc ? rc : test_system("%s sft --init %s/pretrained/model --out %s/sft --eval-data %s/data/sft/heldout.jsonl "
+    rc = rc ? rc : test_system("%s sft --init %s/pretrained/model --out %s/sft --eval %s/data/sft/heldout.jsonl "
                                "--epochs 5 --batch 32 --lr 3e-3 --eval-every 1000 --eval-at-start --eval-prompts 150 "
                                "--max-new-tokens 4 --data %s/data/sft/train.jsonl >> %s/log 2>&1",
                                lm, dir, dir, dir, dir, dir);

@@ -1,7 +1,7 @@
 /* sft.c — stage 2: supervised fine-tuning, so that a pretrained model
  * follows instructions.
  *
- *   lmforge sft --init PRETRAINED_MODEL --data FILE [--data FILE...] [--eval-data FILE] [--lora]
+ *   lmforge sft --init PRETRAINED_MODEL --data FILE [--data FILE...] [--eval FILE] [--lora]
  *
  * The model learns to answer as the assistant of the data does: the loss is
  * the cross-entropy of the assistant's tokens and of its <|im_end|> (so it
@@ -277,8 +277,8 @@ int cmd_sft(int argc, char **argv) {
         OPT_STR("tokenizer", &tokenizer_path, "tokenizer.json or a folder holding one (default: the --init model's)"),
         OPT_LIST("data", &data_files, "training data: {\"messages\"} or {\"prompt\",\"completion\"} JSONL (required)"),
         OPT_STR("out", &out, "run directory: checkpoints, metrics.jsonl, generations/, model/"),
-        OPT_LIST("eval-data", &eval_files, "held-out JSONL file (default: --eval-fraction of the training data)"),
-        OPT_FLOAT("eval-fraction", &eval_fraction, "share of the training examples held out when no --eval-data"),
+        OPT_LIST("eval", &eval_files, "held-out JSONL file (default: --eval-fraction of the training data)"),
+        OPT_FLOAT("eval-fraction", &eval_fraction, "share of the training examples held out when no --eval"),
         OPT_INT("seq-len", &seq_len, "longest sequence in tokens, longer ones lose their start; 0: the model's maximum"),
         OPT_FLAG("packing", &packing, "pack examples into rows with a block-diagonal mask (--no-packing: pad)"),
         OPT_FLAG("last-turn-only", &last_turn_only, "train only the last assistant turn of a multi-turn chat"),
