@@ -32,6 +32,18 @@ void die(const char *fmt, ...) {
     exit(1);
 }
 
+void vdie_at(const char *file, int line, const char *fmt, va_list ap) {
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    die("%s:%d: %s", file, line, msg);
+}
+
+void die_at(const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vdie_at(file, line, fmt, ap);
+}
+
 void die_errno(const char *fmt, ...) {
     int err = errno;
     va_list ap;

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdarg.h>
 #include <stdio.h>
 
 #define LMF_MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -17,6 +18,9 @@
 
 /* Prints "lmforge: <message>" on stderr and exits with status 1. */
 _Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* die("FILE:LINE: message"): bad input at a line of a file. */
+_Noreturn void die_at(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+_Noreturn void vdie_at(const char *file, int line, const char *fmt, va_list ap);
 /* Like die(), with ": <strerror(errno)>" appended. */
 _Noreturn void die_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -96,12 +96,9 @@ void jsonl_close(JsonlReader *r) {
 }
 
 void jsonl_die(const JsonlRecord *rec, const char *fmt, ...) {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    die("%s:%d: %s", rec->path, rec->line, msg);
+    vdie_at(rec->path, rec->line, fmt, ap);
 }
 
 /* The field, or NULL when it is absent or null. */

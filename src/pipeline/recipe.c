@@ -6,7 +6,6 @@
 #include "recipe.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,15 +31,6 @@ typedef struct {
     Stmt *stmts;
     int n;
 } Recipe;
-
-_Noreturn __attribute__((format(printf, 3, 4))) static void recipe_die(const char *file, int line, const char *fmt, ...) {
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    die("%s:%d: %s", file, line, msg);
-}
 
 static int valid_name(const char *s, int allow_dash) {
     if (!*s || isdigit((unsigned char)*s)) return 0;
@@ -77,56 +67,56 @@ static void parse_line(Recipe *r, char *text, int line, int *open_step, int *ope
     Stmt *step = *open_step >= 0 ? &r->stmts[*open_step] : NULL;
     if (strcmp(word, "set") == 0) {
         char *eq = strchr(rest, '=');
-        if (!eq) recipe_die(r->file, line, "expected `set NAME = VALUE`");
+        if (!eq) die_at(r->file, line, "expected `set NAME = VALUE`");
         char *name_end = eq;
         while (name_end > rest && isspace((unsigned char)name_end[-1])) name_end--;
         char *value = eq + 1;
         while (*value && isspace((unsigned char)*value)) value++;
         Stmt *s = add_stmt(r, STMT_SET, line);
         s->name = xstrndup(rest, (size_t)(name_end - rest));
-        if (!valid_name(s->name, 0)) recipe_die(r->file, line, "\"%s\" is not a variable name (letters, digits, _)", s->name);
+        if (!valid_name(s->name, 0)) die_at(r->file, line, "\"%s\" is not a variable name (letters, digits, _)", s->name);
         s->value = xstrdup(value);
         *open_step = -1;
     } else if (strcmp(word, "step") == 0) {
-        if (!valid_name(rest, 1)) recipe_die(r->file, line, "expected `step NAME` (letters, digits, _ and -)");
+        if (!valid_name(rest, 1)) die_at(r->file, line, "expected `step NAME` (letters, digits, _ and -)");
         add_stmt(r, STMT_STEP, line)->name = xstrdup(rest);
         *open_step = r->n - 1;
     } else if (strcmp(word, "lmforge") == 0 || strcmp(word, "shell") == 0) {
-        if (!step) recipe_die(r->file, line, "`%s` outside a step: start one with `step NAME`", word);
-        if (step->value) recipe_die(r->file, line, "step \"%s\" already has its command (line %d)", step->name, step->line);
-        if (!*rest) recipe_die(r->file, line, "`%s` needs a command", word);
+        if (!step) die_at(r->file, line, "`%s` outside a step: start one with `step NAME`", word);
+        if (step->value) die_at(r->file, line, "step \"%s\" already has its command (line %d)", step->name, step->line);
+        if (!*rest) die_at(r->file, line, "`%s` needs a command", word);
         step->step_kind = word[0] == 'l' ? STEP_LMFORGE : STEP_SHELL;
         step->value = xstrdup(rest);
         step->command_line = line;
     } else if (strcmp(word, "output") == 0) {
-        if (!step) recipe_die(r->file, line, "`output` outside a step: start one with `step NAME`");
-        if (!*rest) recipe_die(r->file, line, "`output` needs a path");
+        if (!step) die_at(r->file, line, "`output` outside a step: start one with `step NAME`");
+        if (!*rest) die_at(r->file, line, "`output` needs a path");
         step->outputs = xrealloc(step->outputs, sizeof(char *) * (size_t)(step->n_outputs + 1));
         step->output_lines = xrealloc(step->output_lines, sizeof(int) * (size_t)(step->n_outputs + 1));
         step->output_lines[step->n_outputs] = line;
         step->outputs[step->n_outputs++] = xstrdup(rest);
     } else if (strcmp(word, "repeat") == 0) {
         if (*open_repeat >= 0)
-            recipe_die(r->file, line, "repeat blocks do not nest (the block of line %d is still open)",
+            die_at(r->file, line, "repeat blocks do not nest (the block of line %d is still open)",
                        r->stmts[*open_repeat].line);
-        if (!*rest) recipe_die(r->file, line, "expected `repeat N`");
+        if (!*rest) die_at(r->file, line, "expected `repeat N`");
         add_stmt(r, STMT_REPEAT, line)->value = xstrdup(rest);
         *open_repeat = r->n - 1;
         *open_step = -1;
     } else if (strcmp(word, "end") == 0) {
-        if (*open_repeat < 0) recipe_die(r->file, line, "`end` without `repeat`");
-        if (*rest) recipe_die(r->file, line, "unexpected text after `end`");
+        if (*open_repeat < 0) die_at(r->file, line, "`end` without `repeat`");
+        if (*rest) die_at(r->file, line, "unexpected text after `end`");
         r->stmts[*open_repeat].body_end = r->n;
         *open_repeat = -1;
         *open_step = -1;
     } else {
-        recipe_die(r->file, line, "unknown statement \"%s\" (set, step, lmforge, shell, output, repeat, end)", word);
+        die_at(r->file, line, "unknown statement \"%s\" (set, step, lmforge, shell, output, repeat, end)", word);
     }
 }
 
 static void check_step_complete(const Recipe *r, int open_step) {
     if (open_step >= 0 && !r->stmts[open_step].value)
-        recipe_die(r->file, r->stmts[open_step].line, "step \"%s\" has no command (an `lmforge ...` or `shell ...` line)",
+        die_at(r->file, r->stmts[open_step].line, "step \"%s\" has no command (an `lmforge ...` or `shell ...` line)",
                    r->stmts[open_step].name);
 }
 
@@ -163,7 +153,7 @@ static Recipe parse_statements(const char *text, const char *file) {
     }
     free(logical);
     check_step_complete(&r, open_step);
-    if (open_repeat >= 0) recipe_die(file, r.stmts[open_repeat].line, "`repeat` without its `end`");
+    if (open_repeat >= 0) die_at(file, r.stmts[open_repeat].line, "`repeat` without its `end`");
     if (r.n == 0) die("%s: the recipe has no steps", file);
     return r;
 }
@@ -222,11 +212,11 @@ static char *expand(Vars *v, const char *s, const char *file, int line) {
         char *value = NULL;
         if (s[0] == '$' && s[1] == '{') {
             const char *close = strchr(s + 2, '}');
-            if (!close) recipe_die(file, line, "\"${\" without its closing \"}\"");
+            if (!close) die_at(file, line, "\"${\" without its closing \"}\"");
             char *name = xstrndup(s + 2, (size_t)(close - s - 2));
             Var *x = find_var(v, name);
             if (!x)
-                recipe_die(file, line, "unknown variable ${%s} (define it with `set %s = ...` or --set %s=...)%s", name,
+                die_at(file, line, "unknown variable ${%s} (define it with `set %s = ...` or --set %s=...)%s", name,
                            name, name, strcmp(name, "round") == 0 || strcmp(name, "prev") == 0 ? " (only inside repeat)" : "");
             free(name);
             value = x->value;
@@ -293,7 +283,7 @@ static char **split_words(Vars *v, const char *s, const char *file, int line, in
                 if (quote == '"' && *close == '\\' && (close[1] == '"' || close[1] == '\\')) close++;
                 text[len++] = *close++;
             }
-            if (!*close) recipe_die(file, line, "unterminated %c quote", quote);
+            if (!*close) die_at(file, line, "unterminated %c quote", quote);
             text[len] = 0;
             char *value = expand(v, text, file, line);
             words_append(&w, value, strlen(value));
@@ -302,7 +292,7 @@ static char **split_words(Vars *v, const char *s, const char *file, int line, in
             s = close + 1;
         } else if (s[0] == '$' && s[1] == '{') {
             const char *close = strchr(s, '}');
-            if (!close) recipe_die(file, line, "\"${\" without its closing \"}\"");
+            if (!close) die_at(file, line, "\"${\" without its closing \"}\"");
             char *name = xstrndup(s, (size_t)(close + 1 - s));
             char *value = expand(v, name, file, line);
             for (const char *c = value; *c; c++) {
@@ -361,7 +351,7 @@ static void add_step(Plan *plan, const Stmt *s, Vars *v, int round, const char *
     p->line = s->line;
     for (int i = 0; i < plan->n - 1; i++)
         if (strcmp(plan->steps[i].key, p->key) == 0)
-            recipe_die(file, s->line, "a step named \"%s\" already exists (line %d)", p->key, plan->steps[i].line);
+            die_at(file, s->line, "a step named \"%s\" already exists (line %d)", p->key, plan->steps[i].line);
     if (p->kind == STEP_LMFORGE) {
         p->args = split_words(v, s->value, file, s->command_line, &p->n_args);
         p->command = join_words(p->args, p->n_args);
@@ -377,7 +367,7 @@ static void run_set(const Stmt *s, Vars *v, const char *file) {
     Var *x = find_var(v, s->name);
     if (x && x->origin == VAR_OVERRIDE) return; /* given on the command line: it wins over the recipe */
     if (x && x->origin == VAR_FIXED)
-        recipe_die(file, s->line, "${%s} cannot be set in a recipe (it is given by %s)", s->name,
+        die_at(file, s->line, "${%s} cannot be set in a recipe (it is given by %s)", s->name,
                    strcmp(s->name, "round") == 0 || strcmp(s->name, "prev") == 0 ? "repeat" : "lmforge pipeline");
     char *value = expand(v, s->value, file, s->line);
     set_var(v, s->name, value, VAR_RECIPE);
@@ -395,7 +385,7 @@ static void walk(const Recipe *r, int from, int to, Vars *v, int round, Plan *pl
             char *count = expand(v, s->value, r->file, s->line), *end;
             long n = strtol(count, &end, 10);
             if (*end || end == count || n < 1 || n > 1000)
-                recipe_die(r->file, s->line, "repeat %s: expected a number of rounds from 1 to 1000", count);
+                die_at(r->file, s->line, "repeat %s: expected a number of rounds from 1 to 1000", count);
             free(count);
             for (int k = 1; k <= n; k++) {
                 char num[16];
