@@ -161,9 +161,12 @@ static void md_targets(FILE *f, const DemoReport *r) {
     for (int i = 0; i < r->n_win_targets; i++) {
         const CheckpointFigures *c = find_checkpoint(r, r->win_targets[i]);
         if (!c) continue;
-        fprintf(f, "| %s beats %s: win rate at least 0.60 | %.3f (%d / %d / %d), KL %.2f | %s |\n", c->name,
-                r->baseline, c->win.rate, c->win.wins, c->win.ties, c->win.losses, c->kl,
-                c->win.rate >= 0.6 ? "yes" : "**no**");
+        /* the share of wins where the gold judge tells the answers apart, beside the rate the target is on */
+        int decisive = c->win.wins + c->win.losses;
+        fprintf(f, "| %s beats %s: win rate at least 0.60 | %.3f (%d / %d / %d; %.0f %% of the %d prompts with a "
+                   "winner), KL %.2f | %s |\n",
+                c->name, r->baseline, c->win.rate, c->win.wins, c->win.ties, c->win.losses,
+                decisive ? 100.0 * c->win.wins / decisive : 0.0, decisive, c->kl, c->win.rate >= 0.6 ? "yes" : "**no**");
     }
 }
 
