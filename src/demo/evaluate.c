@@ -44,24 +44,8 @@ int best_of_first(const float *rm, int n) {
 
 /* ---- running models ---- */
 
-void answer_prompts(Model *m, const Tokenizer *tok, const PromptTokens *p, int k, float temperature, int max_new_tokens,
-                    uint64_t seed, Generation *out) {
-    int stops[2];
-    SampleOptions o = sample_options_default();
-    o.temperature = temperature;
-    o.max_new_tokens = max_new_tokens;
-    o.stop_ids = stops;
-    o.n_stop_ids = generation_stop_ids(tok, stops);
-    o.tokenizer = tok;
-    o.seed = seed;
-    o.n_samples = k;
-    o.batch_size = 64;
-    o.logprobs = 1;
-    generate_batch(m, p->ids, p->len, p->n, &o, out);
-}
-
-void answer_logprobs(Model *m, const PromptTokens *p, const Generation *answers, int k, float temperature, float *logp) {
-    Rollout r = rollout_of_generations(p->n, p->ids, p->len, answers, k);
+void answer_logprobs(Model *m, const RenderedPrompts *p, const Generation *answers, int k, float temperature, float *logp) {
+    Rollout r = rollout_of_generations(p->n, p->tokens, p->lens, answers, k);
     int *idx = xmalloc(sizeof(int) * (size_t)LMF_MAX(r.n, 1));
     for (int s = 0; s < r.n; s++) idx[s] = s;
     float *token_logp = xmalloc(sizeof(float) * (size_t)LMF_MAX(rollout_tokens(&r), 1));
@@ -76,8 +60,8 @@ void answer_logprobs(Model *m, const PromptTokens *p, const Generation *answers,
     rollout_free(&r);
 }
 
-void answer_scores(Model *rm, const PromptTokens *p, const Generation *answers, int k, float *scores) {
-    Rollout r = rollout_of_generations(p->n, p->ids, p->len, answers, k);
+void answer_scores(Model *rm, const RenderedPrompts *p, const Generation *answers, int k, float *scores) {
+    Rollout r = rollout_of_generations(p->n, p->tokens, p->lens, answers, k);
     rollout_scores(rm, &r, scores);
     rollout_free(&r);
 }

@@ -4,12 +4,13 @@
  * reward model agrees with the gold judge.
  *
  * The arithmetic comes first, as pure functions (unit-tested); then the
- * parts that run models: answering prompts in batches, and the log-probs
- * of answers under another model. */
+ * parts that run models on answers sampled with sample_answers
+ * (train/rollout.h): their log-probs under another model, and their
+ * reward-model scores. */
 #ifndef LMF_DEMO_EVALUATE_H
 #define LMF_DEMO_EVALUATE_H
 
-#include "../base/intvec.h"
+#include "../data/chat_data.h"
 #include "../model/generate.h"
 #include "../model/model.h"
 #include "../tokenizer/tokenizer.h"
@@ -48,26 +49,13 @@ int best_of_first(const float *rm, int n);
 
 /* ---- running models ---- */
 
-/* Prompts rendered for a model to continue (ChatML, generation prompt). */
-typedef struct {
-    int n;
-    const int **ids; /* (n) each (len[i]) */
-    int *len;
-} PromptTokens;
-
-/* k answers per prompt, stopping at <|im_end|> or end of text, with their
- * text and per-token log-probs: temperature 0 is greedy. out[i*k + j] is
- * answer j to prompt i (n*k entries). Sampling is reproducible for a seed. */
-void answer_prompts(Model *m, const Tokenizer *tok, const PromptTokens *p, int k, float temperature, int max_new_tokens,
-                    uint64_t seed, Generation *out);
-
 /* The summed log-probability of each answer (its tokens, the stop token
  * included) under model m at a sampling temperature: logp[i*k + j] for
  * answer j to prompt i. */
-void answer_logprobs(Model *m, const PromptTokens *p, const Generation *answers, int k, float temperature, float *logp);
+void answer_logprobs(Model *m, const RenderedPrompts *p, const Generation *answers, int k, float temperature, float *logp);
 
 /* The reward model's score of each answer after its prompt, read at the
  * answer's last token, as PPO and rejection sampling read it. */
-void answer_scores(Model *rm, const PromptTokens *p, const Generation *answers, int k, float *scores);
+void answer_scores(Model *rm, const RenderedPrompts *p, const Generation *answers, int k, float *scores);
 
 #endif

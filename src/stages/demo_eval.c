@@ -30,6 +30,7 @@
 #include "../demo/report.h"
 #include "../io/checkpoint.h"
 #include "../train/lm_loss.h"
+#include "../train/rollout.h"
 #include "stages.h"
 
 /* The held-out prompts, their families and the gold judge. */
@@ -39,7 +40,7 @@ typedef struct {
     Conversation *prompts; /* (n) */
     const char **text;     /* (n) the user's question, as the gold judge knows it */
     int *family;           /* (n) index into the gold set's families */
-    IntVec *ids;           /* (n) rendered for the model */
+    RenderedPrompts rendered; /* (n) for the model */
 } HeldOut;
 
 typedef struct {
@@ -55,23 +56,28 @@ static int family_index(const GoldSet *g, const char *name) {
     return -1;
 }
 
-/* Every `stride`-th held-out prompt, `count` of them: a subset spread over the file (and so over the families). */
-static PromptTokens subset(const HeldOut *h, int count, int **index_out) {
+/* Every `stride`-th held-out prompt, `count` of them: a subset spread over
+ * the file (and so over the families), rendered for the model. */
+static RenderedPrompts subset(const HeldOut *h, const Tokenizer *tok, int count, int **index_out) {
     count = LMF_MIN(count, h->n);
-    PromptTokens p = {count, xmalloc(sizeof(int *) * (size_t)count), xmalloc(sizeof(int) * (size_t)count)};
     int *index = xmalloc(sizeof(int) * (size_t)count);
-    for (int i = 0; i < count; i++) {
-        index[i] = (int)((long)i * h->n / count);
-        p.ids[i] = h->ids[index[i]].data;
-        p.len[i] = h->ids[index[i]].len;
-    }
+    for (int i = 0; i < count; i++) index[i] = (int)((long)i * h->n / count);
     *index_out = index;
-    return p;
+    return render_prompts(tok, h->prompts, index, count);
 }
 
-static void prompt_tokens_free(PromptTokens *p) {
-    free(p->ids);
-    free(p->len);
+/* k answers per prompt, ended by the end of the turn or of the text, with
+ * their log-probs; temperature 0 is greedy. Reproducible for a seed. */
+static Generation *answer(Model *m, const Tokenizer *tok, const RenderedPrompts *p, int k, float temperature,
+                          const EvalSettings *s, uint64_t seed) {
+    SampleOptions o = sample_options_default();
+    o.temperature = temperature;
+    o.max_new_tokens = s->max_new_tokens;
+    o.seed = seed;
+    o.n_samples = k;
+    o.batch_size = 64;
+    o.logprobs = 1;
+    return sample_answers(m, tok, p, o);
 }
 
 static HeldOut held_out_load(const char *tasks_path, const char *prompts_path, const Tokenizer *tok, int max_prompts) {
@@ -83,7 +89,6 @@ static HeldOut held_out_load(const char *tasks_path, const char *prompts_path, c
     h.prompts = xmalloc(sizeof(Conversation) * (size_t)h.n);
     h.text = xmalloc(sizeof(char *) * (size_t)h.n);
     h.family = xmalloc(sizeof(int) * (size_t)h.n);
-    h.ids = xcalloc((size_t)h.n, sizeof(IntVec));
     for (int i = 0, taken = 0; i < n_all; i++) {
         /* an evenly spread subset when --prompts limits them, so that every family keeps its share */
         if (taken < h.n && (long)taken * n_all / h.n == i) {
@@ -93,25 +98,22 @@ static HeldOut held_out_load(const char *tasks_path, const char *prompts_path, c
             const char *family = gold_family(h.gold, h.text[taken]);
             if (!family) die("%s: prompt \"%.80s\" is not in %s", prompts_path, h.text[taken], tasks_path);
             h.family[taken] = family_index(h.gold, family);
-            render_prompt(tok, c, &h.ids[taken]);
             taken++;
         } else {
             conversation_free(&all[i]);
         }
     }
     free(all);
+    h.rendered = render_prompts(tok, h.prompts, NULL, h.n);
     return h;
 }
 
 static void held_out_free(HeldOut *h) {
-    for (int i = 0; i < h->n; i++) {
-        conversation_free(&h->prompts[i]);
-        intvec_free(&h->ids[i]);
-    }
+    for (int i = 0; i < h->n; i++) conversation_free(&h->prompts[i]);
+    rendered_prompts_free(&h->rendered);
     free(h->prompts);
     free(h->text);
     free(h->family);
-    free(h->ids);
     gold_free(h->gold);
 }
 
@@ -125,10 +127,7 @@ static double mean_of(const double *x, int n) {
  * answers into OUT/answers/NAME.jsonl for a look at what the model says. */
 static void greedy_answers(Model *m, const Tokenizer *tok, const HeldOut *h, const EvalSettings *s,
                            const char *answers_path, double *gold) {
-    PromptTokens all = {h->n, xmalloc(sizeof(int *) * (size_t)h->n), xmalloc(sizeof(int) * (size_t)h->n)};
-    for (int i = 0; i < h->n; i++) all.ids[i] = h->ids[i].data, all.len[i] = h->ids[i].len;
-    Generation *g = xcalloc((size_t)h->n, sizeof(Generation));
-    answer_prompts(m, tok, &all, 1, 0.0f, s->max_new_tokens, s->seed, g);
+    Generation *g = answer(m, tok, &h->rendered, 1, 0.0f, s, s->seed);
     JsonlWriter *w = jsonl_writer_open(answers_path);
     for (int i = 0; i < h->n; i++) {
         gold[i] = gold_score(h->gold, h->text[i], g[i].text);
@@ -143,7 +142,6 @@ static void greedy_answers(Model *m, const Tokenizer *tok, const HeldOut *h, con
     jsonl_writer_close(w);
     generations_free(g, h->n);
     free(g);
-    prompt_tokens_free(&all);
 }
 
 /* A policy's answers sampled at --temperature on a subset of prompts: their
@@ -151,10 +149,9 @@ static void greedy_answers(Model *m, const Tokenizer *tok, const HeldOut *h, con
 static PolicyPoint sampled_point(Model *m, Model *baseline, Model *rm, const Tokenizer *tok, const HeldOut *h,
                                  int n_prompts, int k, const EvalSettings *s) {
     int *index;
-    PromptTokens p = subset(h, n_prompts, &index);
+    RenderedPrompts p = subset(h, tok, n_prompts, &index);
     int n = p.n * k;
-    Generation *g = xcalloc((size_t)n, sizeof(Generation));
-    answer_prompts(m, tok, &p, k, s->temperature, s->max_new_tokens, s->seed + 1, g);
+    Generation *g = answer(m, tok, &p, k, s->temperature, s, s->seed + 1);
     float *ref_logp = xmalloc(sizeof(float) * (size_t)n), *scores = xmalloc(sizeof(float) * (size_t)n);
     answer_logprobs(baseline, &p, g, k, s->temperature, ref_logp);
     answer_scores(rm, &p, g, k, scores);
@@ -171,7 +168,7 @@ static PolicyPoint sampled_point(Model *m, Model *baseline, Model *rm, const Tok
     free(ref_logp);
     free(scores);
     free(index);
-    prompt_tokens_free(&p);
+    rendered_prompts_free(&p);
     return (PolicyPoint){0, kl / n, gold / n, score / n};
 }
 
@@ -190,10 +187,9 @@ static double heldout_loss(Model *m, const IntVec *text, const EvalSettings *s) 
 static void best_of_n(DemoReport *r, Model *baseline, Model *rm, const Tokenizer *tok, const HeldOut *h,
                       const EvalSettings *s) {
     int *index;
-    PromptTokens p = subset(h, s->bon_prompts, &index);
+    RenderedPrompts p = subset(h, tok, s->bon_prompts, &index);
     const int K = s->bon_n, n = p.n * K;
-    Generation *g = xcalloc((size_t)n, sizeof(Generation));
-    answer_prompts(baseline, tok, &p, K, s->temperature, s->max_new_tokens, s->seed + 2, g);
+    Generation *g = answer(baseline, tok, &p, K, s->temperature, s, s->seed + 2);
     float *scores = xmalloc(sizeof(float) * (size_t)n);
     answer_scores(rm, &p, g, K, scores);
     double *gold = xmalloc(sizeof(double) * (size_t)n);
@@ -233,7 +229,7 @@ static void best_of_n(DemoReport *r, Model *baseline, Model *rm, const Tokenizer
     generations_free(g, n);
     free(g);
     free(index);
-    prompt_tokens_free(&p);
+    rendered_prompts_free(&p);
 }
 
 /* ---- the PPO run's checkpoints ---- */
