@@ -185,6 +185,7 @@ static void write_jsonl(const char *out_path, const PromptSet *ps, const Generat
         cJSON_AddItemToObject(obj, "prompt", cJSON_Duplicate(ps->given[i], 1));
         cJSON *responses = K > 1 ? cJSON_AddArrayToObject(obj, "responses") : NULL;
         for (int k = 0; k < K; k++) {
+            /* the JSONL writer mends bad UTF-8, but a NUL would end the string early: text_len keeps it */
             char *text = utf8_sanitize(g[i * K + k].text, g[i * K + k].text_len);
             if (responses) cJSON_AddItemToArray(responses, cJSON_CreateString(text));
             else cJSON_AddStringToObject(obj, "response", text);
