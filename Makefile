@@ -1,49 +1,63 @@
 # lmforge — plain Makefile. `make` builds build/lmforge; `make test` runs the
-# whole suite (unit + integration, then the sanitizer build's unit tests);
-# `make bench` the benchmarks; `make demo` the default pipeline on real data.
+# whole suite (unit + integration, then the sanitizer build's unit tests, then
+# the suite again on the other x86 ISA paths); `make bench` the benchmarks;
+# `make demo` the default pipeline on real data.
+#
+# Variables a user may set:
+#   ARCH   the target CPU flags (default -march=native: the fastest code for
+#          this machine; -march=x86-64-v3 forces the AVX2 path, x86-64-v4 the
+#          AVX-512 one, x86-64 the portable C path)
+#   B      the build folder (default build; the ISA test builds use build/isa-*)
+#   WERROR -Werror in the test and CI builds; empty in a user's plain `make`
 
 CC      ?= gcc
-BLAS_INC = /usr/include/x86_64-linux-gnu/openblas-openmp
-BLAS_LIB = /usr/lib/x86_64-linux-gnu/openblas-openmp
-CFLAGS_COMMON = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fopenmp -march=native -fno-math-errno -I$(BLAS_INC) -MMD -MP
+ARCH    ?= -march=native
+B       ?= build
+WERROR  ?=
+# OpenBLAS through pkg-config; without it, Debian's multiarch folder for the
+# OpenMP flavour (the one whose threads are OpenMP's, like ours).
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/$(MULTIARCH)/openblas-openmp)
+BLAS_LIBDIR := $(shell pkg-config --variable=libdir openblas 2>/dev/null || echo /usr/lib/$(MULTIARCH)/openblas-openmp)
+CFLAGS_COMMON = -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -fopenmp $(ARCH) -fno-math-errno $(BLAS_CFLAGS) -MMD -MP
 CFLAGS  ?= -O3 -g
-LDLIBS   = -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lpcre2-8 -lcjson -lm
+LDLIBS   = -L$(BLAS_LIBDIR) -Wl,-rpath,$(BLAS_LIBDIR) -lopenblas -lpcre2-8 -lcjson -lm
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 LIB_SRC  = $(filter-out src/lmforge.c,$(wildcard src/*.c src/*/*.c))
 TEST_SRC = $(wildcard tests/*.c)
 BENCH_SRC = $(wildcard bench/*.c)
 
-OBJ       = $(LIB_SRC:%.c=build/obj/%.o)
-TEST_OBJ  = $(TEST_SRC:%.c=build/obj/%.o)
-SAN_OBJ   = $(LIB_SRC:%.c=build/asan/%.o) $(TEST_SRC:%.c=build/asan/%.o)
+OBJ       = $(LIB_SRC:%.c=$(B)/obj/%.o)
+TEST_OBJ  = $(TEST_SRC:%.c=$(B)/obj/%.o)
+SAN_OBJ   = $(LIB_SRC:%.c=$(B)/asan/%.o) $(TEST_SRC:%.c=$(B)/asan/%.o)
 
-.PHONY: all mpi test unit-test asan-test bench demo deps clean
-all: build/lmforge
+.PHONY: all mpi test test-isa unit-test asan-test bench demo deps clean
+all: $(B)/lmforge
 
-build/obj/%.o: %.c
+$(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "CC   $<"
 	@$(CC) $(CFLAGS_COMMON) $(CFLAGS) -c $< -o $@
 
-build/asan/%.o: %.c
+$(B)/asan/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "CC   $< (asan)"
 	@$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -c $< -o $@
 
-build/lmforge: build/obj/src/lmforge.o $(OBJ)
+$(B)/lmforge: $(B)/obj/src/lmforge.o $(OBJ)
 	@echo "LINK $@"
 	@$(CC) $(CFLAGS_COMMON) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-build/tests: $(TEST_OBJ) $(OBJ)
+$(B)/tests: $(TEST_OBJ) $(OBJ)
 	@echo "LINK $@"
 	@$(CC) $(CFLAGS_COMMON) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-build/tests-asan: $(SAN_OBJ)
+$(B)/tests-asan: $(SAN_OBJ)
 	@echo "LINK $@"
 	@$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) $^ -o $@ $(LDLIBS)
 
-build/bench: $(BENCH_SRC:%.c=build/obj/%.o) $(OBJ)
+$(B)/bench: $(BENCH_SRC:%.c=$(B)/obj/%.o) $(OBJ)
 	@echo "LINK $@"
 	@$(CC) $(CFLAGS_COMMON) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
@@ -52,24 +66,24 @@ build/bench: $(BENCH_SRC:%.c=build/obj/%.o) $(OBJ)
 MPICC ?= mpicc
 # Asked in the recipes, after deps.sh may have installed it.
 IF_MPICC = $$(command -v $(MPICC) >/dev/null && echo $(MPI_TARGETS))
-MPI_OBJ = $(filter-out build/obj/src/base/dist.o,$(OBJ)) build/mpi/src/base/dist.o
-MPI_TARGETS = build/lmforge-mpi build/mpi-dist-checks build/mpi-allreduce-bench
+MPI_OBJ = $(filter-out $(B)/obj/src/base/dist.o,$(OBJ)) $(B)/mpi/src/base/dist.o
+MPI_TARGETS = $(B)/lmforge-mpi $(B)/mpi-dist-checks $(B)/mpi-allreduce-bench
 
-build/mpi/%.o: %.c
+$(B)/mpi/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "CC   $< (mpi)"
 	@$(MPICC) $(CFLAGS_COMMON) $(CFLAGS) -DLMF_MPI -c $< -o $@
 
-build/lmforge-mpi: build/obj/src/lmforge.o $(MPI_OBJ)
+$(B)/lmforge-mpi: $(B)/obj/src/lmforge.o $(MPI_OBJ)
 	@echo "LINK $@"
 	@$(MPICC) $(CFLAGS_COMMON) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 # Programs that tests/test_mpi.c and bench/bench_mpi.c start under mpirun.
-build/mpi-dist-checks: build/mpi/tests/mpi/dist_checks.o $(MPI_OBJ)
+$(B)/mpi-dist-checks: $(B)/mpi/tests/mpi/dist_checks.o $(MPI_OBJ)
 	@echo "LINK $@"
 	@$(MPICC) $(CFLAGS_COMMON) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-build/mpi-allreduce-bench: build/mpi/bench/mpi/allreduce_bench.o $(MPI_OBJ)
+$(B)/mpi-allreduce-bench: $(B)/mpi/bench/mpi/allreduce_bench.o $(MPI_OBJ)
 	@echo "LINK $@"
 	@$(MPICC) $(CFLAGS_COMMON) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
@@ -79,24 +93,31 @@ deps:
 	@sh scripts/deps.sh
 
 # The full suite: every test on the optimised build, then the unit tests
-# (LMF_TEST_FAST leaves the slow end-to-end ones out) under ASan + UBSan.
-# The MPI tests run when mpicc is installed (scripts/deps.sh installs it).
+# (LMF_TEST_FAST leaves the slow end-to-end ones out) under ASan + UBSan,
+# then every test again on the x86 ISA paths this build did not take
+# (scripts/test_isa.sh). Warnings are errors here, not in a plain `make`.
+TEST_ENV = OMP_WAIT_POLICY=passive OMP_NUM_THREADS=2
 test: deps
-	@$(MAKE) --no-print-directory build/lmforge build/tests build/tests-asan $(IF_MPICC)
-	OMP_WAIT_POLICY=passive OMP_NUM_THREADS=2 ./build/tests
-	ASAN_OPTIONS=detect_leaks=0 LMF_TEST_FAST=1 OMP_WAIT_POLICY=passive OMP_NUM_THREADS=2 LMFORGE=build/lmforge ./build/tests-asan
+	@$(MAKE) --no-print-directory WERROR=-Werror $(B)/lmforge $(B)/tests $(B)/tests-asan $(IF_MPICC)
+	$(TEST_ENV) LMFORGE=$(B)/lmforge LMFORGE_MPI=$(B)/lmforge-mpi ./$(B)/tests
+	ASAN_OPTIONS=detect_leaks=0 LMF_TEST_FAST=1 $(TEST_ENV) LMFORGE=$(B)/lmforge ./$(B)/tests-asan
+	@sh scripts/test_isa.sh
 
-unit-test: build/lmforge build/tests
-	OMP_WAIT_POLICY=passive OMP_NUM_THREADS=2 ./build/tests $(T)
+# One ISA build's whole suite: make test-isa ISA=avx2|avx512|x86-64.
+test-isa:
+	@sh scripts/test_isa.sh $(ISA)
 
-bench: deps build/lmforge build/bench
-	@$(MAKE) --no-print-directory build/lmforge $(IF_MPICC)
-	OMP_NUM_THREADS=2 ./build/bench
+unit-test: $(B)/lmforge $(B)/tests
+	$(TEST_ENV) LMFORGE=$(B)/lmforge ./$(B)/tests $(T)
 
-demo: deps build/lmforge
+bench: deps $(B)/lmforge $(B)/bench
+	@$(MAKE) --no-print-directory $(B)/lmforge $(IF_MPICC)
+	OMP_NUM_THREADS=2 ./$(B)/bench
+
+demo: deps $(B)/lmforge
 	sh scripts/demo_pipeline.sh
 
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -28,7 +28,7 @@ static const char *mpi_bin(void) {
 static const char *mpi_missing(void) {
     if (test_system("command -v mpirun >/dev/null 2>&1") != 0)
         return "mpirun not found: install openmpi-bin and libopenmpi-dev (scripts/deps.sh)";
-    if (!file_exists(mpi_bin())) return "build/lmforge-mpi not built: run make mpi (make test does when mpicc exists)";
+    if (!file_exists(mpi_bin())) return "the MPI build is not there: run make mpi (make test does when mpicc exists)";
     if (!file_exists("build/mpi-dist-checks")) return "build/mpi-dist-checks not built: run make mpi";
     return NULL;
 }
