@@ -171,6 +171,38 @@ TEST(attention_gradients_gqa) { attention_case(2, 9, 4, 2, 6, 0); }
 TEST(attention_gradients_mqa_long) { attention_case(1, 150, 3, 1, 4, 0); } /* several query blocks */
 TEST(attention_gradients_packed) { attention_case(2, 8, 2, 1, 4, 1); }
 
+/* A document packed after another in a row gets the same bits as alone at the
+ * row's start: where a batch places a sequence must not change its scores
+ * (the softmax's sum once ran over the masked keys too, and its vector lanes
+ * then fell differently). The document spans two query blocks. */
+TEST(attention_output_does_not_depend_on_where_a_document_is_packed) {
+    const int NH = 2, NKV = 1, HS = 8, QKV = (NH + 2 * NKV) * HS, Q = NH * HS, LEN = 70;
+    Rng r;
+    rng_seed(&r, 9);
+    float *doc = xalloc_floats((size_t)LEN * QKV);
+    fill_normal(doc, (size_t)LEN * QKV, &r, 2);
+    float *alone = xalloc_floats((size_t)LEN * Q), *lse = xalloc_floats((size_t)(LEN + 64) * NH);
+    attention_forward(alone, lse, doc, NULL, 1, LEN, NH, NKV, HS);
+    static const int offsets[] = {1, 5, 19, 64};
+    for (int o = 0; o < 4; o++) {
+        int offset = offsets[o], T = offset + LEN;
+        float *qkv = xalloc_floats((size_t)T * QKV), *out = xalloc_floats((size_t)T * Q);
+        int *doc_start = xcalloc((size_t)T, sizeof(int));
+        fill_normal(qkv, (size_t)offset * QKV, &r, 2); /* another document first */
+        memcpy(qkv + (size_t)offset * QKV, doc, sizeof(float) * (size_t)LEN * QKV);
+        for (int t = offset; t < T; t++) doc_start[t] = offset;
+        attention_forward(out, lse, qkv, doc_start, 1, T, NH, NKV, HS);
+        CHECK_MSG(memcmp(out + (size_t)offset * Q, alone, sizeof(float) * (size_t)LEN * Q) == 0,
+                  "packed after %d tokens, the document's attention output differs", offset);
+        free(qkv);
+        free(out);
+        free(doc_start);
+    }
+    free(doc);
+    free(alone);
+    free(lse);
+}
+
 /* ---- swiglu ---- */
 typedef struct { int N, F; float *gu, *h, *R; } SwiCtx;
 static double swi_loss(void *p) {

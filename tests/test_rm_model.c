@@ -168,6 +168,34 @@ TEST(rm_batched_scores_equal_scores_one_by_one) {
     preference_set_free(p);
 }
 
+/* PPO resumed from a checkpoint scores with a freshly loaded reward model, the
+ * uninterrupted run with one whose buffers grew on earlier batches: the scores
+ * must be the same bits (they once were not on AVX2 builds, where the batches
+ * were cut from the buffers' size and a sequence's place changed its sums). */
+TEST(rm_scores_do_not_depend_on_the_passes_before) {
+    PreferenceSet *p = load_prefs(PREFS);
+    Model *fresh = rm_test_model(HEAD_SCORE, 4), *used = rm_test_model(HEAD_SCORE, 4);
+    for (size_t i = 0; i < fresh->n_params; i++) fresh->params[i] *= 5.0f;
+    memcpy(used->params, fresh->params, sizeof(float) * fresh->n_params);
+    int n = p->seqs.n;
+    SeqRef *seqs = xmalloc(sizeof(SeqRef) * (size_t)n);
+    float *a = xmalloc(sizeof(float) * (size_t)n), *b = xmalloc(sizeof(float) * (size_t)n);
+    for (int i = 0; i < n; i++) seqs[i] = seq_set_get(&p->seqs, i);
+    rm_score_sequences(fresh, seqs, n, a);
+    /* buffers for one sequence, for a few, and for many */
+    for (int before = 1; before <= n; before += n / 2) {
+        rm_score_sequences(used, seqs + n - before, before, b);
+        rm_score_sequences(used, seqs, n, b);
+        CHECK_MSG(memcmp(a, b, sizeof(float) * (size_t)n) == 0, "after scoring %d sequences, the scores differ", before);
+    }
+    free(a);
+    free(b);
+    free(seqs);
+    model_free(fresh);
+    model_free(used);
+    preference_set_free(p);
+}
+
 static void score_with(void *model) {
     int ids[3] = {1, 2, 3};
     SeqRef s = {ids, NULL, 3};

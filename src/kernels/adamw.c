@@ -8,6 +8,7 @@
 
 #include "../base/util.h"
 #include "kernels.h"
+#include "reduce.h"
 
 void adamw_update(float *param, const float *grad, float grad_scale, float *m, float *v, size_t n, float lr,
                   float beta1, float beta2, float eps, float weight_decay, long step) {
@@ -37,10 +38,7 @@ double sum_squares(const float *x, size_t n) {
         /* float partial sums over short runs keep the loop vectorised; the runs add up in double */
         for (size_t i = lo; i < hi; i += 1024) {
             size_t end = i + 1024 < hi ? i + 1024 : hi;
-            float s = 0;
-#pragma omp simd reduction(+ : s)
-            for (size_t j = i; j < end; j++) s += x[j] * x[j];
-            acc += s;
+            acc += dot_fixed(x + i, x + i, (int)(end - i));
         }
         partial[id] = acc;
     }

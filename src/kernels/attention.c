@@ -1,7 +1,7 @@
 /* attention.c — causal grouped-query attention with O(T) memory per head.
  *
  * Forward: for one sequence b, one head h and one block of up to ATT_BLOCK
- * queries, score the block against the keys it may see (S = q·kᵀ/sqrt(HS)),
+ * queries of one document, score the block against the keys it may see (S = q·kᵀ/sqrt(HS)),
  * take the softmax row by row, keep only each row's log-sum-exp, and multiply
  * by v. The probabilities are never stored: the backward pass recomputes them
  * from q, k and the log-sum-exp (as FlashAttention does), so training memory
@@ -24,13 +24,37 @@
 #include "../base/util.h"
 #include "fastmath.h"
 #include "kernels.h"
+#include "reduce.h"
 
 #define ATT_BLOCK 64
 
-/* The first key position any query of [t0, t0+nq) may see. Documents are
- * contiguous, so doc_start is non-decreasing along a sequence. */
-static int first_visible_key(const int *doc_start, int b, int T, int t0) {
-    return doc_start ? doc_start[(size_t)b * T + t0] : 0;
+/* A block of queries [t0, t0 + nq) of sequence b, all of one document, whose
+ * first key is kmin (the document's first token). */
+typedef struct {
+    int b, t0, nq, kmin;
+} QueryBlock;
+
+/* Cuts every sequence into query blocks of at most ATT_BLOCK rows that never
+ * cross a document boundary: a block starts at its document's first token or
+ * ATT_BLOCK tokens after the previous block. A document's blocks, and so every
+ * product and sum computed for it, are then the same wherever packing put it
+ * in a row. The blocks of sequence b are blocks[first[b] .. first[b+1]); the
+ * caller frees the array. Documents are contiguous runs of equal doc_start. */
+static QueryBlock *query_blocks(const int *doc_start, int B, int T, int *first /* (B+1) */) {
+    QueryBlock *blocks = xmalloc(sizeof(QueryBlock) * (size_t)B * T);
+    int n = 0;
+    for (int b = 0; b < B; b++) {
+        first[b] = n;
+        const int *ds = doc_start ? doc_start + (size_t)b * T : NULL;
+        for (int t0 = 0; t0 < T;) {
+            int start = ds ? ds[t0] : 0, end = t0 + 1;
+            while (end < T && end - t0 < ATT_BLOCK && (!ds || ds[end] == start)) end++;
+            blocks[n++] = (QueryBlock){b, t0, end - t0, start};
+            t0 = end;
+        }
+    }
+    first[B] = n;
+    return blocks;
 }
 
 /* Turns the raw scores of row i (query t) into probabilities in place, zeroing
@@ -46,16 +70,17 @@ static void mask_and_exp_row(float *s, int nk, int kmin, int start, int t, float
 void attention_forward(float *out, float *lse, const float *qkv, const int *doc_start, int B, int T, int NH, int NKV,
                        int HS) {
     const int Q = NH * HS, KV = NKV * HS, QKV = Q + 2 * KV, group = NH / NKV;
-    const int n_blocks = (T + ATT_BLOCK - 1) / ATT_BLOCK;
     const float scale = 1.0f / sqrtf((float)HS);
+    int *first = xmalloc(sizeof(int) * (size_t)(B + 1));
+    QueryBlock *blocks = query_blocks(doc_start, B, T, first);
+    const int n_blocks = first[B];
 #pragma omp parallel
     {
         float *S = xalloc_floats((size_t)ATT_BLOCK * T); /* (nq, nk) scores, then probabilities */
 #pragma omp for schedule(dynamic)
-        for (int unit = 0; unit < B * NH * n_blocks; unit++) {
-            int b = unit / (NH * n_blocks), h = unit / n_blocks % NH, blk = unit % n_blocks;
-            int t0 = blk * ATT_BLOCK, nq = LMF_MIN(ATT_BLOCK, T - t0);
-            int kmin = first_visible_key(doc_start, b, T, t0), nk = t0 + nq - kmin;
+        for (int unit = 0; unit < n_blocks * NH; unit++) {
+            const QueryBlock *blk = &blocks[unit / NH];
+            int b = blk->b, h = unit % NH, t0 = blk->t0, nq = blk->nq, kmin = blk->kmin, nk = t0 + nq - kmin;
             const float *q = qkv + ((size_t)b * T + t0) * QKV + (size_t)h * HS;
             const float *k = qkv + ((size_t)b * T + kmin) * QKV + Q + (size_t)(h / group) * HS;
             const float *v = k + KV;
@@ -63,11 +88,12 @@ void attention_forward(float *out, float *lse, const float *qkv, const int *doc_
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, HS, scale, q, QKV, k, QKV, 0.0f, S, nk);
             for (int i = 0; i < nq; i++) {
                 int t = t0 + i, start = doc_start ? doc_start[(size_t)b * T + t] : 0;
-                float *s = S + (size_t)i * nk, max = -INFINITY, sum = 0;
+                float *s = S + (size_t)i * nk, max = -INFINITY;
                 for (int j = start - kmin; j <= t - kmin; j++) max = max_f(max, s[j]);
                 mask_and_exp_row(s, nk, kmin, start, t, max);
-#pragma omp simd reduction(+ : sum)
-                for (int j = 0; j < nk; j++) sum += s[j];
+                /* only the visible keys, counted from the document's first: the same sum wherever the
+                 * document was packed (the masked ones are zero) */
+                float sum = sum_fixed(s + (start - kmin), t - start + 1);
                 float inv = 1.0f / sum;
 #pragma omp simd
                 for (int j = 0; j < nk; j++) s[j] *= inv;
@@ -79,13 +105,16 @@ void attention_forward(float *out, float *lse, const float *qkv, const int *doc_
         }
         free(S);
     }
+    free(blocks);
+    free(first);
 }
 
 void attention_backward(float *dqkv, const float *dout, const float *out, const float *qkv, const float *lse,
                         const int *doc_start, int B, int T, int NH, int NKV, int HS) {
     const int Q = NH * HS, KV = NKV * HS, QKV = Q + 2 * KV, group = NH / NKV;
-    const int n_blocks = (T + ATT_BLOCK - 1) / ATT_BLOCK;
     const float scale = 1.0f / sqrtf((float)HS);
+    int *first = xmalloc(sizeof(int) * (size_t)(B + 1));
+    QueryBlock *blocks = query_blocks(doc_start, B, T, first);
 #pragma omp parallel
     {
         float *P = xalloc_floats((size_t)ATT_BLOCK * T);  /* (nq, nk) recomputed probabilities */
@@ -101,9 +130,8 @@ void attention_backward(float *dqkv, const float *dout, const float *out, const 
                 memset(dv_seq + (size_t)t * QKV, 0, sizeof(float) * HS);
             }
             for (int h = kvh * group; h < (kvh + 1) * group; h++) {
-                for (int blk = 0; blk < n_blocks; blk++) {
-                    int t0 = blk * ATT_BLOCK, nq = LMF_MIN(ATT_BLOCK, T - t0);
-                    int kmin = first_visible_key(doc_start, b, T, t0), nk = t0 + nq - kmin;
+                for (int i_blk = first[b]; i_blk < first[b + 1]; i_blk++) {
+                    int t0 = blocks[i_blk].t0, nq = blocks[i_blk].nq, kmin = blocks[i_blk].kmin, nk = t0 + nq - kmin;
                     const float *q = qkv + ((size_t)b * T + t0) * QKV + (size_t)h * HS;
                     const float *k = k_seq + (size_t)kmin * QKV, *v = v_seq + (size_t)kmin * QKV;
                     const float *o = out + ((size_t)b * T + t0) * Q + (size_t)h * HS;
@@ -117,10 +145,7 @@ void attention_backward(float *dqkv, const float *dout, const float *out, const 
                     for (int i = 0; i < nq; i++) {
                         int t = t0 + i, start = doc_start ? doc_start[(size_t)b * T + t] : 0;
                         mask_and_exp_row(P + (size_t)i * nk, nk, kmin, start, t, row_lse[i]);
-                        float d = 0;
-#pragma omp simd reduction(+ : d)
-                        for (int c = 0; c < HS; c++) d += dO[(size_t)i * Q + c] * o[(size_t)i * Q + c];
-                        D[i] = d;
+                        D[i] = dot_fixed(dO + (size_t)i * Q, o + (size_t)i * Q, HS);
                     }
                     /* dV (nk, HS) += Pᵀ (nk, nq) · dO (nq, HS) */
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, HS, nq, 1.0f, P, nk, dO, Q, 1.0f, dv, QKV);
@@ -145,4 +170,6 @@ void attention_backward(float *dqkv, const float *dout, const float *out, const 
         free(dS);
         free(D);
     }
+    free(blocks);
+    free(first);
 }

@@ -13,6 +13,35 @@
 
 #include "fastmath.h"
 #include "kernels.h"
+#include "reduce.h"
+
+/* Σ e^d over the row, d = z·inv_temp − max, and Σ e^d·d when weighted is not NULL (for the entropy), in the
+ * fixed lane order of reduce.h: the same bits whatever the ISA or the row's address. */
+static float sum_exp(const float *z, int V, float inv_temp, float max, float *weighted) {
+    float acc[REDUCE_LANES] = {0}, wacc[REDUCE_LANES] = {0};
+    int i = 0;
+    if (weighted) {
+        for (; i + REDUCE_LANES <= V; i += REDUCE_LANES)
+#pragma omp simd
+            for (int l = 0; l < REDUCE_LANES; l++) {
+                float d = z[i + l] * inv_temp - max, e = fast_expf(d);
+                acc[l] += e;
+                wacc[l] += e * d;
+            }
+        for (int l = 0; i < V; i++, l++) {
+            float d = z[i] * inv_temp - max, e = fast_expf(d);
+            acc[l] += e;
+            wacc[l] += e * d;
+        }
+        *weighted = lanes_total(wacc);
+    } else {
+        for (; i + REDUCE_LANES <= V; i += REDUCE_LANES)
+#pragma omp simd
+            for (int l = 0; l < REDUCE_LANES; l++) acc[l] += fast_expf(z[i + l] * inv_temp - max);
+        for (int l = 0; i < V; i++, l++) acc[l] += fast_expf(z[i] * inv_temp - max);
+    }
+    return lanes_total(acc);
+}
 
 void logprob_forward(const float *logits, const int *targets, int N, int V, float inv_temp, float *logp, float *lse,
                      float *entropy) {
@@ -28,18 +57,7 @@ void logprob_forward(const float *logits, const int *targets, int N, int V, floa
         float max = -INFINITY;
 #pragma omp simd reduction(max : max)
         for (int i = 0; i < V; i++) max = max_f(max, z[i] * inv_temp);
-        float sum = 0, weighted = 0; /* Σ e^(z−max), Σ e^(z−max)·(z−max) */
-        if (entropy) {
-#pragma omp simd reduction(+ : sum, weighted)
-            for (int i = 0; i < V; i++) {
-                float d = z[i] * inv_temp - max, e = fast_expf(d);
-                sum += e;
-                weighted += e * d;
-            }
-        } else {
-#pragma omp simd reduction(+ : sum)
-            for (int i = 0; i < V; i++) sum += fast_expf(z[i] * inv_temp - max);
-        }
+        float weighted = 0, sum = sum_exp(z, V, inv_temp, max, entropy ? &weighted : NULL);
         float log_sum = logf(sum);
         lse[n] = max + log_sum;
         logp[n] = z[targets[n]] * inv_temp - lse[n];

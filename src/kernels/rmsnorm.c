@@ -8,16 +8,14 @@
 
 #include "../base/util.h"
 #include "kernels.h"
+#include "reduce.h"
 
 void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps) {
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= SMALL_WORK)
     for (int n = 0; n < N; n++) {
         const float *xr = x + (size_t)n * C;
         float *yr = out + (size_t)n * C;
-        float ss = 0;
-#pragma omp simd reduction(+ : ss)
-        for (int c = 0; c < C; c++) ss += xr[c] * xr[c];
-        float r = 1.0f / sqrtf(ss / C + eps);
+        float ss = dot_fixed(xr, xr, C), r = 1.0f / sqrtf(ss / C + eps);
         rstd[n] = r;
 #pragma omp simd
         for (int c = 0; c < C; c++) yr[c] = xr[c] * r * w[c];
@@ -40,9 +38,7 @@ void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, c
         for (int n = lo; n < hi; n++) {
             const float *xr = x + (size_t)n * C, *dyr = dout + (size_t)n * C;
             float *dxr = dx + (size_t)n * C;
-            float r = rstd[n], gx = 0;
-#pragma omp simd reduction(+ : gx)
-            for (int c = 0; c < C; c++) gx += dyr[c] * w[c] * xr[c];
+            float r = rstd[n], gx = dot3_fixed(dyr, w, xr, C);
             float k = r * r * r * gx / C;
 #pragma omp simd
             for (int c = 0; c < C; c++) dxr[c] += r * dyr[c] * w[c] - k * xr[c];

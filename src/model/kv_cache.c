@@ -18,6 +18,7 @@
 #include "../base/util.h"
 #include "../kernels/fastmath.h"
 #include "../kernels/kernels.h"
+#include "../kernels/reduce.h"
 
 size_t kv_cache_bytes(const ModelConfig *c, int n_seqs, int max_len) {
     return 2 * sizeof(float) * (size_t)c->n_layers * (size_t)n_seqs * (size_t)max_len * (size_t)config_kv_width(c);
@@ -107,20 +108,15 @@ static void attention_cached(float *att, const float *qkv, const KvCache *kv, in
             const float *q = qkv + (size_t)i * QKV + (size_t)h * HS;
             const float *k = cache_row(kv, kv->k, l, seq[i], 0) + (size_t)(h / group) * HS;
             const float *v = cache_row(kv, kv->v, l, seq[i], 0) + (size_t)(h / group) * HS;
-            float max = -INFINITY, sum = 0;
+            float max = -INFINITY;
             for (int j = 0; j < n_keys; j++) {
                 const float *kj = k + (size_t)j * KV;
-                float d = 0;
-#pragma omp simd reduction(+ : d)
-                for (int e = 0; e < HS; e++) d += q[e] * kj[e];
-                p[j] = d * scale;
+                p[j] = dot_fixed(q, kj, HS) * scale;
                 max = max_f(max, p[j]);
             }
-#pragma omp simd reduction(+ : sum)
-            for (int j = 0; j < n_keys; j++) {
-                p[j] = fast_expf(p[j] - max);
-                sum += p[j];
-            }
+#pragma omp simd
+            for (int j = 0; j < n_keys; j++) p[j] = fast_expf(p[j] - max);
+            float sum = sum_fixed(p, n_keys);
             float *o = att + (size_t)i * Q + (size_t)h * HS, inv = 1.0f / sum;
             for (int e = 0; e < HS; e++) o[e] = 0;
             for (int j = 0; j < n_keys; j++) {

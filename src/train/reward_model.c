@@ -27,8 +27,10 @@ void rm_score_sequences(Model *rm, const SeqRef *seqs, int n, float *scores) {
     for (int i = 0; i < n; i++) longest = LMF_MAX(longest, seqs[i].len);
     if (longest > rm->cfg.max_seq_len)
         die("a sequence of %d tokens is longer than the reward model's context (%d)", longest, rm->cfg.max_seq_len);
-    size_t budget = rm->act.capacity ? rm->act.capacity : SCORE_TOKENS_PER_PASS;
-    int rows = (int)LMF_MAX(1, budget / (size_t)longest);
+    /* A fixed budget, not the activations' current capacity: which sequences share a pass must follow from
+     * the sequences alone, or a run resumed from a checkpoint (a fresh model) scores them otherwise than the
+     * uninterrupted one (a model that has seen other batches) */
+    int rows = LMF_MAX(1, SCORE_TOKENS_PER_PASS / longest);
     Batch b = {0};
     SeqPlace *places = xmalloc(sizeof(SeqPlace) * (size_t)n);
     for (int done = 0; done < n;) {
