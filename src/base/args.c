@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,24 @@ void args_print_help(const char *command, const char *usage, const char *descrip
         print_default(o);
         printf("\n");
     }
+    printf("  %-26s %s (default %d: OMP_NUM_THREADS, else the cores available)\n", "--threads N",
+           "compute threads, for this command and the ones it starts", omp_get_max_threads());
     printf("  %-26s %s\n", "--help", "show this help and exit");
+}
+
+/* --threads N, which every command takes: OpenMP's thread count (OpenBLAS's
+ * OpenMP build follows it at each call) and OMP_NUM_THREADS, so that the
+ * commands a pipeline or a reward-model refresh starts use as many. */
+static void set_threads(const char *command, const char *v) {
+    char *end = NULL;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (*v == 0 || *end || errno || n < 1 || n > 4096)
+        die("%s: --threads expects a count of threads from 1 to 4096, got '%s'", command, v);
+    omp_set_num_threads((int)n);
+    char text[16];
+    snprintf(text, sizeof text, "%ld", n);
+    setenv("OMP_NUM_THREADS", text, 1);
 }
 
 static void set_value(const char *command, const Option *o, const char *v) {
@@ -98,6 +116,11 @@ int args_parse(const char *command, const char *usage, const char *description, 
         }
         const char *name = a + 2, *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        if (len == 7 && strncmp(name, "threads", 7) == 0) {
+            if (!eq && i + 1 >= argc) die("%s: --threads needs a value", command);
+            set_threads(command, eq ? eq + 1 : argv[++i]);
+            continue;
+        }
         int negated = 0;
         const Option *match = NULL;
         for (const Option *o = opts; o->kind != OPT_KIND_END; o++) {

@@ -11,7 +11,9 @@
  * Flags are --name VALUE or --name=VALUE; OPT_FLAG takes no value (--name sets
  * it to 1, --no-name to 0). OPT_LIST may be given many times; each value is
  * appended to an OptList. --help prints the table with the defaults, which
- * are the values the variables hold before parsing. */
+ * are the values the variables hold before parsing. Every command also takes
+ * --threads N (OpenMP's and OpenBLAS's thread count, passed on to the
+ * commands it starts through OMP_NUM_THREADS). */
 #ifndef LMF_ARGS_H
 #define LMF_ARGS_H
 
