@@ -36,7 +36,7 @@ OBJ       = $(LIB_SRC:%.c=$(B)/obj/%.o)
 TEST_OBJ  = $(TEST_SRC:%.c=$(B)/obj/%.o)
 SAN_OBJ   = $(LIB_SRC:%.c=$(B)/asan/%.o) $(TEST_SRC:%.c=$(B)/asan/%.o)
 
-.PHONY: all mpi test test-isa unit-test asan-test bench demo deps clean
+.PHONY: all mpi objects test test-isa check-arm64 unit-test asan-test bench demo deps clean
 all: $(B)/lmforge
 
 $(B)/obj/%.o: %.c
@@ -48,6 +48,10 @@ $(B)/asan/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "CC   $< (asan)"
 	@$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -c $< -o $@
+
+# Every object, linked into nothing: what scripts/check_arm64.sh compiles with
+# a cross compiler to show that the portable C paths build for arm64.
+objects: $(B)/obj/src/lmforge.o $(OBJ) $(TEST_OBJ) $(BENCH_SRC:%.c=$(B)/obj/%.o)
 
 $(B)/lmforge: $(B)/obj/src/lmforge.o $(OBJ)
 	@echo "LINK $@"
@@ -106,10 +110,14 @@ test: deps
 	$(TEST_ENV) LMFORGE=$(B)/lmforge LMFORGE_MPI=$(B)/lmforge-mpi ./$(B)/tests
 	ASAN_OPTIONS=detect_leaks=0 LMF_TEST_FAST=1 $(TEST_ENV) LMFORGE=$(B)/lmforge ./$(B)/tests-asan
 	@sh scripts/test_isa.sh
+	@sh scripts/check_arm64.sh
 
 # One ISA build's whole suite: make test-isa ISA=avx2|avx512|x86-64.
 test-isa:
 	@sh scripts/test_isa.sh $(ISA)
+
+check-arm64:
+	@sh scripts/check_arm64.sh
 
 unit-test: $(B)/lmforge $(B)/tests
 	$(TEST_ENV) LMFORGE=$(B)/lmforge ./$(B)/tests $(T)
