@@ -46,6 +46,22 @@ static const char *RECIPE =
     "step last\n"
     "    lmforge eval ${model}\n";
 
+/* A word made of quotes is displayed with '\'' for each, four characters for
+ * one: the displayed command line once overflowed its buffer on such words. */
+TEST(recipe_displays_words_of_quotes_without_overflow) {
+    char quotes[17] = {0};
+    memset(quotes, '\'', 16);
+    char *recipe = xsprintf("step q\n    lmforge eval \"%s\" x\n", quotes);
+    Plan p = recipe_parse(recipe, "q.recipe", NULL, 0);
+    char expected[128] = "lmforge eval '"; /* an opening quote, '\'' for each quote, a closing one */
+    for (int i = 0; i < 16; i++) strcat(expected, "'\\''");
+    strcat(expected, "' x");
+    CHECK_EQ_INT(p.n, 1);
+    if (p.n == 1) CHECK_MSG(strcmp(p.steps[0].command, expected) == 0, "displayed as: %s", p.steps[0].command);
+    plan_free(&p);
+    free(recipe);
+}
+
 TEST(recipe_expands_variables_rounds_and_quoted_words) {
     RecipeVar vars[] = {{"run_dir", "RUN", 0}};
     Plan p = recipe_parse(RECIPE, "t.recipe", vars, 1);

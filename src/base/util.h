@@ -32,14 +32,17 @@ extern void (*lmf_on_die)(void);
 extern int lmf_quiet;
 void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-void *xmalloc(size_t n);
-void *xcalloc(size_t count, size_t size);
-void *xrealloc(void *p, size_t n);
-char *xstrdup(const char *s);
+/* They never return NULL (they die instead): saying so keeps gcc's fortified
+ * string checks from warning about NULL destinations at low optimisation. */
+#define LMF_NONNULL_RESULT __attribute__((returns_nonnull))
+void *xmalloc(size_t n) LMF_NONNULL_RESULT;
+void *xcalloc(size_t count, size_t size) LMF_NONNULL_RESULT;
+void *xrealloc(void *p, size_t n) LMF_NONNULL_RESULT;
+char *xstrdup(const char *s) LMF_NONNULL_RESULT;
 char *xstrndup(const char *s, size_t n);
 /* 64-byte aligned, zeroed; free with free(). For tensors (AVX-512 lines). */
-float *xalloc_floats(size_t n);
-char *xsprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+float *xalloc_floats(size_t n) LMF_NONNULL_RESULT;
+char *xsprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2), nonnull(1))) LMF_NONNULL_RESULT;
 
 FILE *xfopen(const char *path, const char *mode);
 /* Reads a whole file; dies naming the file if it cannot. *len may be NULL.

@@ -319,19 +319,18 @@ static char **split_words(Vars *v, const char *s, const char *file, int line, in
  * words with spaces or quotes are quoted. */
 static char *join_words(char **words, int n) {
     size_t len = strlen("lmforge") + 1;
-    for (int i = 0; i < n; i++) len += 2 * strlen(words[i]) + 4;
-    char *out = xmalloc(len), *p = out;
-    p += sprintf(p, "lmforge");
+    for (int i = 0; i < n; i++) len += 4 * strlen(words[i]) + 3; /* a quote becomes '\'' (4); two quotes, a space */
+    char *out = xmalloc(len), *p = stpcpy(out, "lmforge");
     for (int i = 0; i < n; i++) {
         int plain = words[i][0] && !strpbrk(words[i], " \t'\"\\$");
         *p++ = ' ';
         if (plain) {
-            p += sprintf(p, "%s", words[i]);
+            p = stpcpy(p, words[i]);
             continue;
         }
         *p++ = '\'';
         for (const char *c = words[i]; *c; c++) {
-            if (*c == '\'') p += sprintf(p, "'\\''");
+            if (*c == '\'') p = stpcpy(p, "'\\''");
             else *p++ = *c;
         }
         *p++ = '\'';
