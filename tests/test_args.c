@@ -41,3 +41,15 @@ TEST(threads_flag_refuses_what_is_not_a_count) {
     CHECK_DIES(parse_threads, "0", "test: --threads expects a count of threads from 1 to 4096, got '0'");
     CHECK_DIES(parse_threads, "two", "got 'two'");
 }
+
+static void parse_flag(void *flag) {
+    char *argv[] = {"test", flag, NULL};
+    parse(2, argv);
+}
+TEST(unknown_flags_suggest_the_nearest) {
+    CHECK_DIES(parse_flag, "--step", "test: unknown option --step; did you mean --steps? (see lmforge test --help)");
+    CHECK_DIES(parse_flag, "--sTeps=3", "did you mean --steps?");
+    CHECK_DIES(parse_flag, "--thread", "did you mean --threads?");
+    CHECK_DIES(parse_flag, "--learning-rate", "test: unknown option --learning-rate (see lmforge test --help)");
+    CHECK_DIES(parse_flag, "--x", "test: unknown option --x (see lmforge test --help)");
+}

@@ -96,6 +96,43 @@ static void set_value(const char *command, const Option *o, const char *v) {
     }
 }
 
+/* Edits (insertions, deletions, substitutions) between a[0..na) and b: how far a mistyped flag is from a real one. */
+static int edit_distance(const char *a, size_t na, const char *b) {
+    size_t nb = strlen(b);
+    if (na > 64 || nb > 64) return 99;
+    int row[65];
+    for (size_t j = 0; j <= nb; j++) row[j] = (int)j;
+    for (size_t i = 1; i <= na; i++) {
+        int diagonal = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= nb; j++) {
+            int above = row[j], best = diagonal + (a[i - 1] != b[j - 1]);
+            if (above + 1 < best) best = above + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diagonal = above;
+        }
+    }
+    return row[nb];
+}
+
+/* Dies on an unknown flag, naming the nearest real one when it is a typo away (at most 2 edits, and fewer
+ * than half the name's letters). */
+static void die_unknown_option(const char *command, const Option *opts, const char *name, size_t len) {
+    const char *nearest = NULL;
+    int best = 3;
+    static const Option common[] = {{"threads", OPT_KIND_INT, 0, 0}, {"help", OPT_KIND_FLAG, 0, 0}, OPT_END};
+    for (const Option *list = opts; list; list = list == opts ? common : NULL)
+        for (const Option *o = list; o->kind != OPT_KIND_END; o++) {
+            int d = edit_distance(name, len, o->name);
+            if (d < best && 2 * (size_t)d < strlen(o->name)) best = d, nearest = o->name;
+        }
+    if (nearest)
+        die("%s: unknown option --%.*s; did you mean --%s? (see lmforge %s --help)", command, (int)len, name, nearest,
+            command);
+    die("%s: unknown option --%.*s (see lmforge %s --help)", command, (int)len, name, command);
+}
+
 int args_parse(const char *command, const char *usage, const char *description, Option *opts, int argc,
                char **argv, char ***positional) {
     char **pos = xcalloc((size_t)argc + 1, sizeof(char *));
@@ -131,7 +168,7 @@ int args_parse(const char *command, const char *usage, const char *description, 
                 negated = 1;
             }
         }
-        if (!match) die("%s: unknown option --%.*s (see lmforge %s --help)", command, (int)len, name, command);
+        if (!match) die_unknown_option(command, opts, name, len);
         if (match->kind == OPT_KIND_FLAG) {
             if (eq) die("%s: --%s takes no value", command, match->name);
             *(int *)match->value = !negated;
