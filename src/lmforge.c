@@ -3,8 +3,11 @@
  * Each subcommand is a function `int cmd_NAME(int argc, char **argv)` in
  * src/stages/, called with argv[0] = the subcommand's name. Under mpirun
  * (the MPI build) every rank runs the same command; see base/dist.h. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/dist.h"
 #include "base/util.h"
@@ -46,7 +49,16 @@ static void print_help(void) {
     printf("\n`lmforge COMMAND --help` documents every flag of a command.\n");
 }
 
+/* At exit: what was printed must have reached standard output. A full disk
+ * or a closed pipe is a failure, not a success (--help included). */
+static void check_standard_output(void) {
+    if (fflush(stdout) == 0 && !ferror(stdout)) return;
+    fprintf(stderr, "lmforge: cannot write to standard output: %s\n", strerror(errno));
+    _exit(1);
+}
+
 int main(int argc, char **argv) {
+    atexit(check_standard_output);
     if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         if (argc >= 3 && strcmp(argv[1], "help") == 0) {
             for (size_t i = 0; i < LMF_ARRAY_LEN(commands); i++)

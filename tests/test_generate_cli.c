@@ -374,3 +374,37 @@ TEST(cli_generate_chat_eval_help_and_usage_errors) {
     CHECK_EQ_INT(test_system("%s generate /nonexistent --prompt x 2> /dev/null", bin), 1);
     CHECK_EQ_INT(test_system("%s eval /nonexistent 2> /dev/null", bin), 1);
 }
+
+/* A full disk is an error: the output file named by --out, standard output
+ * (--help's too), each exits non-zero naming what could not be written, and
+ * nothing is left behind or put in place of a device. */
+TEST(cli_write_errors_fail_naming_the_file) {
+    Fixture f = make_fixture("gen-full");
+    const char *bin = lmforge_bin();
+    CHECK(test_system("%s generate %s --prompt 'the cat' --max-new-tokens 4 --format jsonl --out /dev/full 2> %s/err",
+                      bin, f.model_dir, f.dir) == 1);
+    CHECK(test_system("grep -q 'cannot write /dev/full: No space left on device' %s/err", f.dir) == 0);
+    CHECK(test_system("test -c /dev/full && test ! -e /dev/full.tmp") == 0);
+    CHECK(test_system("%s generate %s --prompt 'the cat' --max-new-tokens 4 > /dev/full 2> %s/err", bin, f.model_dir,
+                      f.dir) == 1);
+    CHECK(test_system("grep -q 'cannot write to standard output: No space left on device' %s/err", f.dir) == 0);
+    CHECK(test_system("%s eval --help > /dev/full 2>/dev/null", bin) == 1);
+    CHECK(test_system("%s tokenizer encode --tokenizer %s 'the cat' > /dev/full 2>/dev/null", bin, f.model_dir) == 1);
+    free_fixture(&f);
+}
+
+/* die() removes the temporary files of atomic writes it interrupts. */
+static void die_while_writing(void *path) {
+    AtomicFile af = atomic_open(path);
+    fputs("half a file", af.f);
+    fflush(af.f);
+    die("stopped while writing %s", (const char *)path);
+}
+TEST(a_failed_write_leaves_no_temporary_file) {
+    char *dir = test_tmpdir("tmp-clean"), *path = path_join(dir, "out.json");
+    CHECK_DIES(die_while_writing, path, "stopped while writing");
+    CHECK(test_system("test -z \"$(ls -A '%s')\"", dir) == 0);
+    test_system("rm -rf '%s'", dir);
+    free(path);
+    free(dir);
+}

@@ -15,6 +15,34 @@
 int lmf_quiet = 0;
 void (*lmf_on_die)(void) = NULL;
 
+/* The temporary files of atomic writes not yet committed, removed when the
+ * process dies so that a failed write leaves nothing behind. Each remembers
+ * its process: a forked child that dies must not remove its parent's. */
+#define MAX_PENDING 64
+static struct {
+    char *path;
+    pid_t pid;
+} pending[MAX_PENDING];
+
+static void pending_add(char *path) {
+    for (int i = 0; i < MAX_PENDING; i++)
+        if (!pending[i].path) {
+            pending[i].path = path;
+            pending[i].pid = getpid();
+            return;
+        }
+}
+
+static void pending_remove(const char *path) {
+    for (int i = 0; i < MAX_PENDING; i++)
+        if (pending[i].path == path) pending[i].path = NULL;
+}
+
+static void remove_pending_files(void) {
+    for (int i = 0; i < MAX_PENDING; i++)
+        if (pending[i].path && pending[i].pid == getpid()) unlink(pending[i].path);
+}
+
 static void vreport(const char *prefix, const char *fmt, va_list ap, int with_errno, int err) {
     fflush(stdout);
     fprintf(stderr, "lmforge: %s", prefix);
@@ -29,6 +57,7 @@ void die(const char *fmt, ...) {
     vreport("", fmt, ap, 0, 0);
     va_end(ap);
     if (lmf_on_die) lmf_on_die();
+    remove_pending_files();
     exit(1);
 }
 
@@ -51,6 +80,7 @@ void die_errno(const char *fmt, ...) {
     vreport("", fmt, ap, 1, err);
     va_end(ap);
     if (lmf_on_die) lmf_on_die();
+    remove_pending_files();
     exit(1);
 }
 
@@ -178,11 +208,19 @@ int ends_with(const char *s, const char *suffix) {
 AtomicFile atomic_open(const char *path) {
     AtomicFile af;
     af.path = xstrdup(path);
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        /* a device, a pipe, /dev/stdout: written in place, since renaming a file over it would replace it */
+        af.tmp_path = NULL;
+        af.f = xfopen(path, "wb");
+        return af;
+    }
     af.tmp_path = xsprintf("%s.tmp", path);
     char *copy = xstrdup(path), *parent = dirname(copy);
     if (!dir_exists(parent)) make_dirs(parent);
     free(copy);
     af.f = xfopen(af.tmp_path, "wb");
+    pending_add(af.tmp_path);
     return af;
 }
 
@@ -197,10 +235,18 @@ static void fsync_parent_dir(const char *path) {
 }
 
 void atomic_commit(AtomicFile *af) {
+    if (!af->tmp_path) {
+        if (fflush(af->f) != 0 || ferror(af->f)) die_errno("cannot write %s", af->path);
+        if (fclose(af->f) != 0) die_errno("cannot close %s", af->path);
+        free(af->path);
+        af->f = NULL;
+        return;
+    }
     if (fflush(af->f) != 0 || ferror(af->f)) die_errno("cannot write %s", af->tmp_path);
     if (fsync(fileno(af->f)) != 0) die_errno("cannot fsync %s", af->tmp_path);
     if (fclose(af->f) != 0) die_errno("cannot close %s", af->tmp_path);
     if (rename(af->tmp_path, af->path) != 0) die_errno("cannot rename %s to %s", af->tmp_path, af->path);
+    pending_remove(af->tmp_path);
     fsync_parent_dir(af->path);
     free(af->path);
     free(af->tmp_path);

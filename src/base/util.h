@@ -57,8 +57,11 @@ char *path_join(const char *dir, const char *name);
 int ends_with(const char *s, const char *suffix);
 
 /* Atomic file write: data goes to PATH.tmp, is fsync'ed, then renamed over
- * PATH, and the directory is fsync'ed. A crash leaves the old PATH intact.
- * Missing folders on the way to PATH are created. */
+ * PATH, and the directory is fsync'ed. A crash leaves the old PATH intact;
+ * a write error dies naming the file, and die() removes the PATH.tmp files
+ * not yet committed. Missing folders on the way to PATH are created. A PATH
+ * that exists and is not a regular file (/dev/stdout, a pipe) is written in
+ * place, with every write checked (tmp_path is then NULL). */
 typedef struct {
     FILE *f;
     char *path, *tmp_path;
