@@ -353,6 +353,8 @@ TEST_SLOW(pipeline_runs_two_rounds_of_dpo_and_resumes_after_a_kill) {
     /* run 2: what was done is skipped; the interrupted gate and round 2's DPO run */
     char *go = path_join(dir, "go");
     write_text(go, "");
+    /* the gate's shell, which inherited the runner's lock, may outlive the runner by a moment on a busy machine */
+    CHECK(test_system("flock -w 20 '%s/.pipeline/lock' true", run) == 0);
     CHECK(test_system(cmd, lmforge_bin(), run, dir, dir, 2) == 0);
     report = read_report(run);
     for (int i = 0; i < gate2; i++) CHECK_MSG(strcmp(status_of(report, i), "skipped") == 0, "step %d: %s", i, status_of(report, i));
@@ -365,10 +367,13 @@ TEST_SLOW(pipeline_runs_two_rounds_of_dpo_and_resumes_after_a_kill) {
     CHECK(dir_exists(round2_model));
     /* ...and its reference was round 1's model: the policy it started from */
     char *ref_path = path_join(run, "round2/dpo/ref_logps.safetensors");
-    SafeTensors *st = st_open(ref_path);
-    const char *reference = st_metadata(st, "reference");
-    CHECK(reference && strstr(reference, "round1/dpo/model"));
-    st_close(st);
+    CHECK(file_exists(ref_path));
+    if (file_exists(ref_path)) { /* st_open would end the whole suite */
+        SafeTensors *st = st_open(ref_path);
+        const char *reference = st_metadata(st, "reference");
+        CHECK(reference && strstr(reference, "round1/dpo/model"));
+        st_close(st);
+    }
 
     /* run 3: a finished training step whose marker is gone resumes from its checkpoint */
     char *marker = path_join(run, ".pipeline/dpo.r2.done");

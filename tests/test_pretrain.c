@@ -549,3 +549,27 @@ TEST(pretrain_help_documents_every_flag) {
     free(help_path);
     free(dir);
 }
+
+/* Two runs on one --out: the second is refused at once, naming the first's
+ * PID; once the first has gone (killed: its lock goes with it), the folder
+ * is free again and --resume continues from its checkpoint. */
+TEST_SLOW(a_second_run_on_the_same_folder_is_refused_with_the_holders_pid) {
+    Corpus c = make_corpus("lock", 300);
+    char *out = path_join(c.dir, "run"), *log1 = path_join(c.dir, "log1"), *log2 = path_join(c.dir, "log2");
+    pid_t first = pretrain_start(log1, "--tokenizer '%s' --out '%s' " SMALL_MODEL " --steps 100000 --save-every 5 '%s'",
+                                 c.tokenizer, out, c.text);
+    for (int i = 0; i < 600 && newest_checkpoint(out, NULL) < 5; i++) sleep_ms(50);
+    CHECK(pretrain(log2, "--tokenizer '%s' --out '%s' " SMALL_MODEL " --steps 10 --resume '%s'", c.tokenizer, out,
+                   c.text) == 1);
+    char *expected = xsprintf("in use by another lmforge run (PID %ld)", (long)first);
+    CHECK_MSG(file_contains(log2, expected), "the second run's log lacks \"%s\"", expected);
+    kill(first, SIGKILL);
+    waitpid(first, NULL, 0);
+    CHECK(pretrain(log2, "--tokenizer '%s' --out '%s' " SMALL_MODEL " --steps 10 --resume '%s'", c.tokenizer, out,
+                   c.text) == 0);
+    free(expected);
+    free(out);
+    free(log1);
+    free(log2);
+    free_corpus(&c);
+}

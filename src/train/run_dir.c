@@ -2,9 +2,13 @@
 #include "run_dir.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "../base/util.h"
 
@@ -13,6 +17,24 @@ void remove_tree(const char *path) {
     char *cmd = xsprintf("rm -rf '%s'", path);
     if (system(cmd) != 0) die("cannot remove %s", path);
     free(cmd);
+}
+
+void run_dir_lock(const char *run_dir, const char *command) {
+    char *path = path_join(run_dir, ".lock");
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) die_errno("%s: cannot open %s", command, path);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK) die_errno("%s: cannot lock %s", command, path);
+        char holder[32] = {0};
+        ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
+        long pid = n > 0 ? strtol(holder, NULL, 10) : 0;
+        if (pid > 0) die("%s: %s is in use by another lmforge run (PID %ld); wait for it, or choose another --out", command, run_dir, pid);
+        die("%s: %s is in use by another process (it holds %s); wait for it, or choose another --out", command, run_dir, path);
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) die_errno("%s: cannot write %s", command, path);
+    free(path); /* fd stays open: the lock lasts as long as the process */
 }
 
 long newest_checkpoint(const char *run_dir, const char *marker) {

@@ -5,6 +5,12 @@
 #ifndef LMF_RUN_DIR_H
 #define LMF_RUN_DIR_H
 
+/* Locks RUN_DIR/.lock (flock) for the life of this process, writing its PID
+ * there, or dies naming the process that holds it: two runs on one folder
+ * would overwrite each other's checkpoints and metrics. The lock goes with
+ * its process, so a killed run's lock is free again; commands this process
+ * starts do not inherit it. */
+void run_dir_lock(const char *run_dir, const char *command);
 /* The step of the newest complete checkpoint-STEP in run_dir, or -1. */
 long newest_checkpoint(const char *run_dir, const char *marker);
 /* Makes RUN_DIR/checkpoint-STEP.tmp/ afresh and returns its path (malloc'ed). */
