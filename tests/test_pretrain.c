@@ -551,8 +551,8 @@ TEST(pretrain_help_documents_every_flag) {
 }
 
 /* Two runs on one --out: the second is refused at once, naming the first's
- * PID; once the first has gone (killed: its lock goes with it), the folder
- * is free again and --resume continues from its checkpoint. */
+ * PID; once the first has gone (Ctrl-C: it says how to resume, and its lock
+ * goes with it), the folder is free again and --resume continues. */
 TEST_SLOW(a_second_run_on_the_same_folder_is_refused_with_the_holders_pid) {
     Corpus c = make_corpus("lock", 300);
     char *out = path_join(c.dir, "run"), *log1 = path_join(c.dir, "log1"), *log2 = path_join(c.dir, "log2");
@@ -563,8 +563,11 @@ TEST_SLOW(a_second_run_on_the_same_folder_is_refused_with_the_holders_pid) {
                    c.text) == 1);
     char *expected = xsprintf("in use by another lmforge run (PID %ld)", (long)first);
     CHECK_MSG(file_contains(log2, expected), "the second run's log lacks \"%s\"", expected);
-    kill(first, SIGKILL);
-    waitpid(first, NULL, 0);
+    kill(first, SIGINT);
+    int status = 0;
+    waitpid(first, &status, 0);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT); /* a pipeline runner tells an interruption so */
+    CHECK(file_contains(log1, "interrupted; run the same command with --resume to continue from the last checkpoint in"));
     CHECK(pretrain(log2, "--tokenizer '%s' --out '%s' " SMALL_MODEL " --steps 10 --resume '%s'", c.tokenizer, out,
                    c.text) == 0);
     free(expected);

@@ -679,6 +679,7 @@ int cmd_ppo(int argc, char **argv) {
     }
     make_dirs(o->out);
     run_dir_lock(o->out, "ppo");
+    run_dir_hint_resume_on_interrupt(o->out);
     if (o->resume) resume(&p);
     else if (newest_checkpoint(o->out, "ppo_state.json") >= 0)
         die("ppo: %s already holds checkpoints: pass --resume to continue that run, or choose another --out", o->out);

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,23 @@ void run_dir_lock(const char *run_dir, const char *command) {
     int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
     if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) die_errno("%s: cannot write %s", command, path);
     free(path); /* fd stays open: the lock lasts as long as the process */
+}
+
+static char interrupt_message[4096];
+
+static void on_interrupt(int sig) {
+    /* only async-signal-safe calls here: write, signal, raise */
+    ssize_t ignored = write(STDERR_FILENO, interrupt_message, strlen(interrupt_message));
+    (void)ignored;
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void run_dir_hint_resume_on_interrupt(const char *run_dir) {
+    snprintf(interrupt_message, sizeof interrupt_message,
+             "\nlmforge: interrupted; run the same command with --resume to continue from the last checkpoint in %s\n",
+             run_dir);
+    signal(SIGINT, on_interrupt);
 }
 
 long newest_checkpoint(const char *run_dir, const char *marker) {

@@ -11,6 +11,10 @@
  * its process, so a killed run's lock is free again; commands this process
  * starts do not inherit it. */
 void run_dir_lock(const char *run_dir, const char *command);
+/* On Ctrl-C (SIGINT), says that --resume continues the run from its last
+ * checkpoint in run_dir, then dies of the signal as before (a pipeline
+ * runner reads it so). */
+void run_dir_hint_resume_on_interrupt(const char *run_dir);
 /* The step of the newest complete checkpoint-STEP in run_dir, or -1. */
 long newest_checkpoint(const char *run_dir, const char *marker);
 /* Makes RUN_DIR/checkpoint-STEP.tmp/ afresh and returns its path (malloc'ed). */

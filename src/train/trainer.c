@@ -215,6 +215,7 @@ TrainResult trainer_run(Model *m, const Objective *obj, const TrainConfig *cfg) 
     const int root = dist_is_root(), ranks = dist_size(), rank = dist_rank();
     make_dirs(cfg->run_dir);
     if (root) run_dir_lock(cfg->run_dir, cfg->stage ? cfg->stage : "train");
+    if (root) run_dir_hint_resume_on_interrupt(cfg->run_dir);
     if (!cfg->trainable) model_alloc_grads(m);
     ParamSet ps = trainable_set(cfg, m);
     AdamW *opt = cfg->zero_stage == 1 ? adamw_new_sharded(ps.n, &cfg->optim) : adamw_new(ps.n, &cfg->optim);
