@@ -421,6 +421,18 @@ TEST(checkpoint_damage_is_reported_naming_the_file) {
     checkpoint_save(bad, small, tok, 0, 1);
     CHECK_DIES(load_checkpoint, bad, "bad: the tokenizer has");
     model_free(small);
+
+    /* a NaN and an infinity in the weights, refused by name before they spread through every result */
+    const ParamTensor *up = model_find_tensor(m, "model.layers.0.mlp.up_proj.weight");
+    float saved = m->params[up->offset + 5];
+    m->params[up->offset + 5] = NAN;
+    checkpoint_save(bad, m, tok, 0, 1);
+    CHECK_DIES(load_checkpoint, bad,
+               "bad/model.safetensors: tensor model.layers.0.mlp.up_proj.weight holds a non-finite value (nan at index 5)");
+    m->params[up->offset + 5] = -INFINITY;
+    checkpoint_save(bad, m, tok, 0, 1);
+    CHECK_DIES(load_checkpoint, bad, "holds a non-finite value (-inf at index 5)");
+    m->params[up->offset + 5] = saved;
 #undef FRESH_COPY
     model_free(m);
     free(config);

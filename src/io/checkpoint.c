@@ -86,7 +86,14 @@ void checkpoint_load_params(const char *dir, Model *m) {
                     t->rows, t->cols);
             die("%s: tensor %s has the wrong shape for config.json (expected [%d])", s->file, t->name, t->rows);
         }
-        st_read_f32(s, m->params + t->offset, (size_t)t->rows * (t->cols ? (size_t)t->cols : 1));
+        size_t n = (size_t)t->rows * (t->cols ? (size_t)t->cols : 1);
+        float *values = m->params + t->offset;
+        st_read_f32(s, values, n);
+        /* a NaN or an infinity would spread through every later result (and past exp's clamps): refuse it here */
+        for (size_t k = 0; k < n; k++)
+            if (!isfinite(values[k]))
+                die("%s: tensor %s holds a non-finite value (%g at index %zu); the checkpoint is damaged", s->file,
+                    t->name, (double)values[k], k);
     }
     st_close(st);
 }
