@@ -357,7 +357,6 @@ TEST_SLOW(ppo_bad_input_and_configuration_die_with_clear_errors) {
         {xsprintf("%s --minibatch 0", base), "must be positive"},
         {xsprintf("%s --refresh-every 1", base), "--refresh-every needs --annotator"},
         {xsprintf("%s --target-kl 1 --kl-horizon 0", base), "--kl-horizon must be positive"},
-        {xsprintf("%s --resume", base), "--resume: no complete checkpoint"},
         {xsprintf("%s --ptx-coef 0.1", base), "--ptx-coef needs --ptx-data"},
         {xsprintf("%s --ptx-coef 0.1 --ptx-data '%s'", base, tiny_text), "fewer than one window"},
         /* annotators that exit, or answer with something else than a ranking of the answers */

@@ -559,8 +559,8 @@ TEST_SLOW(a_second_run_on_the_same_folder_is_refused_with_the_holders_pid) {
     pid_t first = pretrain_start(log1, "--tokenizer '%s' --out '%s' " SMALL_MODEL " --steps 100000 --save-every 5 '%s'",
                                  c.tokenizer, out, c.text);
     for (int i = 0; i < 600 && newest_checkpoint(out, NULL) < 5; i++) sleep_ms(50);
-    CHECK(pretrain(log2, "--tokenizer '%s' --out '%s' " SMALL_MODEL " --steps 10 --resume '%s'", c.tokenizer, out,
-                   c.text) == 1);
+    CHECK(pretrain(log2, "--tokenizer '%s' --out '%s' " SMALL_MODEL " --steps 100000 --save-every 5 --resume '%s'",
+                   c.tokenizer, out, c.text) == 1);
     char *expected = xsprintf("in use by another lmforge run (PID %ld)", (long)first);
     CHECK_MSG(file_contains(log2, expected), "the second run's log lacks \"%s\"", expected);
     kill(first, SIGINT);
@@ -568,8 +568,23 @@ TEST_SLOW(a_second_run_on_the_same_folder_is_refused_with_the_holders_pid) {
     waitpid(first, &status, 0);
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT); /* a pipeline runner tells an interruption so */
     CHECK(file_contains(log1, "interrupted; run the same command with --resume to continue from the last checkpoint in"));
-    CHECK(pretrain(log2, "--tokenizer '%s' --out '%s' " SMALL_MODEL " --steps 10 --resume '%s'", c.tokenizer, out,
+    /* the run's settings are saved with its checkpoints: other ones that change the result are refused, by name */
+    CHECK(pretrain(log2, "--tokenizer '%s' --out '%s' " SMALL_MODEL " --steps 20 --lr 1e-3 --seed 7 --resume '%s'",
+                   c.tokenizer, out, c.text) == 1);
+    CHECK(file_contains(log2, "--resume with other settings than the run saved in"));
+    CHECK(file_contains(log2, "--steps 20 (the run's: 100000), --lr 0.0010000000474974513 (the run's: 0.0030000000260770321), "
+                              "--seed 7 (the run's: 1)"));
+    CHECK(file_contains(log2, "add --resume-override to continue with these"));
+    /* ...unless asked for; and where it saves, how often and on how many threads may change freely */
+    CHECK(pretrain(log2, "--tokenizer '%s' --out '%s' " SMALL_MODEL " --steps 100000 --save-every 7 --threads 1 --resume "
+                         "--steps 20 --resume-override '%s'", c.tokenizer, out, c.text) == 0);
+    CHECK(file_contains(log2, "continuing with other settings than the run's (--resume-override): --steps 20"));
+    /* --resume before the first checkpoint was written: nothing to lose, the run starts from the beginning */
+    char *fresh = path_join(c.dir, "fresh");
+    CHECK(pretrain(log2, "--tokenizer '%s' --out '%s' " SMALL_MODEL " --steps 10 --resume '%s'", c.tokenizer, fresh,
                    c.text) == 0);
+    CHECK(file_contains(log2, "yet; starting the run from the beginning"));
+    free(fresh);
     free(expected);
     free(out);
     free(log1);

@@ -1,6 +1,7 @@
 /* args.c — see args.h. */
 #include "args.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -133,6 +134,40 @@ static void die_unknown_option(const char *command, const Option *opts, const ch
     die("%s: unknown option --%.*s (see lmforge %s --help)", command, (int)len, name, command);
 }
 
+static cJSON *settings;
+
+const cJSON *args_settings(void) { return settings; }
+
+static void record_settings(const Option *opts, char **positional, int npos) {
+    cJSON_Delete(settings);
+    settings = cJSON_CreateObject();
+    for (const Option *o = opts; o->kind != OPT_KIND_END; o++) {
+        cJSON *v = NULL;
+        switch (o->kind) {
+        case OPT_KIND_INT: v = cJSON_CreateNumber(*(int *)o->value); break;
+        case OPT_KIND_LONG: v = cJSON_CreateNumber((double)*(long *)o->value); break;
+        case OPT_KIND_FLOAT: v = cJSON_CreateNumber(*(float *)o->value); break;
+        case OPT_KIND_FLAG: v = cJSON_CreateBool(*(int *)o->value); break;
+        case OPT_KIND_STR: {
+            const char *s = *(const char **)o->value;
+            v = s ? cJSON_CreateString(s) : cJSON_CreateNull();
+            break;
+        }
+        case OPT_KIND_LIST: {
+            const OptList *list = o->value;
+            v = cJSON_CreateArray();
+            for (int i = 0; i < list->n; i++) cJSON_AddItemToArray(v, cJSON_CreateString(list->items[i]));
+            break;
+        }
+        case OPT_KIND_END: break;
+        }
+        if (v) cJSON_AddItemToObject(settings, o->name, v);
+    }
+    cJSON *files = cJSON_CreateArray();
+    for (int i = 0; i < npos; i++) cJSON_AddItemToArray(files, cJSON_CreateString(positional[i]));
+    cJSON_AddItemToObject(settings, "files", files);
+}
+
 int args_parse(const char *command, const char *usage, const char *description, Option *opts, int argc,
                char **argv, char ***positional) {
     char **pos = xcalloc((size_t)argc + 1, sizeof(char *));
@@ -182,6 +217,7 @@ int args_parse(const char *command, const char *usage, const char *description, 
         set_value(command, match, v);
     }
     pos[npos] = NULL;
+    record_settings(opts, pos, npos);
     if (positional) *positional = pos;
     else free(pos);
     return npos;

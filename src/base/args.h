@@ -50,4 +50,10 @@ int args_parse(const char *command, const char *usage, const char *description, 
 
 void args_print_help(const char *command, const char *usage, const char *description, const Option *opts);
 
+/* The settings of the last args_parse: {"flag name": value, ...} for every option, defaults included, as the
+ * parsed values (so 1e-3 and 0.001 are one), and "files": the positional arguments. A training run saves them
+ * with each checkpoint, and --resume compares (train/run_dir.h). Owned here; valid until the next parse. */
+struct cJSON;
+const struct cJSON *args_settings(void);
+
 #endif

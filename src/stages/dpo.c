@@ -368,6 +368,7 @@ int cmd_dpo(int argc, char **argv) {
     int resume = 0;
     long steps = 0, warmup = -1, eval_every = 0, save_every = 0;
     float lr = 1e-5f, min_lr_ratio = 0.1f, weight_decay = 0.0f, clip = 1.0f;
+    int resume_override = 0; /* read back by --resume through the settings (train/run_dir.h) */
     Option opts[] = {
         OPT_STR("init", &init, "the policy's starting checkpoint (required)"),
         OPT_STR("ref", &ref, "the frozen reference checkpoint (default: --init)"),
@@ -397,6 +398,7 @@ int cmd_dpo(int argc, char **argv) {
         OPT_INT("keep", &keep, "checkpoints kept"),
         OPT_INT("seed", &seed, "seed of the pair order and the held-out split"),
         OPT_FLAG("resume", &resume, "continue the run in --out from its newest checkpoint"),
+        OPT_FLAG("resume-override", &resume_override, "--resume even with settings other than the run's"),
         OPT_END};
     char **positional;
     int npos = args_parse("dpo", "",

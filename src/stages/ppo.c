@@ -44,7 +44,7 @@
 typedef struct {
     const char *policy, *reward, *value, *prompts_path, *out, *kl_name, *annotator, *ptx_data;
     long iterations;
-    int rollout_prompts, minibatch, epochs, max_new_tokens, max_tokens, save_every, keep, seed, resume;
+    int rollout_prompts, minibatch, epochs, max_new_tokens, max_tokens, save_every, keep, seed, resume, resume_override;
     float temperature, top_p, lr, value_lr, beta, target_kl, gamma, lam, clip, value_clip, vf_coef, grad_clip;
     float score_clip, eos_penalty, ptx_coef;
     long kl_horizon;
@@ -436,6 +436,8 @@ static void save_checkpoint(Ppo *p) {
     cJSON_AddStringToObject(s, "reward_dir", p->reward_dir);
     cJSON_AddNumberToObject(s, "policy_optimizer_step", (double)p->policy_opt->step);
     cJSON_AddNumberToObject(s, "value_optimizer_step", (double)p->value_opt->step);
+    cJSON *settings = run_settings_to_save();
+    if (settings) cJSON_AddItemToObject(s, "settings", settings);
     path = path_join(tmp, "ppo_state.json");
     json_write_file(path, s); /* last: it marks the checkpoint complete */
     free(path);
@@ -466,7 +468,10 @@ static void keep_samples_up_to(const char *run_dir, long iteration) {
 
 static void resume(Ppo *p) {
     long it = newest_checkpoint(p->o.out, "ppo_state.json");
-    if (it < 0) die("ppo: --resume: no complete checkpoint in %s", p->o.out);
+    if (it < 0) {
+        info("ppo: --resume: no checkpoint in %s yet; starting the run from the beginning", p->o.out);
+        return;
+    }
     char *dir = xsprintf("%s/checkpoint-%ld", p->o.out, it);
     char *sub = path_join(dir, "policy");
     checkpoint_load_params(sub, p->policy);
@@ -482,6 +487,7 @@ static void resume(Ppo *p) {
     free(path);
     path = path_join(dir, "ppo_state.json");
     cJSON *s = json_read_file(path);
+    run_settings_check(cJSON_GetObjectItemCaseSensitive(s, "settings"), path, "ppo");
     p->iteration = json_get_int64(s, "iteration", path);
     p->beta = json_get_float(s, "beta", path);
     p->cursor = json_get_int(s, "cursor", path);
@@ -627,6 +633,7 @@ int cmd_ppo(int argc, char **argv) {
         OPT_INT("keep", &o->keep, "checkpoints kept"),
         OPT_INT("seed", &o->seed, "seed of sampling and prompt order"),
         OPT_FLAG("resume", &o->resume, "continue the run in --out from its newest checkpoint"),
+        OPT_FLAG("resume-override", &o->resume_override, "--resume even with settings other than the run's"),
         OPT_END};
     char **pos;
     int npos = args_parse("ppo", "", "RLHF with PPO: the policy answers prompts, the reward model scores the answers, "

@@ -103,6 +103,7 @@ int cmd_pretrain(int argc, char **argv) {
     float lr = 1e-3f, min_lr_ratio = 0.1f, weight_decay = 0.1f, clip = 1.0f, beta2 = 0.95f, rope_theta = 10000.0f;
     float val_fraction = 0.05f;
     OptList val_files = {0};
+    int resume_override = 0; /* read back by --resume through the settings (train/run_dir.h) */
     Option opts[] = {
         OPT_STR("out", &out, "run directory: checkpoints, metrics.jsonl, loss.svg, model/"),
         OPT_STR("tokenizer", &tokenizer_path, "tokenizer.json or a folder holding one (default: the --init model's)"),
@@ -137,6 +138,7 @@ int cmd_pretrain(int argc, char **argv) {
         OPT_STR("shards", &shards, "where token shards are written (default OUT/shards)"),
         OPT_INT("seed", &seed, "seed of initialisation and data order"),
         OPT_FLAG("resume", &resume, "continue the run in --out from its newest checkpoint"),
+        OPT_FLAG("resume-override", &resume_override, "--resume even with settings other than the run's"),
         OPT_END};
     char **inputs;
     int n_inputs = args_parse("pretrain", "DATA...",

@@ -129,6 +129,7 @@ static RmTrainOptions parse_train_options(int argc, char **argv) {
                         .min_lr_ratio = 0.1f,
                         .clip = 1.0f,
                         .eval_fraction = 0.05f};
+    int resume_override = 0; /* read back by --resume through the settings (train/run_dir.h) */
     Option opts[] = {
         OPT_STR("init", &o.init, "the SFT model to start from, or a reward model to train further (required)"),
         OPT_STR("out", &o.out, "run directory: checkpoints, metrics.jsonl, loss.svg, model/"),
@@ -161,6 +162,7 @@ static RmTrainOptions parse_train_options(int argc, char **argv) {
         OPT_INT("norm-max", &o.norm_max, "reference responses scored at most (evenly spaced; 0: all)"),
         OPT_INT("seed", &o.seed, "seed of the score head's initialisation, the split and the data order"),
         OPT_FLAG("resume", &o.resume, "continue the run in --out from its newest checkpoint"),
+        OPT_FLAG("resume-override", &resume_override, "--resume even with settings other than the run's"),
         OPT_END};
     char **positional;
     int n_positional =

@@ -272,6 +272,7 @@ int cmd_sft(int argc, char **argv) {
     long steps = 0, warmup = -1, eval_every = 100, save_every = 500;
     float lr = 0, min_lr_ratio = 0.1f, weight_decay = 0, clip = 1.0f, beta2 = 0.95f, eval_fraction = 0.05f;
     float lora_alpha = 16, lora_dropout = 0.05f;
+    int resume_override = 0; /* read back by --resume through the settings (train/run_dir.h) */
     Option opts[] = {
         OPT_STR("init", &init, "the checkpoint to fine-tune (lmforge's or a Hugging Face Llama/Qwen2 one) (required)"),
         OPT_STR("tokenizer", &tokenizer_path, "tokenizer.json or a folder holding one (default: the --init model's)"),
@@ -306,6 +307,7 @@ int cmd_sft(int argc, char **argv) {
         OPT_INT("keep", &keep, "checkpoints kept"),
         OPT_INT("seed", &seed, "seed of the data order, held-out split and LoRA initialisation"),
         OPT_FLAG("resume", &resume, "continue the run in --out from its newest checkpoint"),
+        OPT_FLAG("resume-override", &resume_override, "--resume even with settings other than the run's"),
         OPT_END};
     char **positional;
     int n_positional = args_parse("sft", "",

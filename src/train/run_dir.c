@@ -1,6 +1,7 @@
 /* run_dir.c — see run_dir.h. */
 #include "run_dir.h"
 
+#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "../base/args.h"
 #include "../base/util.h"
 
 void remove_tree(const char *path) {
@@ -53,6 +55,52 @@ void run_dir_hint_resume_on_interrupt(const char *run_dir) {
              "\nlmforge: interrupted; run the same command with --resume to continue from the last checkpoint in %s\n",
              run_dir);
     signal(SIGINT, on_interrupt);
+}
+
+/* Settings that do not change what a run computes. The annotator may change
+ * because a resumed PPO run redoes the refresh its broken annotator failed;
+ * --grad-accum and --zero because a run may resume on another number of MPI
+ * ranks (the trainer checks that the global batch stays the same). */
+static const char *const HARMLESS_SETTINGS[] = {
+    "out",           "resume",       "resume-override", "threads",    "save-every", "keep", "eval-every",
+    "eval-at-start", "eval-prompts", "annotator",       "grad-accum", "zero",       NULL};
+
+static int harmless_setting(const char *name) {
+    for (int i = 0; HARMLESS_SETTINGS[i]; i++)
+        if (strcmp(name, HARMLESS_SETTINGS[i]) == 0) return 1;
+    return 0;
+}
+
+cJSON *run_settings_to_save(void) {
+    const cJSON *now = args_settings();
+    if (!now) return NULL;
+    cJSON *s = cJSON_CreateObject();
+    for (const cJSON *item = now->child; item; item = item->next)
+        if (!harmless_setting(item->string)) cJSON_AddItemToObject(s, item->string, cJSON_Duplicate(item, 1));
+    return s;
+}
+
+void run_settings_check(const cJSON *saved, const char *state_path, const char *command) {
+    const cJSON *now = args_settings();
+    if (!saved || !now) return;
+    char *list = xstrdup("");
+    int n = 0;
+    for (const cJSON *item = now->child; item; item = item->next) {
+        const cJSON *was = cJSON_GetObjectItemCaseSensitive(saved, item->string);
+        if (!was || harmless_setting(item->string) || cJSON_Compare(item, was, 1)) continue;
+        char *a = cJSON_PrintUnformatted(item), *b = cJSON_PrintUnformatted(was);
+        char *longer = xsprintf("%s%s--%s %s (the run's: %s)", list, n++ ? ", " : "", item->string, a, b);
+        free(list);
+        list = longer;
+        cJSON_free(a);
+        cJSON_free(b);
+    }
+    const cJSON *override = cJSON_GetObjectItemCaseSensitive(now, "resume-override");
+    if (n && !cJSON_IsTrue(override))
+        die("%s: --resume with other settings than the run saved in %s: %s; give the run's flags again, or add "
+            "--resume-override to continue with these", command, state_path, list);
+    if (n) warn("%s: continuing with other settings than the run's (--resume-override): %s", command, list);
+    free(list);
 }
 
 long newest_checkpoint(const char *run_dir, const char *marker) {

@@ -15,6 +15,16 @@ void run_dir_lock(const char *run_dir, const char *command);
  * checkpoint in run_dir, then dies of the signal as before (a pipeline
  * runner reads it so). */
 void run_dir_hint_resume_on_interrupt(const char *run_dir);
+/* The command's settings (base/args.h's args_settings) that change what it
+ * computes, to save with each checkpoint; NULL when no flags were parsed.
+ * Caller owns. */
+struct cJSON *run_settings_to_save(void);
+/* --resume with settings that change what the run computes (--lr, --seed,
+ * --steps, the data...) stops and lists each with the run's value, unless
+ * the command's --resume-override is on (then it only warns). Where and how
+ * often a run saves and evaluates, its threads and its annotator command may
+ * change. saved may be NULL (a checkpoint from before settings were saved). */
+void run_settings_check(const struct cJSON *saved, const char *state_path, const char *command);
 /* The step of the newest complete checkpoint-STEP in run_dir, or -1. */
 long newest_checkpoint(const char *run_dir, const char *marker);
 /* Makes RUN_DIR/checkpoint-STEP.tmp/ afresh and returns its path (malloc'ed). */

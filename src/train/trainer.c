@@ -108,6 +108,8 @@ static void save_checkpoint(const TrainConfig *cfg, Model *m, const Objective *o
     cJSON_AddNumberToObject(state, "grad_accum", cfg->grad_accum);
     cJSON_AddNumberToObject(state, "ranks", dist_size());
     cJSON_AddNumberToObject(state, "lr", cfg->optim.lr);
+    cJSON *settings = run_settings_to_save();
+    if (settings) cJSON_AddItemToObject(state, "settings", settings);
     if (obj->save_state) cJSON_AddItemToObject(state, "data", obj->save_state(obj->ctx));
     char *state_path = path_join(tmp, "trainer_state.json");
     json_write_file(state_path, state);
@@ -121,13 +123,17 @@ static void save_checkpoint(const TrainConfig *cfg, Model *m, const Objective *o
 /* Restores model, optimizer and data position; returns the step to continue from. */
 static long resume_from_checkpoint(const TrainConfig *cfg, Model *m, const Objective *obj, AdamW *opt) {
     long step = newest_checkpoint(cfg->run_dir, "trainer_state.json");
-    if (step < 0) die("--resume: no complete checkpoint in %s", cfg->run_dir);
+    if (step < 0) { /* killed before its first checkpoint: nothing is lost by starting over */
+        info("--resume: no checkpoint in %s yet; starting the run from the beginning", cfg->run_dir);
+        return 0;
+    }
     char *dir = xsprintf("%s/checkpoint-%ld", cfg->run_dir, step);
     load_model(cfg, m, dir);
     char *state_path = path_join(dir, "trainer_state.json");
     cJSON *state = json_read_file(state_path);
     const char *stage = json_get_string(state, "stage", state_path);
     if (strcmp(stage, cfg->stage) != 0) die("%s: a %s checkpoint cannot resume a %s run", state_path, stage, cfg->stage);
+    run_settings_check(cJSON_GetObjectItemCaseSensitive(state, "settings"), state_path, cfg->stage);
     opt->step = json_get_int64(state, "optimizer_step", state_path);
     /* the global batch must stay the same; the number of ranks may change */
     int saved_accum = json_get_int(state, "grad_accum", state_path);
@@ -226,7 +232,7 @@ TrainResult trainer_run(Model *m, const Objective *obj, const TrainConfig *cfg) 
     long step = 0;
     if (cfg->resume) {
         step = resume_from_checkpoint(cfg, m, obj, opt);
-        info("resumed from %s/checkpoint-%ld", cfg->run_dir, step);
+        if (step > 0) info("resumed from %s/checkpoint-%ld", cfg->run_dir, step);
     } else if (newest_checkpoint(cfg->run_dir, "trainer_state.json") >= 0) {
         die("%s already holds checkpoints: pass --resume to continue that run, or choose another --out", cfg->run_dir);
     }
