@@ -174,10 +174,10 @@ static inline __attribute__((always_inline)) void dot_block(float *out, const fl
  * acc[l] += x[c + l] · w[c + l], which the compiler turns into vector code
  * without changing a result, since the lanes never mix (no reassociation is
  * needed, and -std=c11 keeps GCC from fusing the multiply and the add). Then
- * the lanes are added by the same tree as the AVX2 version's. Eight rows of
- * 8 lanes (2 × 4 rows × 2 outputs... in SSE2's 4-wide registers: 16) is as
- * many accumulators as x86-64's 16 xmm registers allow without spilling
- * much; arm64 has 32. */
+ * the lanes are added by the same tree as the AVX2 version's. A 4 × 2 block
+ * is 64 partial sums: 16 of SSE2's 4-lane registers, as many as x86-64 has
+ * (the compiler spills a few), 16 of arm64's 32. The edge blocks, whose
+ * sizes are not constants, run as plain loops: slower, but the same sums. */
 #define COLS 2  /* weight rows (outputs) per block */
 #define LANES 8 /* partial sums per dot product */
 
