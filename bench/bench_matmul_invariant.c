@@ -6,7 +6,9 @@
  * (memory bandwidth, or L2's for the small layers); batch 32 reuses W 32
  * times, so its figure is GFLOP/s, also as a fraction of the FMA peak of the
  * vector width this build's kernel uses (AVX2: 8 lanes, measured here; AVX-512:
- * 16 lanes, bench_fp32_peak_flops). Best of several runs. */
+ * 16 lanes, bench_fp32_peak_flops). Best of several runs. The peak and the
+ * kernel are timed at different moments, so the fraction means something only
+ * on a quiet machine (with the cores shared it can even pass 1). */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
