@@ -5,6 +5,7 @@
  * (L(x+h) − L(x−h)) / 2h on a sample of inputs, the loss summed in double.
  * The tolerance (a few percent of the gradient's scale) is far below what a
  * wrong sign, a missing term or a wrong index would produce. */
+#include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -301,4 +302,101 @@ TEST(sum_squares_is_deterministic_and_right) {
     CHECK(a == b);
     CHECK_NEAR(a, want, want * 1e-5);
     free(x);
+}
+
+/* ---- batch-invariant linear layer ---- */
+/* Sizes chosen to be awkward for every path's blocking: IN around and between multiples of the
+ * 8 and 16 lanes, OUT leaving each column-block width (2, 3, 4) a remainder, N around the
+ * 4-row blocks and the 64-row tiles, and both sides of the threshold for a second thread. */
+static const int inv_ins[] = {1, 7, 8, 17, 45, 300}, inv_outs[] = {1, 2, 7, 38},
+                 inv_ns[] = {1, 3, 5, 64, 65, 130};
+#define INV_GUARD 16 /* floats after out that the kernel must leave alone */
+
+/* ref = in · W^T (+ bias) (+ prev) in double; scale = the same sum of absolute values, which
+ * float rounding errors are proportional to. */
+static void linear_reference(double *ref, double *scale, const float *in, const float *W, const float *bias,
+                             const float *prev, int N, int IN, int OUT) {
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OUT; o++) {
+            double s = 0, a = 0;
+            for (int c = 0; c < IN; c++) {
+                double p = (double)in[(size_t)n * IN + c] * W[(size_t)o * IN + c];
+                s += p;
+                a += fabs(p);
+            }
+            if (bias) s += bias[o], a += fabs(bias[o]);
+            if (prev) s += prev[(size_t)n * OUT + o], a += fabs(prev[(size_t)n * OUT + o]);
+            ref[(size_t)n * OUT + o] = s;
+            scale[(size_t)n * OUT + o] = a;
+        }
+}
+
+TEST(linear_invariant_matches_double_reference) {
+    Rng r;
+    rng_seed(&r, 7);
+    for (size_t a = 0; a < LMF_ARRAY_LEN(inv_ins); a++)
+        for (size_t b = 0; b < LMF_ARRAY_LEN(inv_outs); b++)
+            for (size_t d = 0; d < LMF_ARRAY_LEN(inv_ns); d++)
+                for (int mode = 0; mode < 4; mode++) { /* bit 0: bias, bit 1: accumulate */
+                    int IN = inv_ins[a], OUT = inv_outs[b], N = inv_ns[d], has_bias = mode & 1, acc = mode >> 1;
+                    size_t n_out = (size_t)N * OUT;
+                    float *in = xalloc_floats((size_t)N * IN), *W = xalloc_floats((size_t)OUT * IN);
+                    float *bias = xalloc_floats((size_t)OUT), *prev = xalloc_floats(n_out);
+                    float *out = xalloc_floats(n_out + INV_GUARD);
+                    double *ref = xmalloc(sizeof(double) * n_out), *scale = xmalloc(sizeof(double) * n_out);
+                    fill_normal(in, (size_t)N * IN, &r, 1.0f);
+                    fill_normal(W, (size_t)OUT * IN, &r, 1.0f);
+                    fill_normal(bias, (size_t)OUT, &r, 1.0f);
+                    fill_normal(prev, n_out, &r, 1.0f);
+                    /* when overwriting, out starts as NaN: a kernel that read it would show */
+                    for (size_t i = 0; i < n_out; i++) out[i] = acc ? prev[i] : NAN;
+                    for (int i = 0; i < INV_GUARD; i++) out[n_out + i] = -12345.0f;
+                    linear_forward_invariant(out, in, W, has_bias ? bias : NULL, N, IN, OUT, acc);
+                    linear_reference(ref, scale, in, W, has_bias ? bias : NULL, acc ? prev : NULL, N, IN, OUT);
+                    /* one rounding per step of the longest chain: IN/8 lane steps, 3 tree levels, bias, prev */
+                    double tol = (IN / 8.0 + 6) * FLT_EPSILON;
+                    size_t bad = n_out;
+                    for (size_t i = 0; i < n_out && bad == n_out; i++)
+                        if (!(fabs(out[i] - ref[i]) <= tol * scale[i] + 1e-30)) bad = i;
+                    CHECK_MSG(bad == n_out, "IN %d OUT %d N %d bias %d accumulate %d: out[%zu] = %.9g, want %.9g", IN,
+                              OUT, N, has_bias, acc, bad, bad < n_out ? (double)out[bad] : 0.0,
+                              bad < n_out ? ref[bad] : 0.0);
+                    for (int i = 0; i < INV_GUARD; i++) CHECK(out[n_out + i] == -12345.0f);
+                    free(in), free(W), free(bias), free(prev), free(out), free(ref), free(scale);
+                }
+}
+
+/* A row computed alone, then inside batches of many sizes at many positions: the same bits. */
+TEST(linear_invariant_rows_do_not_depend_on_the_batch) {
+    const int IN = 300, OUT = 38, batches[] = {2, 3, 4, 5, 8, 31, 32, 63, 64, 65, 130};
+    Rng r;
+    rng_seed(&r, 11);
+    float *W = xalloc_floats((size_t)OUT * IN), *bias = xalloc_floats(OUT);
+    float *row = xalloc_floats(IN), *row_prev = xalloc_floats(OUT), *alone = xalloc_floats(OUT);
+    float *in = xalloc_floats((size_t)130 * IN), *out = xalloc_floats((size_t)130 * OUT);
+    fill_normal(W, (size_t)OUT * IN, &r, 1.0f);
+    fill_normal(bias, OUT, &r, 1.0f);
+    for (int acc = 0; acc < 2; acc++) { /* plain with bias, then accumulating without */
+        const float *b = acc ? NULL : bias;
+        fill_normal(row, IN, &r, 1.0f);
+        fill_normal(row_prev, OUT, &r, 1.0f);
+        memcpy(alone, row_prev, sizeof(float) * OUT);
+        linear_forward_invariant(alone, row, W, b, 1, IN, OUT, acc);
+        for (size_t k = 0; k < LMF_ARRAY_LEN(batches); k++) {
+            int N = batches[k];
+            const int positions[] = {0, 1, 2, 3, 5, N / 2, 63, 64, 65, N - 1};
+            for (size_t p = 0; p < LMF_ARRAY_LEN(positions); p++) {
+                int pos = positions[p];
+                if (pos >= N) continue;
+                fill_normal(in, (size_t)N * IN, &r, 1.0f); /* other rows: fresh each time */
+                fill_normal(out, (size_t)N * OUT, &r, 1.0f);
+                memcpy(in + (size_t)pos * IN, row, sizeof(float) * IN);
+                memcpy(out + (size_t)pos * OUT, row_prev, sizeof(float) * OUT);
+                linear_forward_invariant(out, in, W, b, N, IN, OUT, acc);
+                CHECK_MSG(memcmp(out + (size_t)pos * OUT, alone, sizeof(float) * OUT) == 0,
+                          "accumulate %d: the row at %d of a batch of %d differs from the row alone", acc, pos, N);
+            }
+        }
+    }
+    free(W), free(bias), free(row), free(row_prev), free(alone), free(in), free(out);
 }
