@@ -1,0 +1,65 @@
+// llama_cpp_check.mjs — runs a GGUF file written by `lmforge export gguf` in
+// real llama.cpp (the prebuilt binaries of npm's node-llama-cpp, CPU only)
+// and prints what it computes, for tests/test_export_gguf.c to compare:
+//
+//   node tests/gguf/llama_cpp_check.mjs REQUEST.json > ANSWER.json
+//
+// REQUEST: {"model": "m.gguf", "vocab_size": V, "context": n, "kv_f32": bool, "texts": [...], "logprob_seqs": [[ids]...],
+//           "greedy": [{"prompt": [ids], "max_new": n}], "stop_ids": [ids]}
+// ANSWER:  {"tokens_special": [[ids]], "tokens_plain": [[ids]],
+//           "logprobs": [[[V log-probs] per position] per sequence],
+//           "greedy": [[ids]]}
+// The log-probs are log-softmax of llama.cpp's logits (null where the
+// probability underflows to 0); greedy decoding stops after a stop id.
+import { readFileSync } from "node:fs";
+import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+
+const req = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
+const model = await llama.loadModel({ modelPath: req.model });
+// The KV cache in f32 ("kv_f32": true) takes llama.cpp's default f16 cache out
+// of the comparison, so that what differs is the file alone.
+const kv = req.kv_f32 ? { experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32" } : {};
+const context = await model.createContext({ contextSize: req.context ?? 128, sequences: 1, ...kv });
+const sequence = context.getSequence();
+const nVocab = req.vocab_size;
+
+const tokensSpecial = (req.texts ?? []).map((t) => Array.from(model.tokenize(t, true)));
+const tokensPlain = (req.texts ?? []).map((t) => Array.from(model.tokenize(t, false)));
+
+const greedyNext = { generateNext: { token: true, options: { temperature: 0 } } };
+const probsNext = { generateNext: { probabilities: true, options: { temperature: 0 } } };
+
+const logprobs = [];
+for (const ids of req.logprob_seqs ?? []) {
+    await sequence.clearHistory();
+    const out = await sequence.controlledEvaluate(ids.map((t) => [t, probsNext]));
+    const rows = [];
+    for (let i = 0; i < ids.length; i++) {
+        const row = new Array(nVocab).fill(null);
+        for (const [tok, p] of out[i].next.probabilities) if (p > 0) row[tok] = Math.log(p);
+        rows.push(row);
+    }
+    logprobs.push(rows);
+}
+
+const stop = new Set(req.stop_ids ?? []);
+const greedy = [];
+for (const g of req.greedy ?? []) {
+    await sequence.clearHistory();
+    const produced = [];
+    let input = g.prompt.map((t, i) => (i === g.prompt.length - 1 ? [t, greedyNext] : t));
+    while (produced.length < g.max_new) {
+        const out = await sequence.controlledEvaluate(input);
+        const tok = out[input.length - 1].next.token;
+        produced.push(tok);
+        if (stop.has(tok)) break;
+        input = [[tok, greedyNext]];
+    }
+    greedy.push(produced);
+}
+
+process.stdout.write(JSON.stringify({ tokens_special: tokensSpecial, tokens_plain: tokensPlain, logprobs, greedy }));
+await context.dispose();
+await model.dispose();
+await llama.dispose();
