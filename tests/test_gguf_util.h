@@ -60,6 +60,7 @@ const Tokenizer *gguf_test_tokenizer(void);
 typedef struct {
     int dim, n_layers, n_heads, n_kv_heads;
     int tie, qkv_bias;
+    int extra_vocab; /* ids beyond the tokenizer's (a vocabulary padded to a round size) */
 } GgufTestShape;
 
 /* A model of that shape over the test tokenizer's vocabulary (context 96),

@@ -86,11 +86,12 @@ static int export_gguf(int argc, char **argv) {
 }
 
 int cmd_export(int argc, char **argv) {
-    static const char usage[] = "usage: lmforge export gguf MODEL --out FILE.gguf [--type f32|f16|q8_0]\n"
-                                "  (lmforge export gguf --help documents every flag)\n";
+    static const char usage[] = "usage: lmforge export gguf MODEL --out FILE.gguf [--type f32|f16|q8_0]\n";
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("%s\nExport a model to another format: gguf (llama.cpp, ollama).\n", usage);
-        return 0;
+        /* one format so far: its flags are the command's */
+        printf("%s\nExport a model to another format; gguf (llama.cpp, ollama) is the one there is.\n\n", usage);
+        char *help[] = {"gguf", "--help", NULL};
+        return export_gguf(2, help);
     }
     if (argc < 2) die("export: which format? (lmforge export gguf MODEL --out FILE.gguf)");
     if (strcmp(argv[1], "gguf") == 0) return export_gguf(argc - 1, argv + 1);
