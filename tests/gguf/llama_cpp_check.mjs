@@ -10,6 +10,7 @@
 // REQUEST: {"model": "m.gguf", "vocab_size": V, "context": n, "kv_f32": bool,
 //           "flash_attention": bool (absent: llama.cpp decides), "threads": n (default 1), "texts": [...], "logprob_seqs": [[ids]...],
 //           "greedy": [{"prompt": [ids], "max_new": n}], "stop_ids": [ids]}
+//           "next_only": bool (logprobs: only each next token's, for perplexity)
 // ANSWER:  {"tokens_special": [[ids]], "tokens_plain": [[ids]],
 //           "logprobs": [[[V log-probs] per position] per sequence],
 //           "greedy": [[ids]]}
@@ -43,6 +44,10 @@ for (const ids of req.logprob_seqs ?? []) {
     const out = await sequence.controlledEvaluate(ids.map((t) => [t, probsNext]));
     const rows = [];
     for (let i = 0; i < ids.length; i++) {
+        if (req.next_only) { // only the log-prob of the token that follows (perplexity)
+            if (i + 1 < ids.length) rows.push(Math.log(out[i].next.probabilities.get(ids[i + 1]) ?? 0));
+            continue;
+        }
         const row = new Array(nVocab).fill(null);
         for (const [tok, p] of out[i].next.probabilities) if (p > 0) row[tok] = Math.log(p);
         rows.push(row);
