@@ -334,7 +334,8 @@ TEST_SLOW(gguf_llama_cpp_llama_tied_gqa) {
 
 TEST_SLOW(gguf_llama_cpp_llama_untied) {
     /* and a vocabulary padded beyond the tokenizer's ids, as [PAD] tokens */
-    Case c = {"llama-untied", {.dim = 64, .n_layers = 2, .n_heads = 4, .n_kv_heads = 4, .tie = 0, .extra_vocab = 13}, 0, 0};
+    Case c = {"llama-untied",
+              {.dim = 64, .n_layers = 2, .n_heads = 4, .n_kv_heads = 4, .tie = 0, .extra_vocab = 13}, 0, 0};
     run_case(&c);
 }
 

@@ -219,7 +219,8 @@ const Tokenizer *gguf_test_tokenizer(void) {
 }
 
 Model *gguf_test_model(GgufTestShape s, uint64_t seed) {
-    ModelConfig c = config_default(tokenizer_vocab_size(gguf_test_tokenizer()) + s.extra_vocab, s.dim, s.n_layers, s.n_heads);
+    const int V = tokenizer_vocab_size(gguf_test_tokenizer()) + s.extra_vocab;
+    ModelConfig c = config_default(V, s.dim, s.n_layers, s.n_heads);
     c.n_kv_heads = s.n_kv_heads;
     c.max_seq_len = 96;
     c.tie_embeddings = s.tie;

@@ -32,8 +32,8 @@ const char *tokenizer_gguf_check(const Tokenizer *t, int vocab_size) {
     static char why[256];
     if (!tokenizer_gguf_pre(t)) {
         if (t->n_splits != 1)
-            snprintf(why, sizeof why, "the tokenizer splits text in %d steps; llama.cpp knows one-regex pre-tokenizers only",
-                     t->n_splits);
+            snprintf(why, sizeof why,
+                     "the tokenizer splits text in %d steps; llama.cpp knows one-regex pre-tokenizers only", t->n_splits);
         else if (t->ignore_merges)
             snprintf(why, sizeof why, "the tokenizer ignores merges with a pre-tokenizer llama.cpp only knows without");
         else

@@ -422,6 +422,7 @@ Tokenizer *tokenizer_load(const char *path) {
         return t;
     }
     if (!file_exists(path)) die("%s: no such tokenizer file or directory", path);
+    if (ends_with(path, ".tiktoken")) return tokenizer_load_tiktoken(path); /* tiktoken.c */
     t = load_json_file(path);
     char *dir = xstrdup(path), *slash = strrchr(dir, '/');
     if (slash) *slash = 0;
