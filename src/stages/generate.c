@@ -24,6 +24,7 @@
 #include "../tokenizer/chat.h"
 #include "../tokenizer/unicode.h"
 #include "../train/lm_loss.h"
+#include "eval_tokens.h"
 #include "stages.h"
 
 /* ---- shared by the three commands ---- */
@@ -440,22 +441,35 @@ static void show_eval_progress(void *ctx, long windows_done, long n_windows, dou
 }
 
 int cmd_eval(int argc, char **argv) {
-    int seq_len = 0, batch = 8;
-    const char *format = "text";
+    int seq_len = 0, batch = 8, json = 0;
+    const char *format = "text", *token_ids = NULL, *tokens_file = NULL;
     Option opts[] = {
         OPT_INT("seq-len", &seq_len, "tokens per window T (0: the model's context, at most 1024)"),
         OPT_INT("batch", &batch, "windows per forward pass"),
         OPT_STR("format", &format, "output: text, or json ({\"loss\", \"perplexity\", \"tokens\", \"windows\"})"),
+        OPT_FLAG("json", &json, "the same as --format json (with token ids: each token's log-prob too)"),
+        OPT_STR("tokens", &token_ids, "evaluate these token ids (\"1,2,3\") instead of text: no tokenizer needed"),
+        OPT_STR("tokens-file", &tokens_file, "evaluate token ids instead of text: one sequence per line, ids "
+                                             "separated by commas or spaces"),
         OPT_END};
     char **inputs;
     int n_inputs = args_parse("eval", "MODEL FILES...",
                               "Loss and perplexity of a model on text: .txt files, .jsonl files with a \"text\" field, "
                               "or folders of them. The text is cut into consecutive windows of T+1 tokens; each "
-                              "window predicts its last T tokens.",
+                              "window predicts its last T tokens. With --tokens or --tokens-file, token ids are "
+                              "evaluated instead, each sequence on its own, and the model needs no tokenizer.",
                               opts, argc, argv, &inputs);
-    if (n_inputs < 2) die("eval: expected a MODEL directory and at least one text file (see lmforge eval --help)");
+    if (json) format = "json";
     if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0)
         die("eval: --format must be text or json, not %s", format);
+    if (token_ids || tokens_file) { /* eval_tokens.c */
+        if (token_ids && tokens_file) die("eval: give --tokens or --tokens-file, not both");
+        if (n_inputs != 1) die("eval: with --tokens or --tokens-file, give the MODEL directory alone");
+        int rc = eval_token_sequences(inputs[0], token_ids, tokens_file, strcmp(format, "json") == 0);
+        free(inputs);
+        return rc;
+    }
+    if (n_inputs < 2) die("eval: expected a MODEL directory and at least one text file (see lmforge eval --help)");
     if (seq_len < 0 || batch < 1) die("eval: --seq-len and --batch must be positive");
     Checkpoint ck = load_language_model("eval", inputs[0]);
     Model *m = ck.model;

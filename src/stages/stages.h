@@ -19,6 +19,7 @@ int cmd_pipeline(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 /* the demo */
 int cmd_demo_data(int argc, char **argv);
 int cmd_gold(int argc, char **argv);

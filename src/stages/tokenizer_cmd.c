@@ -63,7 +63,8 @@ static int cmd_encode(int argc, char **argv) {
     const char *path = NULL, *file = NULL;
     int special = 0, bos = 0;
     Option opts[] = {
-        OPT_STR("tokenizer", &path, "tokenizer.json, or a directory with tokenizer.json or encoder.json + vocab.bpe"),
+        OPT_STR("tokenizer", &path,
+                "tokenizer.json, a directory with tokenizer.json or encoder.json + vocab.bpe, or NAME.tiktoken"),
         OPT_FLAG("special", &special, "turn the text of special tokens (<|im_end|>) into those tokens"),
         OPT_FLAG("bos", &bos, "start with the BOS token"),
         OPT_STR("file", &file, "read the text from this file"),
@@ -115,7 +116,8 @@ static void parse_ids(const Tokenizer *t, const char *s, IntVec *ids) {
 static int cmd_decode(int argc, char **argv) {
     const char *path = NULL;
     Option opts[] = {
-        OPT_STR("tokenizer", &path, "tokenizer.json, or a directory with tokenizer.json or encoder.json + vocab.bpe"),
+        OPT_STR("tokenizer", &path,
+                "tokenizer.json, a directory with tokenizer.json or encoder.json + vocab.bpe, or NAME.tiktoken"),
         OPT_END,
     };
     char **pos;

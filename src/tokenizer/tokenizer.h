@@ -22,10 +22,17 @@
 typedef struct Tokenizer Tokenizer;
 
 /* Loads a tokenizer.json file, a directory holding tokenizer.json (and
- * maybe tokenizer_config.json), or a directory holding GPT-2's encoder.json
- * and vocab.bpe. A missing or malformed file dies with a message naming the
- * file and the problem. */
+ * maybe tokenizer_config.json), a directory holding GPT-2's encoder.json
+ * and vocab.bpe, or a tiktoken rank file (NAME.tiktoken, below). A missing
+ * or malformed file dies with a message naming the file and the problem. */
 Tokenizer *tokenizer_load(const char *path);
+
+/* OpenAI's tiktoken rank files: tokenizer_load reads PATH/NAME.tiktoken,
+ * NAME being the encoding (r50k_base, p50k_base, cl100k_base, o200k_base),
+ * which gives the pre-tokenizer and the special tokens the file lacks. From
+ * memory: NULL and a malloc'ed one-line message in *error on a bad file. */
+Tokenizer *tokenizer_load_tiktoken(const char *path);
+Tokenizer *tokenizer_from_tiktoken(const char *text, size_t len, const char *encoding, const char *name, char **error);
 
 /* The same for tokenizer.json text already in memory; `name` is used in
  * messages. Returns NULL with a malloc'ed one-line message in *error instead

@@ -63,6 +63,9 @@ struct Tokenizer {
     long long model_max_length; /* 0: not set */
 };
 
+/* ChatML as a Jinja template, written to tokenizer_config.json (tokenizer_json.c). */
+extern const char CHATML_TEMPLATE[];
+
 /* Building a tokenizer (the loaders and the trainer). Functions returning int
  * give 0, or -1 with a one-line reason in err (TOKENIZER_ERROR_SIZE bytes). */
 Tokenizer *tokenizer_alloc(void);

@@ -26,8 +26,8 @@
 /* Hugging Face's value for "no limit" (transformers' VERY_LARGE_INTEGER, int(1e30)). */
 static const char NO_MAX_LENGTH[] = "1000000000000000019884624838656";
 
-/* The chat template: ChatML, exactly what chat_render() produces. */
-static const char CHATML_TEMPLATE[] =
+/* The chat template: ChatML, exactly what chat_render() produces (the GGUF export writes it too). */
+const char CHATML_TEMPLATE[] =
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
     "'<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
@@ -422,6 +422,7 @@ Tokenizer *tokenizer_load(const char *path) {
         return t;
     }
     if (!file_exists(path)) die("%s: no such tokenizer file or directory", path);
+    if (ends_with(path, ".tiktoken")) return tokenizer_load_tiktoken(path); /* tiktoken.c */
     t = load_json_file(path);
     char *dir = xstrdup(path), *slash = strrchr(dir, '/');
     if (slash) *slash = 0;
