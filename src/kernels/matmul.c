@@ -7,9 +7,22 @@
  * transformer-sized shapes, which is why no hand-written matmul is used. */
 #include <cblas.h>
 #include <omp.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "kernels.h"
+
+/* "OpenBLAS 0.3.21" from the config string ("OpenBLAS 0.3.21 DYNAMIC_ARCH
+ * NO_AFFINITY SkylakeX MAX_THREADS=64"), then the core it picked at run time
+ * (which OPENBLAS_CORETYPE can force). */
+const char *blas_description(void) {
+    static char text[128];
+    if (text[0]) return text;
+    char name[32] = "OpenBLAS", version[32] = "?";
+    sscanf(openblas_get_config(), "%31s %31s", name, version);
+    snprintf(text, sizeof text, "%s %s %s", name, version, openblas_get_corename());
+    return text;
+}
 
 void linear_forward(float *out, const float *in, const float *W, const float *bias, int N, int IN, int OUT,
                     int accumulate) {
