@@ -8,24 +8,35 @@
 #          this machine; -march=x86-64-v3 forces the AVX2 path, x86-64-v4 the
 #          AVX-512 one, x86-64 the portable C path)
 #   B      the build folder (default build; the ISA test builds use build/isa-*)
+#   BLAS   openblas (default) or blis
 #   WERROR -Werror in the test and CI builds; empty in a user's plain `make`
 
 CC      ?= gcc
 ARCH    ?= -march=native
 B       ?= build
 WERROR  ?=
-# OpenBLAS through pkg-config; without it, Debian's multiarch folder for the
-# OpenMP flavour (the one whose threads are OpenMP's, like ours).
+# BLAS: openblas (default) or blis (BLAS=blis; build it in its own folder,
+# e.g. B=build/blis). Each through pkg-config; without it, Debian's multiarch
+# folder for the OpenMP flavour (the one whose threads are OpenMP's, like ours).
+BLAS    ?= openblas
 MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+# -isystem: BLIS's cblas.h defines static inline helpers it does not use
+ifeq ($(BLAS),blis)
+BLAS_CFLAGS := -DLMF_BLAS_BLIS $(shell pkg-config --cflags blis 2>/dev/null || echo -isystem /usr/include/$(MULTIARCH)/blis-openmp)
+BLAS_LIBDIR := $(shell pkg-config --variable=libdir blis 2>/dev/null || echo /usr/lib/$(MULTIARCH)/blis-openmp)
+BLAS_LIB    := -lblis
+else
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/$(MULTIARCH)/openblas-openmp)
 BLAS_LIBDIR := $(shell pkg-config --variable=libdir openblas 2>/dev/null || echo /usr/lib/$(MULTIARCH)/openblas-openmp)
+BLAS_LIB    := -lopenblas
+endif
 # -fno-trapping-math: nothing here reads floating-point exception flags, and
 # without it gcc will not vectorise a clamp or a select (as in fast_expf) for
 # AVX2, which has no masked instructions; values are unchanged either way.
 CFLAGS_COMMON = -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -fopenmp $(ARCH) -fno-math-errno -fno-trapping-math \
                 $(BLAS_CFLAGS) -MMD -MP
 CFLAGS  ?= -O3 -g
-LDLIBS   = -L$(BLAS_LIBDIR) -Wl,-rpath,$(BLAS_LIBDIR) -lopenblas -lpcre2-8 -lcjson -lm
+LDLIBS   = -L$(BLAS_LIBDIR) -Wl,-rpath,$(BLAS_LIBDIR) $(BLAS_LIB) -lpcre2-8 -lcjson -lm
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 LIB_SRC  = $(filter-out src/lmforge.c,$(wildcard src/*.c src/*/*.c))

@@ -31,9 +31,17 @@ void bench_register_child(const char *name, BenchChildFn fn);
 
 /* One figure. vs is NULL, or the name of what it is compared against. */
 void bench_report(const char *name, double value, const char *unit, const char *vs);
+/* A figure that is a text, such as which BLAS ran: written as
+ * {"name": ..., "value": "the text", "unit": "text"}. */
+void bench_report_text(const char *name, const char *text);
+/* Reports machine.isa (the ISA path of this build: avx512, avx2+fma or
+ * portable) and machine.blas (the BLAS library and the core it runs). */
+void bench_report_machine(void);
 /* Runs a shell command and returns its stdout (caller frees), or NULL if it failed. */
 char *bench_capture(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The measured fp32 FMA peak of this machine in FLOP/s with the current OpenMP thread count. */
 double bench_fp32_peak_flops(void);
+/* The ISA path the peak (and the build) uses: "avx512", "avx2+fma" or "portable". */
+const char *bench_isa_name(void);
 
 #endif

@@ -11,6 +11,7 @@
  * PaLM's formula 6·N + 12·L·T·C, N = parameters in matmuls (head included). */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../src/base/rng.h"
@@ -32,7 +33,14 @@ static const TrainShape shapes[] = {
 
 typedef struct {
     double tokens_per_s, peak_rss_mb;
+    double cpu_s_per_step; /* CPU time of all threads: with OMP_WAIT_POLICY=passive, the work without the waits */
 } StepResult;
+
+static double process_cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 static ModelConfig shape_config(const TrainShape *s) {
     ModelConfig c = config_default(s->V, s->C, s->L, s->NH);
@@ -55,9 +63,9 @@ static StepResult lmforge_train_steps(const TrainShape *s) {
     Rng r;
     rng_seed(&r, 1);
     for (int n = 0; n < N; n++) tokens[n] = (int)rng_below(&r, (uint64_t)s->V), targets[n] = (int)rng_below(&r, (uint64_t)s->V);
-    double t0 = 0;
+    double t0 = 0, cpu0 = 0;
     for (int step = 0; step < s->steps + 2; step++) {
-        if (step == 2) t0 = now_seconds(); /* two warm-up steps */
+        if (step == 2) t0 = now_seconds(), cpu0 = process_cpu_seconds(); /* two warm-up steps */
         long count;
         model_zero_grads(m);
         model_forward(m, tokens, NULL, s->B, s->T, 1);
@@ -67,7 +75,8 @@ static StepResult lmforge_train_steps(const TrainShape *s) {
         adamw_step(opt, &ps, 3e-4f);
     }
     double elapsed = now_seconds() - t0;
-    StepResult res = {(double)N * s->steps / elapsed, peak_rss_bytes() / 1048576.0};
+    StepResult res = {(double)N * s->steps / elapsed, peak_rss_bytes() / 1048576.0,
+                      (process_cpu_seconds() - cpu0) / s->steps};
     return res;
 }
 
@@ -76,8 +85,8 @@ static StepResult lmforge_train_steps(const TrainShape *s) {
  * peak memory is its own. */
 static StepResult run_in_child(const TrainShape *s) {
     char *out = bench_capture("/proc/%d/exe --child train_step %s", (int)getpid(), s->name);
-    StepResult r = {0, 0};
-    if (!out || sscanf(out, "%lf %lf", &r.tokens_per_s, &r.peak_rss_mb) != 2) die("benchmark child for shape %s failed", s->name);
+    StepResult r = {0, 0, 0};
+    if (!out || sscanf(out, "%lf %lf %lf", &r.tokens_per_s, &r.peak_rss_mb, &r.cpu_s_per_step) != 3) die("benchmark child for shape %s failed", s->name);
     free(out);
     return r;
 }
@@ -86,7 +95,7 @@ BENCH_CHILD(train_step) {
     for (size_t i = 0; i < LMF_ARRAY_LEN(shapes); i++)
         if (strcmp(shapes[i].name, arg) == 0) {
             StepResult r = lmforge_train_steps(&shapes[i]);
-            printf("%.6f %.3f\n", r.tokens_per_s, r.peak_rss_mb);
+            printf("%.6f %.3f %.6f\n", r.tokens_per_s, r.peak_rss_mb, r.cpu_s_per_step);
             return;
         }
     die("no training shape %s", arg);
@@ -96,7 +105,7 @@ static StepResult pytorch_train_steps(const TrainShape *s, int tuned) {
     const char *env = tuned ? "OMP_WAIT_POLICY=PASSIVE LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4 " : "";
     char *out = bench_capture("%s/usr/bin/python3 bench/torch_train_step.py %d %d %d %d %d %d %d %d %d %d 2", env, s->V,
                               s->C, s->L, s->NH, s->NKV, s->F, s->T, s->B, s->tied, s->steps);
-    StepResult r = {0, 0};
+    StepResult r = {0, 0, 0};
     if (!out) return r;
     const char *a = strstr(out, "\"tokens_per_s\": "), *b = strstr(out, "\"peak_rss_mb\": ");
     if (a && b) {
@@ -128,6 +137,7 @@ BENCH(train_step) {
         REPORT("tokens_per_s", ours.tokens_per_s, "tokens/s", NULL);
         REPORT("mfu", ours.tokens_per_s * flops_per_token / peak, "fraction", NULL);
         REPORT("peak_rss_mb", ours.peak_rss_mb, "MB", NULL);
+        REPORT("cpu_seconds_per_step", ours.cpu_s_per_step, "s", NULL);
         REPORT("pytorch_default.tokens_per_s", torch_default.tokens_per_s, "tokens/s", NULL);
         REPORT("pytorch_tuned.tokens_per_s", torch_tuned.tokens_per_s, "tokens/s", NULL);
         REPORT("pytorch.mfu", best.tokens_per_s * flops_per_token / peak, "fraction", NULL);

@@ -44,6 +44,27 @@ void bench_report(const char *name, double value, const char *unit, const char *
     fflush(results);
 }
 
+/* Writes text as a JSON string: quotes, backslashes and control characters escaped. */
+static void write_json_string(FILE *f, const char *text) {
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+void bench_report_text(const char *name, const char *text) {
+    printf("  %-44s %s\n", name, text);
+    fflush(stdout);
+    if (!results) return;
+    fprintf(results, "{\"name\": \"%s\", \"value\": ", name);
+    write_json_string(results, text);
+    fprintf(results, ", \"unit\": \"text\"}\n");
+    fflush(results);
+}
+
 char *bench_capture(const char *fmt, ...) {
     char cmd[8192];
     va_list ap;
@@ -81,6 +102,7 @@ int main(int argc, char **argv) {
     results = fopen("bench/results.jsonl", "w");
     if (!results) warn("cannot write bench/results.jsonl; printing only");
     printf("  %-44s %14s  %s\n", "figure", "value", "unit");
+    bench_report_machine();
     for (int i = 0; i < n_benches; i++) {
         if (filter && !strstr(benches[i].name, filter)) continue;
         printf("%s\n", benches[i].name);

@@ -26,6 +26,10 @@ void linear_forward(float *out, const float *in, const float *W, const float *bi
 void linear_backward(float *din, float *dW, float *dbias, const float *dout, const float *in, const float *W, int N,
                      int IN, int OUT);
 
+/* Which BLAS library the linear layers run and on which of its kernels, e.g.
+ * "OpenBLAS 0.3.21 SkylakeX" (a static string; for benchmark reports). */
+const char *blas_description(void);
+
 /* ---- batch-invariant linear layer (matmul_invariant.c), for generation ---- */
 /* The contract of linear_forward, but every output element is computed by the same sequence of operations
  * whatever N is and wherever its row sits: a row's result never depends on the other rows of the batch (BLAS
