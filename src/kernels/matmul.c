@@ -27,7 +27,7 @@ const char *blas_description(void) {
 /* BLIS takes its thread count from BLIS_NUM_THREADS or OMP_NUM_THREADS once,
  * and runs single-threaded when neither is set; OpenBLAS's OpenMP flavour
  * follows omp_get_max_threads() at every call. Doing the same here keeps
- * an unset OMP_NUM_THREADS and omp_set_num_threads meaning the same for both.
+ * --threads and an unset OMP_NUM_THREADS meaning what they mean elsewhere.
  * Called outside parallel regions only; inside one (attention's per-block
  * products) BLIS's own nested region gets one thread, as OpenBLAS's does. */
 static void blas_follow_omp_threads(void) {
@@ -50,18 +50,60 @@ const char *blas_description(void) {
 static void blas_follow_omp_threads(void) {}
 #endif
 
+/* Products below this many multiply-adds go to BLAS as they are: too small
+ * for the slicing below to pay for the second thread's packing. */
+#define SLICE_MIN_WORK (1L << 22)
+
+/* C (M,Nc) = op(A) (M,K) · op(B) (K,Nc) + beta·C, row-major, with bias (Nc,
+ * or NULL) added to every row. The threads split C into contiguous slices
+ * (along its longer side, in multiples of 16) and each computes its own with a
+ * single-threaded BLAS call (OpenBLAS and BLIS stay on one thread inside a
+ * parallel region), then adds the bias to it: one parallel region and one
+ * barrier per product, where BLAS's own threading synchronises its threads
+ * many times inside a call and then needs another region for the bias. Each
+ * element is still one dot product over all of K, in BLAS's order, and the
+ * slices depend only on the thread count, so results stay reproducible. */
+static void sgemm_sliced(int transA, int transB, int M, int Nc, int K, const float *A, int lda, const float *Bm,
+                         int ldb, float beta, float *C, int ldc, const float *bias) {
+    enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans;
+    int nt = omp_get_max_threads();
+    if (nt == 1 || omp_in_parallel() || (long)M * Nc * K < SLICE_MIN_WORK) {
+        cblas_sgemm(CblasRowMajor, ta, tb, M, Nc, K, 1.0f, A, lda, Bm, ldb, beta, C, ldc);
+        if (bias)
+#pragma omp parallel for schedule(static) if ((size_t)M * Nc >= SMALL_WORK)
+            for (int i = 0; i < M; i++) {
+                float *row = C + (size_t)i * ldc;
+#pragma omp simd
+                for (int j = 0; j < Nc; j++) row[j] += bias[j];
+            }
+        return;
+    }
+    int by_rows = M >= Nc, len = by_rows ? M : Nc;
+#pragma omp parallel
+    {
+        int t = omp_get_thread_num(), n = omp_get_num_threads();
+        int lo = (int)((long)len * t / n) & ~15, hi = t + 1 == n ? len : (int)((long)len * (t + 1) / n) & ~15;
+        if (hi > lo) {
+            int m = by_rows ? hi - lo : M, nc = by_rows ? Nc : hi - lo;
+            const float *a = by_rows ? (transA ? A + lo : A + (size_t)lo * lda) : A;
+            const float *b = by_rows ? Bm : (transB ? Bm + (size_t)lo * ldb : Bm + lo);
+            float *c = by_rows ? C + (size_t)lo * ldc : C + lo;
+            cblas_sgemm(CblasRowMajor, ta, tb, m, nc, K, 1.0f, a, lda, b, ldb, beta, c, ldc);
+            if (bias)
+                for (int i = 0; i < m; i++) {
+                    float *row = c + (size_t)i * ldc;
+                    const float *bi = by_rows ? bias : bias + lo;
+#pragma omp simd
+                    for (int j = 0; j < nc; j++) row[j] += bi[j];
+                }
+        }
+    }
+}
+
 void linear_forward(float *out, const float *in, const float *W, const float *bias, int N, int IN, int OUT,
                     int accumulate) {
     blas_follow_omp_threads();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OUT, IN, 1.0f, in, IN, W, IN, accumulate ? 1.0f : 0.0f,
-                out, OUT);
-    if (!bias) return;
-#pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
-        float *row = out + (size_t)n * OUT;
-#pragma omp simd
-        for (int o = 0; o < OUT; o++) row[o] += bias[o];
-    }
+    sgemm_sliced(0, 1, N, OUT, IN, in, IN, W, IN, accumulate ? 1.0f : 0.0f, out, OUT, bias);
 }
 
 /* dbias (OUT) += Σ_n dout[n]: each thread owns a range of columns and sums its
@@ -83,8 +125,8 @@ void linear_backward(float *din, float *dW, float *dbias, const float *dout, con
                      int IN, int OUT) {
     blas_follow_omp_threads();
     if (din) /* din (N,IN) = dout (N,OUT) · W (OUT,IN) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IN, OUT, 1.0f, dout, OUT, W, IN, 0.0f, din, IN);
+        sgemm_sliced(0, 0, N, IN, OUT, dout, OUT, W, IN, 0.0f, din, IN, NULL);
     if (dW) /* dW (OUT,IN) += dout^T (OUT,N) · in (N,IN) */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, N, 1.0f, dout, OUT, in, IN, 1.0f, dW, IN);
+        sgemm_sliced(1, 0, OUT, IN, N, dout, OUT, in, IN, 1.0f, dW, IN, NULL);
     if (dbias) column_sums_accumulate(dbias, dout, N, OUT);
 }
