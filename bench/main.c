@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../src/base/util.h"
+#include "../src/kernels/kernels.h"
 #include "bench.h"
 
 typedef struct {
@@ -90,6 +91,7 @@ char *bench_capture(const char *fmt, ...) {
 }
 
 int main(int argc, char **argv) {
+    blas_prefer_fast_kernels(argv); /* the kernels build/lmforge runs with */
     if (argc == 4 && strcmp(argv[1], "--child") == 0) {
         for (int i = 0; i < n_children; i++)
             if (strcmp(children[i].name, argv[2]) == 0) {

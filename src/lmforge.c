@@ -11,6 +11,7 @@
 
 #include "base/dist.h"
 #include "base/util.h"
+#include "kernels/kernels.h"
 #include "stages/stages.h"
 
 typedef struct {
@@ -59,6 +60,7 @@ static void check_standard_output(void) {
 }
 
 int main(int argc, char **argv) {
+    blas_prefer_fast_kernels(argv);
     atexit(check_standard_output);
     if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         if (argc >= 3 && strcmp(argv[1], "help") == 0) {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../src/base/util.h"
+#include "../src/kernels/kernels.h"
 #include "test.h"
 
 typedef struct {
@@ -84,6 +85,7 @@ const char *lmforge_bin(void) {
 }
 
 int main(int argc, char **argv) {
+    blas_prefer_fast_kernels(argv); /* the kernels build/lmforge runs with too: results compared bit for bit */
     const char *filter = argc > 1 ? argv[1] : NULL;
     int skip_slow = getenv("LMF_TEST_FAST") != NULL;
     int passed = 0, failed = 0, skipped = 0;

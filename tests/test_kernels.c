@@ -400,3 +400,16 @@ TEST(linear_invariant_rows_do_not_depend_on_the_batch) {
     }
     free(W), free(bias), free(row), free(row_prev), free(alone), free(in), free(out);
 }
+
+/* On a CPU with AVX2, BLAS never runs its pre-AVX2 kernels: Debian 12's
+ * OpenBLAS takes a CPU newer than itself for a Prescott, and runs sgemm at
+ * under half speed, unless the program starts again with the right ones
+ * (blas_prefer_fast_kernels, which this runner's main calls as lmforge's does). */
+TEST(blas_runs_kernels_that_fit_the_cpu) {
+    __builtin_cpu_init();
+    const char *d = blas_description();
+    printf("  %s\n", d);
+    if (!__builtin_cpu_supports("avx2") || !strstr(d, "OpenBLAS")) SKIP("no AVX2 here, or not OpenBLAS");
+    static const char *const old[] = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Sandybridge", "Atom"};
+    for (size_t i = 0; i < sizeof old / sizeof *old; i++) CHECK_MSG(!strstr(d, old[i]), "BLAS runs %s", d);
+}

@@ -29,6 +29,9 @@ void linear_backward(float *din, float *dW, float *dbias, const float *dout, con
 /* Which BLAS library the linear layers run and on which of its kernels, e.g.
  * "OpenBLAS 0.3.21 SkylakeX" (a static string; for benchmark reports). */
 const char *blas_description(void);
+/* Called first thing in main(): when the BLAS library fell back to kernels far older than this CPU (Debian 12's
+ * OpenBLAS on CPUs newer than itself), runs the program again with the right ones; returns otherwise. */
+void blas_prefer_fast_kernels(char **argv);
 
 /* ---- batch-invariant linear layer (matmul_invariant.c), for generation ---- */
 /* The contract of linear_forward, but every output element is computed by the same sequence of operations

@@ -8,7 +8,10 @@
 #include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "kernels.h"
 
@@ -17,6 +20,8 @@
 
 /* "BLIS 0.9.0 haswell": the version and the sub-configuration (kernel set)
  * it chose for this CPU at run time. */
+void blas_prefer_fast_kernels(char **argv) { (void)argv; }
+
 const char *blas_description(void) {
     static char text[128];
     if (!text[0])
@@ -48,6 +53,34 @@ const char *blas_description(void) {
 }
 
 static void blas_follow_omp_threads(void) {}
+
+/* Debian 12's OpenBLAS (0.3.21) does not know the CPUs that came after it
+ * (seen: an Intel Emerald Rapids) and falls back to its Prescott (SSE3)
+ * kernels, which run sgemm at under half the speed of its AVX2 ones. The
+ * kernels are chosen when the library loads, before main, so the only cure is
+ * to start again with OPENBLAS_CORETYPE=Haswell: the AVX2 + FMA kernels, which
+ * every such CPU runs, and the ones a Zen 2/3 gets. (SkylakeX's AVX-512
+ * kernels are faster again, but PPO's toy test showed a KL spike of 11 nats
+ * with them where every other kernel set stays under 4: until PPO stops an
+ * update that moves the policy too far, the choice stays the tested one.)
+ * A core set by the user, or one OpenBLAS recognised, is left alone. */
+void blas_prefer_fast_kernels(char **argv) {
+#if defined(__x86_64__)
+    static const char *const pre_avx2_cores[] = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem",
+                                                 "Sandybridge", "Atom", "Katmai", "Northwood", NULL};
+    if (getenv("OPENBLAS_CORETYPE")) return;
+    const char *core = openblas_get_corename();
+    int old = 0;
+    for (int i = 0; core && pre_avx2_cores[i]; i++) old |= strcasecmp(core, pre_avx2_cores[i]) == 0;
+    if (!old) return;
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return;
+    setenv("OPENBLAS_CORETYPE", "Haswell", 1);
+    execv("/proc/self/exe", argv); /* returns only if it failed: carry on with the slow kernels */
+#else
+    (void)argv;
+#endif
+}
 #endif
 
 /* Products below this many multiply-adds go to BLAS as they are: too small
