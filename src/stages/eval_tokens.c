@@ -88,7 +88,8 @@ static void sequence_logprobs(Model *m, const IntVec *ids, double *lp) {
     for (int t = 0; t + 1 < T; t++) {
         const float *x = m->act.out + (size_t)t * V; /* (V) logits at position t */
         double mx = -INFINITY, sum = 0;
-        for (int v = 0; v < V; v++) mx = fmax(mx, x[v]);
+        for (int v = 0; v < V; v++) /* a comparison, not fmax: arm64 gcc 12 crashes vectorising fmax at -O3 */
+            if (x[v] > mx) mx = x[v];
         for (int v = 0; v < V; v++) sum += exp(x[v] - mx);
         lp[t] = x[ids->data[t + 1]] - mx - log(sum);
     }
