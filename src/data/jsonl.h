@@ -37,6 +37,10 @@ void jsonl_close(JsonlReader *r);
 /* Prints "lmforge: FILE:LINE: <message>" and exits 1. */
 _Noreturn void jsonl_die(const JsonlRecord *rec, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* 1 if s is empty or only white space: text that says nothing, which the
+ * readers refuse as a prompt or an answer (README: Reliability). */
+int jsonl_text_is_blank(const char *s);
+
 /* Die if the field is missing or has another type. */
 const char *jsonl_get_string(const JsonlRecord *rec, const char *field);
 double jsonl_get_number(const JsonlRecord *rec, const char *field);

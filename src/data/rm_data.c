@@ -253,6 +253,11 @@ static void add_preference_record(PreferenceLoader *l, const JsonlRecord *rec) {
             jsonl_die(rec, "field \"ranking\" is missing (the indices of the responses from best to worst)");
         parse_ranking(rec, K, ranks);
     }
+    for (int k = 0; k < K; k++) /* the same rule as dpo's */
+        if (jsonl_text_is_blank(texts[k])) {
+            if (has_pair) jsonl_die(rec, "field \"%s\" is an empty answer", k == 0 ? "chosen" : "rejected");
+            jsonl_die(rec, "field \"responses\"[%d] is an empty answer", k);
+        }
     Conversation prompt = jsonl_get_conversation(rec, "prompt");
 
     RmPair *ranked = xmalloc(sizeof(RmPair) * (size_t)(K * (K - 1) / 2));
