@@ -133,3 +133,29 @@ clean:
 	rm -rf build
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+# Fuzzing (`make fuzz`, clang's libFuzzer; tests/fuzz/fuzz.c): one binary per
+# parser, each run for FUZZ_SECONDS from the seeds in tests/fuzz/corpus/NAME;
+# what it finds goes to build/fuzz/corpus-NAME; a crash stops with the input
+# saved as build/fuzz/NAME-crash-*.
+FUZZ_TARGETS = jsonl json safetensors recipe
+FUZZ_SECONDS ?= 20
+FUZZ_ID_jsonl = 1
+FUZZ_ID_json = 2
+FUZZ_ID_safetensors = 3
+FUZZ_ID_recipe = 4
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g -fopenmp -Wno-pass-failed $(BLAS_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=undefined
+$(B)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "CC   $< (fuzz)"
+	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+$(B)/fuzz/fuzz-%: tests/fuzz/fuzz.c $(LIB_SRC:%.c=$(B)/fuzz/obj/%.o)
+	@echo "LINK $@"
+	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -DFUZZ_TARGET=$(FUZZ_ID_$*) $^ -o $@ $(LDLIBS)
+fuzz: $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz-%)
+	@for t in $(FUZZ_TARGETS); do mkdir -p $(B)/fuzz/corpus-$$t; echo "fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  ASAN_OPTIONS=detect_leaks=0 OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive ./$(B)/fuzz/fuzz-$$t \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=4096 -close_fd_mask=2 -print_final_stats=0 \
+	    -artifact_prefix=$(B)/fuzz/$$t- $(B)/fuzz/corpus-$$t tests/fuzz/corpus/$$t 2>&1 | tail -3 || exit 1; \
+	  ls $(B)/fuzz/$$t-crash-* $(B)/fuzz/$$t-leak-* $(B)/fuzz/$$t-timeout-* 2>/dev/null && exit 1; true; done
+.PHONY: fuzz
