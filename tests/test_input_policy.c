@@ -264,6 +264,11 @@ TEST(input_answers_must_say_something_in_every_stage) {
         {load_rm, "{\"prompt\": \"hi\", \"responses\": [\"a\", \" \"], \"ranking\": [0, 1]}\n",
          "d.jsonl:1: field \"responses\"[1] is an empty answer"},
         {load_rm, "{\"prompt\": \"\", \"chosen\": \"yes\", \"rejected\": \"no\"}\n", "d.jsonl:1: field \"prompt\" is empty"},
+        /* found by make fuzz: an index too large for an int was cast to one */
+        {load_rm, "{\"prompt\": \"hi\", \"responses\": [\"a\", \"b\"], \"ranking\": [0, 2.1e34]}\n",
+         "d.jsonl:1: field \"ranking\" is not a permutation of the 2 responses: index 2.1e+34 is out of range"},
+        {load_rm, "{\"prompt\": \"hi\", \"responses\": [\"a\", \"b\"], \"ranking\": [[0, -1e300]]}\n",
+         "index -1e+300 is out of range"},
     };
     for (size_t i = 0; i < LMF_ARRAY_LEN(cases); i++) {
         char *p = write_in(dir, "d.jsonl", cases[i].text, strlen(cases[i].text));

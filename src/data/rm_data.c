@@ -5,6 +5,7 @@
  * end in one parallel pass. */
 #include "rm_data.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,11 +136,13 @@ static int identical_warning_due(PreferenceLoader *l) {
 }
 
 static void set_rank(const JsonlRecord *rec, const cJSON *item, int K, int rank, int *ranks, int pos) {
-    if (!cJSON_IsNumber(item) || item->valuedouble != (double)(int)item->valuedouble)
+    if (!cJSON_IsNumber(item) || item->valuedouble != floor(item->valuedouble))
         jsonl_die(rec, "field \"ranking\"[%d] must be a response index or a list of tied indices", pos);
+    /* compared as a double: 1e34 does not fit an int (found by make fuzz) */
+    if (item->valuedouble < 0 || item->valuedouble >= K)
+        jsonl_die(rec, "field \"ranking\" is not a permutation of the %d responses: index %g is out of range", K,
+                  item->valuedouble);
     int idx = (int)item->valuedouble;
-    if (idx < 0 || idx >= K)
-        jsonl_die(rec, "field \"ranking\" is not a permutation of the %d responses: index %d is out of range", K, idx);
     if (ranks[idx] >= 0)
         jsonl_die(rec, "field \"ranking\" is not a permutation of the %d responses: index %d appears twice", K, idx);
     ranks[idx] = rank;
