@@ -146,16 +146,20 @@ FUZZ_ID_jsonl = 1
 FUZZ_ID_json = 2
 FUZZ_ID_safetensors = 3
 FUZZ_ID_recipe = 4
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g -fopenmp -Wno-pass-failed $(BLAS_CFLAGS) -MMD -MP \
-              -fsanitize=address,undefined -fno-sanitize-recover=undefined
-.PRECIOUS: $(B)/fuzz/obj/%.o $(B)/fuzz/fuzz-%
+FUZZ_SAN = -fopenmp -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g -Wno-pass-failed $(BLAS_CFLAGS) -MMD -MP $(FUZZ_SAN)
+.PRECIOUS: $(B)/fuzz/obj/%.o $(B)/fuzz/target-%.o $(B)/fuzz/fuzz-%
 $(B)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "CC   $< (fuzz)"
 	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
-$(B)/fuzz/fuzz-%: tests/fuzz/fuzz.c $(LIB_SRC:%.c=$(B)/fuzz/obj/%.o)
+$(B)/fuzz/target-%.o: tests/fuzz/fuzz.c
+	@mkdir -p $(dir $@)
+	@echo "CC   $< (fuzz $*)"
+	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -DFUZZ_TARGET=$(FUZZ_ID_$*) -c $< -o $@
+$(B)/fuzz/fuzz-%: $(B)/fuzz/target-%.o $(LIB_SRC:%.c=$(B)/fuzz/obj/%.o)
 	@echo "LINK $@"
-	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -DFUZZ_TARGET=$(FUZZ_ID_$*) $^ -o $@ $(LDLIBS)
+	@clang $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(LDLIBS)
 fuzz: $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz-%)
 	@for t in $(FUZZ_TARGETS); do mkdir -p $(B)/fuzz/corpus-$$t; echo "fuzz $$t ($(FUZZ_SECONDS) s)"; \
 	  ASAN_OPTIONS=detect_leaks=0 OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive ./$(B)/fuzz/fuzz-$$t -fork=1 -ignore_ooms=1 \
