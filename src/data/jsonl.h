@@ -10,7 +10,9 @@
  *   jsonl_close(r);
  *
  * Blank lines are skipped; a line that is not a JSON object ends the program
- * with "FILE:LINE: ...". A null field counts as missing. */
+ * with "FILE:LINE: ...", and so does one that breaks the input policy
+ * (base/input_check.h: invalid UTF-8, NUL or \u0000, a lone surrogate, a key
+ * twice, nesting too deep). A null field counts as missing. */
 #ifndef LMF_JSONL_H
 #define LMF_JSONL_H
 
