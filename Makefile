@@ -148,16 +148,18 @@ FUZZ_ID_safetensors = 3
 FUZZ_ID_recipe = 4
 FUZZ_SAN = -fopenmp -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g -Wno-pass-failed $(BLAS_CFLAGS) -MMD -MP $(FUZZ_SAN)
-.PRECIOUS: $(B)/fuzz/obj/%.o $(B)/fuzz/target-%.o $(B)/fuzz/fuzz-%
+.PRECIOUS: $(B)/fuzz/obj/%.o
 $(B)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "CC   $< (fuzz)"
 	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
-$(B)/fuzz/target-%.o: tests/fuzz/fuzz.c
+# Static pattern rules: a plain one would also match the .d files that make
+# tries to remake (through the built-in %: %.o).
+$(FUZZ_TARGETS:%=$(B)/fuzz/target-%.o): $(B)/fuzz/target-%.o: tests/fuzz/fuzz.c
 	@mkdir -p $(dir $@)
 	@echo "CC   $< (fuzz $*)"
 	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -DFUZZ_TARGET=$(FUZZ_ID_$*) -c $< -o $@
-$(B)/fuzz/fuzz-%: $(B)/fuzz/target-%.o $(LIB_SRC:%.c=$(B)/fuzz/obj/%.o)
+$(FUZZ_TARGETS:%=$(B)/fuzz/fuzz-%): $(B)/fuzz/fuzz-%: $(B)/fuzz/target-%.o $(LIB_SRC:%.c=$(B)/fuzz/obj/%.o)
 	@echo "LINK $@"
 	@clang $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(LDLIBS)
 fuzz: $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz-%)

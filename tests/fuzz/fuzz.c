@@ -48,11 +48,25 @@ static void write_file(const char *path, const uint8_t *data, size_t len) {
     if (!f || (len && fwrite(data, 1, len, f) != len) || fclose(f) != 0) abort();
 }
 
+/* At exit: the files the targets write, then the folder (fork mode starts
+ * many processes, each with its own). */
+static void remove_dir(void) {
+    static const char *const names[] = {"corpus.txt", "d.jsonl", "config.json", "tokenizer.json",
+                                        "a.safetensors", "m.safetensors", "model.safetensors.index.json"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char *p = in_dir(names[i]);
+        unlink(p);
+        free(p);
+    }
+    rmdir(dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
     char tmpl[] = "/tmp/lmforge-fuzz-XXXXXX";
     if (!mkdtemp(tmpl)) abort();
     dir = xstrdup(tmpl);
+    atexit(remove_dir);
     lmf_quiet = 1;
 #if FUZZ_TARGET == 1
     /* A small tokenizer, trained once. */
