@@ -147,3 +147,40 @@ clean:
 	rm -rf build
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+# Fuzzing (`make fuzz`, clang's libFuzzer; tests/fuzz/fuzz.c): one binary per
+# parser, each run for FUZZ_SECONDS from the seeds in tests/fuzz/corpus/NAME;
+# what it finds goes to build/fuzz/corpus-NAME; a crash fails, its input
+# saved as build/fuzz/NAME-crash-*. Fork mode (-fork=1) restarts the process
+# when the memory that refused inputs leave behind (die() jumps out of the
+# parser) runs out, instead of reporting that as a finding.
+FUZZ_TARGETS = jsonl json safetensors recipe
+FUZZ_SECONDS ?= 20
+FUZZ_ID_jsonl = 1
+FUZZ_ID_json = 2
+FUZZ_ID_safetensors = 3
+FUZZ_ID_recipe = 4
+FUZZ_SAN = -fopenmp -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g -Wno-pass-failed $(BLAS_CFLAGS) -MMD -MP $(FUZZ_SAN)
+.PRECIOUS: $(B)/fuzz/obj/%.o
+$(B)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "CC   $< (fuzz)"
+	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+# Static pattern rules: a plain one would also match the .d files that make
+# tries to remake (through the built-in %: %.o).
+$(FUZZ_TARGETS:%=$(B)/fuzz/target-%.o): $(B)/fuzz/target-%.o: tests/fuzz/fuzz.c
+	@mkdir -p $(dir $@)
+	@echo "CC   $< (fuzz $*)"
+	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -DFUZZ_TARGET=$(FUZZ_ID_$*) -c $< -o $@
+$(FUZZ_TARGETS:%=$(B)/fuzz/fuzz-%): $(B)/fuzz/fuzz-%: $(B)/fuzz/target-%.o $(LIB_SRC:%.c=$(B)/fuzz/obj/%.o)
+	@echo "LINK $@"
+	@clang $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(LDLIBS)
+fuzz: $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz-%)
+	@for t in $(FUZZ_TARGETS); do mkdir -p $(B)/fuzz/corpus-$$t; echo "fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  ASAN_OPTIONS=detect_leaks=0 OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive ./$(B)/fuzz/fuzz-$$t -fork=1 -ignore_ooms=1 \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=2048 -close_fd_mask=2 \
+	    -artifact_prefix=$(B)/fuzz/$$t- $(B)/fuzz/corpus-$$t tests/fuzz/corpus/$$t 2>&1 | tail -2; \
+	  if ls $(B)/fuzz/$$t-crash-* $(B)/fuzz/$$t-timeout-* 2>/dev/null | grep .; then \
+	    echo "fuzz $$t: crash inputs above (a regression test, a fix, then delete them)"; exit 1; fi; done
+.PHONY: fuzz

@@ -5,13 +5,15 @@
 set -e
 [ "${LMF_DEPS_SKIP:-0}" = 1 ] && exit 0
 
+# clang: libFuzzer, for `make fuzz` (tests/fuzz/fuzz.c).
 PACKAGES="build-essential make gcc libc6-dev pkg-config
 libopenblas-openmp-dev libpcre2-dev libcjson-dev
 python3 python3-torch python3-numpy
 libgoogle-perftools4
 libopenmpi-dev openmpi-bin
 bible-kjv fortunes fortunes-min fortunes-zh bsdgames wordnet-base
-ca-certificates"
+ca-certificates
+clang"
 
 # On x86-64, Debian's arm64 cross compiler: make test compiles every source
 # file for arm64 too (scripts/check_arm64.sh), the portable C paths included.

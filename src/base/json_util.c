@@ -5,13 +5,23 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "input_check.h"
 #include "util.h"
 
 /* Integers above 2^53 are not exact in a double, which is what cJSON keeps. */
 #define JSON_MAX_EXACT_INT 9007199254740992.0
 
 cJSON *json_read_file(const char *path) {
-    char *text = read_file(path, NULL);
+    size_t len;
+    char *file = read_file(path, &len);
+    size_t bom = utf8_bom_length(file, len); /* an editor on Windows may write one */
+    const char *text = file + bom;
+    len -= bom;
+    /* The input policy (input_check.h): cJSON alone would accept invalid
+     * UTF-8, cut a string at \u0000 and keep the first of two equal keys. */
+    size_t offset;
+    const char *why = json_text_problem(text, len, &offset);
+    if (why) die("%s: %s at byte offset %zu", path, why, offset);
     const char *end = NULL;
     cJSON *json = cJSON_ParseWithOpts(text, &end, 1);
     if (!json) {
@@ -20,9 +30,11 @@ cJSON *json_read_file(const char *path) {
             if (*p == '\n') line++, col = 1;
             else col++;
         }
-        die("%s:%d:%d: not valid JSON", path, line, col);
+        die("%s:%d:%d: %s", path, line, col, json_parse_failure(text));
     }
-    free(text);
+    const char *dup = json_duplicate_key(json);
+    if (dup) die("%s: key \"%s\" appears twice in one object", path, dup);
+    free(file);
     return json;
 }
 

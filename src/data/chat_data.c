@@ -14,7 +14,12 @@ Conversation jsonl_get_conversation(const JsonlRecord *rec, const char *field) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec->json, field);
     if (!v || cJSON_IsNull(v)) jsonl_die(rec, "field \"%s\" is missing", field);
     Conversation c = {0};
+    /* "messages" names a list; a string there is a mistake, not a prompt. */
+    if (strcmp(field, "messages") == 0 && !cJSON_IsArray(v))
+        jsonl_die(rec, "field \"messages\" must be a list of {\"role\": ..., \"content\": ...} messages, not %s",
+                  cJSON_IsString(v) ? "a string" : cJSON_IsObject(v) ? "an object" : "a number or boolean");
     if (cJSON_IsString(v)) {
+        if (jsonl_text_is_blank(v->valuestring)) jsonl_die(rec, "field \"%s\" is empty (or only white space)", field);
         c.msgs = xcalloc(1, sizeof(ChatMessage));
         c.msgs[0] = (ChatMessage){xstrdup("user"), xstrdup(v->valuestring)};
         c.n = 1;
@@ -36,6 +41,12 @@ Conversation jsonl_get_conversation(const JsonlRecord *rec, const char *field) {
                       role->valuestring);
         if (!content || cJSON_IsNull(content)) jsonl_die(rec, "field \"%s\"[%d]: \"content\" is missing", field, c.n);
         if (!cJSON_IsString(content)) jsonl_die(rec, "field \"%s\"[%d]: \"content\" must be a string", field, c.n);
+        /* A blank prompt turn says nothing to answer; a blank answer is
+         * checked where answers are trained on (an empty generated response
+         * may still be scored). */
+        if (strcmp(role->valuestring, "assistant") != 0 && jsonl_text_is_blank(content->valuestring))
+            jsonl_die(rec, "field \"%s\"[%d]: the %s message is empty (or only white space)", field, c.n,
+                      role->valuestring);
         c.msgs[c.n++] = (ChatMessage){xstrdup(role->valuestring), xstrdup(content->valuestring)};
     }
     return c;

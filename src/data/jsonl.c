@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/input_check.h"
 #include "../base/util.h"
 #include "../tokenizer/unicode.h"
 
@@ -49,20 +50,22 @@ static int is_blank(const char *s) {
     return 1;
 }
 
-/* The next line of the current file, moving on to the next file at EOF;
- * NULL after the last one. */
-static char *next_line(JsonlReader *r) {
+/* The next line of the current file (its length, NUL bytes included, in
+ * *len), moving on to the next file at EOF; NULL after the last one. */
+static char *next_line(JsonlReader *r, size_t *len) {
     for (;;) {
         if (!r->f) {
             if (++r->current >= r->n_paths) return NULL;
             r->f = r->stream ? r->stream : xfopen(r->paths[r->current], "rb");
             r->line = 0;
         }
-        if (getline(&r->buf, &r->cap, r->f) >= 0) {
+        ssize_t n = getline(&r->buf, &r->cap, r->f);
+        if (n >= 0) {
             r->line++;
             /* Editors on Windows may start the file with a UTF-8 byte order mark. */
-            if (r->line == 1 && memcmp(r->buf, "\xEF\xBB\xBF", 3) == 0) return r->buf + 3;
-            return r->buf;
+            size_t bom = r->line == 1 ? utf8_bom_length(r->buf, (size_t)n) : 0;
+            *len = (size_t)n - bom;
+            return r->buf + bom;
         }
         if (ferror(r->f)) die_errno("cannot read %s", r->paths[r->current]);
         if (!r->stream) fclose(r->f);
@@ -74,14 +77,23 @@ int jsonl_next(JsonlReader *r, JsonlRecord *rec) {
     cJSON_Delete(r->json);
     r->json = NULL;
     char *line;
-    while ((line = next_line(r)) && is_blank(line)) {}
+    size_t len = 0;
+    /* A line with a NUL byte is not blank, whatever strlen says. */
+    while ((line = next_line(r, &len)) && strlen(line) == len && is_blank(line)) {}
     if (!line) return 0;
     rec->path = r->paths[r->current];
     rec->line = r->line;
+    /* The input policy (input_check.h) before cJSON, which would accept
+     * invalid UTF-8 and cut a string at \u0000. */
+    size_t offset;
+    const char *why = json_text_problem(line, len, &offset);
+    if (why) jsonl_die(rec, "%s (column %zu)", why, offset + 1);
     const char *end = NULL;
     rec->json = r->json = cJSON_ParseWithOpts(line, &end, 1);
-    if (!rec->json) jsonl_die(rec, "not valid JSON (column %d)", (int)(end - line) + 1);
+    if (!rec->json) jsonl_die(rec, "%s (column %d)", json_parse_failure(line), (int)(end - line) + 1);
     if (!cJSON_IsObject(rec->json)) jsonl_die(rec, "expected a JSON object");
+    const char *dup = json_duplicate_key(rec->json);
+    if (dup) jsonl_die(rec, "key \"%s\" appears twice in one object", dup);
     return 1;
 }
 
@@ -99,6 +111,11 @@ void jsonl_die(const JsonlRecord *rec, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vdie_at(rec->path, rec->line, fmt, ap);
+}
+
+int jsonl_text_is_blank(const char *s) {
+    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n' || *s == '\v' || *s == '\f') s++;
+    return *s == 0;
 }
 
 /* The field, or NULL when it is absent or null. */

@@ -10,7 +10,9 @@
  *   jsonl_close(r);
  *
  * Blank lines are skipped; a line that is not a JSON object ends the program
- * with "FILE:LINE: ...". A null field counts as missing. */
+ * with "FILE:LINE: ...", and so does one that breaks the input policy
+ * (base/input_check.h: invalid UTF-8, NUL or \u0000, a lone surrogate, a key
+ * twice, nesting too deep). A null field counts as missing. */
 #ifndef LMF_JSONL_H
 #define LMF_JSONL_H
 
@@ -36,6 +38,10 @@ void jsonl_close(JsonlReader *r);
 
 /* Prints "lmforge: FILE:LINE: <message>" and exits 1. */
 _Noreturn void jsonl_die(const JsonlRecord *rec, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* 1 if s is empty or only white space: text that says nothing, which the
+ * readers refuse as a prompt or an answer (README: Reliability). */
+int jsonl_text_is_blank(const char *s);
 
 /* Die if the field is missing or has another type. */
 const char *jsonl_get_string(const JsonlRecord *rec, const char *field);

@@ -10,6 +10,7 @@
 #include "chat_data.h"
 
 static const char *const FIELD[2] = {"chosen", "rejected"};
+enum { MAX_IDENTICAL_WARNINGS = 5 }; /* shown with file:line; the rest are counted */
 
 int preference_answer_is_blank(const char *s) {
     while (*s && isspace((unsigned char)*s)) s++;
@@ -76,7 +77,17 @@ PrefPairs pref_pairs_load(const char *const *paths, int n_paths, const Tokenizer
     while (jsonl_next(r, &rec)) {
         Conversation prompt = jsonl_get_conversation(&rec, "prompt");
         const char *answers[2] = {answer_text(&rec, FIELD[CHOSEN]), answer_text(&rec, FIELD[REJECTED])};
-        identical += strcmp(answers[CHOSEN], answers[REJECTED]) == 0;
+        /* The same text on both sides has a DPO loss of log 2 whatever the
+         * model does: it teaches nothing. Skipped as the reward model does. */
+        if (strcmp(answers[CHOSEN], answers[REJECTED]) == 0) {
+            if (identical < MAX_IDENTICAL_WARNINGS)
+                warn("%s:%d: \"chosen\" is identical to \"rejected\"; the record is skipped", rec.path, rec.line);
+            else if (identical == MAX_IDENTICAL_WARNINGS)
+                warn("(further identical pairs are counted but not shown)");
+            identical++;
+            conversation_free(&prompt);
+            continue;
+        }
         if (set.n == cap) {
             cap = cap ? 2 * cap : 256;
             set.pairs = xrealloc(set.pairs, sizeof(PrefPair) * (size_t)cap);
@@ -91,9 +102,12 @@ PrefPairs pref_pairs_load(const char *const *paths, int n_paths, const Tokenizer
         conversation_free(&prompt);
     }
     jsonl_close(r);
-    if (set.n == 0) die("%s%s: no preference pairs", paths[0], n_paths > 1 ? " ..." : "");
+    const char *what = n_paths == 1 ? paths[0] : "the preference files";
+    if (identical)
+        warn("%s: %d of %d pairs skipped: the same chosen and rejected answer teaches nothing", what, identical,
+             identical + set.n);
+    if (set.n == 0) die("%s: no preference pairs%s", what, identical ? " left (every pair was identical)" : "");
     if (truncated) info("%d of %d pairs had their prompt shortened to fit --max-len %d", truncated, set.n, max_len);
-    if (identical) warn("%d of %d pairs have the same chosen and rejected answer: they teach nothing", identical, set.n);
     return set;
 }
 

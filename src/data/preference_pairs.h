@@ -8,7 +8,9 @@
  * (and its closing <|im_end|>) are marked.
  *
  * Bad input dies naming FILE:LINE and the field: a missing or empty answer,
- * an answer of another type, a pair that does not fit the length limit. */
+ * an answer of another type, a pair that does not fit the length limit. A
+ * pair whose chosen answer equals its rejected one is skipped with a
+ * FILE:LINE warning, as the reward model's reader does. */
 #ifndef LMF_PREFERENCE_PAIRS_H
 #define LMF_PREFERENCE_PAIRS_H
 

@@ -5,6 +5,7 @@
  * end in one parallel pass. */
 #include "rm_data.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,11 +136,13 @@ static int identical_warning_due(PreferenceLoader *l) {
 }
 
 static void set_rank(const JsonlRecord *rec, const cJSON *item, int K, int rank, int *ranks, int pos) {
-    if (!cJSON_IsNumber(item) || item->valuedouble != (double)(int)item->valuedouble)
+    if (!cJSON_IsNumber(item) || item->valuedouble != floor(item->valuedouble))
         jsonl_die(rec, "field \"ranking\"[%d] must be a response index or a list of tied indices", pos);
+    /* compared as a double: 1e34 does not fit an int (found by make fuzz) */
+    if (item->valuedouble < 0 || item->valuedouble >= K)
+        jsonl_die(rec, "field \"ranking\" is not a permutation of the %d responses: index %g is out of range", K,
+                  item->valuedouble);
     int idx = (int)item->valuedouble;
-    if (idx < 0 || idx >= K)
-        jsonl_die(rec, "field \"ranking\" is not a permutation of the %d responses: index %d is out of range", K, idx);
     if (ranks[idx] >= 0)
         jsonl_die(rec, "field \"ranking\" is not a permutation of the %d responses: index %d appears twice", K, idx);
     ranks[idx] = rank;
@@ -253,6 +256,11 @@ static void add_preference_record(PreferenceLoader *l, const JsonlRecord *rec) {
             jsonl_die(rec, "field \"ranking\" is missing (the indices of the responses from best to worst)");
         parse_ranking(rec, K, ranks);
     }
+    for (int k = 0; k < K; k++) /* the same rule as dpo's */
+        if (jsonl_text_is_blank(texts[k])) {
+            if (has_pair) jsonl_die(rec, "field \"%s\" is an empty answer", k == 0 ? "chosen" : "rejected");
+            jsonl_die(rec, "field \"responses\"[%d] is an empty answer", k);
+        }
     Conversation prompt = jsonl_get_conversation(rec, "prompt");
 
     RmPair *ranked = xmalloc(sizeof(RmPair) * (size_t)(K * (K - 1) / 2));

@@ -11,11 +11,18 @@
  * assistant message (TRL's conversational form). */
 static const char *completion_text(const JsonlRecord *rec, Conversation *owned) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec->json, "completion");
-    if (!cJSON_IsArray(v)) return jsonl_get_string(rec, "completion");
-    *owned = jsonl_get_conversation(rec, "completion");
-    if (owned->n != 1 || strcmp(owned->msgs[0].role, "assistant") != 0)
-        jsonl_die(rec, "field \"completion\" must be a string or a list of one assistant message");
-    return owned->msgs[0].content;
+    const char *text;
+    if (!cJSON_IsArray(v)) {
+        text = jsonl_get_string(rec, "completion");
+    } else {
+        *owned = jsonl_get_conversation(rec, "completion");
+        if (owned->n != 1 || strcmp(owned->msgs[0].role, "assistant") != 0)
+            jsonl_die(rec, "field \"completion\" must be a string or a list of one assistant message");
+        text = owned->msgs[0].content;
+    }
+    /* an empty answer would teach the model to say nothing */
+    if (jsonl_text_is_blank(text)) jsonl_die(rec, "field \"completion\" is an empty answer");
+    return text;
 }
 
 void sft_render_record(const JsonlRecord *rec, const Tokenizer *t, int last_turn_only, IntVec *ids, IntVec *mask,
@@ -28,6 +35,9 @@ void sft_render_record(const JsonlRecord *rec, const Tokenizer *t, int last_turn
         if (strcmp(last->role, "assistant") != 0)
             jsonl_die(rec, "field \"messages\": the chat ends with a %s turn; it must end with an assistant turn",
                       last->role);
+        for (int i = 0; i < chat.n; i++) /* every assistant turn may be trained on */
+            if (strcmp(chat.msgs[i].role, "assistant") == 0 && jsonl_text_is_blank(chat.msgs[i].content))
+                jsonl_die(rec, "field \"messages\"[%d]: the assistant message is an empty answer", i);
         chat_render(t, chat.msgs, chat.n, 0, last_turn_only, ids, mask);
         *prompt = conversation_copy(chat.msgs, chat.n - 1);
         *reference = xstrdup(last->content);
@@ -87,6 +97,10 @@ SftData *sft_data_load(const char *const *paths, int n_paths, const Tokenizer *t
     jsonl_close(r);
     intvec_free(&ids);
     intvec_free(&mask);
+    /* Say so here, naming the data, rather than later in terms of a split. */
+    const char *what = n_paths == 1 ? paths[0] : "the SFT files";
+    if (d->stats.n_records == 0) die("%s: no examples (expected one JSON object per line)", what);
+    if (d->n == 0) die("%s: none of the %d examples has an answer token within --max-len %d", what, d->stats.n_records, o->max_len);
     return d;
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../base/input_check.h"
 #include "../base/json_util.h"
 #include "../base/rng.h"
 #include "../base/util.h"
@@ -73,21 +74,33 @@ static void for_each_document(const PathList *files, DocFn fn, void *ctx) {
         if (ends_with(p, ".txt")) {
             size_t len;
             char *text = read_file(p, &len);
-            if (len == 0) die("%s: empty file", p);
-            fn(text, len, ctx);
+            /* The input policy (input_check.h): raw bytes are not text. */
+            size_t bom = utf8_bom_length(text, len), offset;
+            const char *why = text_problem(text + bom, len - bom, &offset);
+            if (why) die("%s: %s at byte offset %zu", p, why, bom + offset);
+            if (len == bom) die("%s: empty file", p);
+            if (jsonl_text_is_blank(text + bom)) die("%s: only white space, no text", p);
+            fn(text + bom, len - bom, ctx);
             free(text);
             continue;
         }
         JsonlReader *r = jsonl_open(p);
         JsonlRecord rec;
-        int docs = 0;
+        int docs = 0, blank = 0;
         while (jsonl_next(r, &rec)) {
             const char *text = jsonl_get_string(&rec, "text");
+            /* An empty document would add only an end-of-text token. */
+            if (jsonl_text_is_blank(text)) {
+                if (blank++ == 0) warn("%s:%d: empty document skipped", rec.path, rec.line);
+                continue;
+            }
             fn(text, strlen(text), ctx);
             docs++;
         }
         jsonl_close(r);
+        if (!docs && blank) die("%s: all %d documents are empty (or only white space)", p, blank);
         if (!docs) die("%s: no documents (expected one {\"text\": ...} object per line)", p);
+        if (blank > 1) warn("%s: %d empty documents skipped", p, blank);
     }
 }
 

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../base/input_check.h"
 #include "../base/json_util.h"
 #include "../base/util.h"
 
@@ -191,6 +192,51 @@ static void add_tensor(SafeTensors *st, StTensor t) {
     st->tensors[st->n_tensors++] = t;
 }
 
+static int compare_ranges(const void *pa, const void *pb) {
+    const StTensor *a = *(const StTensor *const *)pa, *b = *(const StTensor *const *)pb;
+    const uint8_t *ab = a->data, *bb = b->data;
+    if (ab != bb) return ab < bb ? -1 : 1;
+    return a->nbytes < b->nbytes ? -1 : a->nbytes > b->nbytes;
+}
+
+/* The tensors of one file (n of them) must tile its data section: ranges
+ * disjoint, no gap between them, none left over at the end. A writer that
+ * lets two tensors share bytes, or leaves bytes unaccounted for, wrote a
+ * file that other readers refuse (the safetensors library does), and a
+ * shared range would let a write through one tensor change another. */
+static void check_layout(const StTensor *t, int n, const char *file, const uint8_t *data, size_t data_len) {
+    const StTensor **order = xmalloc(sizeof(StTensor *) * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++) order[i] = &t[i];
+    if (n > 1) qsort(order, (size_t)n, sizeof *order, compare_ranges);
+    size_t at = 0; /* where the next tensor must begin */
+    const StTensor *prev = NULL;
+    for (int i = 0; i < n; i++) {
+        size_t begin = (size_t)((const uint8_t *)order[i]->data - data), end = begin + order[i]->nbytes;
+        if (begin < at)
+            tensor_die(file, order[i]->name, "data_offsets [%zu, %zu] overlap those of tensor \"%s\" [%zu, %zu]", begin,
+                       end, prev->name, (size_t)((const uint8_t *)prev->data - data),
+                       (size_t)((const uint8_t *)prev->data - data) + prev->nbytes);
+        if (begin > at) {
+            if (prev)
+                tensor_die(file, order[i]->name,
+                           "data_offsets [%zu, %zu] leave a gap of %zu bytes after tensor \"%s\", which ends at %zu",
+                           begin, end, begin - at, prev->name, at);
+            tensor_die(file, order[i]->name,
+                       "data_offsets [%zu, %zu]: the data section's first %zu bytes belong to no tensor", begin, end,
+                       begin);
+        }
+        at = end;
+        prev = order[i];
+    }
+    if (at != data_len) {
+        if (prev)
+            die("%s: %zu bytes after the end of the last tensor (\"%s\", at %zu) belong to no tensor", file,
+                data_len - at, prev->name, at);
+        die("%s: %zu bytes of data but no tensor", file, data_len);
+    }
+    free(order);
+}
+
 /* Maps one .safetensors file and adds its tensors and metadata. */
 static void load_file(SafeTensors *st, const char *path) {
     st->files = xrealloc(st->files, (size_t)(st->n_files + 1) * sizeof(MappedFile));
@@ -210,15 +256,20 @@ static void load_file(SafeTensors *st, const char *path) {
 
     /* cJSON needs a NUL-terminated copy; requiring the terminator rejects
      * trailing garbage while allowing the spaces the header is padded with. */
+    size_t offset;
+    const char *why = json_text_problem(header, (size_t)header_len, &offset);
+    if (why) die("%s: header: %s at byte offset %zu", file, why, (size_t)8 + offset);
     char *text = xstrndup(header, (size_t)header_len);
     cJSON *root = cJSON_ParseWithOpts(text, NULL, 1);
-    if (!root) die("%s: header is not valid JSON", file);
+    if (!root) die("%s: header is %s", file, json_parse_failure(text));
     if (!cJSON_IsObject(root)) die("%s: header is not a JSON object", file);
+    int first = st->n_tensors;
     const cJSON *entry;
     cJSON_ArrayForEach(entry, root) {
         if (strcmp(entry->string, "__metadata__") == 0) add_metadata(st, entry, file);
         else add_tensor(st, parse_tensor(entry, file, data, data_len));
     }
+    check_layout(st->tensors + first, st->n_tensors - first, file, data, data_len);
     cJSON_Delete(root);
     free(text);
 }
@@ -245,6 +296,13 @@ static void open_index(SafeTensors *st, const char *index_path) {
     cJSON_ArrayForEach(entry, weight_map) {
         if (!cJSON_IsString(entry))
             die("%s: weight_map entry \"%s\" must be a file name (a string)", index_path, entry->string);
+        /* A shard lives beside its index: a path could reach any file on
+         * the machine (../elsewhere/model.safetensors, /etc/...). */
+        const char *name = entry->valuestring;
+        if (!*name || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+            die("%s: tensor \"%s\" is in shard \"%s\": a shard must be a plain file name in the checkpoint's "
+                "folder (no '/', no '..')",
+                index_path, entry->string, name);
         char *shard = path_join(dir, entry->valuestring);
         if (!file_is_loaded(st, shard)) {
             if (!file_exists(shard))

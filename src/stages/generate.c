@@ -113,6 +113,9 @@ static ChatMessage *read_messages(const JsonlRecord *rec, const cJSON *arr, int 
         if (!cJSON_IsObject(m)) jsonl_die(rec, "field \"messages[%d]\" must be an object", i);
         if (!cJSON_IsString(role)) jsonl_die(rec, "field \"messages[%d].role\" must be a string", i);
         if (!cJSON_IsString(content)) jsonl_die(rec, "field \"messages[%d].content\" must be a string", i);
+        if (strcmp(role->valuestring, "assistant") != 0 && jsonl_text_is_blank(content->valuestring))
+            jsonl_die(rec, "field \"messages[%d]\": the %s message is empty (or only white space)", i,
+                      role->valuestring);
         const char *r = role->valuestring;
         if (strcmp(r, "system") != 0 && strcmp(r, "user") != 0 && strcmp(r, "assistant") != 0)
             jsonl_die(rec, "field \"messages[%d].role\" is \"%s\", not system, user or assistant", i, r);
@@ -147,6 +150,7 @@ static void read_prompt_file(PromptSet *ps, const char *path, const PromptEncodi
         const cJSON *messages = jsonl_opt_array(&rec, "messages");
         if (prompt && messages) jsonl_die(&rec, "has both \"prompt\" and \"messages\"; give one");
         if (!prompt && !messages) jsonl_die(&rec, "field \"prompt\" (or \"messages\") is missing");
+        if (prompt && jsonl_text_is_blank(prompt)) jsonl_die(&rec, "field \"prompt\" is empty (or only white space)");
         IntVec ids;
         if (prompt) {
             ids = encode_prompt(e->tok, prompt, e->chat, e->system);

@@ -85,6 +85,7 @@ int cmd_rs(int argc, char **argv) {
     JsonlWriter *w_sft = jsonl_writer_open(p_sft), *w_pairs = jsonl_writer_open(p_pairs), *w_all = jsonl_writer_open(p_all);
     const char **texts = xmalloc(sizeof(char *) * (size_t)n);
     long dropped = 0, identical = 0;
+    int blank_best = 0; /* prompts whose best answer is empty: no SFT example */
     double mean_best = 0, mean_all = 0;
     for (int i = 0; i < n_prompts; i++) {
         const float *sc = scores + (size_t)i * n;
@@ -109,7 +110,9 @@ int cmd_rs(int argc, char **argv) {
         cJSON_AddItemToArray(messages, answer);
         cJSON_AddItemToObject(sft, "messages", messages);
         cJSON_AddNumberToObject(sft, "score", sc[best]);
-        jsonl_write(w_sft, sft);
+        /* sft refuses an empty answer (README: Reliability): leave it out here */
+        if (preference_answer_is_blank(texts[best])) blank_best++;
+        else jsonl_write(w_sft, sft);
         cJSON_Delete(sft);
 
         if (strcmp(texts[best], texts[worst]) == 0 || preference_answer_is_blank(texts[best]) ||
@@ -139,8 +142,9 @@ int cmd_rs(int argc, char **argv) {
     jsonl_writer_close(w_all);
     info("rs: %d prompts x %d answers (generation %.1fs, scoring %.1fs); mean score %.4f, mean best %.4f", n_prompts, n,
          t_gen, t_score, mean_all / total, mean_best / n_prompts);
-    info("rs: %d SFT examples in %s; %ld pairs in %s (%ld dropped below --min-gap %g, %ld with identical or empty answers)",
-         n_prompts, p_sft, n_prompts - dropped - identical, p_pairs, dropped, (double)min_gap, identical);
+    info("rs: %d SFT examples in %s (%d empty best answers left out); %ld pairs in %s (%ld dropped below --min-gap %g, "
+         "%ld with identical or empty answers)",
+         n_prompts - blank_best, p_sft, blank_best, n_prompts - dropped - identical, p_pairs, dropped, (double)min_gap, identical);
     free(scores);
     free(texts);
     free(p_sft);

@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/input_check.h"
 #include "../base/util.h"
+#include "../data/jsonl.h"
 #include "byte_level.h"
 #include "tokenizer_internal.h"
 #include "unicode.h"
@@ -47,28 +49,17 @@ static void corpus_add(Corpus *c, char *text, size_t len) {
     c->bytes += len;
 }
 
-/* One document per line: {"text": "..."}; blank lines are skipped. */
+/* One document per line: {"text": "..."}; blank lines are skipped. The
+ * shared reader applies the input policy (README: Reliability). */
 static void read_jsonl(Corpus *c, const char *path) {
-    size_t len;
-    char *data = read_file(path, &len);
-    int line_no = 0;
-    for (size_t pos = 0; pos < len;) {
-        char *line = data + pos, *nl = memchr(line, '\n', len - pos);
-        size_t n = nl ? (size_t)(nl - line) : len - pos;
-        pos += n + 1;
-        line_no++;
-        size_t k = 0;
-        while (k < n && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r')) k++;
-        if (k == n) continue;
-        cJSON *doc = cJSON_ParseWithLength(line, n);
-        if (!doc) die("%s line %d: not valid JSON", path, line_no);
-        const cJSON *text = cJSON_GetObjectItemCaseSensitive(doc, "text");
-        if (!cJSON_IsString(text)) die("%s line %d: field \"text\" is missing or not a string", path, line_no);
-        size_t tlen = strlen(text->valuestring);
-        corpus_add(c, xstrndup(text->valuestring, tlen), tlen);
-        cJSON_Delete(doc);
+    JsonlReader *r = jsonl_open(path);
+    JsonlRecord rec;
+    while (jsonl_next(r, &rec)) {
+        const char *text = jsonl_get_string(&rec, "text");
+        size_t tlen = strlen(text);
+        corpus_add(c, xstrndup(text, tlen), tlen);
     }
-    free(data);
+    jsonl_close(r);
 }
 
 static void read_corpus(Corpus *c, const char **files, int n_files) {
@@ -76,8 +67,10 @@ static void read_corpus(Corpus *c, const char **files, int n_files) {
         if (ends_with(files[i], ".jsonl")) {
             read_jsonl(c, files[i]);
         } else {
-            size_t len;
+            size_t len, offset;
             char *text = read_file(files[i], &len);
+            const char *why = text_problem(text, len, &offset); /* raw bytes are not text */
+            if (why) die("%s: %s at byte offset %zu", files[i], why, offset);
             corpus_add(c, text, len);
         }
     }
