@@ -247,6 +247,7 @@ TrainResult trainer_run(Model *m, const Objective *obj, const TrainConfig *cfg) 
     int data_ended = 0;
     char extra[256];
 
+    const long resumed_at = step;
     while (step < cfg->max_steps && !data_ended) {
         double t_step = now_seconds();
         int n_seen = 0, n_micro = 0;
@@ -315,6 +316,8 @@ TrainResult trainer_run(Model *m, const Objective *obj, const TrainConfig *cfg) 
         info("the data ended after %ld steps", step);
         run_evaluation(obj, m, &eval, &progress, step);
         save_checkpoint(cfg, m, obj, opt, step);
+    } else if (step == resumed_at) { /* resumed from the final checkpoint: the figures it reports still need one */
+        run_evaluation(obj, m, &eval, &progress, step);
     }
     report_memory_per_rank(opt);
     if (root) {
