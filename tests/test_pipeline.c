@@ -12,6 +12,7 @@
 #include "../src/base/util.h"
 #include "../src/data/jsonl.h"
 #include "../src/io/safetensors.h"
+#include "../src/pipeline/annotator.h"
 #include "../src/pipeline/recipe.h"
 #include "test.h"
 
@@ -218,6 +219,29 @@ static int is_in(const char *s, const char *const *list, int n) {
     for (int i = 0; i < n; i++)
         if (strcmp(s, list[i]) == 0) return 1;
     return 0;
+}
+
+/* Sampled answers may end inside a character; what the annotator program
+ * reads must still be valid UTF-8 (the demo's PPO refresh once stopped on a
+ * strict annotator: "stdin:52: invalid UTF-8"). */
+TEST(annotator_requests_are_valid_utf8_whatever_the_answers) {
+    char *dir = test_tmpdir("annotator-utf8"), *seen = path_join(dir, "seen.jsonl");
+    char *cmd = xsprintf("sh -c 'while read -r l; do printf \"%%s\\n\" \"$l\" >> %s; echo \"{\\\"ranking\\\": [1, 0]}\"; done'",
+                         seen);
+    Annotator *a = annotator_start(cmd);
+    cJSON *prompt = cJSON_CreateString("Say caf\xc3\xa9");
+    const char *responses[2] = {"caf\xc3", "caf\xc3\xa9"}; /* the first stops inside its last character */
+    int ranking[2] = {-1, -1};
+    annotator_rank(a, prompt, responses, 2, ranking);
+    annotator_stop(a);
+    CHECK(ranking[0] == 1 && ranking[1] == 0);
+    CHECK_MSG(test_system("iconv -f UTF-8 -t UTF-8 '%s' > /dev/null 2>&1", seen) == 0, "the request was not UTF-8");
+    CHECK(test_system("grep -q 'caf\xef\xbf\xbd' '%s'", seen) == 0); /* U+FFFD for the cut character */
+    cJSON_Delete(prompt);
+    test_system("rm -rf '%s'", dir);
+    free(cmd);
+    free(seen);
+    free(dir);
 }
 
 TEST(annotate_turns_rankings_into_preference_pairs) {

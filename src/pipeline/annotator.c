@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../base/util.h"
+#include "../data/jsonl.h"
 
 struct Annotator {
     char *command;
@@ -52,15 +53,15 @@ void annotator_rank(Annotator *a, const cJSON *prompt, const char *const *respon
     cJSON *req = cJSON_CreateObject();
     cJSON_AddItemToObject(req, "prompt", cJSON_Duplicate(prompt, 1));
     cJSON_AddItemToObject(req, "responses", cJSON_CreateStringArray(responses, k));
-    char *line = cJSON_PrintUnformatted(req);
-    cJSON_Delete(req);
     a->asked++;
     char *reply = NULL;
     size_t cap = 0;
-    /* a write to an annotator that has exited fails (EPIPE), and so does the read */
-    if (fprintf(a->to, "%s\n", line) < 0 || fflush(a->to) != 0 || getline(&reply, &cap, a->from) < 0)
+    /* jsonl_print: sampled answers may end inside a character, and the annotator reads valid UTF-8 only.
+     * A write to an annotator that has exited fails (EPIPE), and so does the read. */
+    jsonl_print(a->to, req);
+    cJSON_Delete(req);
+    if (ferror(a->to) || fflush(a->to) != 0 || getline(&reply, &cap, a->from) < 0)
         die("annotator '%s' exited without answering request %ld", a->command, a->asked);
-    free(line);
     cJSON *j = cJSON_Parse(reply);
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(j, "ranking");
     int ok = cJSON_IsArray(list) && cJSON_GetArraySize(list) == k;
