@@ -13,7 +13,6 @@
  * RUN_DIR/.pipeline/lock keeps two runs out of one directory. At the end (or
  * at a failure) a table of the steps with their status and wall time is
  * printed; RUN_DIR/pipeline.jsonl holds it too, rewritten after every step. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -30,6 +29,7 @@
 #include "../base/progress.h"
 #include "../base/util.h"
 #include "../pipeline/recipe.h"
+#include "../train/run_dir.h"
 #include "stages.h"
 
 typedef enum { PENDING, SKIPPED, DONE, RESUMED, FAILED, INTERRUPTED, WOULD_RUN } StepStatus;
@@ -81,22 +81,10 @@ static const char *out_dir_of(const PlanStep *s) {
     return NULL;
 }
 
-/* Whether DIR holds a complete trainer checkpoint (checkpoint-STEP/trainer_state.json). */
+/* Whether DIR holds a complete checkpoint, which a step run again continues with --resume. */
 static int has_checkpoint(const char *dir) {
-    DIR *d = dir ? opendir(dir) : NULL;
-    if (!d) return 0;
-    int found = 0;
-    struct dirent *e;
-    while (!found && (e = readdir(d))) {
-        long step;
-        char rest;
-        if (sscanf(e->d_name, "checkpoint-%ld%c", &step, &rest) != 1) continue;
-        char *state = xsprintf("%s/%s/trainer_state.json", dir, e->d_name);
-        found = file_exists(state);
-        free(state);
-    }
-    closedir(d);
-    return found;
+    /* the trainer's stages mark a complete checkpoint with trainer_state.json, PPO with ppo_state.json */
+    return dir && (newest_checkpoint(dir, "trainer_state.json") >= 0 || newest_checkpoint(dir, "ppo_state.json") >= 0);
 }
 
 static int has_arg(const PlanStep *s, const char *arg) {
