@@ -29,6 +29,7 @@
 #include "../base/util.h"
 #include "../data/chat_data.h"
 #include "../data/jsonl.h"
+#include "../data/preference_pairs.h"
 #include "../data/text_data.h"
 #include "../io/checkpoint.h"
 #include "../kernels/kernels.h"
@@ -358,19 +359,41 @@ static void refresh_reward_model(Ppo *p) {
     char *comparisons = xsprintf("%s/comparisons-%ld.jsonl", o->out, p->iteration);
     JsonlWriter *w = jsonl_writer_open(comparisons);
     Annotator *a = annotator_start(o->annotator);
-    const char **texts = xmalloc(sizeof(char *) * (size_t)K);
-    int *ranking = xmalloc(sizeof(int) * (size_t)K);
+    const char **texts = xmalloc(sizeof(char *) * (size_t)K), **kept = xmalloc(sizeof(char *) * (size_t)K);
+    int *ranking = xmalloc(sizeof(int) * (size_t)K), *new_index = xmalloc(sizeof(int) * (size_t)K);
+    int *kept_ranking = xmalloc(sizeof(int) * (size_t)K), blank = 0, dropped = 0;
     for (int i = 0; i < n; i++) {
-        for (int k = 0; k < K; k++) texts[k] = g[i * K + k].text;
+        for (int k = 0; k < K; k++) texts[k] = g[i * K + k].text ? g[i * K + k].text : "";
         cJSON *prompt = conversation_to_json(&p->prompts[which[i]]);
         annotator_rank(a, prompt, texts, K, ranking);
+        /* a blank answer (a policy that stopped at once) teaches the reward model nothing and rm refuses it, as
+         * annotate and rs leave it out: keep the others, in their ranked order */
+        int n_kept = 0;
+        for (int k = 0; k < K; k++) {
+            new_index[k] = preference_answer_is_blank(texts[k]) ? -1 : n_kept;
+            if (new_index[k] < 0) blank++;
+            else kept[n_kept++] = texts[k];
+        }
+        for (int r = 0, j = 0; r < K; r++)
+            if (new_index[ranking[r]] >= 0) kept_ranking[j++] = new_index[ranking[r]];
+        if (n_kept < 2) {
+            dropped++;
+            cJSON_Delete(prompt);
+            continue;
+        }
         cJSON *line = cJSON_CreateObject();
         cJSON_AddItemToObject(line, "prompt", prompt);
-        cJSON_AddItemToObject(line, "responses", cJSON_CreateStringArray(texts, K));
-        cJSON_AddItemToObject(line, "ranking", cJSON_CreateIntArray(ranking, K));
+        cJSON_AddItemToObject(line, "responses", cJSON_CreateStringArray(kept, n_kept));
+        cJSON_AddItemToObject(line, "ranking", cJSON_CreateIntArray(kept_ranking, n_kept));
         jsonl_write(w, line);
         cJSON_Delete(line);
     }
+    if (blank)
+        info("ppo: %d blank answers left out of the comparisons (%d prompts with fewer than 2 others dropped)", blank,
+             dropped);
+    free(kept);
+    free(new_index);
+    free(kept_ranking);
     annotator_stop(a);
     jsonl_writer_close(w);
 
