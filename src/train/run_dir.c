@@ -3,9 +3,9 @@
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
-#include <ftw.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,12 +40,16 @@ void run_dir_lock(const char *run_dir, const char *command) {
         char holder[32] = {0};
         ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
         long pid = n > 0 ? strtol(holder, NULL, 10) : 0;
-        if (pid > 0) die("%s: %s is in use by another lmforge run (PID %ld); wait for it, or choose another --out", command, run_dir, pid);
-        die("%s: %s is in use by another process (it holds %s); wait for it, or choose another --out", command, run_dir, path);
+        if (pid > 0)
+            die("%s: %s is in use by another lmforge run (PID %ld); wait for it, or choose another --out", command,
+                run_dir, pid);
+        die("%s: %s is in use by another process (it holds %s); wait for it, or choose another --out", command,
+            run_dir, path);
     }
     char pid[32];
     int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) die_errno("%s: cannot write %s", command, path);
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        die_errno("%s: cannot write %s", command, path);
     free(path); /* fd stays open: the lock lasts as long as the process */
 }
 
