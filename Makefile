@@ -39,16 +39,21 @@ CFLAGS  ?= -O3 -g
 LDLIBS   = -L$(BLAS_LIBDIR) -Wl,-rpath,$(BLAS_LIBDIR) $(BLAS_LIB) -lpcre2-8 -lcjson -lm
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-LIB_SRC  = $(filter-out src/lmforge.c,$(wildcard src/*.c src/*/*.c))
+# The library every stage links, and the demo's own link unit beside it
+# (src/demo: its data, gold judges and report; only the binary and the tests
+# link it, and nothing in the library may include it).
+LIB_SRC  = $(filter-out src/lmforge.c src/demo/%,$(wildcard src/*.c src/*/*.c))
+DEMO_SRC = $(wildcard src/demo/*.c)
 TEST_SRC = $(wildcard tests/*.c)
 BENCH_SRC = $(wildcard bench/*.c)
 
 OBJ       = $(LIB_SRC:%.c=$(B)/obj/%.o)
+DEMO_LIB  = $(B)/libdemo.a
 TEST_OBJ  = $(TEST_SRC:%.c=$(B)/obj/%.o)
 # arm64's gcc 12 crashes (an internal compiler error) vectorising the tests'
 # fmax reductions over converted floats at -O3; the tests need no vectors.
 $(TEST_OBJ): CFLAGS_COMMON += $(if $(findstring aarch64,$(shell $(CC) -dumpmachine 2>/dev/null)),-fno-tree-vectorize)
-SAN_OBJ   = $(LIB_SRC:%.c=$(B)/asan/%.o) $(TEST_SRC:%.c=$(B)/asan/%.o)
+SAN_OBJ   = $(LIB_SRC:%.c=$(B)/asan/%.o) $(DEMO_SRC:%.c=$(B)/asan/%.o) $(TEST_SRC:%.c=$(B)/asan/%.o)
 
 .PHONY: all mpi objects test test-isa check-arm64 unit-test asan-test bench demo deps clean
 all: $(B)/lmforge
@@ -65,13 +70,17 @@ $(B)/asan/%.o: %.c
 
 # Every object, linked into nothing: what scripts/check_arm64.sh compiles with
 # a cross compiler to show that the portable C paths build for arm64.
-objects: $(B)/obj/src/lmforge.o $(OBJ) $(TEST_OBJ) $(BENCH_SRC:%.c=$(B)/obj/%.o)
+objects: $(B)/obj/src/lmforge.o $(OBJ) $(DEMO_SRC:%.c=$(B)/obj/%.o) $(TEST_OBJ) $(BENCH_SRC:%.c=$(B)/obj/%.o)
 
-$(B)/lmforge: $(B)/obj/src/lmforge.o $(OBJ)
+$(DEMO_LIB): $(DEMO_SRC:%.c=$(B)/obj/%.o)
+	@echo "AR   $@"
+	@rm -f $@ && ar rcs $@ $^
+
+$(B)/lmforge: $(B)/obj/src/lmforge.o $(DEMO_LIB) $(OBJ)
 	@echo "LINK $@"
 	@$(CC) $(CFLAGS_COMMON) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-$(B)/tests: $(TEST_OBJ) $(OBJ)
+$(B)/tests: $(TEST_OBJ) $(DEMO_LIB) $(OBJ)
 	@echo "LINK $@"
 	@$(CC) $(CFLAGS_COMMON) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
@@ -96,7 +105,7 @@ $(B)/mpi/%.o: %.c
 	@echo "CC   $< (mpi)"
 	@$(MPICC) $(CFLAGS_COMMON) $(CFLAGS) -DLMF_MPI -c $< -o $@
 
-$(B)/lmforge-mpi: $(B)/obj/src/lmforge.o $(MPI_OBJ)
+$(B)/lmforge-mpi: $(B)/obj/src/lmforge.o $(DEMO_LIB) $(MPI_OBJ)
 	@echo "LINK $@"
 	@$(MPICC) $(CFLAGS_COMMON) $(CFLAGS) $^ -o $@ $(LDLIBS)
 

@@ -31,7 +31,7 @@
 #include "../src/base/metrics.h"
 #include "../src/base/rng.h"
 #include "../src/base/util.h"
-#include "../src/io/checkpoint.h"
+#include "../src/io/model_dir.h"
 #include "../src/model/model.h"
 #include "../src/train/lm_loss.h"
 #include "../src/train/optimizer.h"
@@ -124,7 +124,7 @@ static void prepare(const char *dir) {
         Model *m = model_new(&c);
         model_init_random(m, 1);
         char *model_dir = xsprintf("%s/init-%s", dir, shapes[i]->name);
-        checkpoint_save(model_dir, m, tok, 0.0, 1.0);
+        model_dir_save(model_dir, m, tok, 0.0, 1.0);
         free(model_dir);
         model_free(m);
     }

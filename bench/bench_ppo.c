@@ -30,7 +30,7 @@
 #include "../src/base/rng.h"
 #include "../src/base/util.h"
 #include "../src/data/chat_data.h"
-#include "../src/io/checkpoint.h"
+#include "../src/io/model_dir.h"
 #include "../src/kernels/kernels.h"
 #include "../src/model/generate.h"
 #include "../src/train/optimizer.h"
@@ -176,8 +176,8 @@ static double update_alone(Model *policy, Model *critic, AdamW *policy_opt, Adam
  * "GENERATION SCORING UPDATE TOKENS", the sums over iterations 2..ITERATIONS. */
 BENCH_CHILD(ppo_alone) {
     char *policy_dir = path_join(arg, "policy"), *rm_dir = path_join(arg, "rm");
-    Checkpoint policy = checkpoint_load(policy_dir), ref = checkpoint_load(policy_dir);
-    Checkpoint rm = checkpoint_load(rm_dir), critic = checkpoint_load(rm_dir);
+    ModelDir policy = model_dir_load(policy_dir), ref = model_dir_load(policy_dir);
+    ModelDir rm = model_dir_load(rm_dir), critic = model_dir_load(rm_dir);
     model_alloc_grads(policy.model);
     model_alloc_grads(critic.model);
     OptimConfig oc = optim_defaults();
@@ -204,10 +204,10 @@ BENCH_CHILD(ppo_alone) {
     printf("%.6f %.6f %.6f %ld\n", alone.generation, alone.scoring, alone.update, tokens);
     adamw_free(policy_opt);
     adamw_free(critic_opt);
-    checkpoint_free(&policy);
-    checkpoint_free(&ref);
-    checkpoint_free(&rm);
-    checkpoint_free(&critic);
+    model_dir_free(&policy);
+    model_dir_free(&ref);
+    model_dir_free(&rm);
+    model_dir_free(&critic);
     free(policy_dir);
     free(rm_dir);
 }
@@ -218,8 +218,8 @@ BENCH(ppo) {
     Tokenizer *t = bench_tokenizer(dir);
     Model *policy = tiny_model(t, HEAD_LM, 1), *rm = tiny_model(t, HEAD_SCORE, 2);
     char *policy_dir = path_join(dir, "policy"), *rm_dir = path_join(dir, "rm"), *prompts = path_join(dir, "prompts.jsonl");
-    checkpoint_save(policy_dir, policy, t, 0, 1);
-    checkpoint_save(rm_dir, rm, t, 0, 1);
+    model_dir_save(policy_dir, policy, t, 0, 1);
+    model_dir_save(rm_dir, rm, t, 0, 1);
     model_free(policy);
     model_free(rm);
     tokenizer_free(t);

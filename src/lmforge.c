@@ -11,6 +11,7 @@
 
 #include "base/dist.h"
 #include "base/util.h"
+#include "demo/demo_commands.h"
 #include "kernels/kernels.h"
 #include "stages/stages.h"
 

@@ -11,7 +11,7 @@
 #include "../src/base/util.h"
 #include "../src/data/chat_data.h"
 #include "../src/data/preference_pairs.h"
-#include "../src/io/checkpoint.h"
+#include "../src/io/model_dir.h"
 #include "../src/kernels/kernels.h"
 #include "../src/train/dpo_loss.h"
 #include "test.h"
@@ -51,7 +51,7 @@ static char *save_tiny_model(const char *dir, const char *name, const Tokenizer 
     Model *m = model_new(&c);
     model_init_random(m, seed);
     char *path = path_join(dir, name);
-    checkpoint_save(path, m, t, 0.0, 1.0);
+    model_dir_save(path, m, t, 0.0, 1.0);
     model_free(m);
     return path;
 }

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "../src/base/util.h"
-#include "../src/io/checkpoint.h"
+#include "../src/io/model_dir.h"
 #include "test.h"
 
 static Model *tiny_model(void) {
@@ -45,7 +45,7 @@ TEST(eval_tokens_logprobs_equal_the_model) {
     Model *m = tiny_model();
     int quiet = lmf_quiet;
     lmf_quiet = 1;
-    checkpoint_save(model_dir, m, NULL, 0, 1); /* no tokenizer */
+    model_dir_save(model_dir, m, NULL, 0, 1); /* no tokenizer */
     lmf_quiet = quiet;
     const int a[] = {3, 17, 0, 49, 8, 8, 21}, b[] = {5, 6};
     char *file = path_join(dir, "ids.txt");

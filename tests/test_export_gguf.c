@@ -20,7 +20,7 @@
 #include "../src/base/intvec.h"
 #include "../src/base/json_util.h"
 #include "../src/base/util.h"
-#include "../src/io/checkpoint.h"
+#include "../src/io/model_dir.h"
 #include "../src/model/generate.h"
 #include "../src/io/gguf_export.h"
 #include "../src/model/lora.h"
@@ -265,7 +265,7 @@ static void run_case(const Case *c) {
     Model *m = gguf_test_model(c->shape, 11);
     int quiet = lmf_quiet;
     lmf_quiet = 1;
-    checkpoint_save(model_dir, m, gguf_test_tokenizer(), 0, 1);
+    model_dir_save(model_dir, m, gguf_test_tokenizer(), 0, 1);
     Lora *lora = NULL;
     char *merged_dir = NULL;
     if (c->lora) {
@@ -276,7 +276,7 @@ static void run_case(const Case *c) {
         lora_save(lora, export_dir, model_dir);
         lora_merge(lora, m); /* the model llama.cpp should run */
         merged_dir = path_join(tmp, "merged");
-        checkpoint_save(merged_dir, m, gguf_test_tokenizer(), 0, 1); /* for lmforge generate */
+        model_dir_save(merged_dir, m, gguf_test_tokenizer(), 0, 1); /* for lmforge generate */
     }
     lmf_quiet = quiet;
     static const char *const types[] = {"f32", "f16", "q8_0"};

@@ -9,7 +9,7 @@
 
 #include "../src/base/rng.h"
 #include "../src/base/util.h"
-#include "../src/io/checkpoint.h"
+#include "../src/io/model_dir.h"
 #include "../src/model/generate.h"
 #include "../src/model/kv_cache.h"
 #include "../src/model/sampler.h"
@@ -549,7 +549,7 @@ TEST_SLOW(greedy_generation_matches_pytorch_reference) {
         char *dir = test_tmpdir("gen-ref"), *model_dir = path_join(dir, "model");
         int quiet = lmf_quiet;
         lmf_quiet = 1;
-        checkpoint_save(model_dir, m, NULL, 0, 1);
+        model_dir_save(model_dir, m, NULL, 0, 1);
         lmf_quiet = quiet;
         Prompts p = make_prompts(shapes[si].V, 12);
         char *prompts_path = path_join(dir, "prompts.json"), *out_path = path_join(dir, "ref.json");

@@ -8,7 +8,7 @@
 
 #include "../src/base/util.h"
 #include "../src/data/text_data.h"
-#include "../src/io/checkpoint.h"
+#include "../src/io/model_dir.h"
 #include "../src/kernels/kernels.h"
 #include "../src/model/generate.h"
 #include "../src/tokenizer/chat.h"
@@ -18,7 +18,7 @@
 
 typedef struct {
     char *dir, *model_dir;
-    Checkpoint ck;
+    ModelDir ck;
 } Fixture;
 
 static Fixture make_fixture(const char *tag) {
@@ -44,18 +44,18 @@ static Fixture make_fixture(const char *tag) {
             for (size_t j = 0; j < (size_t)m->tensors[i].rows * m->tensors[i].cols; j++)
                 m->params[m->tensors[i].offset + j] *= 12.0f;
     f.model_dir = path_join(f.dir, "model");
-    checkpoint_save(f.model_dir, m, tok, 0, 1);
+    model_dir_save(f.model_dir, m, tok, 0, 1);
     lmf_quiet = quiet;
     model_free(m);
     tokenizer_free(tok);
     free(text);
-    f.ck = checkpoint_load(f.model_dir);
+    f.ck = model_dir_load(f.model_dir);
     return f;
 }
 
 static void free_fixture(Fixture *f) {
     test_system("rm -rf '%s'", f->dir);
-    checkpoint_free(&f->ck);
+    model_dir_free(&f->ck);
     free(f->dir);
     free(f->model_dir);
 }

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "../src/base/util.h"
-#include "../src/io/checkpoint.h"
+#include "../src/io/model_dir.h"
 #include "../src/io/gguf.h"
 #include "../src/io/gguf_export.h"
 #include "../src/io/safetensors.h"
@@ -303,7 +303,7 @@ static char *save_checkpoint(const char *dir, const char *name, const Model *m, 
     char *path = path_join(dir, name);
     int quiet = lmf_quiet;
     lmf_quiet = 1;
-    checkpoint_save(path, m, with_tokenizer ? gguf_test_tokenizer() : NULL, 0, 1);
+    model_dir_save(path, m, with_tokenizer ? gguf_test_tokenizer() : NULL, 0, 1);
     lmf_quiet = quiet;
     return path;
 }

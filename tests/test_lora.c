@@ -8,7 +8,7 @@
 #include "../src/base/json_util.h"
 #include "../src/base/rng.h"
 #include "../src/base/util.h"
-#include "../src/io/checkpoint.h"
+#include "../src/io/model_dir.h"
 #include "../src/io/safetensors.h"
 #include "../src/model/lora.h"
 #include "../src/train/lm_loss.h"
@@ -324,7 +324,7 @@ TEST(lora_merge_gives_the_logits_of_base_plus_adapter) {
     Lora *l = random_lora(m, 4, 0.05f, "all-linear", 14);
     char *dir = test_tmpdir("lora-merge"), *base = path_join(dir, "base"), *adapter = path_join(dir, "adapter");
     char *merged = path_join(dir, "merged");
-    checkpoint_save(base, m, NULL, 0.0, 1.0);
+    model_dir_save(base, m, NULL, 0.0, 1.0);
     lora_save(l, adapter, base);
     int rc = test_system("%s merge --adapter %s --out %s > %s/log 2>&1", lmforge_bin(), adapter, merged, dir);
     CHECK_EQ_INT(rc, 0);
@@ -340,11 +340,11 @@ TEST(lora_merge_gives_the_logits_of_base_plus_adapter) {
     m->lora = NULL;
     model_forward(m, tokens, NULL, 2, 10, 0);
     CHECK(rel_error(m->act.out, expected, n) > 1e-2); /* the adapter matters */
-    Checkpoint ck = checkpoint_load(merged);
+    ModelDir ck = model_dir_load(merged);
     model_forward(ck.model, tokens, NULL, 2, 10, 0);
     double e = rel_error(ck.model->act.out, expected, n);
     CHECK_MSG(e < 1e-5, "merged logits differ from base + adapter: relative error %.3g", e);
-    checkpoint_free(&ck);
+    model_dir_free(&ck);
     test_system("rm -rf %s", dir);
     free(expected);
     free(merged);

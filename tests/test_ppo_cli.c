@@ -12,7 +12,7 @@
 
 #include "../src/base/json_util.h"
 #include "../src/base/util.h"
-#include "../src/io/checkpoint.h"
+#include "../src/io/model_dir.h"
 #include "test.h"
 #include "test_ppo_util.h"
 #include "test_pretrain_fixtures.h"
@@ -237,9 +237,9 @@ TEST_SLOW(ppo_resume_is_exact_across_a_reward_model_refresh_and_after_a_failed_a
     CHECK(ranked);
     CHECK(file_in(s.dir, "a/comparisons-6.jsonl"));
     char *rm6 = path_join(s.dir, "a/rm-6/model");
-    Checkpoint ck = checkpoint_load(rm6);
+    ModelDir ck = model_dir_load(rm6);
     CHECK(ck.model->cfg.head == HEAD_SCORE && ck.reward_std > 0);
-    checkpoint_free(&ck);
+    model_dir_free(&ck);
     CHECK(test_system("grep -q '\"reward_dir\":.*/a/rm-6/model\"' '%s/a/checkpoint-8/ppo_state.json'", s.dir) == 0);
     /* the second refresh trains on both refreshes' comparisons */
     CHECK(test_system("grep -q 'training the reward model further on .*/a/comparisons-3.jsonl. .*/a/comparisons-6.jsonl.; "
@@ -253,9 +253,9 @@ TEST_SLOW(ppo_resume_is_exact_across_a_reward_model_refresh_and_after_a_failed_a
                       "each of 0..3 once, got: garbage\" '%s/b.log'",
                       s.dir) == 0);
     char *b3 = path_join(s.dir, "b/checkpoint-3/policy");
-    ck = checkpoint_load(b3);
+    ck = model_dir_load(b3);
     CHECK(ck.model->cfg.head == HEAD_LM);
-    checkpoint_free(&ck);
+    model_dir_free(&ck);
     /* resumed with a working annotator, it ends exactly as the uninterrupted run */
     char *resume_flags = xsprintf("%s --resume", flags);
     CHECK(run_ppo(&s, "b", resume_flags) == 0);
@@ -320,7 +320,7 @@ TEST_SLOW(ppo_bad_input_and_configuration_die_with_clear_errors) {
     /* a reward model and a critic whose tokenizer is not the policy's */
     Model *other = rm_test_model(HEAD_SCORE, 1);
     char *other_rm = path_join(s.dir, "other_rm");
-    checkpoint_save(other_rm, other, rm_test_tokenizer(), 0, 1);
+    model_dir_save(other_rm, other, rm_test_tokenizer(), 0, 1);
     model_free(other);
     char *empty = path_join(s.dir, "empty.jsonl"), *bad = path_join(s.dir, "bad.jsonl");
     char *long_prompt = path_join(s.dir, "long.jsonl");

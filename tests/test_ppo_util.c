@@ -8,7 +8,7 @@
 #include "../src/base/util.h"
 #include "../src/data/chat_data.h"
 #include "../src/data/packing.h"
-#include "../src/io/checkpoint.h"
+#include "../src/io/model_dir.h"
 #include "../src/train/lm_loss.h"
 #include "../src/train/optimizer.h"
 #include "test.h"
@@ -98,11 +98,11 @@ char *ppo_test_write_sft(const char *dir, const char *name) {
     static Model *sft;
     if (!sft) sft = train_sft();
     char *path = path_join(dir, name);
-    checkpoint_save(path, sft, ppo_test_tokenizer(), 0, 1);
+    model_dir_save(path, sft, ppo_test_tokenizer(), 0, 1);
     return path;
 }
 
-static Checkpoint train_reward_model(void) {
+static ModelDir train_reward_model(void) {
     char *dir = test_tmpdir("ppo-rm"), *sft = ppo_test_write_sft(dir, "sft"), *pairs = path_join(dir, "pairs.jsonl");
     FILE *f = xfopen(pairs, "w");
     for (int a = 0; a < PPO_N_ASKS; a++)
@@ -116,7 +116,7 @@ static Checkpoint train_reward_model(void) {
                          lmforge_bin(), sft, dir, pairs, dir);
     if (rc != 0) die("the reward-model fixture failed to train; see %s/rm.log", dir);
     char *model = path_join(dir, "rm/model");
-    Checkpoint ck = checkpoint_load(model);
+    ModelDir ck = model_dir_load(model);
     test_system("rm -rf '%s'", dir);
     free(model);
     free(pairs);
@@ -126,10 +126,10 @@ static Checkpoint train_reward_model(void) {
 }
 
 char *ppo_test_write_reward_model(const char *dir, const char *name) {
-    static Checkpoint rm;
+    static ModelDir rm;
     if (!rm.model) rm = train_reward_model();
     char *path = path_join(dir, name);
-    checkpoint_save(path, rm.model, ppo_test_tokenizer(), rm.reward_mean, rm.reward_std);
+    model_dir_save(path, rm.model, ppo_test_tokenizer(), rm.reward_mean, rm.reward_std);
     return path;
 }
 

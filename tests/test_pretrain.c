@@ -18,7 +18,7 @@
 #include "../src/base/rng.h"
 #include "../src/base/util.h"
 #include "../src/data/shards.h"
-#include "../src/io/checkpoint.h"
+#include "../src/io/model_dir.h"
 #include "../src/io/safetensors.h"
 #include "test.h"
 #include "test_pretrain_fixtures.h"
@@ -361,7 +361,7 @@ static int newest_checkpoint_loads(const char *run_dir) {
     pid_t pid = fork();
     if (pid == 0) {
         lmf_quiet = 1;
-        Checkpoint c = checkpoint_load(dir);
+        ModelDir c = model_dir_load(dir);
         char *state_path = path_join(dir, "trainer_state.json");
         cJSON *state = json_read_file(state_path);
         int ok = json_get_int64(state, "step", state_path) == step;
@@ -491,7 +491,7 @@ TEST(pretrain_bad_input_is_reported_naming_the_file) {
     };
     test_system("mkdir -p '%s/shards'", dir);
     for (size_t i = 0; i < LMF_ARRAY_LEN(cases); i++) {
-        checkpoint_save(ckpt, m, tok, 0, 1); /* undamaged again */
+        model_dir_save(ckpt, m, tok, 0, 1); /* undamaged again */
         if (cases[i].file) {
             char *p = path_join(dir, cases[i].file);
             write_bytes(p, cases[i].content, cases[i].len ? cases[i].len : strlen(cases[i].content));

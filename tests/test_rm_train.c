@@ -11,7 +11,7 @@
 #include "../src/base/metrics.h"
 #include "../src/base/rng.h"
 #include "../src/base/util.h"
-#include "../src/io/checkpoint.h"
+#include "../src/io/model_dir.h"
 #include "test.h"
 #include "test_rm_util.h"
 
@@ -75,7 +75,7 @@ static void write_language_model(const char *dir) {
     c.max_seq_len = 64;
     Model *m = model_new(&c);
     model_init_random(m, 11);
-    checkpoint_save(dir, m, rm_test_tokenizer(), 0, 1);
+    model_dir_save(dir, m, rm_test_tokenizer(), 0, 1);
     model_free(m);
 }
 
@@ -134,12 +134,12 @@ TEST_SLOW(rm_learns_a_known_rule_end_to_end) {
     CHECK(cJSON_IsString(arch) && strcmp(arch->valuestring, "LlamaForSequenceClassification") == 0);
     CHECK_EQ_INT(json_get_int(config, "num_labels", config_path), 1);
     cJSON_Delete(config);
-    Checkpoint ck = checkpoint_load(model_dir);
+    ModelDir ck = model_dir_load(model_dir);
     CHECK(ck.model->cfg.head == HEAD_SCORE && model_find_tensor(ck.model, "score.weight") != NULL);
     CHECK(model_find_tensor(ck.model, "lm_head.weight") == NULL);
     CHECK_MSG(ck.reward_std > 0.1 && isfinite(ck.reward_mean), "reward mean %g, std %g", ck.reward_mean, ck.reward_std);
     double reward_mean = ck.reward_mean, reward_std = ck.reward_std;
-    checkpoint_free(&ck);
+    model_dir_free(&ck);
 
     /* resumed from its final checkpoint, the run writes the same model and reward statistics, and reports its
      * held-out figures (they were nan, and the statistics differed, when scoring batched by buffer size) */
@@ -179,9 +179,9 @@ TEST_SLOW(rm_learns_a_known_rule_end_to_end) {
               "--data held.jsonl > more.log 2>&1 && grep -q 'continuing the training of the reward model' more.log",
               dir, bin) == 0);
     char *run2_model = path_join(dir, "run2/model");
-    ck = checkpoint_load(run2_model);
+    ck = model_dir_load(run2_model);
     CHECK(ck.model->cfg.head == HEAD_SCORE);
-    checkpoint_free(&ck);
+    model_dir_free(&ck);
 
     /* errors: one line naming the file, line and field; a language model cannot score */
     CHECK(test_system("cd '%s' && printf '{\"prompt\": \"q\", \"responses\": [\"a\", \"b\"], \"ranking\": [1, 1]}\\n' "

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "../src/base/util.h"
-#include "../src/io/checkpoint.h"
+#include "../src/io/model_dir.h"
 #include "../src/stages/stages.h"
 #include "test.h"
 #include "test_ppo_util.h"
@@ -183,7 +183,7 @@ TEST_SLOW(rs_bad_models_and_options_die_with_clear_errors) {
     char *prompts = ppo_test_write_prompts(dir), *other_rm = path_join(dir, "other_rm");
     char *empty = path_join(dir, "empty.jsonl");
     Model *other = rm_test_model(HEAD_SCORE, 1);
-    checkpoint_save(other_rm, other, rm_test_tokenizer(), 0, 1);
+    model_dir_save(other_rm, other, rm_test_tokenizer(), 0, 1);
     model_free(other);
     write_bytes(empty, "", 0);
     struct {

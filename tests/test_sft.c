@@ -9,7 +9,7 @@
 #include "../src/base/json_util.h"
 #include "../src/base/util.h"
 #include "../src/data/sft_data.h"
-#include "../src/io/checkpoint.h"
+#include "../src/io/model_dir.h"
 #include "../src/model/lora.h"
 #include "../src/train/lm_loss.h"
 #include "test.h"
@@ -393,7 +393,7 @@ static void make_cli_fixture(const char *dir, Tokenizer **tok_out) {
     Tokenizer *t = test_chat_tokenizer(dir);
     Model *m = test_small_model(tokenizer_vocab_size(t), 32, 2, 4, 2, 31, 1.0f);
     char *base = path_join(dir, "base");
-    checkpoint_save(base, m, t, 0.0, 1.0);
+    model_dir_save(base, m, t, 0.0, 1.0);
     char *path = path_join(dir, "train.jsonl");
     FILE *f = xfopen(path, "w");
     const char *words[6] = {"house", "Paris", "Kenya", "capital", "letters", "answer"};
@@ -461,9 +461,9 @@ TEST(sft_cli_writes_a_checkpoint_and_resumes_exactly) {
     cJSON *j = json_read_file(config);
     CHECK(strstr(json_get_string(j, "chat_template", config), "<|im_start|>") != NULL);
     cJSON_Delete(j);
-    Checkpoint ck = checkpoint_load(model_dir);
+    ModelDir ck = model_dir_load(model_dir);
     CHECK(ck.tokenizer != NULL && ck.model->lora == NULL);
-    checkpoint_free(&ck);
+    model_dir_free(&ck);
     /* held-out answers of the last evaluation, and its figures */
     char *gen = xsprintf("%s/straight/generations/step-6.jsonl", dir), *text = read_file(gen, NULL);
     int lines = 0;
@@ -528,7 +528,7 @@ TEST(sft_cli_lora_resumes_exactly_and_merges) {
     /* merged with the base named in adapter_config.json: the logits of base + adapter */
     CHECK_EQ_INT(test_system("%s merge --adapter %s --out %s/merged >> %s/log 2>&1", lmforge_bin(), adapter, dir, dir), 0);
     char *base_dir = path_join(dir, "base"), *merged_dir = path_join(dir, "merged");
-    Checkpoint base = checkpoint_load(base_dir), merged = checkpoint_load(merged_dir);
+    ModelDir base = model_dir_load(base_dir), merged = model_dir_load(merged_dir);
     Lora *l = lora_load(adapter, &base.model->cfg);
     int tokens[12] = {5, 80, 3, 99, 250, 7, 18, 42, 61, 150, 2, 9};
     size_t n = 12 * (size_t)base.model->cfg.vocab_size;
@@ -539,8 +539,8 @@ TEST(sft_cli_lora_resumes_exactly_and_merges) {
     CHECK_MSG(e < 1e-5, "merged logits differ from base + adapter: relative error %.3g", e);
     base.model->lora = NULL;
     lora_free(l);
-    checkpoint_free(&base);
-    checkpoint_free(&merged);
+    model_dir_free(&base);
+    model_dir_free(&merged);
     free(base_dir);
     free(merged_dir);
     free(weights);

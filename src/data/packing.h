@@ -12,7 +12,7 @@
 #ifndef LMF_PACKING_H
 #define LMF_PACKING_H
 
-#include "../train/trainer.h"
+#include "batch.h"
 
 typedef struct {
     const int *ids;  /* (len) */

@@ -28,7 +28,7 @@
 #include "../base/rng.h"
 #include "../base/util.h"
 #include "../data/preference_pairs.h"
-#include "../io/checkpoint.h"
+#include "../io/model_dir.h"
 #include "../io/safetensors.h"
 #include "../kernels/kernels.h"
 #include "../train/dpo_loss.h"
@@ -104,7 +104,7 @@ static void score_pairs(Model *m, const PrefPairs *set, const Layout *L, float *
 
 /* Dies unless ref scores the same tokens the same way the policy would:
  * the same architecture and the same vocabulary. */
-static void check_reference(const char *ref_dir, const Checkpoint *ref, const Model *policy, const Tokenizer *tok,
+static void check_reference(const char *ref_dir, const ModelDir *ref, const Model *policy, const Tokenizer *tok,
                             int max_len) {
     const ModelConfig *a = &ref->model->cfg, *b = &policy->cfg;
     if (a->head != HEAD_LM) die("dpo: the reference %s has a score head, not a language-model head", ref_dir);
@@ -182,12 +182,12 @@ static float *reference_logps(Model *policy, const Tokenizer *tok, const char *i
         return logps;
     }
     if (ref_dir && !same_path(ref_dir, init)) {
-        Checkpoint ref = checkpoint_load(ref_dir);
+        ModelDir ref = model_dir_load(ref_dir);
         check_reference(ref_dir, &ref, policy, tok, L->max_len);
         info("scoring the pairs with the reference %s", ref_dir);
         score_pairs(ref.model, train, L, logps, "reference batch");
         score_pairs(ref.model, eval, L, logps + 2 * (size_t)train->n, "reference batch");
-        checkpoint_free(&ref);
+        model_dir_free(&ref);
     } else {
         /* Training has not started: the policy is still the reference. */
         info("scoring the pairs with the reference (the starting model %s)", init);
@@ -416,7 +416,7 @@ int cmd_dpo(int argc, char **argv) {
     const char *why = dpo_loss_check(&loss);
     if (why) die("dpo: %s", why);
 
-    Checkpoint start = checkpoint_load(init);
+    ModelDir start = model_dir_load(init);
     Model *m = start.model;
     if (m->cfg.head != HEAD_LM) die("dpo: %s has a score head, not a language-model head", init);
     if (!start.tokenizer) die("dpo: %s has no tokenizer.json", init);
@@ -495,6 +495,6 @@ int cmd_dpo(int argc, char **argv) {
     pref_pairs_free(&eval);
     free(data.items);
     free(eval_data.items);
-    checkpoint_free(&start);
+    model_dir_free(&start);
     return 0;
 }

@@ -13,7 +13,7 @@
 
 #include "../base/intvec.h"
 #include "../base/util.h"
-#include "../io/checkpoint.h"
+#include "../io/model_dir.h"
 #include "eval_tokens.h"
 
 /* Parses "1,2, 3 4" into ids; returns NULL, or a reason (static buffer). */
@@ -96,7 +96,7 @@ static void sequence_logprobs(Model *m, const IntVec *ids, double *lp) {
 }
 
 int eval_token_sequences(const char *model_dir, const char *tokens, const char *tokens_file, int json) {
-    Checkpoint ck = checkpoint_load(model_dir);
+    ModelDir ck = model_dir_load(model_dir);
     Model *m = ck.model;
     if (m->cfg.head != HEAD_LM) die("eval: %s has a score head, not a language-model head", model_dir);
     IntVec *seqs;
@@ -126,6 +126,6 @@ int eval_token_sequences(const char *model_dir, const char *tokens, const char *
         printf("loss %.6f  perplexity %.4f  (%ld tokens predicted, %d sequence%s)\n", loss, exp(loss), counted, n,
                n == 1 ? "" : "s");
     free(seqs);
-    checkpoint_free(&ck);
+    model_dir_free(&ck);
     return 0;
 }

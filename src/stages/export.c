@@ -6,24 +6,24 @@
 
 #include "../base/args.h"
 #include "../base/util.h"
-#include "../io/checkpoint.h"
+#include "../io/model_dir.h"
 #include "../io/gguf_export.h"
 #include "../model/lora.h"
 #include "stages.h"
 
 /* The model in DIR; an adapter directory is merged into its base model, its
  * own tokenizer (the one it was trained with) preferred. */
-static Checkpoint load_model(const char *dir, const char *base_dir) {
+static ModelDir load_model(const char *dir, const char *base_dir) {
     char *adapter_config = path_join(dir, "adapter_config.json");
     int is_adapter = file_exists(adapter_config);
     free(adapter_config);
     if (!is_adapter) {
         if (base_dir) die("export gguf: --base is for LoRA adapters, and %s is a full checkpoint", dir);
-        return checkpoint_load(dir);
+        return model_dir_load(dir);
     }
     char *recorded = lora_base_model_path(dir);
     if (!base_dir && !recorded) die("export gguf: %s/adapter_config.json names no base model; pass --base", dir);
-    Checkpoint ck = checkpoint_load(base_dir ? base_dir : recorded);
+    ModelDir ck = model_dir_load(base_dir ? base_dir : recorded);
     Lora *lora = lora_load(dir, &ck.model->cfg);
     lora_merge(lora, ck.model);
     lora_free(lora);
@@ -72,7 +72,7 @@ static int export_gguf(int argc, char **argv) {
     if (!out) die("export gguf: --out FILE.gguf is required");
     const char *dir = positional[0];
     GgmlType type = parse_type(type_name);
-    Checkpoint ck = load_model(dir, base_dir);
+    ModelDir ck = load_model(dir, base_dir);
     const char *why = gguf_export_check(ck.model, ck.tokenizer);
     if (why) die("export gguf: %s cannot be exported: %s", dir, why);
     double t0 = now_seconds();
@@ -80,7 +80,7 @@ static int export_gguf(int argc, char **argv) {
     info("wrote %s: %s, %s, %d tensors, %.1f MB of weights in %.2f s%s", out,
          ck.model->cfg.qkv_bias ? "qwen2" : "llama", ggml_type_name(type), s.n_tensors, (double)s.bytes / 1e6, now_seconds() - t0,
          s.n_f16_fallback ? " (matrices whose rows are not a multiple of 32 values in f16)" : "");
-    checkpoint_free(&ck);
+    model_dir_free(&ck);
     free(positional);
     return 0;
 }

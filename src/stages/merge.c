@@ -5,7 +5,7 @@
 
 #include "../base/args.h"
 #include "../base/util.h"
-#include "../io/checkpoint.h"
+#include "../io/model_dir.h"
 #include "../model/lora.h"
 #include "stages.h"
 
@@ -27,19 +27,19 @@ int cmd_merge(int argc, char **argv) {
         if (!recorded) die("merge: %s/adapter_config.json names no base model; pass --base", adapter_dir);
         base_dir = recorded;
     }
-    Checkpoint base = checkpoint_load(base_dir);
+    ModelDir base = model_dir_load(base_dir);
     Lora *lora = lora_load(adapter_dir, &base.model->cfg);
     lora_merge(lora, base.model);
     /* the adapter's tokenizer (saved by lmforge sft) holds the chat template it was trained with */
     char *adapter_tokenizer = path_join(adapter_dir, "tokenizer.json");
     Tokenizer *tok = file_exists(adapter_tokenizer) ? tokenizer_load(adapter_dir) : base.tokenizer;
-    checkpoint_save(out, base.model, tok, base.reward_mean, base.reward_std);
+    model_dir_save(out, base.model, tok, base.reward_mean, base.reward_std);
     info("merged %s (rank %d, %d tensors) into %s: written to %s", adapter_dir, lora->cfg.rank, lora->n_tensors,
          base_dir, out);
     if (tok != base.tokenizer) tokenizer_free(tok);
     free(adapter_tokenizer);
     lora_free(lora);
-    checkpoint_free(&base);
+    model_dir_free(&base);
     free(recorded);
     return 0;
 }

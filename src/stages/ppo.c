@@ -31,7 +31,7 @@
 #include "../data/jsonl.h"
 #include "../data/preference_pairs.h"
 #include "../data/text_data.h"
-#include "../io/checkpoint.h"
+#include "../io/model_dir.h"
 #include "../kernels/kernels.h"
 #include "../model/generate.h"
 #include "../pipeline/annotator.h"
@@ -93,7 +93,7 @@ static void load_prompt_order(Ppo *p) {
 }
 
 static Model *load_scorer(const char *dir, const char *what, const Tokenizer *tok, double *mean, double *std) {
-    Checkpoint ck = checkpoint_load(dir);
+    ModelDir ck = model_dir_load(dir);
     if (ck.model->cfg.head != HEAD_SCORE) die("ppo: the %s %s has a language-model head, not a score head", what, dir);
     if (!ck.tokenizer) die("ppo: the %s %s has no tokenizer.json", what, dir);
     if (tokenizer_fingerprint(ck.tokenizer) != tokenizer_fingerprint(tok))
@@ -439,10 +439,10 @@ static void refresh_reward_model(Ppo *p) {
 static void save_checkpoint(Ppo *p) {
     char *tmp = checkpoint_begin(p->o.out, p->iteration);
     char *dir = path_join(tmp, "policy");
-    checkpoint_save(dir, p->policy, p->tok, 0, 1);
+    model_dir_save(dir, p->policy, p->tok, 0, 1);
     free(dir);
     dir = path_join(tmp, "value");
-    checkpoint_save(dir, p->value, p->tok, p->reward_mean, p->reward_std);
+    model_dir_save(dir, p->value, p->tok, p->reward_mean, p->reward_std);
     free(dir);
     char *path = path_join(tmp, "policy_optimizer.safetensors");
     adamw_save(p->policy_opt, path);
@@ -497,10 +497,10 @@ static void resume(Ppo *p) {
     }
     char *dir = xsprintf("%s/checkpoint-%ld", p->o.out, it);
     char *sub = path_join(dir, "policy");
-    checkpoint_load_params(sub, p->policy);
+    model_dir_load_params(sub, p->policy);
     free(sub);
     sub = path_join(dir, "value");
-    checkpoint_load_params(sub, p->value);
+    model_dir_load_params(sub, p->value);
     free(sub);
     char *path = path_join(dir, "policy_optimizer.safetensors");
     adamw_load(p->policy_opt, path);
@@ -673,12 +673,12 @@ int cmd_ppo(int argc, char **argv) {
     if (o->refresh_prompts < 1 && o->refresh_every > 0) die("ppo: --refresh-prompts must be positive");
     if (o->target_kl > 0 && o->kl_horizon < 1) die("ppo: --kl-horizon must be positive");
 
-    Checkpoint policy = checkpoint_load(o->policy);
+    ModelDir policy = model_dir_load(o->policy);
     if (policy.model->cfg.head != HEAD_LM) die("ppo: the policy %s has no language-model head", o->policy);
     if (!policy.tokenizer) die("ppo: the policy %s has no tokenizer.json", o->policy);
     p.policy = policy.model;
     p.tok = policy.tokenizer;
-    Checkpoint ref = checkpoint_load(o->policy);
+    ModelDir ref = model_dir_load(o->policy);
     p.ref = ref.model;
     tokenizer_free(ref.tokenizer);
     p.reward = load_scorer(o->reward, "reward model", p.tok, &p.reward_mean, &p.reward_std);
@@ -726,8 +726,8 @@ int cmd_ppo(int argc, char **argv) {
     }
     progress_finish(&progress);
     char *final = path_join(o->out, "model"), *value_final = path_join(o->out, "value");
-    checkpoint_save(final, p.policy, p.tok, 0, 1);
-    checkpoint_save(value_final, p.value, p.tok, p.reward_mean, p.reward_std);
+    model_dir_save(final, p.policy, p.tok, 0, 1);
+    model_dir_save(value_final, p.value, p.tok, p.reward_mean, p.reward_std);
     char *svg = path_join(o->out, "score.svg");
     plot_metrics(o->out, "score,score_normalized", svg, PLOT_LINEAR_Y);
     free(svg);
@@ -748,6 +748,6 @@ int cmd_ppo(int argc, char **argv) {
     model_free(p.value);
     model_free(p.reward);
     free(p.reward_dir);
-    checkpoint_free(&policy);
+    model_dir_free(&policy);
     return 0;
 }

@@ -14,7 +14,7 @@
 #include "../base/rng.h"
 #include "../base/util.h"
 #include "../data/text_data.h"
-#include "../io/checkpoint.h"
+#include "../io/model_dir.h"
 #include "../train/lm_loss.h"
 #include "../train/trainer.h"
 #include "stages.h"
@@ -148,11 +148,11 @@ int cmd_pretrain(int argc, char **argv) {
     if (n_inputs < 1) die("pretrain: no training data given (see lmforge pretrain --help)");
     if (seq_len < 1 || batch < 1) die("pretrain: --seq-len and --batch must be positive");
 
-    Checkpoint start = {0};
+    ModelDir start = {0};
     Model *m;
     Tokenizer *tok;
     if (init) {
-        start = checkpoint_load(init);
+        start = model_dir_load(init);
         m = start.model;
         if (m->cfg.head != HEAD_LM) die("pretrain: %s has no language-model head", init);
         tok = tokenizer_path ? tokenizer_load(tokenizer_path) : start.tokenizer;
@@ -237,7 +237,7 @@ int cmd_pretrain(int argc, char **argv) {
     free(shard_dir);
     free(inputs);
     if (tok != start.tokenizer) tokenizer_free(tok);
-    if (init) checkpoint_free(&start);
+    if (init) model_dir_free(&start);
     else model_free(m);
     return 0;
 }

@@ -21,7 +21,7 @@
 #include "../base/args.h"
 #include "../base/util.h"
 #include "../data/rm_data.h"
-#include "../io/checkpoint.h"
+#include "../io/model_dir.h"
 #include "../train/reward_model.h"
 #include "../train/trainer.h"
 #include "stages.h"
@@ -31,7 +31,7 @@
 /* The reward model to train: an existing one as it is, or a new one made
  * from a language model, which keeps every tensor but the head; the score
  * head starts small and random (seeded). */
-static Model *reward_model_from(Checkpoint *start, const char *init, int seed) {
+static Model *reward_model_from(ModelDir *start, const char *init, int seed) {
     if (start->model->cfg.head == HEAD_SCORE) {
         info("continuing the training of the reward model %s", init);
         Model *m = start->model;
@@ -51,8 +51,8 @@ static Model *reward_model_from(Checkpoint *start, const char *init, int seed) {
 }
 
 /* A reward model to score with; dies if the checkpoint is something else. */
-static Checkpoint load_reward_model(const char *dir, const char *command) {
-    Checkpoint ck = checkpoint_load(dir);
+static ModelDir load_reward_model(const char *dir, const char *command) {
+    ModelDir ck = model_dir_load(dir);
     if (ck.model->cfg.head != HEAD_SCORE)
         die("%s: %s is a language model, not a reward model (train one with lmforge rm --init %s)", command, dir, dir);
     if (!ck.tokenizer) die("%s: %s has no tokenizer.json", command, dir);
@@ -200,7 +200,7 @@ static TrainConfig train_config(const RmTrainOptions *o, long steps, const Token
 
 static int cmd_rm_train(int argc, char **argv) {
     RmTrainOptions o = parse_train_options(argc, argv);
-    Checkpoint start = checkpoint_load(o.init);
+    ModelDir start = model_dir_load(o.init);
     Model *m = reward_model_from(&start, o.init, o.seed);
     Tokenizer *own_tok = o.tokenizer ? tokenizer_load(o.tokenizer) : NULL;
     const Tokenizer *tok = own_tok ? own_tok : start.tokenizer;
@@ -253,7 +253,7 @@ static int cmd_rm_train(int argc, char **argv) {
         free(seqs);
     }
     char *model_dir = path_join(o.out, "model");
-    checkpoint_save(model_dir, m, tok, mean, std);
+    model_dir_save(model_dir, m, tok, mean, std);
     info("reward model with its reward statistics written to %s", model_dir);
 
     free(model_dir);
@@ -267,7 +267,7 @@ static int cmd_rm_train(int argc, char **argv) {
     free(o.norm_files.items);
     if (own_tok) tokenizer_free(own_tok);
     model_free(m);
-    checkpoint_free(&start);
+    model_dir_free(&start);
     return 0;
 }
 
@@ -333,7 +333,7 @@ static int cmd_rm_score(int argc, char **argv) {
                            opts, argc, argv, &pos);
     if (n_pos != 2) die("rm score: expected MODEL FILE (see lmforge rm score --help)");
     if (chunk < 1) die("rm score: --batch must be at least 1");
-    Checkpoint ck = load_reward_model(pos[0], "rm score");
+    ModelDir ck = load_reward_model(pos[0], "rm score");
     JsonlReader *r = jsonl_open(pos[1]);
     JsonlWriter *w = out ? jsonl_writer_open(out) : NULL;
     cJSON **records = xmalloc(sizeof(cJSON *) * (size_t)chunk);
@@ -364,7 +364,7 @@ static int cmd_rm_score(int argc, char **argv) {
     free(records);
     free(parsed);
     free(pos);
-    checkpoint_free(&ck);
+    model_dir_free(&ck);
     return 0;
 }
 
@@ -379,7 +379,7 @@ static int cmd_rm_eval(int argc, char **argv) {
                            "(pairs or rankings, as lmforge rm reads them).",
                            opts, argc, argv, &pos);
     if (n_pos < 2) die("rm eval: expected MODEL FILE... (see lmforge rm eval --help)");
-    Checkpoint ck = load_reward_model(pos[0], "rm eval");
+    ModelDir ck = load_reward_model(pos[0], "rm eval");
     PreferenceSet *data =
         preference_set_load((const char *const *)pos + 1, n_pos - 1, ck.tokenizer, ck.model->cfg.max_seq_len, 0.0f);
     int n_all, *all = every_group(data, &n_all);
@@ -393,7 +393,7 @@ static int cmd_rm_eval(int argc, char **argv) {
     free(all);
     preference_set_free(data);
     free(pos);
-    checkpoint_free(&ck);
+    model_dir_free(&ck);
     return 0;
 }
 

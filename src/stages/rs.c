@@ -15,7 +15,7 @@
 #include "../data/chat_data.h"
 #include "../data/jsonl.h"
 #include "../data/preference_pairs.h"
-#include "../io/checkpoint.h"
+#include "../io/model_dir.h"
 #include "../train/rollout.h"
 #include "stages.h"
 
@@ -56,9 +56,9 @@ int cmd_rs(int argc, char **argv) {
     if (!out) die("rs: --out DIR is required");
     const int n = so.n_samples;
     if (n < 2) die("rs: --n must be at least 2 (a best and a worst answer)");
-    Checkpoint ck = checkpoint_load(pos[0]);
+    ModelDir ck = model_dir_load(pos[0]);
     if (ck.model->cfg.head != HEAD_LM || !ck.tokenizer) die("rs: %s is not a language model with a tokenizer", pos[0]);
-    Checkpoint rm = checkpoint_load(pos[1]);
+    ModelDir rm = model_dir_load(pos[1]);
     if (rm.model->cfg.head != HEAD_SCORE) die("rs: %s is not a reward model (it has no score head)", pos[1]);
     if (!rm.tokenizer || tokenizer_fingerprint(rm.tokenizer) != tokenizer_fingerprint(ck.tokenizer))
         die("rs: the reward model %s uses another tokenizer than %s", pos[1], pos[0]);
@@ -156,7 +156,7 @@ int cmd_rs(int argc, char **argv) {
     for (int i = 0; i < n_prompts; i++) conversation_free(&prompts[i]);
     free(prompts);
     free(pos);
-    checkpoint_free(&ck);
-    checkpoint_free(&rm);
+    model_dir_free(&ck);
+    model_dir_free(&rm);
     return 0;
 }

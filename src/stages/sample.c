@@ -10,7 +10,7 @@
 #include "../base/util.h"
 #include "../data/chat_data.h"
 #include "../data/jsonl.h"
-#include "../io/checkpoint.h"
+#include "../io/model_dir.h"
 #include "../train/rollout.h"
 #include "stages.h"
 
@@ -35,7 +35,7 @@ int cmd_sample(int argc, char **argv) {
     if (!out) die("sample: --out FILE is required");
     const int n = so.n_samples;
     if (n < 1) die("sample: --n must be at least 1");
-    Checkpoint ck = checkpoint_load(pos[0]);
+    ModelDir ck = model_dir_load(pos[0]);
     if (ck.model->cfg.head != HEAD_LM || !ck.tokenizer) die("sample: %s is not a language model with a tokenizer", pos[0]);
     int n_prompts;
     Conversation *prompts = load_prompts(pos[1], &n_prompts);
@@ -69,6 +69,6 @@ int cmd_sample(int argc, char **argv) {
     for (int i = 0; i < n_prompts; i++) conversation_free(&prompts[i]);
     free(prompts);
     free(pos);
-    checkpoint_free(&ck);
+    model_dir_free(&ck);
     return 0;
 }

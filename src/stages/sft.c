@@ -27,7 +27,7 @@
 #include "../base/rng.h"
 #include "../base/util.h"
 #include "../data/sft_data.h"
-#include "../io/checkpoint.h"
+#include "../io/model_dir.h"
 #include "../model/lora.h"
 #include "../train/lm_loss.h"
 #include "../train/trainer.h"
@@ -322,7 +322,7 @@ int cmd_sft(int argc, char **argv) {
         die("sft: --batch, --epochs and --max-new-tokens must be positive");
     if (!(eval_fraction >= 0 && eval_fraction < 1)) die("sft: --eval-fraction must be in [0, 1)");
 
-    Checkpoint start = checkpoint_load(init);
+    ModelDir start = model_dir_load(init);
     Model *m = start.model;
     if (m->cfg.head != HEAD_LM) die("sft: %s has no language-model head", init);
     Tokenizer *tok = tokenizer_path ? tokenizer_load(tokenizer_path) : start.tokenizer;
@@ -432,6 +432,6 @@ int cmd_sft(int argc, char **argv) {
     free(data_files.items);
     free(eval_files.items);
     if (tok != start.tokenizer) tokenizer_free(tok);
-    checkpoint_free(&start);
+    model_dir_free(&start);
     return 0;
 }

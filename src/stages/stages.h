@@ -20,10 +20,6 @@ int cmd_generate(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_export(int argc, char **argv);
-/* the demo */
-int cmd_demo_data(int argc, char **argv);
-int cmd_gold(int argc, char **argv);
-int cmd_demo_eval(int argc, char **argv);
 
 /* The sampling flags that `lmforge sample` and `lmforge rs` share, as rows of
  * their Option tables (args.h); so is a SampleOptions *, seed an int *. */

@@ -30,29 +30,9 @@
 #include "../base/plot.h"
 #include "../base/progress.h"
 #include "../base/util.h"
-#include "../io/checkpoint.h"
+#include "../io/model_dir.h"
 #include "grad_sync.h"
 #include "run_dir.h"
-
-void batch_reserve(Batch *b, int B, int T, int with_doc_start) {
-    size_t n = (size_t)B * T;
-    if (n > b->capacity || (with_doc_start && !b->doc_start)) {
-        size_t cap = LMF_MAX(n, b->capacity);
-        b->tokens = xrealloc(b->tokens, cap * sizeof(int));
-        b->targets = xrealloc(b->targets, cap * sizeof(int));
-        if (with_doc_start || b->doc_start) b->doc_start = xrealloc(b->doc_start, cap * sizeof(int));
-        b->capacity = cap;
-    }
-    b->B = B;
-    b->T = T;
-}
-
-void batch_free(Batch *b) {
-    free(b->tokens);
-    free(b->targets);
-    free(b->doc_start);
-    memset(b, 0, sizeof *b);
-}
 
 TrainConfig train_config_defaults(void) {
     return (TrainConfig){
@@ -75,12 +55,12 @@ static ParamSet trainable_set(const TrainConfig *cfg, Model *m) {
 
 static void save_model(const TrainConfig *cfg, Model *m, const char *dir) {
     if (cfg->save_model) cfg->save_model(cfg->model_ctx, dir);
-    else checkpoint_save(dir, m, cfg->tokenizer, 0.0, 1.0);
+    else model_dir_save(dir, m, cfg->tokenizer, 0.0, 1.0);
 }
 
 static void load_model(const TrainConfig *cfg, Model *m, const char *dir) {
     if (cfg->load_model) cfg->load_model(cfg->model_ctx, dir);
-    else checkpoint_load_params(dir, m);
+    else model_dir_load_params(dir, m);
 }
 
 /* ---- checkpoints ---- */

@@ -4,7 +4,7 @@
  *   1 jsonl        a JSONL file read as each kind of record: text corpus,
  *                  prompts, SFT, DPO pairs, reward-model preferences and
  *                  scoring records (the first byte picks the kind)
- *   2 json         a whole JSON file: config.json (checkpoint_read_config),
+ *   2 json         a whole JSON file: config.json (model_dir_read_config),
  *                  a generic json_read_file, tokenizer.json (first byte)
  *   3 safetensors  a .safetensors file, or a model.safetensors.index.json
  *                  beside a valid shard (first byte)
@@ -30,7 +30,7 @@
 #include "../../src/data/rm_data.h"
 #include "../../src/data/sft_data.h"
 #include "../../src/data/text_data.h"
-#include "../../src/io/checkpoint.h"
+#include "../../src/io/model_dir.h"
 #include "../../src/io/safetensors.h"
 #include "../../src/pipeline/recipe.h"
 #include "../../src/tokenizer/tokenizer.h"
@@ -135,7 +135,7 @@ static void run(uint8_t kind, const uint8_t *data, size_t len) {
     char *path = in_dir(kind % 3 == 2 ? "tokenizer.json" : "config.json");
     write_file(path, data, len);
     if (kind % 3 == 0) {
-        checkpoint_read_config(dir);
+        model_dir_read_config(dir);
     } else if (kind % 3 == 1) {
         cJSON_Delete(json_read_file(path));
     } else {

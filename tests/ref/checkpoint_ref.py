@@ -1,5 +1,5 @@
 """checkpoint_ref.py — Hugging Face checkpoints read and written independently
-of lmforge, for tests/test_checkpoint.c.
+of lmforge, for tests/test_model_dir.c.
 
 There is no transformers or safetensors package here, so this follows the
 formats by hand: safetensors is an 8-byte little-endian header length, a JSON

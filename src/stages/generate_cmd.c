@@ -1,4 +1,4 @@
-/* generate.c — using a model: `lmforge generate` samples continuations of
+/* generate_cmd.c — using a model: `lmforge generate` samples continuations of
  * prompts in batches, `lmforge chat` talks with it in ChatML, streaming its
  * tokens, and `lmforge eval` measures its loss and perplexity on text.
  *
@@ -19,7 +19,7 @@
 #include "../data/chat_data.h"
 #include "../data/jsonl.h"
 #include "../data/text_data.h"
-#include "../io/checkpoint.h"
+#include "../io/model_dir.h"
 #include "../model/generate.h"
 #include "../tokenizer/chat.h"
 #include "../tokenizer/unicode.h"
@@ -29,8 +29,8 @@
 
 /* ---- shared by the three commands ---- */
 
-static Checkpoint load_language_model(const char *command, const char *dir) {
-    Checkpoint ck = checkpoint_load(dir);
+static ModelDir load_language_model(const char *command, const char *dir) {
+    ModelDir ck = model_dir_load(dir);
     if (ck.model->cfg.head != HEAD_LM) die("%s: %s has a score head, not a language-model head", command, dir);
     if (!ck.tokenizer) die("%s: %s has no tokenizer.json", command, dir);
     return ck;
@@ -253,7 +253,7 @@ int cmd_generate(int argc, char **argv) {
     const int n_samples = o.n_samples;
     if (n_samples < 1) die("generate: --n must be at least 1");
 
-    Checkpoint ck = load_language_model("generate", pos[0]);
+    ModelDir ck = load_language_model("generate", pos[0]);
     PromptSet ps = {0};
     PromptEncoding enc = {ck.tokenizer, chat, system, ck.model->cfg.max_seq_len};
     for (int i = 0; i < prompt_texts.n; i++) {
@@ -297,7 +297,7 @@ int cmd_generate(int argc, char **argv) {
     free(prompt_texts.items);
     free(stops.items);
     free(pos);
-    checkpoint_free(&ck);
+    model_dir_free(&ck);
     return 0;
 }
 
@@ -366,7 +366,7 @@ int cmd_chat(int argc, char **argv) {
                           opts, argc, argv, &pos);
     if (npos != 1) die("chat: expected one MODEL directory, got %d arguments (see lmforge chat --help)", npos);
     if (seed < 0) die("chat: --seed must be >= 0");
-    Checkpoint ck = load_language_model("chat", pos[0]);
+    ModelDir ck = load_language_model("chat", pos[0]);
     const Tokenizer *tok = ck.tokenizer;
     const int context = ck.model->cfg.max_seq_len;
     int stop_ids[2];
@@ -431,7 +431,7 @@ int cmd_chat(int argc, char **argv) {
     free(line);
     conversation_free(&conv);
     free(pos);
-    checkpoint_free(&ck);
+    model_dir_free(&ck);
     return 0;
 }
 
@@ -475,7 +475,7 @@ int cmd_eval(int argc, char **argv) {
     }
     if (n_inputs < 2) die("eval: expected a MODEL directory and at least one text file (see lmforge eval --help)");
     if (seq_len < 0 || batch < 1) die("eval: --seq-len and --batch must be positive");
-    Checkpoint ck = load_language_model("eval", inputs[0]);
+    ModelDir ck = load_language_model("eval", inputs[0]);
     Model *m = ck.model;
     const int T = seq_len > 0 ? seq_len : LMF_MIN(m->cfg.max_seq_len, 1024);
     if (T > m->cfg.max_seq_len) die("eval: --seq-len %d is above the model's context of %d tokens", T, m->cfg.max_seq_len);
@@ -499,6 +499,6 @@ int cmd_eval(int argc, char **argv) {
                counted, n_windows, T);
     intvec_free(&tokens);
     free(inputs);
-    checkpoint_free(&ck);
+    model_dir_free(&ck);
     return 0;
 }

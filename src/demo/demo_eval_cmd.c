@@ -1,4 +1,4 @@
-/* demo_eval.c — `lmforge demo-eval`: the last step of the demo. It measures
+/* demo_eval_cmd.c — `lmforge demo-eval`: the last step of the demo. It measures
  * every checkpoint of the pipeline against the gold standard and writes the
  * report: RUN_DIR/report.md with its plots in RUN_DIR/plots/, and
  * RUN_DIR/report.json.
@@ -25,13 +25,13 @@
 #include "../data/chat_data.h"
 #include "../data/jsonl.h"
 #include "../data/text_data.h"
-#include "../demo/evaluate.h"
-#include "../demo/gold.h"
-#include "../demo/report.h"
-#include "../io/checkpoint.h"
+#include "evaluate.h"
+#include "gold.h"
+#include "report.h"
+#include "../io/model_dir.h"
 #include "../train/lm_loss.h"
 #include "../train/rollout.h"
-#include "stages.h"
+#include "demo_commands.h"
 
 /* The held-out prompts, their families and the gold judge. */
 typedef struct {
@@ -264,8 +264,8 @@ static long *ppo_checkpoints(const char *run, int *n) {
 
 /* ---- the command ---- */
 
-static Checkpoint load_policy(const char *dir, const Tokenizer *tok) {
-    Checkpoint ck = checkpoint_load(dir);
+static ModelDir load_policy(const char *dir, const Tokenizer *tok) {
+    ModelDir ck = model_dir_load(dir);
     if (ck.model->cfg.head != HEAD_LM || !ck.tokenizer) die("demo-eval: %s is not a language model with a tokenizer", dir);
     if (tokenizer_fingerprint(ck.tokenizer) != tokenizer_fingerprint(tok))
         die("demo-eval: %s uses another tokenizer than the baseline", dir);
@@ -400,10 +400,10 @@ int cmd_demo_eval(int argc, char **argv) {
     }
     if (base_index < 0) die("demo-eval: the baseline %s is not one of the --model names", baseline_name);
 
-    Checkpoint base = checkpoint_load(dirs[base_index]);
+    ModelDir base = model_dir_load(dirs[base_index]);
     if (base.model->cfg.head != HEAD_LM || !base.tokenizer) die("demo-eval: %s is not a language model", dirs[base_index]);
     const Tokenizer *tok = base.tokenizer;
-    Checkpoint rm = checkpoint_load(reward);
+    ModelDir rm = model_dir_load(reward);
     if (rm.model->cfg.head != HEAD_SCORE) die("demo-eval: %s is not a reward model (it has no score head)", reward);
     if (!rm.tokenizer || tokenizer_fingerprint(rm.tokenizer) != tokenizer_fingerprint(tok))
         die("demo-eval: the reward model %s uses another tokenizer than %s", reward, dirs[base_index]);
@@ -432,7 +432,7 @@ int cmd_demo_eval(int argc, char **argv) {
     double **gold = xcalloc((size_t)models.n, sizeof(double *));
     for (int i = 0; i < models.n; i++) {
         double t = now_seconds();
-        Checkpoint ck = i == base_index ? base : load_policy(dirs[i], tok);
+        ModelDir ck = i == base_index ? base : load_policy(dirs[i], tok);
         CheckpointFigures *c = &r.checkpoints[i];
         c->name = names[i];
         c->dir = dirs[i];
@@ -453,7 +453,7 @@ int cmd_demo_eval(int argc, char **argv) {
         info("demo-eval: %-12s gold %.3f  KL %.2f  perplexity %.1f  (%.0fs; answers in %s)", names[i], c->gold, c->kl,
              c->perplexity, now_seconds() - t, answers);
         free(answers);
-        if (i != base_index) checkpoint_free(&ck);
+        if (i != base_index) model_dir_free(&ck);
     }
     for (int i = 0; i < models.n; i++) r.checkpoints[i].win = win_rate(gold[i], gold[base_index], h.n);
 
@@ -471,11 +471,11 @@ int cmd_demo_eval(int argc, char **argv) {
         r.ppo[r.n_ppo++] = (PolicyPoint){0, 0, r.best_of_n[0].gold, r.best_of_n[0].rm};
         for (int i = 0; i < n_its; i++) {
             char *dir = xsprintf("%s/checkpoint-%ld/policy", ppo_run, its[i]);
-            Checkpoint ck = load_policy(dir, tok);
+            ModelDir ck = load_policy(dir, tok);
             PolicyPoint p = sampled_point(ck.model, base.model, rm.model, tok, &h, s.bon_prompts, 1, &s);
             p.x = its[i];
             r.ppo[r.n_ppo++] = p;
-            checkpoint_free(&ck);
+            model_dir_free(&ck);
             free(dir);
         }
         free(its);
@@ -525,7 +525,7 @@ int cmd_demo_eval(int argc, char **argv) {
     free(dpo_runs.items);
     free(win_targets.items);
     free(pos);
-    checkpoint_free(&rm);
-    checkpoint_free(&base);
+    model_dir_free(&rm);
+    model_dir_free(&base);
     return 0;
 }

@@ -1,4 +1,4 @@
-/* demo_data.c — `lmforge demo-data`: builds the data of the demo pipeline
+/* demo_data_cmd.c — `lmforge demo-data`: builds the data of the demo pipeline
  * from Debian packages, with nothing downloaded:
  *
  *   DIR/pretrain/train.txt, heldout.txt   Bible chapters, fortunes, WordNet
@@ -17,12 +17,12 @@
 #include "../base/args.h"
 #include "../base/rng.h"
 #include "../base/util.h"
-#include "../demo/corpus.h"
+#include "corpus.h"
 #include "../data/jsonl.h"
-#include "../demo/tasks.h"
-#include "../demo/text_sources.h"
-#include "../demo/wordnet.h"
-#include "stages.h"
+#include "tasks.h"
+#include "text_sources.h"
+#include "wordnet.h"
+#include "demo_commands.h"
 
 /* Shares of the natural text in the pretraining corpus (the facts come on top). */
 #define BIBLE_WEIGHT 0.40

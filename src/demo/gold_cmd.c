@@ -1,4 +1,4 @@
-/* gold.c — `lmforge gold`: the demo's gold standard on the command line.
+/* gold_cmd.c — `lmforge gold`: the demo's gold standard on the command line.
  *
  *   gold score     scores generated answers against the task files and
  *                  reports the mean gold score per family
@@ -15,10 +15,10 @@
 #include "../base/args.h"
 #include "../base/rng.h"
 #include "../base/util.h"
-#include "../demo/gold.h"
+#include "gold.h"
 #include "../data/jsonl.h"
-#include "../demo/strutil.h"
-#include "stages.h"
+#include "strutil.h"
+#include "demo_commands.h"
 
 /* Loads the comma-separated task files of --tasks. */
 static GoldSet *load_tasks(const char *command, const char *list) {

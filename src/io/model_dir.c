@@ -1,5 +1,5 @@
-/* checkpoint.c — see checkpoint.h. */
-#include "checkpoint.h"
+/* model_dir.c — see model_dir.h. */
+#include "model_dir.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -16,7 +16,7 @@ static const char *architecture_name(const ModelConfig *c) {
     return c->qkv_bias ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
 }
 
-ModelConfig checkpoint_read_config(const char *dir) {
+ModelConfig model_dir_read_config(const char *dir) {
     char *path = path_join(dir, "config.json");
     if (!file_exists(path)) die("%s: not a checkpoint directory (no config.json)", dir);
     cJSON *j = json_read_file(path);
@@ -67,8 +67,8 @@ static void expected_shape(const ParamTensor *t, int64_t shape[2], int *ndim) {
     *ndim = t->cols ? 2 : 1;
 }
 
-void checkpoint_load_params(const char *dir, Model *m) {
-    ModelConfig cfg = checkpoint_read_config(dir);
+void model_dir_load_params(const char *dir, Model *m) {
+    ModelConfig cfg = model_dir_read_config(dir);
     if (!config_equal(&cfg, &m->cfg)) die("%s: config.json describes another model than the one running", dir);
     SafeTensors *st = st_open(dir);
     for (int i = 0; i < m->n_tensors; i++) {
@@ -98,10 +98,10 @@ void checkpoint_load_params(const char *dir, Model *m) {
     st_close(st);
 }
 
-Checkpoint checkpoint_load(const char *dir) {
-    ModelConfig cfg = checkpoint_read_config(dir);
-    Checkpoint ck = {.model = model_new(&cfg), .reward_mean = 0, .reward_std = 1};
-    checkpoint_load_params(dir, ck.model);
+ModelDir model_dir_load(const char *dir) {
+    ModelConfig cfg = model_dir_read_config(dir);
+    ModelDir ck = {.model = model_new(&cfg), .reward_mean = 0, .reward_std = 1};
+    model_dir_load_params(dir, ck.model);
     char *config_path = path_join(dir, "config.json");
     cJSON *j = json_read_file(config_path);
     ck.reward_mean = json_opt_double(j, "lmforge_reward_mean", config_path, 0.0);
@@ -119,7 +119,7 @@ Checkpoint checkpoint_load(const char *dir) {
     return ck;
 }
 
-void checkpoint_free(Checkpoint *c) {
+void model_dir_free(ModelDir *c) {
     model_free(c->model);
     if (c->tokenizer) tokenizer_free(c->tokenizer);
     c->model = NULL;
@@ -190,7 +190,7 @@ static void write_generation_config(const char *dir, const Tokenizer *tok) {
     cJSON_Delete(j);
 }
 
-void checkpoint_save(const char *dir, const Model *m, const Tokenizer *tok, double reward_mean, double reward_std) {
+void model_dir_save(const char *dir, const Model *m, const Tokenizer *tok, double reward_mean, double reward_std) {
     make_dirs(dir);
     StWriter *w = st_writer_new();
     for (int i = 0; i < m->n_tensors; i++) {

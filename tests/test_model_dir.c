@@ -1,4 +1,4 @@
-/* test_checkpoint.c — Hugging Face checkpoints: a save/load round trip gives
+/* test_model_dir.c — Hugging Face model directories: a save/load round trip gives
  * bit-identical logits; a checkpoint lmforge writes is read by an independent
  * PyTorch reference (tests/ref/checkpoint_ref.py) and gives the same logits;
  * checkpoints that reference writes as transformers would (tied and untied,
@@ -11,7 +11,7 @@
 #include "../src/base/json_util.h"
 #include "../src/base/rng.h"
 #include "../src/base/util.h"
-#include "../src/io/checkpoint.h"
+#include "../src/io/model_dir.h"
 #include "../src/io/safetensors.h"
 #include "test.h"
 #include "test_pretrain_fixtures.h"
@@ -80,8 +80,8 @@ TEST(checkpoint_save_and_load_give_identical_logits) {
         Model *m = random_model(mc, V, 10 + k);
         random_tokens(tokens, B * T, V, k);
         char *ckpt = path_join(dir, mc->label);
-        checkpoint_save(ckpt, m, tok, 0.25, 3.5);
-        Checkpoint back = checkpoint_load(ckpt);
+        model_dir_save(ckpt, m, tok, 0.25, 3.5);
+        ModelDir back = model_dir_load(ckpt);
         CHECK_MSG(config_equal(&back.model->cfg, &m->cfg), "%s: the configuration changed", mc->label);
         CHECK_MSG(memcmp(back.model->params, m->params, m->n_params * sizeof(float)) == 0,
                   "%s: parameters changed", mc->label);
@@ -94,10 +94,10 @@ TEST(checkpoint_save_and_load_give_identical_logits) {
         if (mc->head == HEAD_SCORE) CHECK(back.reward_mean == 0.25 && back.reward_std == 3.5);
         /* loading into an existing model of the same shape */
         Model *into = model_new(&m->cfg);
-        checkpoint_load_params(ckpt, into);
+        model_dir_load_params(ckpt, into);
         CHECK(memcmp(into->params, m->params, m->n_params * sizeof(float)) == 0);
         model_free(into);
-        checkpoint_free(&back);
+        model_dir_free(&back);
         model_free(m);
         free(ckpt);
     }
@@ -112,7 +112,7 @@ TEST(checkpoint_is_in_the_hugging_face_layout) {
     char *dir = test_tmpdir("ckpt-layout");
     ModelCase mc = {"qwen2", 16, 1, 2, 1, 32, 0, 1, HEAD_LM};
     Model *m = random_model(&mc, tokenizer_vocab_size(tok), 3);
-    checkpoint_save(dir, m, tok, 0, 1);
+    model_dir_save(dir, m, tok, 0, 1);
 
     const char *files[] = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
                            "generation_config.json"};
@@ -183,7 +183,7 @@ TEST(checkpoint_sharded_bf16_loads_the_rounded_weights) {
     int V = tokenizer_vocab_size(tok);
     char *dir = test_tmpdir("ckpt-bf16");
     Model *m = random_model(&MODEL_CASES[2], V, 9); /* qkv bias, one KV head */
-    checkpoint_save(dir, m, tok, 0, 1);
+    model_dir_save(dir, m, tok, 0, 1);
     char *single = path_join(dir, "model.safetensors");
     remove(single);
     StWriter *w[2] = {st_writer_new(), st_writer_new()};
@@ -206,7 +206,7 @@ TEST(checkpoint_sharded_bf16_loads_the_rounded_weights) {
     json_write_file(index_path, index);
     cJSON_Delete(index);
 
-    Checkpoint c = checkpoint_load(dir);
+    ModelDir c = model_dir_load(dir);
     for (size_t i = 0; i < m->n_params; i++) m->params[i] = st_bf16_to_f32(st_f32_to_bf16(m->params[i]));
     CHECK(memcmp(c.model->params, m->params, m->n_params * sizeof(float)) == 0);
     enum { B = 2, T = 11 };
@@ -215,7 +215,7 @@ TEST(checkpoint_sharded_bf16_loads_the_rounded_weights) {
     model_forward(m, tokens, NULL, B, T, 0);
     model_forward(c.model, tokens, NULL, B, T, 0);
     CHECK(memcmp(c.model->act.out, m->act.out, sizeof(float) * B * T * (size_t)V) == 0);
-    checkpoint_free(&c);
+    model_dir_free(&c);
     model_free(m);
     test_system("rm -rf '%s'", dir);
     free(index_path);
@@ -257,7 +257,7 @@ TEST(checkpoint_written_here_gives_the_same_logits_in_pytorch) {
         models[k] = random_model(mc, V, 100 + (uint64_t)k);
         random_tokens(tokens[k], B * T, V, 50 + (uint64_t)k);
         char *case_dir = path_join(dir, mc->label), *ckpt = path_join(case_dir, "ckpt");
-        checkpoint_save(ckpt, models[k], tok, 0, 1);
+        model_dir_save(ckpt, models[k], tok, 0, 1);
         write_probe(case_dir, tokens[k], B, T);
         strcat(cases, " ");
         strcat(cases, case_dir);
@@ -301,7 +301,7 @@ TEST(checkpoint_written_by_pytorch_loads_and_gives_its_logits) {
     for (char *name = strtok_r(names, "\n", &save); name; name = strtok_r(NULL, "\n", &save)) {
         char *case_dir = path_join(root, name), *ckpt = path_join(case_dir, "ckpt");
         int B = read_probe_int(case_dir, "B"), T = read_probe_int(case_dir, "T");
-        Checkpoint c = checkpoint_load(ckpt);
+        ModelDir c = model_dir_load(ckpt);
         const ModelConfig *cfg = &c.model->cfg;
         /* the case names say what the configuration must have become */
         CHECK_MSG(cfg->tie_embeddings == (strstr(name, "_tied") != NULL), "%s: tie_word_embeddings", name);
@@ -317,7 +317,7 @@ TEST(checkpoint_written_by_pytorch_loads_and_gives_its_logits) {
         CHECK_MSG(e < 1e-5, "%s: logits differ from PyTorch's, relative error %.3g", name, e);
         free(ref);
         free(tokens);
-        checkpoint_free(&c);
+        model_dir_free(&c);
         free(ckpt);
         free(case_dir);
         n_cases++;
@@ -332,8 +332,8 @@ TEST(checkpoint_written_by_pytorch_loads_and_gives_its_logits) {
 /* ---- damaged checkpoints ---- */
 
 static void load_checkpoint(void *dir) {
-    Checkpoint c = checkpoint_load(dir);
-    checkpoint_free(&c);
+    ModelDir c = model_dir_load(dir);
+    model_dir_free(&c);
 }
 
 /* Rewrites DIR/config.json with `key` set to the JSON `value` (NULL: removed). */
@@ -352,7 +352,7 @@ TEST(checkpoint_damage_is_reported_naming_the_file) {
     char *root = test_tmpdir("ckpt-bad"), *good = path_join(root, "good"), *bad = path_join(root, "bad");
     ModelCase mc = {"llama", 16, 1, 2, 2, 32, 0, 0, HEAD_LM};
     Model *m = random_model(&mc, tokenizer_vocab_size(tok), 5);
-    checkpoint_save(good, m, tok, 0, 1);
+    model_dir_save(good, m, tok, 0, 1);
     char *config = path_join(bad, "config.json"), *weights = path_join(bad, "model.safetensors");
 #define FRESH_COPY() test_system("rm -rf '%s' && cp -r '%s' '%s'", bad, good, bad)
 
@@ -418,7 +418,7 @@ TEST(checkpoint_damage_is_reported_naming_the_file) {
 
     /* a tokenizer with more tokens than the embedding has rows */
     Model *small = random_model(&mc, 16, 5);
-    checkpoint_save(bad, small, tok, 0, 1);
+    model_dir_save(bad, small, tok, 0, 1);
     CHECK_DIES(load_checkpoint, bad, "bad: the tokenizer has");
     model_free(small);
 
@@ -426,11 +426,11 @@ TEST(checkpoint_damage_is_reported_naming_the_file) {
     const ParamTensor *up = model_find_tensor(m, "model.layers.0.mlp.up_proj.weight");
     float saved = m->params[up->offset + 5];
     m->params[up->offset + 5] = NAN;
-    checkpoint_save(bad, m, tok, 0, 1);
+    model_dir_save(bad, m, tok, 0, 1);
     CHECK_DIES(load_checkpoint, bad,
                "bad/model.safetensors: tensor model.layers.0.mlp.up_proj.weight holds a non-finite value (nan at index 5)");
     m->params[up->offset + 5] = -INFINITY;
-    checkpoint_save(bad, m, tok, 0, 1);
+    model_dir_save(bad, m, tok, 0, 1);
     CHECK_DIES(load_checkpoint, bad, "holds a non-finite value (-inf at index 5)");
     m->params[up->offset + 5] = saved;
 #undef FRESH_COPY

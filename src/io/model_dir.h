@@ -1,4 +1,7 @@
-/* checkpoint.h — models as Hugging Face checkpoint directories.
+/* model_dir.h — a model directory in Hugging Face's layout: how models are
+ * saved and loaded. (A *checkpoint* is something else: a training run's
+ * RUN_DIR/checkpoint-STEP/, see train/run_dir.h, which holds a model
+ * directory plus the optimizer and data state.)
  *
  * A directory holds config.json (LlamaForCausalLM / Qwen2ForCausalLM keys, or
  * the ...ForSequenceClassification variants for a scalar head),
@@ -10,8 +13,8 @@
  *
  * A model with q/k/v biases is written as Qwen2 (Llama's attention_bias also
  * puts a bias on o_proj, which this architecture does not have). */
-#ifndef LMF_CHECKPOINT_H
-#define LMF_CHECKPOINT_H
+#ifndef LMF_MODEL_DIR_H
+#define LMF_MODEL_DIR_H
 
 #include "../model/model.h"
 #include "../tokenizer/tokenizer.h"
@@ -22,24 +25,24 @@ typedef struct {
     /* Score heads: the reward statistics lmforge rm stores, so that PPO can
      * centre scores (0 and 1 when absent). */
     double reward_mean, reward_std;
-} Checkpoint;
+} ModelDir;
 
 /* Reads DIR/config.json; dies naming the file and field on anything missing,
  * inconsistent or unsupported. */
-ModelConfig checkpoint_read_config(const char *dir);
+ModelConfig model_dir_read_config(const char *dir);
 /* Loads the model (and tokenizer, if present). Dies with a clear message on
  * a missing, truncated or mismatched tensor. */
-Checkpoint checkpoint_load(const char *dir);
-void checkpoint_free(Checkpoint *c);
+ModelDir model_dir_load(const char *dir);
+void model_dir_free(ModelDir *c);
 
 /* Loads the parameters saved in DIR into an existing model, whose
  * configuration must be the one in DIR/config.json (dies otherwise). */
-void checkpoint_load_params(const char *dir, Model *m);
+void model_dir_load_params(const char *dir, Model *m);
 
 /* Writes the model (F32), its config, the tokenizer (if not NULL) and a
  * generation config into DIR (created if needed). Each file is written
  * atomically; reward_mean/std are stored for score heads. */
-void checkpoint_save(const char *dir, const Model *m, const Tokenizer *tok, double reward_mean, double reward_std);
+void model_dir_save(const char *dir, const Model *m, const Tokenizer *tok, double reward_mean, double reward_std);
 
 /* Copies every tensor of src into dst whose name and shape dst also has
  * (e.g. a reward model initialised from an SFT model: all but the head).
