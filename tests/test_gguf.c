@@ -10,7 +10,7 @@
 
 #include "../src/base/util.h"
 #include "../src/io/model_dir.h"
-#include "../src/io/gguf.h"
+#include "../src/base/gguf.h"
 #include "../src/io/gguf_export.h"
 #include "../src/io/safetensors.h"
 #include "../src/model/lora.h"

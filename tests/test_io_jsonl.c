@@ -5,7 +5,7 @@
 
 #include "../src/base/json_util.h"
 #include "../src/base/util.h"
-#include "../src/data/jsonl.h"
+#include "../src/base/jsonl.h"
 #include "test.h"
 
 static char *write_text_file(const char *dir, const char *name, const char *text) {

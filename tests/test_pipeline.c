@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "../src/base/util.h"
-#include "../src/data/jsonl.h"
+#include "../src/base/jsonl.h"
 #include "../src/io/safetensors.h"
 #include "../src/pipeline/annotator.h"
 #include "../src/pipeline/recipe.h"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../tokenizer/unicode.h"
+#include "utf8.h"
 #include "util.h"
 
 size_t utf8_bom_length(const char *s, size_t len) {

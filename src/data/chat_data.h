@@ -13,7 +13,7 @@
 
 #include "../base/intvec.h"
 #include "../tokenizer/chat.h"
-#include "jsonl.h"
+#include "../base/jsonl.h"
 
 typedef struct {
     ChatMessage *msgs; /* strings owned by the conversation */

@@ -29,8 +29,8 @@
 
 #include <stdint.h>
 
-#include "../train/rm_loss.h"
 #include "chat_data.h"
+#include "comparisons.h"
 #include "packing.h"
 
 /* Token sequences stored end to end. */

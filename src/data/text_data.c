@@ -11,7 +11,7 @@
 #include "../base/json_util.h"
 #include "../base/rng.h"
 #include "../base/util.h"
-#include "jsonl.h"
+#include "../base/jsonl.h"
 
 typedef struct {
     char **paths;

@@ -18,7 +18,7 @@
 #include "../base/rng.h"
 #include "../base/util.h"
 #include "corpus.h"
-#include "../data/jsonl.h"
+#include "../base/jsonl.h"
 #include "tasks.h"
 #include "text_sources.h"
 #include "wordnet.h"

@@ -23,7 +23,7 @@
 #include "../base/args.h"
 #include "../base/util.h"
 #include "../data/chat_data.h"
-#include "../data/jsonl.h"
+#include "../base/jsonl.h"
 #include "../data/text_data.h"
 #include "evaluate.h"
 #include "gold.h"

@@ -9,7 +9,7 @@
 
 #include "../base/util.h"
 #include "judge.h"
-#include "../data/jsonl.h"
+#include "../base/jsonl.h"
 #include "strutil.h"
 
 typedef struct {

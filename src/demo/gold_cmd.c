@@ -16,7 +16,7 @@
 #include "../base/rng.h"
 #include "../base/util.h"
 #include "gold.h"
-#include "../data/jsonl.h"
+#include "../base/jsonl.h"
 #include "strutil.h"
 #include "demo_commands.h"
 

@@ -12,7 +12,7 @@
 #include "../base/metrics.h"
 #include "../base/progress.h"
 #include "../base/util.h"
-#include "../data/jsonl.h"
+#include "../base/jsonl.h"
 
 /* ---- plots ---- */
 

@@ -12,7 +12,7 @@
 
 #include "../model/model.h"
 #include "../tokenizer/tokenizer.h"
-#include "gguf.h"
+#include "../base/gguf.h"
 
 /* NULL when llama.cpp can run the model as we do, else a one-line reason. */
 const char *gguf_export_check(const Model *m, const Tokenizer *t);

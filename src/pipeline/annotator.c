@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "../base/util.h"
-#include "../data/jsonl.h"
+#include "../base/jsonl.h"
 
 struct Annotator {
     char *command;

@@ -14,7 +14,7 @@
 
 #include "../base/args.h"
 #include "../base/util.h"
-#include "../data/jsonl.h"
+#include "../base/jsonl.h"
 #include "../data/preference_pairs.h"
 #include "../pipeline/annotator.h"
 #include "stages.h"

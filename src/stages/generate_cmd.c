@@ -17,7 +17,7 @@
 #include "../base/progress.h"
 #include "../base/util.h"
 #include "../data/chat_data.h"
-#include "../data/jsonl.h"
+#include "../base/jsonl.h"
 #include "../data/text_data.h"
 #include "../io/model_dir.h"
 #include "../model/generate.h"

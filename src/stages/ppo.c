@@ -28,7 +28,7 @@
 #include "../base/rng.h"
 #include "../base/util.h"
 #include "../data/chat_data.h"
-#include "../data/jsonl.h"
+#include "../base/jsonl.h"
 #include "../data/preference_pairs.h"
 #include "../data/text_data.h"
 #include "../io/model_dir.h"

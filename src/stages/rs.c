@@ -13,7 +13,7 @@
 #include "../base/args.h"
 #include "../base/util.h"
 #include "../data/chat_data.h"
-#include "../data/jsonl.h"
+#include "../base/jsonl.h"
 #include "../data/preference_pairs.h"
 #include "../io/model_dir.h"
 #include "../train/rollout.h"

@@ -9,7 +9,7 @@
 #include "../base/progress.h"
 #include "../base/util.h"
 #include "../data/chat_data.h"
-#include "../data/jsonl.h"
+#include "../base/jsonl.h"
 #include "../io/model_dir.h"
 #include "../train/rollout.h"
 #include "stages.h"

@@ -4,7 +4,7 @@
 #ifndef LMF_TOKENIZER_GGUF_H
 #define LMF_TOKENIZER_GGUF_H
 
-#include "../io/gguf.h"
+#include "../base/gguf.h"
 #include "tokenizer.h"
 
 /* llama.cpp's token types (llama_token_type). */

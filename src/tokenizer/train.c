@@ -20,7 +20,7 @@
 
 #include "../base/input_check.h"
 #include "../base/util.h"
-#include "../data/jsonl.h"
+#include "../base/jsonl.h"
 #include "byte_level.h"
 #include "tokenizer_internal.h"
 #include "unicode.h"

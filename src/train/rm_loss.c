@@ -15,14 +15,6 @@ double rm_neg_log_sigmoid(double x) {
     return fmax(-x, 0.0) + log1p(exp(-fabs(x)));
 }
 
-int rm_ranking_pairs(const int *ranks, int K, float margin, RmPair *pairs) {
-    int n = 0;
-    for (int i = 0; i < K; i++)
-        for (int j = 0; j < K; j++)
-            if (ranks[i] < ranks[j]) pairs[n++] = (RmPair){i, j, margin};
-    return n;
-}
-
 double rm_pairs_loss(const float *scores, const RmPair *pairs, int n_pairs, double weight, float *dscores,
                      RmPairStats *stats) {
     if (n_pairs < 1) die("rm_pairs_loss: a prompt without pairs has no loss");

@@ -12,12 +12,7 @@
 #ifndef LMF_RM_LOSS_H
 #define LMF_RM_LOSS_H
 
-/* One comparison between two responses of the same prompt (indices into
- * that prompt's K responses). */
-typedef struct {
-    int better, worse;
-    float margin; /* m in −log σ(r_better − r_worse − m) */
-} RmPair;
+#include "../data/comparisons.h"
 
 /* Accumulated over pairs: how often and by how much the better response
  * scores higher. */
@@ -29,11 +24,6 @@ typedef struct {
 
 /* −log σ(x) = log(1 + e^−x), without overflow for any x. */
 double rm_neg_log_sigmoid(double x);
-
-/* ranks (K): the rank of each response, 0 = best; equal ranks are ties.
- * Writes a pair (i, j) for every i, j with ranks[i] < ranks[j] into pairs
- * (room for K(K−1)/2), each with the given margin; returns their number. */
-int rm_ranking_pairs(const int *ranks, int K, float margin, RmPair *pairs);
 
 /* The mean over the n_pairs pairs of −log σ(r_better − r_worse − margin),
  * scores (K) being one prompt's scores. If dscores (K) is not NULL, adds

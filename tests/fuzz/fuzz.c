@@ -25,7 +25,7 @@
 #include "../../src/base/json_util.h"
 #include "../../src/base/util.h"
 #include "../../src/data/chat_data.h"
-#include "../../src/data/jsonl.h"
+#include "../../src/base/jsonl.h"
 #include "../../src/data/preference_pairs.h"
 #include "../../src/data/rm_data.h"
 #include "../../src/data/sft_data.h"

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../base/input_check.h"
-#include "../base/util.h"
-#include "../tokenizer/unicode.h"
+#include "input_check.h"
+#include "util.h"
+#include "utf8.h"
 
 struct JsonlReader {
     char **paths;
