@@ -1,51 +1,19 @@
 /* annotator.c — see annotator.h. */
 #include "annotator.h"
 
-#include <errno.h>
-#include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "../base/util.h"
-#include "../base/jsonl.h"
+#include "child_process.h"
 
 struct Annotator {
-    char *command;
-    pid_t pid;
-    FILE *to, *from; /* its stdin, its stdout */
-    long asked;      /* requests sent, for messages */
+    ChildProcess *child;
 };
 
 Annotator *annotator_start(const char *command) {
-    int in[2], out[2]; /* in: we write, it reads; out: it writes, we read */
-    if (pipe(in) != 0 || pipe(out) != 0) die_errno("annotator: pipe");
-    /* a dead annotator must be an error message, not a SIGPIPE */
-    signal(SIGPIPE, SIG_IGN);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) die_errno("annotator: fork");
-    if (pid == 0) {
-        dup2(in[0], STDIN_FILENO);
-        dup2(out[1], STDOUT_FILENO);
-        close(in[0]);
-        close(in[1]);
-        close(out[0]);
-        close(out[1]);
-        signal(SIGPIPE, SIG_DFL);
-        execl("/bin/sh", "sh", "-c", command, (char *)NULL);
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
     Annotator *a = xcalloc(1, sizeof(Annotator));
-    a->command = xstrdup(command);
-    a->pid = pid;
-    a->to = fdopen(in[1], "w");
-    a->from = fdopen(out[0], "r");
-    if (!a->to || !a->from) die_errno("annotator: fdopen");
+    a->child = child_start("annotator", command);
     return a;
 }
 
@@ -53,15 +21,9 @@ void annotator_rank(Annotator *a, const cJSON *prompt, const char *const *respon
     cJSON *req = cJSON_CreateObject();
     cJSON_AddItemToObject(req, "prompt", cJSON_Duplicate(prompt, 1));
     cJSON_AddItemToObject(req, "responses", cJSON_CreateStringArray(responses, k));
-    a->asked++;
-    char *reply = NULL;
-    size_t cap = 0;
-    /* jsonl_print: sampled answers may end inside a character, and the annotator reads valid UTF-8 only.
-     * A write to an annotator that has exited fails (EPIPE), and so does the read. */
-    jsonl_print(a->to, req);
+    char *error, *reply = child_ask(a->child, req, 0, &error);
     cJSON_Delete(req);
-    if (ferror(a->to) || fflush(a->to) != 0 || getline(&reply, &cap, a->from) < 0)
-        die("annotator '%s' exited without answering request %ld", a->command, a->asked);
+    if (!reply) die("%s", error);
     cJSON *j = cJSON_Parse(reply);
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(j, "ranking");
     int ok = cJSON_IsArray(list) && cJSON_GetArraySize(list) == k;
@@ -72,25 +34,16 @@ void annotator_rank(Annotator *a, const cJSON *prompt, const char *const *respon
              !seen[v->valueint];
         if (ok) seen[ranking[i] = v->valueint] = 1;
     }
-    if (!ok) {
-        reply[strcspn(reply, "\n")] = 0;
-        die("annotator '%s': reply %ld must be {\"ranking\": [...]} holding each of 0..%d once, got: %.200s", a->command,
-            a->asked, k - 1, reply);
-    }
+    if (!ok)
+        die("%s: reply %ld must be {\"ranking\": [...]} holding each of 0..%d once, got: %.200s", child_name(a->child),
+            child_requests(a->child), k - 1, reply);
     free(seen);
     cJSON_Delete(j);
     free(reply);
 }
 
 void annotator_stop(Annotator *a) {
-    fclose(a->to);
-    fclose(a->from);
-    int status;
-    while (waitpid(a->pid, &status, 0) < 0)
-        if (errno != EINTR) die_errno("annotator: waitpid");
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        die("annotator '%s' failed (%s %d)", a->command, WIFEXITED(status) ? "exit status" : "signal",
-            WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-    free(a->command);
+    char *error = child_stop(a->child);
+    if (error) die("%s", error);
     free(a);
 }
