@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../src/base/util.h"
+#include "../src/data/task_prompts.h"
 #include "../src/pipeline/reward_program.h"
 #include "../src/train/verifiers.h"
 #include "test.h"
@@ -91,4 +92,30 @@ TEST(reward_program_failures_are_clear) {
     check_failure("echo garbage; sleep 30", 10, "reply 1 must be {\"reward\": a finite number}, got: garbage");
     check_failure("echo '{\"reward\": \"high\"}'", 10, "got: {\"reward\": \"high\"}");
     check_failure("echo '{\"score\": 1}'", 10, "reply 1 must be");
+}
+
+TEST(task_prompts_read_answers_and_pass_other_fields_on) {
+    char *dir = test_tmpdir("tasks"), *path = path_join(dir, "tasks.jsonl");
+    const char *text = "{\"prompt\": \"What is 17 + 25?\", \"answer\": \"42\"}\n"
+                       "{\"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", "
+                       "\"content\": \"2+2?\"}, {\"role\": \"assistant\", \"content\": \"4\"}], \"level\": 3}\n"
+                       "{\"prompt\": \"Half of 9?\", \"answer\": 4.5, \"tags\": [\"x\"]}\n";
+    write_bytes(path, text, strlen(text));
+    int n;
+    TaskPrompt *t = load_task_prompts(path, 1, &n);
+    CHECK(n == 3);
+    CHECK(strcmp(t[0].answer, "42") == 0 && t[0].prompt.n == 1);
+    CHECK(strcmp(t[1].answer, "4") == 0 && t[1].prompt.n == 2); /* the closing assistant turn is the answer */
+    CHECK(strcmp(t[2].answer, "4.5") == 0);
+    cJSON *req = task_reward_request(&t[1], "four");
+    char *s = cJSON_PrintUnformatted(req);
+    CHECK_MSG(strstr(s, "\"completion\":\"four\"") && strstr(s, "\"answer\":\"4\"") && strstr(s, "\"level\":3") &&
+                  strstr(s, "\"role\":\"system\"") && !strstr(s, "\"content\":\"4\""),
+              "%s", s);
+    free(s);
+    cJSON_Delete(req);
+    task_prompts_free(t, n);
+    test_system("rm -rf %s", dir);
+    free(dir);
+    free(path);
 }
