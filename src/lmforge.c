@@ -33,6 +33,8 @@ static const Command commands[] = {
     {"ppo", cmd_ppo, "RLHF with PPO: policy and critic learn from the reward model (InstructGPT)"},
     {"rs", cmd_rs, "rejection sampling: best of K answers by the reward model -> SFT data and preference pairs"},
     {"dpo", cmd_dpo, "Direct Preference Optimization on chosen/rejected pairs (DPO, IPO, conservative DPO)"},
+    {"pairs-from-data", cmd_pairs_from_data, "preference pairs from SFT or pretraining data alone: the data's answer "
+                                             "chosen, the model's rejected (SPIN)"},
     {"pipeline", cmd_pipeline, "run a recipe of stages (rounds included), resuming where it stopped"},
     /* using a model */
     {"generate", cmd_generate, "sample continuations of prompts (batched, KV cache); text or JSONL out"},

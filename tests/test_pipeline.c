@@ -108,6 +108,21 @@ TEST(recipe_splits_unquoted_variables_into_words) {
     plan_free(&p);
 }
 
+TEST(recipe_expands_variables_inside_variable_names) {
+    static const char *text = "set source = sft\n"
+                              "set start_sft = S\n"
+                              "set start_pretrain = P\n"
+                              "step s\n"
+                              "    lmforge x ${start_${source}} \"${start_${source}}/m\"\n";
+    RecipeVar vars[] = {{"run_dir", "RUN", 0}, {"source", "pretrain", 1}};
+    Plan p = recipe_parse(text, "t.recipe", vars, 1);
+    CHECK(p.n == 1 && args_are(&p.steps[0], (const char *[]){"x", "S", "S/m", NULL}));
+    plan_free(&p);
+    p = recipe_parse(text, "t.recipe", vars, 2); /* --set source=pretrain */
+    CHECK(p.n == 1 && args_are(&p.steps[0], (const char *[]){"x", "P", "P/m", NULL}));
+    plan_free(&p);
+}
+
 typedef struct {
     const char *text;
 } RecipeText;
@@ -136,6 +151,7 @@ TEST(recipe_errors_name_the_line) {
         {"steps a\n", "bad.recipe:1: unknown statement \"steps\""},
         {"step a b\n  shell true\n", "bad.recipe:1: expected `step NAME`"},
         {"# nothing\n", "bad.recipe: the recipe has no steps"},
+        {"step a\n  shell echo ${a_${b}\n", "bad.recipe:2: \"${\" without its closing \"}\""},
     };
     for (size_t i = 0; i < LMF_ARRAY_LEN(cases); i++) {
         RecipeText t = {cases[i].text};

@@ -141,6 +141,14 @@ void render_exchange(const Tokenizer *t, const Conversation *prompt, const char 
     free(msgs);
 }
 
+void render_continuation(const Tokenizer *t, const char *prefix, const char *continuation, IntVec *ids, IntVec *mask) {
+    ids->len = mask->len = 0;
+    tokenizer_encode(t, prefix, strlen(prefix), 0, ids);
+    int prefix_len = ids->len;
+    tokenizer_encode(t, continuation, strlen(continuation), 0, ids);
+    for (int i = 0; i < ids->len; i++) intvec_push(mask, i >= prefix_len);
+}
+
 int truncate_sequence(IntVec *ids, IntVec *mask, int max_len) {
     int len = ids->len;
     if (len <= max_len) return 0;

@@ -61,6 +61,11 @@ void rendered_prompts_free(RenderedPrompts *r);
  * tokens and its closing <|im_end|>. */
 void render_exchange(const Tokenizer *t, const Conversation *prompt, const char *response, IntVec *ids, IntVec *mask);
 
+/* Plain text continued, with no chat template (pretraining text as
+ * preference data): ids = tokens of prefix then of continuation, mask = 1 on
+ * the continuation's tokens. */
+void render_continuation(const Tokenizer *t, const char *prefix, const char *continuation, IntVec *ids, IntVec *mask);
+
 /* Shortens a sequence to max_len tokens by dropping tokens from the start
  * (the prompt side). If the marked tokens alone are longer than max_len, the
  * end is cut instead, keeping the first max_len tokens. Returns the number of

@@ -75,7 +75,12 @@ PrefPairs pref_pairs_load(const char *const *paths, int n_paths, const Tokenizer
     JsonlReader *r = jsonl_open_files(paths, n_paths);
     JsonlRecord rec;
     while (jsonl_next(r, &rec)) {
-        Conversation prompt = jsonl_get_conversation(&rec, "prompt");
+        /* "prefix": plain text continued (pairs from pretraining text); "prompt": a chat */
+        const char *prefix = jsonl_opt_string(&rec, "prefix");
+        if (prefix && cJSON_GetObjectItemCaseSensitive(rec.json, "prompt"))
+            jsonl_die(&rec, "a pair has either a \"prompt\" (a chat) or a \"prefix\" (plain text), not both");
+        if (prefix && jsonl_text_is_blank(prefix)) jsonl_die(&rec, "field \"prefix\" is blank");
+        Conversation prompt = prefix ? (Conversation){0} : jsonl_get_conversation(&rec, "prompt");
         const char *answers[2] = {answer_text(&rec, FIELD[CHOSEN]), answer_text(&rec, FIELD[REJECTED])};
         /* The same text on both sides has a DPO loss of log 2 whatever the
          * model does: it teaches nothing. Skipped as the reward model does. */
@@ -95,7 +100,8 @@ PrefPairs pref_pairs_load(const char *const *paths, int n_paths, const Tokenizer
         PrefPair *p = &set.pairs[set.n++];
         memset(p, 0, sizeof *p);
         for (int k = 0; k < 2; k++) {
-            render_exchange(t, &prompt, answers[k], &p->ids[k], &p->mask[k]);
+            if (prefix) render_continuation(t, prefix, answers[k], &p->ids[k], &p->mask[k]);
+            else render_exchange(t, &prompt, answers[k], &p->ids[k], &p->mask[k]);
             for (int i = 0; i < p->mask[k].len; i++) p->answer_tokens[k] += p->mask[k].data[i];
         }
         truncated += fit_pair(p, &rec, max_len, truncate_prompt);

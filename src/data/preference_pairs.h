@@ -1,7 +1,9 @@
 /* preference_pairs.h — {"prompt","chosen","rejected"} datasets (TRL's field
  * names) as token sequences, for DPO.
  *
- * The prompt is a string or a list of messages (chat_data.h). An answer is a
+ * The prompt is a string or a list of messages (chat_data.h). A pair may
+ * instead have a "prefix": plain text that both answers continue, with no
+ * chat template (pretraining text as preference data, pairs-from-data). An answer is a
  * string, or a list holding one assistant message, as in TRL's conversational
  * format. Each answer is rendered after the prompt in ChatML, so that it is
  * scored in the context in which the model would generate it; its tokens

@@ -8,18 +8,20 @@
 
 /* Fields the loader interprets; the rest go to reward programs. */
 static int is_known_field(const char *name) {
-    return strcmp(name, "prompt") == 0 || strcmp(name, "messages") == 0 || strcmp(name, "answer") == 0;
+    return strcmp(name, "prompt") == 0 || strcmp(name, "messages") == 0 || strcmp(name, "answer") == 0 ||
+           strcmp(name, "completion") == 0;
 }
 
 static char *answer_of(const JsonlRecord *rec) {
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(rec->json, "answer");
+    const char *field = cJSON_GetObjectItemCaseSensitive(rec->json, "answer") ? "answer" : "completion";
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(rec->json, field);
     if (!a) return NULL;
     if (cJSON_IsString(a)) {
-        if (jsonl_text_is_blank(a->valuestring)) jsonl_die(rec, "field \"answer\" is blank");
+        if (jsonl_text_is_blank(a->valuestring)) jsonl_die(rec, "field \"%s\" is blank", field);
         return xstrdup(a->valuestring);
     }
     if (cJSON_IsNumber(a)) return cJSON_PrintUnformatted(a);
-    jsonl_die(rec, "field \"answer\" must be a string or a number");
+    jsonl_die(rec, "field \"%s\" must be a string or a number", field);
 }
 
 TaskPrompt *load_task_prompts(const char *path, int need_answer, int *n_out) {

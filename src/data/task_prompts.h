@@ -1,12 +1,14 @@
-/* task_prompts.h — prompts with a gold answer, for RL with verifiable
- * rewards (lmforge grpo): one JSON object per line,
+/* task_prompts.h — prompts with a gold answer: for RL with verifiable
+ * rewards (lmforge grpo), and the data's own answers that pairs-from-data
+ * sets against the model's. One JSON object per line,
  *
  *   {"prompt": "What is 17 + 25?", "answer": "42"}
  *   {"messages": [{"role": "system", ...}, {"role": "user", ...}], "answer": "#### 42", "level": 3}
  *
- * "answer" may be a string or a number. A chat that ends with an assistant
- * turn and has no "answer" takes that turn's text as its answer (the
- * reference completion of an SFT file). Every other field ("level" above)
+ * "answer" may be a string or a number; TRL's prompt-completion lines
+ * ({"prompt", "completion"}) take the completion as the answer. A chat
+ * that ends with an assistant turn and has no "answer" takes that turn's
+ * text as its answer (the reference completion of an SFT file). Every other field ("level" above)
  * is passed on unchanged to reward programs. */
 #ifndef LMF_TASK_PROMPTS_H
 #define LMF_TASK_PROMPTS_H

@@ -203,6 +203,17 @@ static void set_var(Vars *v, const char *name, const char *value, VarOrigin orig
 }
 
 /* s with every ${NAME} replaced by its value. */
+/* The "}" that closes the variable starting at s ("${"); a name may itself
+ * hold variables, as in ${data_${source}}. */
+static const char *variable_end(const char *s, const char *file, int line) {
+    const char *close = s + 2;
+    for (int depth = 1; *close; close++) {
+        if (close[0] == '$' && close[1] == '{') depth++, close++;
+        else if (*close == '}' && --depth == 0) return close;
+    }
+    die_at(file, line, "\"${\" without its closing \"}\"");
+}
+
 static char *expand(Vars *v, const char *s, const char *file, int line) {
     size_t cap = strlen(s) + 64, len = 0;
     char *out = xmalloc(cap);
@@ -211,9 +222,13 @@ static char *expand(Vars *v, const char *s, const char *file, int line) {
         size_t piece_len = 1;
         char *value = NULL;
         if (s[0] == '$' && s[1] == '{') {
-            const char *close = strchr(s + 2, '}');
-            if (!close) die_at(file, line, "\"${\" without its closing \"}\"");
+            const char *close = variable_end(s, file, line);
             char *name = xstrndup(s + 2, (size_t)(close - s - 2));
+            if (strstr(name, "${")) {
+                char *inner = expand(v, name, file, line);
+                free(name);
+                name = inner;
+            }
             Var *x = find_var(v, name);
             if (!x)
                 die_at(file, line, "unknown variable ${%s} (define it with `set %s = ...` or --set %s=...)%s", name,
@@ -291,8 +306,7 @@ static char **split_words(Vars *v, const char *s, const char *file, int line, in
             free(text);
             s = close + 1;
         } else if (s[0] == '$' && s[1] == '{') {
-            const char *close = strchr(s, '}');
-            if (!close) die_at(file, line, "\"${\" without its closing \"}\"");
+            const char *close = variable_end(s, file, line);
             char *name = xstrndup(s, (size_t)(close + 1 - s));
             char *value = expand(v, name, file, line);
             for (const char *c = value; *c; c++) {

@@ -31,7 +31,9 @@
  *                       ${round} = 1..N and ${prev} = round - 1; blocks do not
  *                       nest, and a step inside one is named NAME.rROUND
  * Indentation is only for the reader. ${NAME} expands a variable anywhere
- * on a line (quoted or not); an unknown one is an error. */
+ * on a line (quoted or not); an unknown one is an error. A name may hold
+ * variables, expanded first: with `set source = sft`, ${start_${source}}
+ * is ${start_sft} (a choice made by one --set). */
 #ifndef LMF_RECIPE_H
 #define LMF_RECIPE_H
 

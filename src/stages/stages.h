@@ -14,6 +14,7 @@ int cmd_rm(int argc, char **argv);
 int cmd_ppo(int argc, char **argv);
 int cmd_rs(int argc, char **argv);
 int cmd_dpo(int argc, char **argv);
+int cmd_pairs_from_data(int argc, char **argv);
 int cmd_pipeline(int argc, char **argv);
 /* using a model */
 int cmd_generate(int argc, char **argv);
