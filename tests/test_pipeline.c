@@ -193,6 +193,25 @@ TEST(example_recipes_chain_their_rounds) {
     p = recipe_load("recipes/llama31.recipe", three_rounds, 3);
     CHECK_EQ_INT(p.n, 4 + 3 * 7);
     plan_free(&p);
+    /* SPIN: each round plays against the previous round's model, which is also its DPO reference */
+    p = recipe_load("recipes/spin.recipe", vars, 3);
+    CHECK_EQ_INT(p.n, 4 + 3 * 2);
+    const PlanStep *pairs1 = find_step(&p, "pairs.r1"), *pairs3 = find_step(&p, "pairs.r3"), *dpo3 = find_step(&p, "dpo.r3");
+    CHECK(pairs1 && pairs3 && dpo3);
+    if (pairs1 && pairs3 && dpo3) {
+        CHECK(strcmp(arg_after(pairs1, "pairs-from-data"), "R/sft/model") == 0);
+        CHECK(strstr(pairs1->command, "R/sft/model data/demo/sft/train.jsonl") != NULL);
+        CHECK(strcmp(arg_after(pairs3, "pairs-from-data"), "R/round2/dpo/model") == 0);
+        CHECK(strcmp(arg_after(dpo3, "--init"), "R/round2/dpo/model") == 0);
+        CHECK(strcmp(arg_after(dpo3, "--ref"), "R/round2/dpo/model") == 0);
+        CHECK(strcmp(arg_after(dpo3, "--data"), "R/round3/pairs.jsonl") == 0);
+    }
+    plan_free(&p);
+    RecipeVar from_pretrain[] = {{"run_dir", "R", 0}, {"lmforge", "/bin/lmforge", 0}, {"source", "pretrain", 1}};
+    p = recipe_load("recipes/spin.recipe", from_pretrain, 3);
+    pairs1 = find_step(&p, "pairs.r1");
+    CHECK(pairs1 && strstr(pairs1->command, "R/pretrain/model data/demo/pretrain/train.txt") != NULL);
+    plan_free(&p);
     p = recipe_load("recipes/instructgpt.recipe", vars, 3);
     CHECK_EQ_INT(p.n, 8);
     CHECK(strcmp(p.steps[p.n - 1].key, "ppo") == 0 && strcmp(arg_after(&p.steps[p.n - 1], "--reward"), "R/rm/model") == 0);
@@ -434,5 +453,47 @@ TEST_SLOW(pipeline_runs_two_rounds_of_dpo_and_resumes_after_a_kill) {
     free(round1_model);
     free(round2_model);
     free(run);
+    free(dir);
+}
+
+/* SPIN's recipe in miniature (the demo's data, a tiny model): killed while
+ * round 2 plays, then resumed, it ends with the same model as a run that was
+ * never interrupted, and round 2's DPO reference is round 1's model. */
+TEST_SLOW(spin_recipe_resumes_after_a_kill_with_the_same_result) {
+    char *dir = test_tmpdir("spin");
+    const char *sizes = "--set tasks_per_family=20 --set pretrain_mb=0.3 --set vocab_size=512 --set seq_len=64 "
+                        "--set pretrain_steps=20 --set sft_epochs=1 --set max_new_tokens=16 --set pairs_limit=40 "
+                        "--set rounds=2";
+    CHECK(test_system("%s pipeline recipes/spin.recipe --run-dir %s/a --set data=%s/a/data %s > %s/log-a 2>&1",
+                      lmforge_bin(), dir, dir, sizes, dir) == 0);
+    /* run b: killed (SIGKILL) as soon as round 2's pairs exist, then resumed */
+    int rc = test_system("%s pipeline recipes/spin.recipe --run-dir %s/b --set data=%s/b/data %s > %s/log-b1 2>&1 & "
+                         "pid=$!; while [ ! -f %s/b/round2/pairs.jsonl ] && kill -0 $pid 2>/dev/null; do sleep 0.02; "
+                         "done; kill -9 $pid; wait $pid",
+                         lmforge_bin(), dir, dir, sizes, dir, dir);
+    CHECK_MSG(rc == 128 + 9, "the first run of b should be killed, exit status %d", rc);
+    CHECK(test_system("flock -w 20 '%s/b/.pipeline/lock' true", dir) == 0);
+    CHECK(test_system("%s pipeline recipes/spin.recipe --run-dir %s/b --set data=%s/b/data %s > %s/log-b2 2>&1",
+                      lmforge_bin(), dir, dir, sizes, dir) == 0);
+    char *b = path_join(dir, "b");
+    cJSON *report = read_report(b);
+    int n = cJSON_GetArraySize(report);
+    CHECK_EQ_INT(n, 8);
+    CHECK(n == 8 && strcmp(status_of(report, 0), "skipped") == 0 && strcmp(status_of(report, 7), "done") == 0);
+    cJSON_Delete(report);
+    CHECK_MSG(test_system("cmp -s %s/a/round2/dpo/model/model.safetensors %s/b/round2/dpo/model/model.safetensors", dir,
+                          dir) == 0,
+              "the resumed run ends with another model than the uninterrupted one");
+    char *ref_path = path_join(dir, "b/round2/dpo/ref_logps.safetensors");
+    CHECK(file_exists(ref_path));
+    if (file_exists(ref_path)) {
+        SafeTensors *st = st_open(ref_path);
+        const char *reference = st_metadata(st, "reference");
+        CHECK(reference && strstr(reference, "round1/dpo/model"));
+        st_close(st);
+    }
+    test_system("rm -rf '%s'", dir);
+    free(ref_path);
+    free(b);
     free(dir);
 }
