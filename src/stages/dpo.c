@@ -127,7 +127,7 @@ static void check_reference(const char *ref_dir, const ModelDir *ref, const Mode
             die("dpo: the reference %s has another architecture than the policy: %s %g, the policy's %g", ref_dir,
                 fields[i].name, fields[i].ref, fields[i].policy);
     if (a->max_seq_len < max_len)
-        die("dpo: the reference %s takes at most %d tokens, fewer than --max-len %d", ref_dir, a->max_seq_len, max_len);
+        die("dpo: the reference %s takes at most %d tokens, fewer than --seq-len %d", ref_dir, a->max_seq_len, max_len);
     if (!ref->tokenizer) die("dpo: the reference %s has no tokenizer.json to check against the policy's", ref_dir);
     int n = tokenizer_vocab_size(tok);
     if (tokenizer_vocab_size(ref->tokenizer) != n)
