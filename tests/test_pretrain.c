@@ -523,12 +523,20 @@ TEST(pretrain_bad_input_is_reported_naming_the_file) {
     free(dir);
 }
 
-/* Every flag declared in src/stages/pretrain.c appears in --help, explained. */
+/* Every flag declared in src/stages/pretrain.c, and in the rows every training stage shares that it splices in
+ * (TRAIN_OPTIONS in src/train/train_options.h), appears in --help, explained. */
 TEST(pretrain_help_documents_every_flag) {
     char *dir = test_tmpdir("help");
     char *help_path = path_join(dir, "help");
     CHECK(test_system("%s pretrain --help > '%s'", lmforge_bin(), help_path) == 0);
-    char *help = read_file(help_path, NULL), *source = read_file("src/stages/pretrain.c", NULL);
+    char *help = read_file(help_path, NULL), *own = read_file("src/stages/pretrain.c", NULL);
+    char *shared = read_file("src/train/train_options.h", NULL);
+    char *rows = strstr(shared, "#define TRAIN_OPTIONS("), *rows_end = rows ? strstr(rows, "\n\n") : NULL;
+    CHECK_MSG(rows && rows_end, "src/train/train_options.h has no TRAIN_OPTIONS block");
+    if (rows_end) *rows_end = 0;
+    char *source = xsprintf("%s\n%s", own, rows ? rows : "");
+    free(own);
+    free(shared);
     int n_flags = 0;
     for (char *p = strstr(source, "OPT_"); p; p = strstr(p + 1, "OPT_")) {
         char name[64];

@@ -22,6 +22,7 @@ static void print_default(const Option *o) {
         break;
     case OPT_KIND_FLAG: printf(" (default %s)", *(int *)o->value ? "on" : "off"); break;
     case OPT_KIND_LIST: printf(" (repeatable)"); break;
+    case OPT_KIND_ALIAS:
     case OPT_KIND_END: break;
     }
 }
@@ -30,7 +31,12 @@ void args_print_help(const char *command, const char *usage, const char *descrip
     int has_usage = usage && *usage;
     printf("usage: lmforge %s [options]%s%s\n\n%s\n\noptions:\n", command, has_usage ? " " : "", has_usage ? usage : "",
            description);
+    int n_aliases = 0;
     for (const Option *o = opts; o->kind != OPT_KIND_END; o++) {
+        if (o->kind == OPT_KIND_ALIAS) {
+            n_aliases++;
+            continue;
+        }
         char left[64];
         const char *arg = o->kind == OPT_KIND_INT || o->kind == OPT_KIND_LONG   ? " N"
                           : o->kind == OPT_KIND_FLOAT                           ? " X"
@@ -44,6 +50,10 @@ void args_print_help(const char *command, const char *usage, const char *descrip
     printf("  %-26s %s (default %d: OMP_NUM_THREADS, else the cores available)\n", "--threads N",
            "compute threads, for this command and the ones it starts", omp_get_max_threads());
     printf("  %-26s %s\n", "--help", "show this help and exit");
+    if (!n_aliases) return;
+    printf("\ndeprecated spellings, accepted for one more release:\n");
+    for (const Option *o = opts; o->kind != OPT_KIND_END; o++)
+        if (o->kind == OPT_KIND_ALIAS) printf("  --%-24s now --%s\n", o->name, o->help);
 }
 
 /* --threads N, which every command takes: OpenMP's thread count (OpenBLAS's
@@ -93,6 +103,7 @@ static void set_value(const char *command, const Option *o, const char *v) {
         break;
     }
     case OPT_KIND_FLAG:
+    case OPT_KIND_ALIAS:
     case OPT_KIND_END: break;
     }
 }
@@ -125,6 +136,7 @@ static void die_unknown_option(const char *command, const Option *opts, const ch
     static const Option common[] = {{"threads", OPT_KIND_INT, 0, 0}, {"help", OPT_KIND_FLAG, 0, 0}, OPT_END};
     for (const Option *list = opts; list; list = list == opts ? common : NULL)
         for (const Option *o = list; o->kind != OPT_KIND_END; o++) {
+            if (o->kind == OPT_KIND_ALIAS) continue; /* suggest the name to use, not a deprecated one */
             int d = edit_distance(name, len, o->name);
             if (d < best && 2 * (size_t)d < strlen(o->name)) best = d, nearest = o->name;
         }
@@ -135,8 +147,14 @@ static void die_unknown_option(const char *command, const Option *opts, const ch
 }
 
 static cJSON *settings;
+static cJSON *aliases; /* {"old name": "new name"} of the last parsed table */
 
 const cJSON *args_settings(void) { return settings; }
+
+const char *args_canonical_name(const char *name) {
+    const cJSON *now = cJSON_GetObjectItemCaseSensitive(aliases, name);
+    return cJSON_IsString(now) ? now->valuestring : name;
+}
 
 static void record_settings(const Option *opts, char **positional, int npos) {
     cJSON_Delete(settings);
@@ -159,6 +177,7 @@ static void record_settings(const Option *opts, char **positional, int npos) {
             for (int i = 0; i < list->n; i++) cJSON_AddItemToArray(v, cJSON_CreateString(list->items[i]));
             break;
         }
+        case OPT_KIND_ALIAS: /* recorded under the name it stands for */
         case OPT_KIND_END: break;
         }
         if (v) cJSON_AddItemToObject(settings, o->name, v);
@@ -166,6 +185,38 @@ static void record_settings(const Option *opts, char **positional, int npos) {
     cJSON *files = cJSON_CreateArray();
     for (int i = 0; i < npos; i++) cJSON_AddItemToArray(files, cJSON_CreateString(positional[i]));
     cJSON_AddItemToObject(settings, "files", files);
+}
+
+/* The row named name[0..len) (an alias row's target), or NULL; *negated for --no-NAME of a flag, *alias the
+ * alias row used. */
+static const Option *find_option(const char *command, const Option *opts, const char *name, size_t len, int *negated,
+                                 const Option **alias) {
+    const Option *match = NULL;
+    for (const Option *o = opts; o->kind != OPT_KIND_END; o++) {
+        const Option *row = o;
+        if (o->kind == OPT_KIND_ALIAS) {
+            for (row = opts; row->kind != OPT_KIND_END && strcmp(row->name, o->help) != 0; row++) {}
+            if (row->kind == OPT_KIND_END || row->kind == OPT_KIND_ALIAS)
+                die("%s: the alias --%s names no option --%s", command, o->name, o->help);
+        }
+        size_t n = strlen(o->name);
+        int plain = n == len && strncmp(o->name, name, len) == 0;
+        int no = row->kind == OPT_KIND_FLAG && len == n + 3 && strncmp(name, "no-", 3) == 0 &&
+                 strncmp(name + 3, o->name, n) == 0;
+        if (plain || no) {
+            match = row;
+            *negated = no;
+            *alias = o->kind == OPT_KIND_ALIAS ? o : NULL;
+        }
+    }
+    return match;
+}
+
+static void record_aliases(const Option *opts) {
+    cJSON_Delete(aliases);
+    aliases = cJSON_CreateObject();
+    for (const Option *o = opts; o->kind != OPT_KIND_END; o++)
+        if (o->kind == OPT_KIND_ALIAS) cJSON_AddStringToObject(aliases, o->name, o->help);
 }
 
 int args_parse(const char *command, const char *usage, const char *description, Option *opts, int argc,
@@ -194,16 +245,11 @@ int args_parse(const char *command, const char *usage, const char *description, 
             continue;
         }
         int negated = 0;
-        const Option *match = NULL;
-        for (const Option *o = opts; o->kind != OPT_KIND_END; o++) {
-            if (strlen(o->name) == len && strncmp(o->name, name, len) == 0) match = o;
-            if (o->kind == OPT_KIND_FLAG && len == strlen(o->name) + 3 && strncmp(name, "no-", 3) == 0 &&
-                strncmp(name + 3, o->name, len - 3) == 0) {
-                match = o;
-                negated = 1;
-            }
-        }
+        const Option *alias = NULL, *match = find_option(command, opts, name, len, &negated, &alias);
         if (!match) die_unknown_option(command, opts, name, len);
+        if (alias)
+            fprintf(stderr, "lmforge %s: --%s%s is deprecated; use --%s%s\n", command, negated ? "no-" : "", alias->name,
+                    negated ? "no-" : "", match->name);
         if (match->kind == OPT_KIND_FLAG) {
             if (eq) die("%s: --%s takes no value", command, match->name);
             *(int *)match->value = !negated;
@@ -218,6 +264,7 @@ int args_parse(const char *command, const char *usage, const char *description, 
     }
     pos[npos] = NULL;
     record_settings(opts, pos, npos);
+    record_aliases(opts);
     if (positional) *positional = pos;
     else free(pos);
     return npos;

@@ -53,16 +53,16 @@ static int fit_pair(PrefPair *p, const JsonlRecord *rec, int max_len, int trunca
     if (drop <= 0) return 0;
     for (int k = 0; k < 2; k++)
         if (p->answer_tokens[k] + 1 > max_len)
-            jsonl_die(rec, "the %s answer alone takes %d tokens: it does not fit --max-len %d", FIELD[k],
+            jsonl_die(rec, "the %s answer alone takes %d tokens: it does not fit --seq-len %d", FIELD[k],
                       p->answer_tokens[k], max_len);
     if (!truncate_prompt)
-        jsonl_die(rec, "the prompt (%d tokens) and the %s answer (%d) do not fit --max-len %d; raise --max-len or "
+        jsonl_die(rec, "the prompt (%d tokens) and the %s answer (%d) do not fit --seq-len %d; raise --seq-len or "
                        "pass --truncate-prompt to cut the prompt's start",
                   first_marked(&p->mask[longer]), FIELD[longer], p->answer_tokens[longer], max_len);
     for (int k = 0; k < 2; k++)
         /* at least one prompt token must stay: it predicts the answer's first token */
         if (drop > first_marked(&p->mask[k]) - 1)
-            jsonl_die(rec, "the %s answer (%d tokens) leaves no room for its prompt within --max-len %d", FIELD[k],
+            jsonl_die(rec, "the %s answer (%d tokens) leaves no room for its prompt within --seq-len %d", FIELD[k],
                       p->answer_tokens[k], max_len);
     /* the same cut for both, so that both answers follow the same prompt */
     for (int k = 0; k < 2; k++) truncate_sequence(&p->ids[k], &p->mask[k], p->ids[k].len - drop);
@@ -113,7 +113,7 @@ PrefPairs pref_pairs_load(const char *const *paths, int n_paths, const Tokenizer
         warn("%s: %d of %d pairs skipped: the same chosen and rejected answer teaches nothing", what, identical,
              identical + set.n);
     if (set.n == 0) die("%s: no preference pairs%s", what, identical ? " left (every pair was identical)" : "");
-    if (truncated) info("%d of %d pairs had their prompt shortened to fit --max-len %d", truncated, set.n, max_len);
+    if (truncated) info("%d of %d pairs had their prompt shortened to fit --seq-len %d", truncated, set.n, max_len);
     return set;
 }
 

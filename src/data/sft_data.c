@@ -100,7 +100,7 @@ SftData *sft_data_load(const char *const *paths, int n_paths, const Tokenizer *t
     /* Say so here, naming the data, rather than later in terms of a split. */
     const char *what = n_paths == 1 ? paths[0] : "the SFT files";
     if (d->stats.n_records == 0) die("%s: no examples (expected one JSON object per line)", what);
-    if (d->n == 0) die("%s: none of the %d examples has an answer token within --max-len %d", what, d->stats.n_records, o->max_len);
+    if (d->n == 0) die("%s: none of the %d examples has an answer token within --seq-len %d", what, d->stats.n_records, o->max_len);
     return d;
 }
 

@@ -32,6 +32,7 @@
 #include "../io/safetensors.h"
 #include "../kernels/kernels.h"
 #include "../train/dpo_loss.h"
+#include "../train/train_options.h"
 #include "../train/trainer.h"
 #include "stages.h"
 
@@ -126,7 +127,7 @@ static void check_reference(const char *ref_dir, const ModelDir *ref, const Mode
             die("dpo: the reference %s has another architecture than the policy: %s %g, the policy's %g", ref_dir,
                 fields[i].name, fields[i].ref, fields[i].policy);
     if (a->max_seq_len < max_len)
-        die("dpo: the reference %s takes at most %d tokens, fewer than --max-len %d", ref_dir, a->max_seq_len, max_len);
+        die("dpo: the reference %s takes at most %d tokens, fewer than --seq-len %d", ref_dir, a->max_seq_len, max_len);
     if (!ref->tokenizer) die("dpo: the reference %s has no tokenizer.json to check against the policy's", ref_dir);
     int n = tokenizer_vocab_size(tok);
     if (tokenizer_vocab_size(ref->tokenizer) != n)
@@ -361,44 +362,24 @@ static void report_chosen_logp(const TrainResult *res, const DpoRun *r) {
 }
 
 int cmd_dpo(int argc, char **argv) {
-    const char *out = "runs/dpo", *init = NULL, *ref = NULL, *loss_name = "sigmoid", *schedule = "cosine";
-    OptList data = {0}, eval_data = {0};
-    float beta = 0.1f, label_smoothing = 0, nll_weight = 0, eval_fraction = 0.05f;
-    int max_len = 0, truncate_prompt = 0, pack = 1, batch = 8, grad_accum = 1, epochs = 1, keep = 2, seed = 1;
-    int resume = 0;
-    long steps = 0, warmup = -1, eval_every = 0, save_every = 0;
-    float lr = 1e-5f, min_lr_ratio = 0.1f, weight_decay = 0.0f, clip = 1.0f;
-    int resume_override = 0; /* read back by --resume through the settings (train/run_dir.h) */
+    const char *init = NULL, *ref = NULL, *loss_name = "sigmoid";
+    float beta = 0.1f, label_smoothing = 0, nll_weight = 0;
+    int truncate_prompt = 0;
+    TrainOptions t = train_options_defaults();
+    t.out = "runs/dpo";
+    t.lr = 1e-5f;
+    t.eval_every = -1;
+    t.save_every = -1;
     Option opts[] = {
         OPT_STR("init", &init, "the policy's starting checkpoint (required)"),
         OPT_STR("ref", &ref, "the frozen reference checkpoint (default: --init)"),
-        OPT_LIST("data", &data, "{\"prompt\",\"chosen\",\"rejected\"} JSONL file (required)"),
-        OPT_LIST("eval", &eval_data, "held-out pairs (default: --eval-fraction of --data)"),
-        OPT_FLOAT("eval-fraction", &eval_fraction, "share of --data held out when no --eval is given"),
-        OPT_STR("out", &out, "run directory: checkpoints, metrics.jsonl, plots, ref_logps.safetensors, model/"),
+        TRAIN_DATA_OPTIONS(&t, "{\"prompt\",\"chosen\",\"rejected\"} JSONL file (required)"),
         OPT_STR("loss", &loss_name, "sigmoid (DPO) or ipo"),
         OPT_FLOAT("beta", &beta, "beta: strength of the pull towards the reference"),
         OPT_FLOAT("label-smoothing", &label_smoothing, "conservative DPO: probability that a label is wrong (0: off)"),
         OPT_FLOAT("nll-weight", &nll_weight, "weight of a per-token NLL term on the chosen answer (Llama 3.1: 0.2)"),
-        OPT_INT("max-len", &max_len, "tokens per sequence, prompt + answer (default: the model's context)"),
         OPT_FLAG("truncate-prompt", &truncate_prompt, "cut the start of prompts that do not fit instead of failing"),
-        OPT_FLAG("pack", &pack, "pack sequences into rows (--no-pack: one padded row per sequence)"),
-        OPT_INT("batch", &batch, "pairs per micro-batch"),
-        OPT_INT("grad-accum", &grad_accum, "micro-batches per optimizer step"),
-        OPT_INT("epochs", &epochs, "passes over the training pairs (when --steps is not given)"),
-        OPT_LONG("steps", &steps, "optimizer steps (default: from --epochs)"),
-        OPT_FLOAT("lr", &lr, "peak learning rate"),
-        OPT_STR("schedule", &schedule, "learning-rate schedule: constant, cosine or linear"),
-        OPT_LONG("warmup", &warmup, "warm-up steps (default: 10% of the steps)"),
-        OPT_FLOAT("min-lr-ratio", &min_lr_ratio, "the decay ends at lr * this"),
-        OPT_FLOAT("weight-decay", &weight_decay, "AdamW weight decay (matrices only)"),
-        OPT_FLOAT("clip", &clip, "clip the gradient norm to this (0: off)"),
-        OPT_LONG("eval-every", &eval_every, "evaluate every N steps and at the end (default: 10 times a run)"),
-        OPT_LONG("save-every", &save_every, "checkpoint every N steps and at the end (default: 4 times a run)"),
-        OPT_INT("keep", &keep, "checkpoints kept"),
-        OPT_INT("seed", &seed, "seed of the pair order and the held-out split"),
-        OPT_FLAG("resume", &resume, "continue the run in --out from its newest checkpoint"),
-        OPT_FLAG("resume-override", &resume_override, "--resume even with settings other than the run's"),
+        TRAIN_OPTIONS(&t, "pairs", "peak learning rate"),
         OPT_END};
     char **positional;
     int npos = args_parse("dpo", "",
@@ -408,10 +389,11 @@ int cmd_dpo(int argc, char **argv) {
     free(positional);
     if (npos) die("dpo: unexpected argument (data goes in --data; see lmforge dpo --help)");
     if (!init) die("dpo: --init MODEL is required (the policy's starting checkpoint)");
-    if (data.n == 0) die("dpo: --data FILE is required ({\"prompt\",\"chosen\",\"rejected\"} JSONL)");
-    if (batch < 1 || grad_accum < 1 || epochs < 1) die("dpo: --batch, --grad-accum and --epochs must be positive");
-    if (steps < 0) die("dpo: --steps must be positive");
-    if (!(eval_fraction >= 0 && eval_fraction < 1)) die("dpo: --eval-fraction must be in [0, 1)");
+    if (t.data.n == 0) die("dpo: --data FILE is required ({\"prompt\",\"chosen\",\"rejected\"} JSONL)");
+    train_options_check(&t, "dpo");
+    const char *out = t.out;
+    int max_len = t.seq_len, batch = t.batch, grad_accum = t.grad_accum, seed = t.seed;
+    long steps = t.steps;
     DpoLossConfig loss = {dpo_loss_parse(loss_name), beta, label_smoothing, nll_weight};
     const char *why = dpo_loss_check(&loss);
     if (why) die("dpo: %s", why);
@@ -422,21 +404,21 @@ int cmd_dpo(int argc, char **argv) {
     if (!start.tokenizer) die("dpo: %s has no tokenizer.json", init);
     if (max_len == 0) max_len = m->cfg.max_seq_len;
     if (max_len < 2 || max_len > m->cfg.max_seq_len)
-        die("dpo: --max-len %d must be between 2 and the model's context length %d", max_len, m->cfg.max_seq_len);
+        die("dpo: --seq-len %d must be between 2 and the model's context length %d", max_len, m->cfg.max_seq_len);
 
-    PrefPairs train = pref_pairs_load(data.items, data.n, start.tokenizer, max_len, truncate_prompt);
-    PrefPairs eval = eval_data.n ? pref_pairs_load(eval_data.items, eval_data.n, start.tokenizer, max_len, truncate_prompt)
-                                 : pref_pairs_split(&train, eval_fraction, (uint64_t)seed);
+    PrefPairs train = pref_pairs_load(t.data.items, t.data.n, start.tokenizer, max_len, truncate_prompt);
+    PrefPairs eval = t.eval.n ? pref_pairs_load(t.eval.items, t.eval.n, start.tokenizer, max_len, truncate_prompt)
+                              : pref_pairs_split(&train, t.eval_fraction, (uint64_t)seed);
     if (train.n == 0) die("dpo: no training pairs are left after holding out %d for evaluation", eval.n);
     int pad_id = tokenizer_eos_id(start.tokenizer);
-    Layout layout = {batch, max_len, pack, pad_id >= 0 ? pad_id : 0};
+    Layout layout = {batch, max_len, t.packing, pad_id >= 0 ? pad_id : 0};
     long pairs_per_step = (long)batch * grad_accum;
-    long total = steps ? steps * pairs_per_step : (long)train.n * epochs;
+    long total = steps ? steps * pairs_per_step : (long)train.n * t.epochs;
     long max_steps = steps ? steps : (total + pairs_per_step - 1) / pairs_per_step;
     info("data: %d training pairs, %d held out; %ld pairs per step (%d x %d), %ld steps", train.n, eval.n,
          pairs_per_step, batch, grad_accum, max_steps);
 
-    float *ref_logps = reference_logps(m, start.tokenizer, init, ref, &train, &eval, &layout, out, resume);
+    float *ref_logps = reference_logps(m, start.tokenizer, init, ref, &train, &eval, &layout, out, t.resume);
     DpoRun run = {.train = &train,
                   .eval = &eval,
                   .ref_train = ref_logps,
@@ -455,19 +437,7 @@ int cmd_dpo(int argc, char **argv) {
                      .save_state = save_cursor,
                      .load_state = load_cursor,
                      .progress_keys = "dpo/accuracy,dpo/margin,dpo/logp_chosen,dpo/logp_rejected"};
-    TrainConfig tc = train_config_defaults();
-    tc.stage = "dpo";
-    tc.run_dir = out;
-    tc.max_steps = max_steps;
-    tc.grad_accum = grad_accum;
-    tc.optim.lr = lr;
-    tc.optim.weight_decay = weight_decay;
-    tc.optim.grad_clip = clip;
-    tc.schedule = (Schedule){schedule_parse(schedule), warmup >= 0 ? warmup : max_steps / 10, max_steps, min_lr_ratio};
-    tc.eval_every = eval_every ? eval_every : LMF_MAX(1, max_steps / 10);
-    tc.save_every = save_every ? save_every : LMF_MAX(1, max_steps / 4);
-    tc.keep_checkpoints = keep;
-    tc.resume = resume;
+    TrainConfig tc = train_options_config(&t, "dpo", max_steps);
     tc.plot_keys = "loss,eval/loss,dpo/accuracy,eval/accuracy";
     tc.tokenizer = start.tokenizer;
     TrainResult res = trainer_run(m, &obj, &tc);
@@ -493,8 +463,8 @@ int cmd_dpo(int argc, char **argv) {
     free(ref_logps);
     pref_pairs_free(&train);
     pref_pairs_free(&eval);
-    free(data.items);
-    free(eval_data.items);
+    free(t.data.items);
+    free(t.eval.items);
     model_dir_free(&start);
     return 0;
 }

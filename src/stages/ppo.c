@@ -637,8 +637,8 @@ int cmd_ppo(int argc, char **argv) {
         OPT_FLOAT("gamma", &o->gamma, "GAE discount"),
         OPT_FLOAT("lam", &o->lam, "GAE lambda"),
         OPT_FLAG("whiten", &o->whiten, "whiten advantages over the rollout's tokens"),
-        OPT_FLOAT("clip", &o->clip, "policy ratio clip epsilon"),
-        OPT_FLOAT("value-clip", &o->value_clip, "value clip epsilon"),
+        OPT_FLOAT("cliprange", &o->clip, "policy ratio clip epsilon"),
+        OPT_FLOAT("cliprange-value", &o->value_clip, "value clip epsilon"),
         OPT_FLOAT("vf-coef", &o->vf_coef, "value loss coefficient"),
         OPT_FLOAT("grad-clip", &o->grad_clip, "clip each model's gradient norm to this (0: off)"),
         OPT_FLOAT("score-clip", &o->score_clip, "clip normalised scores to +-this (0: off)"),
@@ -657,6 +657,8 @@ int cmd_ppo(int argc, char **argv) {
         OPT_INT("seed", &o->seed, "seed of sampling and prompt order"),
         OPT_FLAG("resume", &o->resume, "continue the run in --out from its newest checkpoint"),
         OPT_FLAG("resume-override", &o->resume_override, "--resume even with settings other than the run's"),
+        OPT_ALIAS("clip", "cliprange"),
+        OPT_ALIAS("value-clip", "cliprange-value"),
         OPT_END};
     char **pos;
     int npos = args_parse("ppo", "", "RLHF with PPO: the policy answers prompts, the reward model scores the answers, "

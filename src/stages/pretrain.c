@@ -16,6 +16,7 @@
 #include "../data/text_data.h"
 #include "../io/model_dir.h"
 #include "../train/lm_loss.h"
+#include "../train/train_options.h"
 #include "../train/trainer.h"
 #include "stages.h"
 
@@ -95,17 +96,18 @@ static void load_rng(void *ctx, const cJSON *state) {
 }
 
 int cmd_pretrain(int argc, char **argv) {
-    const char *out = "runs/pretrain", *tokenizer_path = NULL, *init = NULL, *preset = "tiny", *schedule = "cosine";
-    const char *shards = NULL;
-    int dim = 0, layers = 0, heads = 0, kv_heads = 0, ffn = 0, max_seq_len = 0, tie = 1, seq_len = 256, batch = 16;
-    int grad_accum = 1, resume = 0, keep = 2, seed = 1, zero = 0;
-    long steps = 1000, warmup = -1, eval_every = 100, save_every = 500, eval_tokens = 65536;
-    float lr = 1e-3f, min_lr_ratio = 0.1f, weight_decay = 0.1f, clip = 1.0f, beta2 = 0.95f, rope_theta = 10000.0f;
-    float val_fraction = 0.05f;
-    OptList val_files = {0};
-    int resume_override = 0; /* read back by --resume through the settings (train/run_dir.h) */
+    const char *tokenizer_path = NULL, *init = NULL, *preset = "tiny", *shards = NULL;
+    int dim = 0, layers = 0, heads = 0, kv_heads = 0, ffn = 0, max_seq_len = 0, tie = 1, zero = 0;
+    long eval_tokens = 65536;
+    float rope_theta = 10000.0f;
+    TrainOptions t = train_options_defaults();
+    t.out = "runs/pretrain";
+    t.seq_len = 256;
+    t.batch = 16;
+    t.steps = 1000;
+    t.lr = 1e-3f;
+    t.weight_decay = 0.1f;
     Option opts[] = {
-        OPT_STR("out", &out, "run directory: checkpoints, metrics.jsonl, loss.svg, model/"),
         OPT_STR("tokenizer", &tokenizer_path, "tokenizer.json or a folder holding one (default: the --init model's)"),
         OPT_STR("init", &init, "start from this checkpoint instead of a new model"),
         OPT_STR("preset", &preset, "model size: tiny, small, medium or gpt2 (flags below override)"),
@@ -117,28 +119,16 @@ int cmd_pretrain(int argc, char **argv) {
         OPT_INT("max-seq-len", &max_seq_len, "the model's context length (0: --seq-len)"),
         OPT_FLOAT("rope-theta", &rope_theta, "RoPE base frequency"),
         OPT_FLAG("tie", &tie, "tie the LM head to the token embedding"),
-        OPT_INT("seq-len", &seq_len, "tokens per training window T"),
-        OPT_INT("batch", &batch, "windows per micro-batch B"),
-        OPT_INT("grad-accum", &grad_accum, "micro-batches per optimizer step (per rank under MPI)"),
-        OPT_INT("zero", &zero, "under MPI: 1 shards the AdamW state over the ranks (ZeRO-1), 0 keeps a copy on each"),
-        OPT_LONG("steps", &steps, "optimizer steps"),
-        OPT_FLOAT("lr", &lr, "peak learning rate"),
-        OPT_STR("schedule", &schedule, "learning-rate schedule: constant, cosine or linear"),
-        OPT_LONG("warmup", &warmup, "warm-up steps (-1: 5% of --steps)"),
-        OPT_FLOAT("min-lr-ratio", &min_lr_ratio, "the decay ends at lr * this"),
-        OPT_FLOAT("weight-decay", &weight_decay, "AdamW weight decay (matrices only)"),
-        OPT_FLOAT("beta2", &beta2, "AdamW beta2"),
-        OPT_FLOAT("clip", &clip, "clip the gradient norm to this (0: off)"),
-        OPT_LONG("eval-every", &eval_every, "evaluate every N steps (and at the end)"),
+        OPT_INT("seq-len", &t.seq_len, "tokens per training window T"),
+        OPT_LONG("steps", &t.steps, "optimizer steps"),
+        OPT_LIST("eval", &t.eval, "validation text (files or folders) instead of a share of the training data"),
+        OPT_FLOAT("eval-fraction", &t.eval_fraction, "share of documents held out for validation (without --eval)"),
         OPT_LONG("eval-tokens", &eval_tokens, "validation tokens per evaluation"),
-        OPT_LONG("save-every", &save_every, "checkpoint every N steps (and at the end)"),
-        OPT_INT("keep", &keep, "checkpoints kept"),
-        OPT_FLOAT("val-fraction", &val_fraction, "share of documents held out for validation (without --val)"),
-        OPT_LIST("val", &val_files, "validation text (files or folders) instead of a share of the training data"),
         OPT_STR("shards", &shards, "where token shards are written (default OUT/shards)"),
-        OPT_INT("seed", &seed, "seed of initialisation and data order"),
-        OPT_FLAG("resume", &resume, "continue the run in --out from its newest checkpoint"),
-        OPT_FLAG("resume-override", &resume_override, "--resume even with settings other than the run's"),
+        OPT_INT("zero", &zero, "under MPI: 1 shards the AdamW state over the ranks (ZeRO-1), 0 keeps a copy on each"),
+        TRAIN_OPTIONS(&t, "windows", "peak learning rate"),
+        OPT_ALIAS("val", "eval"),
+        OPT_ALIAS("val-fraction", "eval-fraction"),
         OPT_END};
     char **inputs;
     int n_inputs = args_parse("pretrain", "DATA...",
@@ -146,7 +136,10 @@ int cmd_pretrain(int argc, char **argv) {
                               "them, or a folder of token shards.",
                               opts, argc, argv, &inputs);
     if (n_inputs < 1) die("pretrain: no training data given (see lmforge pretrain --help)");
-    if (seq_len < 1 || batch < 1) die("pretrain: --seq-len and --batch must be positive");
+    train_options_check(&t, "pretrain");
+    if (t.seq_len < 1) die("pretrain: --seq-len must be positive");
+    int seq_len = t.seq_len, batch = t.batch, grad_accum = t.grad_accum, seed = t.seed;
+    long steps = t.steps;
 
     ModelDir start = {0};
     Model *m;
@@ -187,11 +180,11 @@ int cmd_pretrain(int argc, char **argv) {
     }
     tokenizer_set_model_max_length(tok, m->cfg.max_seq_len);
 
-    char *shard_dir = shards ? xstrdup(shards) : path_join(out, "shards");
+    char *shard_dir = shards ? xstrdup(shards) : path_join(t.out, "shards");
     /* under MPI, rank 0 writes the shards; the other ranks then reuse them */
     dist_root_first_begin();
-    TokenData data = token_data_prepare((const char *const *)inputs, n_inputs, val_files.items, val_files.n, tok, shard_dir,
-                                        val_fraction, (uint64_t)seed);
+    TokenData data = token_data_prepare((const char *const *)inputs, n_inputs, t.eval.items, t.eval.n, tok, shard_dir,
+                                        t.eval_fraction, (uint64_t)seed);
     dist_root_first_end();
     if (data.train.n_tokens < (size_t)seq_len + 1)
         die("pretrain: %zu training tokens, fewer than one window of %d", data.train.n_tokens, seq_len + 1);
@@ -213,20 +206,7 @@ int cmd_pretrain(int argc, char **argv) {
                      .evaluate = evaluate_windows,
                      .save_state = save_rng,
                      .load_state = load_rng};
-    TrainConfig tc = train_config_defaults();
-    tc.stage = "pretrain";
-    tc.run_dir = out;
-    tc.max_steps = steps;
-    tc.grad_accum = grad_accum;
-    tc.optim.lr = lr;
-    tc.optim.weight_decay = weight_decay;
-    tc.optim.beta2 = beta2;
-    tc.optim.grad_clip = clip;
-    tc.schedule = (Schedule){schedule_parse(schedule), warmup >= 0 ? warmup : steps / 20, steps, min_lr_ratio};
-    tc.eval_every = eval_every;
-    tc.save_every = save_every;
-    tc.keep_checkpoints = keep;
-    tc.resume = resume;
+    TrainConfig tc = train_options_config(&t, "pretrain", steps);
     tc.zero_stage = zero;
     tc.tokenizer = tok;
     TrainResult r = trainer_run(m, &obj, &tc);
@@ -236,6 +216,7 @@ int cmd_pretrain(int argc, char **argv) {
     token_data_close(&data);
     free(shard_dir);
     free(inputs);
+    free(t.eval.items);
     if (tok != start.tokenizer) tokenizer_free(tok);
     if (init) model_dir_free(&start);
     else model_free(m);

@@ -23,6 +23,7 @@
 #include "../data/rm_data.h"
 #include "../io/model_dir.h"
 #include "../train/reward_model.h"
+#include "../train/train_options.h"
 #include "../train/trainer.h"
 #include "stages.h"
 
@@ -106,63 +107,30 @@ static int *every_group(const PreferenceSet *p, int *n) {
 /* ---- lmforge rm: training ---- */
 
 typedef struct {
-    const char *out, *init, *tokenizer, *schedule;
-    OptList data_files, eval_files, norm_files;
-    int batch, grad_accum, max_len, pack, epochs, keep, seed, resume, norm_max;
-    long steps, warmup, eval_every, save_every;
-    float lr, min_lr_ratio, weight_decay, clip, margin, eval_fraction;
+    const char *init, *tokenizer;
+    OptList norm_files;
+    int norm_max;
+    float margin;
+    TrainOptions train; /* the flags every training stage shares */
 } RmTrainOptions;
 
 static RmTrainOptions parse_train_options(int argc, char **argv) {
-    RmTrainOptions o = {.out = "runs/rm",
-                        .schedule = "cosine",
-                        .batch = 8,
-                        .grad_accum = 1,
-                        .pack = 1,
-                        .epochs = 1,
-                        .keep = 2,
-                        .seed = 1,
-                        .norm_max = 4096,
-                        .eval_every = 50,
-                        .warmup = -1,
-                        .lr = 1e-4f,
-                        .min_lr_ratio = 0.1f,
-                        .clip = 1.0f,
-                        .eval_fraction = 0.05f};
-    int resume_override = 0; /* read back by --resume through the settings (train/run_dir.h) */
+    RmTrainOptions o = {.norm_max = 4096, .train = train_options_defaults()};
+    TrainOptions *t = &o.train;
+    t->out = "runs/rm";
+    t->eval_every = 50;
+    t->save_every = 0;
     Option opts[] = {
         OPT_STR("init", &o.init, "the SFT model to start from, or a reward model to train further (required)"),
-        OPT_STR("out", &o.out, "run directory: checkpoints, metrics.jsonl, loss.svg, model/"),
         OPT_STR("tokenizer", &o.tokenizer, "tokenizer.json or a folder holding one (default: the --init model's)"),
-        OPT_LIST("data", &o.data_files, "preference data: pairs and rankings, JSONL (required)"),
-        OPT_LIST("eval", &o.eval_files, "held-out preference data (default: --eval-fraction of the prompts)"),
-        OPT_FLOAT("eval-fraction", &o.eval_fraction, "share of the prompts held out when no --eval is given"),
+        TRAIN_DATA_OPTIONS(t, "preference data: pairs and rankings, JSONL (required)"),
         OPT_FLOAT("margin", &o.margin, "margin m in -log sigmoid(r_w - r_l - m) for records without a \"margin\""),
-        OPT_INT("batch", &o.batch, "prompts per micro-batch (each with all its responses)"),
-        OPT_INT("grad-accum", &o.grad_accum, "micro-batches per optimizer step"),
-        OPT_INT("max-len", &o.max_len,
-                "tokens per sequence, prompt + response; longer ones lose the start of their "
-                "prompt (0: the model's context)"),
-        OPT_FLAG("pack", &o.pack, "pack several sequences into each row (--no-pack: one per row, padded)"),
-        OPT_INT("epochs", &o.epochs, "passes over the training prompts"),
-        OPT_LONG("steps", &o.steps, "stop after this many optimizer steps (0: when the epochs end)"),
-        OPT_FLOAT("lr", &o.lr, "peak learning rate"),
-        OPT_STR("schedule", &o.schedule, "learning-rate schedule: constant, cosine or linear"),
-        OPT_LONG("warmup", &o.warmup, "warm-up steps (-1: 5% of the steps)"),
-        OPT_FLOAT("min-lr-ratio", &o.min_lr_ratio, "the decay ends at lr * this"),
-        OPT_FLOAT("weight-decay", &o.weight_decay, "AdamW weight decay (matrices only)"),
-        OPT_FLOAT("clip", &o.clip, "clip the gradient norm to this (0: off)"),
-        OPT_LONG("eval-every", &o.eval_every, "evaluate every N steps (and at the end)"),
-        OPT_LONG("save-every", &o.save_every, "checkpoint every N steps (0: only at the end)"),
-        OPT_INT("keep", &o.keep, "checkpoints kept"),
+        TRAIN_OPTIONS(t, "prompts (each with all its responses)", "peak learning rate"),
         OPT_LIST("norm-data", &o.norm_files,
                  "reference responses for the reward mean and deviation: {\"prompt\", "
                  "\"response\"|\"completion\"|\"responses\"} or {\"messages\"} "
                  "(default: the training responses)"),
         OPT_INT("norm-max", &o.norm_max, "reference responses scored at most (evenly spaced; 0: all)"),
-        OPT_INT("seed", &o.seed, "seed of the score head's initialisation, the split and the data order"),
-        OPT_FLAG("resume", &o.resume, "continue the run in --out from its newest checkpoint"),
-        OPT_FLAG("resume-override", &resume_override, "--resume even with settings other than the run's"),
         OPT_END};
     char **positional;
     int n_positional =
@@ -173,68 +141,51 @@ static RmTrainOptions parse_train_options(int argc, char **argv) {
                    opts, argc, argv, &positional);
     if (n_positional) die("rm: unexpected argument %s (data files go after --data)", positional[0]);
     free(positional);
-    if (o.data_files.n < 1) die("rm: --data is required (see lmforge rm --help)");
+    if (t->data.n < 1) die("rm: --data is required (see lmforge rm --help)");
     if (!o.init) die("rm: --init is required: the SFT model to start from, or a reward model to train further");
-    if (o.eval_fraction < 0 || o.eval_fraction >= 1) die("rm: --eval-fraction must be in [0, 1)");
+    train_options_check(t, "rm");
     return o;
-}
-
-static TrainConfig train_config(const RmTrainOptions *o, long steps, const Tokenizer *tok) {
-    TrainConfig tc = train_config_defaults();
-    tc.stage = "rm";
-    tc.run_dir = o->out;
-    tc.max_steps = steps;
-    tc.grad_accum = o->grad_accum;
-    tc.optim.lr = o->lr;
-    tc.optim.weight_decay = o->weight_decay;
-    tc.optim.grad_clip = o->clip;
-    tc.schedule =
-        (Schedule){schedule_parse(o->schedule), o->warmup >= 0 ? o->warmup : steps / 20, steps, o->min_lr_ratio};
-    tc.eval_every = o->eval_every;
-    tc.save_every = o->save_every;
-    tc.keep_checkpoints = o->keep;
-    tc.resume = o->resume;
-    tc.tokenizer = tok;
-    return tc;
 }
 
 static int cmd_rm_train(int argc, char **argv) {
     RmTrainOptions o = parse_train_options(argc, argv);
+    const TrainOptions *t = &o.train;
     ModelDir start = model_dir_load(o.init);
-    Model *m = reward_model_from(&start, o.init, o.seed);
+    Model *m = reward_model_from(&start, o.init, t->seed);
     Tokenizer *own_tok = o.tokenizer ? tokenizer_load(o.tokenizer) : NULL;
     const Tokenizer *tok = own_tok ? own_tok : start.tokenizer;
     if (!tok) die("rm: %s has no tokenizer; pass --tokenizer", o.init);
-    int max_len = o.max_len ? o.max_len : m->cfg.max_seq_len;
+    int max_len = t->seq_len ? t->seq_len : m->cfg.max_seq_len;
     if (max_len < 2 || max_len > m->cfg.max_seq_len)
-        die("rm: --max-len %d must be between 2 and the model's context %d", max_len, m->cfg.max_seq_len);
+        die("rm: --seq-len %d must be between 2 and the model's context %d", max_len, m->cfg.max_seq_len);
 
     /* the comparisons, and the prompts held out to measure accuracy on */
-    PreferenceSet *data = preference_set_load(o.data_files.items, o.data_files.n, tok, max_len, o.margin);
+    PreferenceSet *data = preference_set_load(t->data.items, t->data.n, tok, max_len, o.margin);
     PreferenceSet *heldout = data;
     int *train_groups, *eval_groups, n_train, n_eval;
-    if (o.eval_files.n) {
-        heldout = preference_set_load(o.eval_files.items, o.eval_files.n, tok, max_len, o.margin);
+    if (t->eval.n) {
+        heldout = preference_set_load(t->eval.items, t->eval.n, tok, max_len, o.margin);
         train_groups = every_group(data, &n_train);
         eval_groups = every_group(heldout, &n_eval);
     } else {
-        preference_set_split(data, o.eval_fraction, (uint64_t)o.seed, &train_groups, &n_train, &eval_groups, &n_eval);
+        preference_set_split(data, t->eval_fraction, (uint64_t)t->seed, &train_groups, &n_train, &eval_groups, &n_eval);
     }
     if (n_train == 0) die("rm: every prompt was held out; lower --eval-fraction");
     if (n_eval == 0) warn("rm: no held-out prompts: accuracy is not measured (pass --eval or raise --eval-fraction)");
 
-    RmTrainData td = {data,    train_groups, n_train, heldout,  eval_groups,     n_eval,
-                      o.batch, max_len,      o.pack,  o.epochs, (uint64_t)o.seed};
+    RmTrainData td = {data,     train_groups, n_train,    heldout,   eval_groups,     n_eval,
+                      t->batch, max_len,      t->packing, t->epochs, (uint64_t)t->seed};
     RmObjective *objective = rm_objective_new(&td);
-    long steps = rm_objective_steps(objective, o.grad_accum);
-    if (o.steps > 0 && o.steps < steps) steps = o.steps;
+    long steps = rm_objective_steps(objective, t->grad_accum);
+    if (t->steps > 0 && t->steps < steps) steps = t->steps;
     info("model: %.2fM parameters (C %d, L %d, V %d), score head read at the last token", m->n_params / 1e6, m->cfg.dim,
          m->cfg.n_layers, m->cfg.vocab_size);
     info("data: %d training prompts, %d held out; %d prompts per step; %ld steps", n_train, n_eval,
-         o.batch * o.grad_accum, steps);
+         t->batch * t->grad_accum, steps);
 
     Objective obj = rm_objective(objective);
-    TrainConfig tc = train_config(&o, steps, tok);
+    TrainConfig tc = train_options_config(t, "rm", steps);
+    tc.tokenizer = tok;
     TrainResult r = trainer_run(m, &obj, &tc);
     if (n_eval)
         info("reward model: %ld steps, held-out pairwise accuracy %.4f, reward margin %.4f", r.steps,
@@ -252,7 +203,7 @@ static int cmd_rm_train(int argc, char **argv) {
         reward_statistics(m, &data->seqs, seqs, n_seqs, o.norm_max, &mean, &std);
         free(seqs);
     }
-    char *model_dir = path_join(o.out, "model");
+    char *model_dir = path_join(t->out, "model");
     model_dir_save(model_dir, m, tok, mean, std);
     info("reward model with its reward statistics written to %s", model_dir);
 
@@ -262,8 +213,8 @@ static int cmd_rm_train(int argc, char **argv) {
     free(eval_groups);
     if (heldout != data) preference_set_free(heldout);
     preference_set_free(data);
-    free(o.data_files.items);
-    free(o.eval_files.items);
+    free(t->data.items);
+    free(t->eval.items);
     free(o.norm_files.items);
     if (own_tok) tokenizer_free(own_tok);
     model_free(m);

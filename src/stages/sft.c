@@ -30,6 +30,7 @@
 #include "../io/model_dir.h"
 #include "../model/lora.h"
 #include "../train/lm_loss.h"
+#include "../train/train_options.h"
 #include "../train/trainer.h"
 #include "stages.h"
 
@@ -264,50 +265,28 @@ static void report_data(const char *what, const SftData *d, int max_len) {
 }
 
 int cmd_sft(int argc, char **argv) {
-    const char *out = "runs/sft", *init = NULL, *tokenizer_path = NULL, *schedule = "cosine";
-    const char *lora_targets = "q,k,v,o,gate,up,down";
-    OptList data_files = {0}, eval_files = {0};
-    int seq_len = 0, batch = 16, grad_accum = 1, epochs = 3, packing = 1, last_turn_only = 0, resume = 0, keep = 2;
-    int seed = 1, eval_prompts = 16, max_new_tokens = 64, eval_at_start = 0, use_lora = 0, lora_rank = 8;
-    long steps = 0, warmup = -1, eval_every = 100, save_every = 500;
-    float lr = 0, min_lr_ratio = 0.1f, weight_decay = 0, clip = 1.0f, beta2 = 0.95f, eval_fraction = 0.05f;
+    const char *init = NULL, *tokenizer_path = NULL, *lora_targets = "q,k,v,o,gate,up,down";
+    int last_turn_only = 0, eval_prompts = 16, max_new_tokens = 64, eval_at_start = 0, use_lora = 0, lora_rank = 8;
     float lora_alpha = 16, lora_dropout = 0.05f;
-    int resume_override = 0; /* read back by --resume through the settings (train/run_dir.h) */
+    TrainOptions t = train_options_defaults();
+    t.out = "runs/sft";
+    t.batch = 16;
+    t.epochs = 3;
+    t.lr = 0; /* chosen after parsing: it depends on --lora */
     Option opts[] = {
         OPT_STR("init", &init, "the checkpoint to fine-tune (lmforge's or a Hugging Face Llama/Qwen2 one) (required)"),
         OPT_STR("tokenizer", &tokenizer_path, "tokenizer.json or a folder holding one (default: the --init model's)"),
-        OPT_LIST("data", &data_files, "training data: {\"messages\"} or {\"prompt\",\"completion\"} JSONL (required)"),
-        OPT_STR("out", &out, "run directory: checkpoints, metrics.jsonl, generations/, model/"),
-        OPT_LIST("eval", &eval_files, "held-out JSONL file (default: --eval-fraction of the training data)"),
-        OPT_FLOAT("eval-fraction", &eval_fraction, "share of the training examples held out when no --eval"),
-        OPT_INT("seq-len", &seq_len, "longest sequence in tokens, longer ones lose their start; 0: the model's maximum"),
-        OPT_FLAG("packing", &packing, "pack examples into rows with a block-diagonal mask (--no-packing: pad)"),
+        TRAIN_DATA_OPTIONS(&t, "training data: {\"messages\"} or {\"prompt\",\"completion\"} JSONL (required)"),
         OPT_FLAG("last-turn-only", &last_turn_only, "train only the last assistant turn of a multi-turn chat"),
-        OPT_INT("batch", &batch, "examples per micro-batch"),
-        OPT_INT("grad-accum", &grad_accum, "micro-batches per optimizer step"),
-        OPT_INT("epochs", &epochs, "passes over the training examples"),
-        OPT_LONG("steps", &steps, "optimizer steps; 0: as many as --epochs take"),
-        OPT_FLOAT("lr", &lr, "peak learning rate; 0: 1e-4, or 1e-3 with --lora"),
-        OPT_STR("schedule", &schedule, "learning-rate schedule: constant, cosine or linear"),
-        OPT_LONG("warmup", &warmup, "warm-up steps; -1: 3% of the steps"),
-        OPT_FLOAT("min-lr-ratio", &min_lr_ratio, "the decay ends at lr * this"),
-        OPT_FLOAT("weight-decay", &weight_decay, "AdamW weight decay (matrices only)"),
-        OPT_FLOAT("beta2", &beta2, "AdamW beta2"),
-        OPT_FLOAT("clip", &clip, "clip the gradient norm to this (0: off)"),
+        TRAIN_OPTIONS(&t, "examples", "peak learning rate; 0: 1e-4, or 1e-3 with --lora"),
         OPT_FLAG("lora", &use_lora, "train LoRA adapters on a frozen model instead of the whole model"),
         OPT_INT("lora-r", &lora_rank, "LoRA rank r"),
         OPT_FLOAT("lora-alpha", &lora_alpha, "LoRA alpha: the update is scaled by alpha / r"),
         OPT_FLOAT("lora-dropout", &lora_dropout, "dropout on the adapters' input"),
         OPT_STR("lora-targets", &lora_targets, "projections with adapters: q,k,v,o,gate,up,down or all-linear"),
-        OPT_LONG("eval-every", &eval_every, "evaluate every N steps (and at the end)"),
         OPT_FLAG("eval-at-start", &eval_at_start, "evaluate the starting model too (generations/step-0.jsonl)"),
         OPT_INT("eval-prompts", &eval_prompts, "held-out prompts answered at each evaluation"),
         OPT_INT("max-new-tokens", &max_new_tokens, "longest answer generated at evaluation"),
-        OPT_LONG("save-every", &save_every, "checkpoint every N steps (and at the end)"),
-        OPT_INT("keep", &keep, "checkpoints kept"),
-        OPT_INT("seed", &seed, "seed of the data order, held-out split and LoRA initialisation"),
-        OPT_FLAG("resume", &resume, "continue the run in --out from its newest checkpoint"),
-        OPT_FLAG("resume-override", &resume_override, "--resume even with settings other than the run's"),
         OPT_END};
     char **positional;
     int n_positional = args_parse("sft", "",
@@ -317,10 +296,12 @@ int cmd_sft(int argc, char **argv) {
     if (n_positional) die("sft: unexpected argument %s (data files go after --data)", positional[0]);
     free(positional);
     if (!init) die("sft: --init is required (the checkpoint to fine-tune)");
-    if (data_files.n < 1) die("sft: --data is required (see lmforge sft --help)");
-    if (batch < 1 || epochs < 1 || eval_prompts < 0 || max_new_tokens < 1)
-        die("sft: --batch, --epochs and --max-new-tokens must be positive");
-    if (!(eval_fraction >= 0 && eval_fraction < 1)) die("sft: --eval-fraction must be in [0, 1)");
+    if (t.data.n < 1) die("sft: --data is required (see lmforge sft --help)");
+    train_options_check(&t, "sft");
+    if (eval_prompts < 0 || max_new_tokens < 1) die("sft: --eval-prompts and --max-new-tokens must be positive");
+    const char *out = t.out;
+    int seq_len = t.seq_len, batch = t.batch, grad_accum = t.grad_accum, packing = t.packing, seed = t.seed;
+    long steps = t.steps;
 
     ModelDir start = model_dir_load(init);
     Model *m = start.model;
@@ -336,20 +317,20 @@ int cmd_sft(int argc, char **argv) {
     tokenizer_set_model_max_length(tok, m->cfg.max_seq_len);
 
     SftOptions so = {seq_len, last_turn_only};
-    SftData *train = sft_data_load(data_files.items, data_files.n, tok, &so), *eval;
+    SftData *train = sft_data_load(t.data.items, t.data.n, tok, &so), *eval;
     report_data("training data", train, seq_len);
-    if (eval_files.n) {
-        eval = sft_data_load(eval_files.items, eval_files.n, tok, &so);
+    if (t.eval.n) {
+        eval = sft_data_load(t.eval.items, t.eval.n, tok, &so);
         report_data("held-out data", eval, seq_len);
     } else {
-        eval = sft_data_split(train, eval_fraction, (uint64_t)seed);
+        eval = sft_data_split(train, t.eval_fraction, (uint64_t)seed);
         if (eval->n) info("held out %d of the training examples for evaluation", eval->n);
     }
     if (train->n == 0) die("sft: no training example has a token to learn");
 
     long per_epoch = (train->n + batch - 1) / batch; /* micro-batches */
-    if (!steps) steps = (per_epoch * epochs + grad_accum - 1) / grad_accum;
-    if (!lr) lr = use_lora ? 1e-3f : 1e-4f;
+    if (!steps) steps = (per_epoch * t.epochs + grad_accum - 1) / grad_accum;
+    if (!t.lr) t.lr = use_lora ? 1e-3f : 1e-4f;
 
     int pad_id = tokenizer_eos_id(tok) >= 0 ? tokenizer_eos_id(tok) : 0;
     SftRun run = {.train = train, .eval = eval, .tok = tok, .batch = batch, .max_row = seq_len, .packed = packing,
@@ -358,7 +339,7 @@ int cmd_sft(int argc, char **argv) {
     run.order = xmalloc(sizeof(int) * (size_t)train->n);
     shuffle_epoch(&run);
 
-    TrainConfig tc = train_config_defaults();
+    TrainConfig tc = train_options_config(&t, use_lora ? "sft-lora" : "sft", steps);
     char *base_path = realpath(init, NULL);
     AdapterRun adapter = {NULL, tok, base_path ? base_path : init};
     const ModelConfig *c = &m->cfg;
@@ -393,22 +374,9 @@ int cmd_sft(int argc, char **argv) {
                      .evaluate = evaluate_sft,
                      .save_state = save_position,
                      .load_state = load_position};
-    tc.stage = use_lora ? "sft-lora" : "sft";
-    tc.run_dir = out;
-    tc.max_steps = steps;
-    tc.grad_accum = grad_accum;
-    tc.optim.lr = lr;
-    tc.optim.weight_decay = weight_decay;
-    tc.optim.beta2 = beta2;
-    tc.optim.grad_clip = clip;
-    tc.schedule = (Schedule){schedule_parse(schedule), warmup >= 0 ? warmup : steps * 3 / 100, steps, min_lr_ratio};
-    tc.eval_every = eval_every;
-    tc.save_every = save_every;
-    tc.keep_checkpoints = keep;
-    tc.resume = resume;
     tc.tokenizer = tok;
 
-    if (eval_at_start && !resume && eval->n) {
+    if (eval_at_start && !t.resume && eval->n) {
         make_dirs(out);
         StepStats s;
         stats_clear(&s);
@@ -429,8 +397,8 @@ int cmd_sft(int argc, char **argv) {
     free(run.order);
     sft_data_free(train);
     sft_data_free(eval);
-    free(data_files.items);
-    free(eval_files.items);
+    free(t.data.items);
+    free(t.eval.items);
     if (tok != start.tokenizer) tokenizer_free(tok);
     model_dir_free(&start);
     return 0;

@@ -93,13 +93,30 @@ cJSON *run_settings_to_save(void) {
     return s;
 }
 
+/* The saved value of the flag now called name: a checkpoint written before a flag was renamed has it under its old
+ * name (an alias of the command's table, base/args.h). */
+static const cJSON *saved_setting(const cJSON *saved, const char *name) {
+    const cJSON *was = cJSON_GetObjectItemCaseSensitive(saved, name);
+    for (const cJSON *item = saved->child; item && !was; item = item->next)
+        if (strcmp(args_canonical_name(item->string), name) == 0) was = item;
+    return was;
+}
+
 void run_settings_check(const cJSON *saved, const char *state_path, const char *command) {
     const cJSON *now = args_settings();
     if (!saved || !now) return;
-    char *list = xstrdup("");
-    int n = 0;
+    char *list = xstrdup(""), *missing = xstrdup("");
+    int n = 0, n_missing = 0;
     for (const cJSON *item = now->child; item; item = item->next) {
-        const cJSON *was = cJSON_GetObjectItemCaseSensitive(saved, item->string);
+        const cJSON *was = saved_setting(saved, item->string);
+        if (!was && !harmless_setting(item->string) && strcmp(item->string, "files") != 0) {
+            /* a flag added since the checkpoint was written: its value now is all there is to go by */
+            char *v = cJSON_PrintUnformatted(item), *longer = xsprintf("%s%s--%s %s", missing, n_missing++ ? ", " : "",
+                                                                        item->string, v);
+            free(missing);
+            missing = longer;
+            cJSON_free(v);
+        }
         if (!was || harmless_setting(item->string) || cJSON_Compare(item, was, 1)) continue;
         char *a = cJSON_PrintUnformatted(item), *b = cJSON_PrintUnformatted(was);
         char *longer = xsprintf("%s%s--%s %s (the run's: %s)", list, n++ ? ", " : "", item->string, a, b);
@@ -113,7 +130,10 @@ void run_settings_check(const cJSON *saved, const char *state_path, const char *
         die("%s: --resume with other settings than the run saved in %s: %s; give the run's flags again, or add "
             "--resume-override to continue with these", command, state_path, list);
     if (n) warn("%s: continuing with other settings than the run's (--resume-override): %s", command, list);
+    if (n_missing)
+        warn("%s: %s was saved before these flags existed; continuing with %s", command, state_path, missing);
     free(list);
+    free(missing);
 }
 
 long newest_checkpoint(const char *run_dir, const char *marker) {
