@@ -105,16 +105,8 @@ static int *every_group(const PreferenceSet *p, int *n) {
 
 /* ---- lmforge rm: training ---- */
 
-typedef struct {
-    const char *out, *init, *tokenizer, *schedule;
-    OptList data_files, eval_files, norm_files;
-    int batch, grad_accum, max_len, pack, epochs, keep, seed, resume, norm_max;
-    long steps, warmup, eval_every, save_every;
-    float lr, min_lr_ratio, weight_decay, clip, margin, eval_fraction;
-} RmTrainOptions;
-
-static RmTrainOptions parse_train_options(int argc, char **argv) {
-    RmTrainOptions o = {.out = "runs/rm",
+RmTrainOptions rm_train_defaults(void) {
+    return (RmTrainOptions){.out = "runs/rm",
                         .schedule = "cosine",
                         .batch = 8,
                         .grad_accum = 1,
@@ -129,6 +121,10 @@ static RmTrainOptions parse_train_options(int argc, char **argv) {
                         .min_lr_ratio = 0.1f,
                         .clip = 1.0f,
                         .eval_fraction = 0.05f};
+}
+
+static RmTrainOptions parse_train_options(int argc, char **argv) {
+    RmTrainOptions o = rm_train_defaults();
     int resume_override = 0; /* read back by --resume through the settings (train/run_dir.h) */
     Option opts[] = {
         OPT_STR("init", &o.init, "the SFT model to start from, or a reward model to train further (required)"),
@@ -198,8 +194,8 @@ static TrainConfig train_config(const RmTrainOptions *o, long steps, const Token
     return tc;
 }
 
-static int cmd_rm_train(int argc, char **argv) {
-    RmTrainOptions o = parse_train_options(argc, argv);
+void rm_train(const RmTrainOptions *options) {
+    const RmTrainOptions o = *options;
     ModelDir start = model_dir_load(o.init);
     Model *m = reward_model_from(&start, o.init, o.seed);
     Tokenizer *own_tok = o.tokenizer ? tokenizer_load(o.tokenizer) : NULL;
@@ -262,12 +258,17 @@ static int cmd_rm_train(int argc, char **argv) {
     free(eval_groups);
     if (heldout != data) preference_set_free(heldout);
     preference_set_free(data);
-    free(o.data_files.items);
-    free(o.eval_files.items);
-    free(o.norm_files.items);
     if (own_tok) tokenizer_free(own_tok);
     model_free(m);
     model_dir_free(&start);
+}
+
+static int cmd_rm_train(int argc, char **argv) {
+    RmTrainOptions o = parse_train_options(argc, argv);
+    rm_train(&o);
+    free(o.data_files.items);
+    free(o.eval_files.items);
+    free(o.norm_files.items);
     return 0;
 }
 

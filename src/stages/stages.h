@@ -3,6 +3,8 @@
 #ifndef LMF_STAGES_H
 #define LMF_STAGES_H
 
+#include "../base/args.h"
+
 /* the stages, in pipeline order */
 int cmd_tokenizer(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
@@ -29,6 +31,20 @@ int cmd_export(int argc, char **argv);
     OPT_INT("max-new-tokens", &(so)->max_new_tokens, "longest answer"),             \
     OPT_INT("batch-size", &(so)->batch_size, "sequences decoded together"),         \
     OPT_INT("seed", (seed), "sampling seed")
+
+/* rm.c: training a reward model, what `lmforge rm` does with its flags
+ * (PPO's reward-model refreshes call it in process). */
+typedef struct {
+    const char *out, *init, *tokenizer, *schedule;
+    OptList data_files, eval_files, norm_files;
+    int batch, grad_accum, max_len, pack, epochs, keep, seed, resume, norm_max;
+    long steps, warmup, eval_every, save_every;
+    float lr, min_lr_ratio, weight_decay, clip, margin, eval_fraction;
+} RmTrainOptions;
+/* The flags' defaults. */
+RmTrainOptions rm_train_defaults(void);
+/* Trains into o->out: checkpoints, metrics.jsonl, and model/ with the reward statistics. */
+void rm_train(const RmTrainOptions *o);
 
 /* rs.c: the index of the best (best = 1) or worst of k scores; ties go to the earlier one. */
 int rs_pick(const float *scores, int k, int best);
