@@ -18,16 +18,13 @@
  * trainer step = one iteration; checkpoints, resume and metrics are the
  * trainer's); step 5 is here: the annotator, then lmforge rm's training
  * (rm_train) in this process. */
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "../base/args.h"
-#include "../base/jsonl.h"
+#include "../base/output_log.h"
 #include "../base/plot.h"
 #include "../base/util.h"
-#include "../data/preference_pairs.h"
 #include "../io/model_dir.h"
 #include "../pipeline/annotator.h"
 #include "../train/ppo_objective.h"
@@ -55,75 +52,6 @@ typedef struct {
 
 /* ---- 5: refreshing the reward model on fresh comparisons ---- */
 
-/* Asks the annotator to rank the K answers to each prompt and writes the
- * rankings to path in the K-way format lmforge rm reads. A blank answer (a
- * policy that stopped at once) teaches the reward model nothing and rm
- * refuses it, as annotate and rs leave it out: the others are kept, in their
- * ranked order. */
-static void write_comparisons(const char *annotator, const Conversation *prompts, const int *which, int n,
-                              const Generation *g, int K, const char *path) {
-    JsonlWriter *w = jsonl_writer_open(path);
-    Annotator *a = annotator_start(annotator);
-    const char **texts = xmalloc(sizeof(char *) * (size_t)K), **kept = xmalloc(sizeof(char *) * (size_t)K);
-    int *ranking = xmalloc(sizeof(int) * (size_t)K), *new_index = xmalloc(sizeof(int) * (size_t)K);
-    int *kept_ranking = xmalloc(sizeof(int) * (size_t)K), blank = 0, dropped = 0;
-    for (int i = 0; i < n; i++) {
-        for (int k = 0; k < K; k++) texts[k] = g[i * K + k].text ? g[i * K + k].text : "";
-        cJSON *prompt = conversation_to_json(&prompts[which[i]]);
-        annotator_rank(a, prompt, texts, K, ranking);
-        int n_kept = 0;
-        for (int k = 0; k < K; k++) {
-            new_index[k] = preference_answer_is_blank(texts[k]) ? -1 : n_kept;
-            if (new_index[k] < 0) blank++;
-            else kept[n_kept++] = texts[k];
-        }
-        for (int r = 0, j = 0; r < K; r++)
-            if (new_index[ranking[r]] >= 0) kept_ranking[j++] = new_index[ranking[r]];
-        if (n_kept < 2) {
-            dropped++;
-            cJSON_Delete(prompt);
-            continue;
-        }
-        cJSON *line = cJSON_CreateObject();
-        cJSON_AddItemToObject(line, "prompt", prompt);
-        cJSON_AddItemToObject(line, "responses", cJSON_CreateStringArray(kept, n_kept));
-        cJSON_AddItemToObject(line, "ranking", cJSON_CreateIntArray(kept_ranking, n_kept));
-        jsonl_write(w, line);
-        cJSON_Delete(line);
-    }
-    if (blank)
-        info("ppo: %d blank answers left out of the comparisons (%d prompts with fewer than 2 others dropped)", blank,
-             dropped);
-    annotator_stop(a);
-    jsonl_writer_close(w);
-    free(texts);
-    free(kept);
-    free(ranking);
-    free(new_index);
-    free(kept_ranking);
-}
-
-/* While the reward model trains, this process's output goes to its log, as
- * a command's would; if the training dies, the terminal gets one line. */
-static int saved_stdout = -1, saved_stderr = -1;
-static char *training_log;
-static void (*outer_on_die)(void);
-
-static void restore_output(void) {
-    fflush(stdout);
-    fflush(stderr);
-    dup2(saved_stdout, STDOUT_FILENO);
-    dup2(saved_stderr, STDERR_FILENO);
-    close(saved_stdout);
-    close(saved_stderr);
-}
-
-static void on_training_death(void) {
-    restore_output();
-    fprintf(stderr, "lmforge: ppo: retraining the reward model failed; see %s (resume with --resume)\n", training_log);
-    if (outer_on_die) outer_on_die();
-}
-
 /* Trains the reward model further, from the one in use, on every refresh's
  * comparisons so far, as `lmforge rm --init CURRENT --out RM_OUT --epochs
  * --lr --seed --data ...` does. */
@@ -135,6 +63,7 @@ static void train_reward_model(const PpoOptions *o, const char *current, const c
     rm.epochs = o->refresh_epochs;
     rm.lr = o->refresh_lr;
     rm.seed = o->seed;
+    rm.nested = 1;
     char *files = xstrdup("");
     for (long it = o->refresh_every; it <= step; it += o->refresh_every) {
         rm.data_files.items = xrealloc(rm.data_files.items, sizeof(char *) * (size_t)(rm.data_files.n + 1));
@@ -143,27 +72,17 @@ static void train_reward_model(const PpoOptions *o, const char *current, const c
         free(files);
         files = more;
     }
-    training_log = xsprintf("%s.log", rm_out);
-    info("ppo: training the reward model further on%s; log in %s", files, training_log);
-    fflush(stdout);
-    fflush(stderr);
-    int fd = open(training_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) die_errno("ppo: cannot write %s", training_log);
-    saved_stdout = dup(STDOUT_FILENO);
-    saved_stderr = dup(STDERR_FILENO);
-    dup2(fd, STDOUT_FILENO);
-    dup2(fd, STDERR_FILENO);
-    close(fd);
-    outer_on_die = lmf_on_die;
-    lmf_on_die = on_training_death;
+    char *log = xsprintf("%s.log", rm_out);
+    char *on_death = xsprintf("ppo: retraining the reward model failed; see %s (resume with --resume)", log);
+    info("ppo: training the reward model further on%s; log in %s", files, log);
+    output_log_begin(log, on_death);
     rm_train(&rm);
-    lmf_on_die = outer_on_die;
-    restore_output();
-    run_dir_hint_resume_on_interrupt(o->out); /* rm_train's trainer pointed Ctrl-C's hint at rm_out */
+    output_log_end();
+    free(on_death);
+    free(log);
     for (int i = 0; i < rm.data_files.n; i++) free((char *)rm.data_files.items[i]);
     free(rm.data_files.items);
     free(files);
-    free(training_log);
 }
 
 /* Each refresh writes its comparisons to RUN_DIR/comparisons-ITER.jsonl and
@@ -180,7 +99,14 @@ static void refresh_reward_model(void *ctx, PpoObjective *p, Trainer *t, long st
     info("ppo: %d prompts x %d answers go to the annotator; the state is saved in %s/checkpoint-%ld, from which "
          "--resume redoes this refresh if the annotator fails", n, K, o->out, step);
     char *comparisons = xsprintf("%s/comparisons-%ld.jsonl", o->out, step);
-    write_comparisons(o->annotator, r->prompts, which, n, g, K, comparisons);
+    cJSON **prompts = xmalloc(sizeof(cJSON *) * (size_t)n);
+    const char **answers = xmalloc(sizeof(char *) * (size_t)n * K);
+    for (int i = 0; i < n; i++) prompts[i] = conversation_to_json(&r->prompts[which[i]]);
+    for (int i = 0; i < n * K; i++) answers[i] = g[i].text ? g[i].text : "";
+    annotator_write_comparisons(o->annotator, (const cJSON *const *)prompts, n, answers, K, comparisons);
+    for (int i = 0; i < n; i++) cJSON_Delete(prompts[i]);
+    free(prompts);
+    free(answers);
 
     char *rm_out = xsprintf("%s/rm-%ld", o->out, step), *rm_model = path_join(rm_out, "model");
     char *rm_done = path_join(rm_model, "config.json");

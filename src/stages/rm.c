@@ -191,6 +191,7 @@ static TrainConfig train_config(const RmTrainOptions *o, long steps, const Token
     tc.keep_checkpoints = o->keep;
     tc.resume = o->resume;
     tc.tokenizer = tok;
+    tc.nested = o->nested;
     return tc;
 }
 

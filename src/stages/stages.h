@@ -40,6 +40,7 @@ typedef struct {
     int batch, grad_accum, max_len, pack, epochs, keep, seed, resume, norm_max;
     long steps, warmup, eval_every, save_every;
     float lr, min_lr_ratio, weight_decay, clip, margin, eval_fraction;
+    int nested; /* called inside another command (trainer.h's TrainConfig.nested) */
 } RmTrainOptions;
 /* The flags' defaults. */
 RmTrainOptions rm_train_defaults(void);

@@ -153,7 +153,7 @@ static void save_checkpoint(const Trainer *t) {
     cJSON_AddNumberToObject(state, "grad_accum", cfg->grad_accum);
     cJSON_AddNumberToObject(state, "ranks", dist_size());
     cJSON_AddNumberToObject(state, "lr", t->parts[0].spec.optim.lr);
-    cJSON *settings = run_settings_to_save();
+    cJSON *settings = cfg->nested ? NULL : run_settings_to_save();
     if (settings) cJSON_AddItemToObject(state, "settings", settings);
     if (obj->save_state) cJSON_AddItemToObject(state, "data", obj->save_state(obj->ctx));
     char *state_path = path_join(tmp, "trainer_state.json");
@@ -184,7 +184,7 @@ static long resume_from_checkpoint(const Trainer *t) {
     cJSON *state = json_read_file(state_path);
     const char *stage = json_get_string(state, "stage", state_path);
     if (strcmp(stage, cfg->stage) != 0) die("%s: a %s checkpoint cannot resume a %s run", state_path, stage, cfg->stage);
-    run_settings_check(cJSON_GetObjectItemCaseSensitive(state, "settings"), state_path, cfg->stage);
+    if (!cfg->nested) run_settings_check(cJSON_GetObjectItemCaseSensitive(state, "settings"), state_path, cfg->stage);
     for (int i = 0; i < t->n_parts; i++) {
         char *key = part_file("", &t->parts[i], "optimizer_step");
         t->parts[i].opt->step = json_get_int64(state, key + 1, state_path);
@@ -338,7 +338,7 @@ TrainResult trainer_run(Model *m, const Objective *obj, const TrainConfig *cfg) 
     if (obj->take_step && ranks > 1) die("%s runs in one process: start it without mpirun", cfg->stage);
     make_dirs(cfg->run_dir);
     if (root) run_dir_lock(cfg->run_dir, cfg->stage ? cfg->stage : "train");
-    if (root) run_dir_hint_resume_on_interrupt(cfg->run_dir);
+    if (root && !cfg->nested) run_dir_hint_resume_on_interrupt(cfg->run_dir);
     Trainer t = {.cfg = cfg, .obj = obj};
     set_up_parts(&t, m);
     if (!obj->take_step) {

@@ -99,6 +99,11 @@ typedef struct {
      * place of m, optim, trainable, save_model and load_model. */
     const TrainPart *parts;
     int n_parts;
+    /* A run inside another command's (PPO's reward-model refreshes train a
+     * reward model in process): the command line's settings are the outer
+     * command's, so none are saved or checked, and Ctrl-C's hint stays the
+     * outer run's. */
+    int nested;
 } TrainConfig;
 
 /* Defaults: 1 micro-batch per step, optim_defaults(), cosine schedule,
