@@ -84,7 +84,7 @@ typedef struct {
     long save_every;          /* 0: only at the end */
     int keep_checkpoints;     /* the newest checkpoints kept (>= 1) */
     int resume;               /* continue from the newest checkpoint in run_dir */
-    const char *plot_keys;    /* metrics drawn in loss.svg, e.g. "loss,eval/loss" */
+    const char *plot_keys;    /* metrics drawn in loss.svg, e.g. "loss,eval/loss"; NULL: no loss.svg */
     const Tokenizer *tokenizer; /* saved with each checkpoint */
     /* What is trained and how it is saved: by default the whole model, as a
      * Hugging Face checkpoint. LoRA replaces these with its adapter's. */
@@ -116,7 +116,7 @@ typedef struct {
     StepStats last_eval; /* the final evaluation */
 } TrainResult;
 
-/* m: the model a micro-batch objective trains; NULL with cfg->parts. */
+/* m: the model a micro-batch objective trains; NULL with cfg->parts (evaluate then gets NULL). */
 TrainResult trainer_run(Model *m, const Objective *obj, const TrainConfig *cfg);
 
 /* For take_step. Clips part's gradients and takes an AdamW step at the
