@@ -422,7 +422,8 @@ static void ppo_load_state(void *ctx, const cJSON *s) {
     p->beta = json_get_float(s, "beta", where);
     p->cursor = json_get_int(s, "cursor", where);
     const cJSON *order = json_get_array(s, "order", where);
-    if (cJSON_GetArraySize(order) != p->in.n_prompts) die("%s: the prompt file has changed since this run began", where);
+    if (cJSON_GetArraySize(order) != p->in.n_prompts)
+        die("%s: the prompt file has changed since this run began", where);
     for (int i = 0; i < p->in.n_prompts; i++) p->order[i] = cJSON_GetArrayItem(order, i)->valueint;
     rng_from_json(&p->rng, json_get_array(s, "rng", where), where);
     const char *reward_dir = json_get_string(s, "reward_dir", where);
@@ -459,11 +460,13 @@ void ppo_objective_free(PpoObjective *p) {
 }
 
 Objective ppo_objective(PpoObjective *p) {
-    return (Objective){.ctx = p,
-                       .take_step = ppo_take_step,
-                       .save_state = ppo_save_state,
-                       .load_state = ppo_load_state,
-                       .progress_keys = "score,kl,entropy,clipfrac,approx_kl,value_loss,explained_variance,length,beta"};
+    return (Objective){
+        .ctx = p,
+        .take_step = ppo_take_step,
+        .save_state = ppo_save_state,
+        .load_state = ppo_load_state,
+        .progress_keys = "score,kl,entropy,clipfrac,approx_kl,value_loss,explained_variance,length,beta",
+    };
 }
 
 /* The critic is saved with the reward model's statistics, as a reward model is. */
