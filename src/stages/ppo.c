@@ -205,12 +205,17 @@ int cmd_ppo(int argc, char **argv) {
         ptx = token_data_prepare(inputs, 1, NULL, 0, policy.tokenizer, shards, 0.0, (uint64_t)o->seed);
         free(shards);
     }
-    PpoConfig pc = {o->rollout_prompts, o->minibatch, o->epochs, o->temperature, o->top_p, o->max_new_tokens,
-                    o->max_tokens, o->beta, o->target_kl, o->kl_horizon, strcmp(o->kl_name, "k3") == 0 ? KL_K3 : KL_K1,
-                    o->gamma, o->lam, o->whiten, o->clip, o->value_clip, o->vf_coef, o->score_clip, o->eos_penalty,
-                    o->ptx_coef, o->lr, o->value_lr, o->grad_clip, o->seed};
-    PpoInputs in = {policy.model, ref.model, policy.tokenizer, o->reward, o->value, prompts, n_prompts,
-                    o->ptx_coef > 0 ? &ptx : NULL, o->ptx_data, o->out};
+    PpoConfig pc = {.rollout_prompts = o->rollout_prompts, .minibatch = o->minibatch, .epochs = o->epochs,
+                    .temperature = o->temperature, .top_p = o->top_p, .max_new_tokens = o->max_new_tokens,
+                    .max_tokens = o->max_tokens, .beta = o->beta, .target_kl = o->target_kl,
+                    .kl_horizon = o->kl_horizon, .kl = strcmp(o->kl_name, "k3") == 0 ? KL_K3 : KL_K1,
+                    .gamma = o->gamma, .lam = o->lam, .whiten = o->whiten, .clip = o->clip,
+                    .value_clip = o->value_clip, .vf_coef = o->vf_coef, .score_clip = o->score_clip,
+                    .eos_penalty = o->eos_penalty, .ptx_coef = o->ptx_coef, .lr = o->lr, .value_lr = o->value_lr,
+                    .grad_clip = o->grad_clip, .seed = o->seed};
+    PpoInputs in = {.policy = policy.model, .ref = ref.model, .tok = policy.tokenizer, .reward_dir = o->reward,
+                    .critic_dir = o->value, .prompts = prompts, .n_prompts = n_prompts,
+                    .ptx = o->ptx_coef > 0 ? &ptx : NULL, .ptx_source = o->ptx_data, .run_dir = o->out};
     PpoObjective *ppo = ppo_objective_new(&pc, &in);
     Refresh refresh = {o, prompts, n_prompts};
     ppo_objective_on_refresh(ppo, o->refresh_every, refresh_reward_model, &refresh);
