@@ -107,9 +107,9 @@ TEST_SLOW(ppo_raises_the_reward_of_a_toy_task_while_the_kl_stays_bounded) {
     }
     /* the run directory */
     const char *files = "model/config.json\0value/config.json\0score.svg\0kl.svg\0samples.jsonl\0"
-                        "checkpoint-30/ppo_state.json\0checkpoint-30/policy/model.safetensors\0"
+                        "checkpoint-30/trainer_state.json\0checkpoint-30/policy/model.safetensors\0"
                         "checkpoint-30/value/model.safetensors\0checkpoint-30/policy_optimizer.safetensors\0"
-                        "checkpoint-30/value_optimizer.safetensors\0checkpoint-20/ppo_state.json\0";
+                        "checkpoint-30/value_optimizer.safetensors\0checkpoint-20/trainer_state.json\0";
     for (const char *f = files; *f; f += strlen(f) + 1) CHECK_MSG(file_in(run, f), "%s/%s is missing", run, f);
     CHECK(!file_in(run, "checkpoint-10")); /* --keep 2 */
     char *samples_path = path_join(run, "samples.jsonl"), *samples = read_file(samples_path, NULL);
@@ -151,7 +151,7 @@ TEST_SLOW(ppo_first_update_of_every_rollout_has_a_ratio_of_exactly_one) {
     for (int i = 0; clip1 && kl1 && i < 3; i++)
         CHECK_MSG(clip1[i] == 0 && kl1[i] == 0, "iteration %d: clipfrac %g, approx_kl %g", i + 1, clip1[i], kl1[i]);
     CHECK(kl3 && kl3[0] > 0); /* the later epochs see the policy the first one changed */
-    CHECK(file_in(one, "checkpoint-3/ppo_state.json") && !file_in(one, "checkpoint-2/ppo_state.json")); /* --save-every 0 */
+    CHECK(file_in(one, "checkpoint-3/trainer_state.json") && !file_in(one, "checkpoint-2/trainer_state.json")); /* --save-every 0 */
     free(clip1);
     free(kl1);
     free(clip3);
@@ -240,7 +240,7 @@ TEST_SLOW(ppo_resume_is_exact_across_a_reward_model_refresh_and_after_a_failed_a
     ModelDir ck = model_dir_load(rm6);
     CHECK(ck.model->cfg.head == HEAD_SCORE && ck.reward_std > 0);
     model_dir_free(&ck);
-    CHECK(test_system("grep -q '\"reward_dir\":.*/a/rm-6/model\"' '%s/a/checkpoint-8/ppo_state.json'", s.dir) == 0);
+    CHECK(test_system("grep -q '\"reward_dir\":.*/a/rm-6/model\"' '%s/a/checkpoint-8/trainer_state.json'", s.dir) == 0);
     /* the second refresh trains on both refreshes' comparisons */
     CHECK(test_system("grep -q 'training the reward model further on .*/a/comparisons-3.jsonl. .*/a/comparisons-6.jsonl.; "
                       "log in .*/a/rm-6.log' '%s/a.log'",
@@ -280,8 +280,8 @@ TEST_SLOW(ppo_resume_is_exact_across_a_reward_model_refresh_and_after_a_failed_a
          *f; f += strlen(f) + 1)
         CHECK_MSG(same_file(&s, "a", "b", f), "b/%s differs from the uninterrupted run's after the second resume", f);
     /* the saved state too (RNG, KL controller, prompt order), but for the run directory's name */
-    CHECK(test_system("sed 's#/a/rm-6/#/b/rm-6/#' '%s/a/checkpoint-8/ppo_state.json' | "
-                      "cmp -s - '%s/b/checkpoint-8/ppo_state.json'",
+    CHECK(test_system("sed 's#/a/rm-6/#/b/rm-6/#' '%s/a/checkpoint-8/trainer_state.json' | "
+                      "cmp -s - '%s/b/checkpoint-8/trainer_state.json'",
                       s.dir, s.dir) == 0);
     metrics_b = metrics_without_times(mb);
     CHECK_MSG(strcmp(metrics_a, metrics_b) == 0, "the metrics of the run resumed at 4 differ");

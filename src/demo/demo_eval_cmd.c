@@ -250,7 +250,7 @@ static long *ppo_checkpoints(const char *run, int *n) {
         long it;
         char rest;
         if (sscanf(e->d_name, "checkpoint-%ld%c", &it, &rest) != 1) continue;
-        char *state = xsprintf("%s/%s/ppo_state.json", run, e->d_name);
+        char *state = xsprintf("%s/%s/trainer_state.json", run, e->d_name);
         if (file_exists(state)) {
             its = xrealloc(its, sizeof(long) * (size_t)(*n + 1));
             its[(*n)++] = it;

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "../base/util.h"
+#include "../base/jsonl.h"
+#include "../data/preference_pairs.h"
 #include "child_process.h"
 
 struct Annotator {
@@ -46,4 +48,44 @@ void annotator_stop(Annotator *a) {
     char *error = child_stop(a->child);
     if (error) die("%s", error);
     free(a);
+}
+
+void annotator_write_comparisons(const char *command, const cJSON *const *prompts, int n,
+                                 const char *const *answers, int K, const char *path) {
+    JsonlWriter *w = jsonl_writer_open(path);
+    Annotator *a = annotator_start(command);
+    const char **kept = xmalloc(sizeof(char *) * (size_t)K);
+    int *ranking = xmalloc(sizeof(int) * (size_t)K), *new_index = xmalloc(sizeof(int) * (size_t)K);
+    int *kept_ranking = xmalloc(sizeof(int) * (size_t)K), blank = 0, dropped = 0;
+    for (int i = 0; i < n; i++) {
+        const char *const *texts = answers + (size_t)i * K;
+        annotator_rank(a, prompts[i], texts, K, ranking);
+        int n_kept = 0;
+        for (int k = 0; k < K; k++) {
+            new_index[k] = preference_answer_is_blank(texts[k]) ? -1 : n_kept;
+            if (new_index[k] < 0) blank++;
+            else kept[n_kept++] = texts[k];
+        }
+        for (int r = 0, j = 0; r < K; r++)
+            if (new_index[ranking[r]] >= 0) kept_ranking[j++] = new_index[ranking[r]];
+        if (n_kept < 2) {
+            dropped++;
+            continue;
+        }
+        cJSON *line = cJSON_CreateObject();
+        cJSON_AddItemToObject(line, "prompt", cJSON_Duplicate(prompts[i], 1));
+        cJSON_AddItemToObject(line, "responses", cJSON_CreateStringArray(kept, n_kept));
+        cJSON_AddItemToObject(line, "ranking", cJSON_CreateIntArray(kept_ranking, n_kept));
+        jsonl_write(w, line);
+        cJSON_Delete(line);
+    }
+    if (blank)
+        info("%d blank answers left out of the comparisons (%d prompts with fewer than 2 others dropped)", blank,
+             dropped);
+    annotator_stop(a);
+    jsonl_writer_close(w);
+    free(kept);
+    free(ranking);
+    free(new_index);
+    free(kept_ranking);
 }

@@ -24,4 +24,14 @@ void annotator_rank(Annotator *a, const cJSON *prompt, const char *const *respon
 /* Closes its stdin and waits for it; dies if it then fails. */
 void annotator_stop(Annotator *a);
 
+/* Starts `command`, has it rank the K answers to each of n prompts (answer
+ * k to prompts[i] is answers[i·K + k]) and writes the rankings to path as
+ * {"prompt", "responses", "ranking"} lines: the K-way comparisons lmforge rm
+ * reads (PPO's reward-model refreshes). A blank answer teaches a reward
+ * model nothing and rm refuses it, as annotate and rs leave it out: the
+ * others are kept in their ranked order, and a prompt left with fewer than
+ * two is dropped. */
+void annotator_write_comparisons(const char *command, const cJSON *const *prompts, int n,
+                                 const char *const *answers, int K, const char *path);
+
 #endif

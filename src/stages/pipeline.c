@@ -83,8 +83,8 @@ static const char *out_dir_of(const PlanStep *s) {
 
 /* Whether DIR holds a complete checkpoint, which a step run again continues with --resume. */
 static int has_checkpoint(const char *dir) {
-    /* the trainer's stages mark a complete checkpoint with trainer_state.json, PPO with ppo_state.json */
-    return dir && (newest_checkpoint(dir, "trainer_state.json") >= 0 || newest_checkpoint(dir, "ppo_state.json") >= 0);
+    /* every training stage, PPO included, marks a complete checkpoint with the trainer's trainer_state.json */
+    return dir && newest_checkpoint(dir, "trainer_state.json") >= 0;
 }
 
 static int has_arg(const PlanStep *s, const char *arg) {

@@ -13,32 +13,21 @@
  *
  * Four models are in memory: the policy (trained), its frozen reference, the
  * reward model (frozen between refreshes) and the critic (trained; it starts
- * as a copy of the reward model, score head included). The arithmetic lives
- * in train/ppo_math.h, the per-token bookkeeping in train/rollout.h. */
-#include <math.h>
+ * as a copy of the reward model, score head included). Steps 1–4 are the
+ * objective of train/ppo_objective.h, which the shared trainer drives (one
+ * trainer step = one iteration; checkpoints, resume and metrics are the
+ * trainer's); step 5 is here: the annotator, then lmforge rm's training
+ * (rm_train) in this process. */
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "../base/args.h"
-#include "../base/json_util.h"
-#include "../base/metrics.h"
+#include "../base/output_log.h"
 #include "../base/plot.h"
-#include "../base/progress.h"
-#include "../base/rng.h"
 #include "../base/util.h"
-#include "../data/chat_data.h"
-#include "../base/jsonl.h"
-#include "../data/preference_pairs.h"
-#include "../data/text_data.h"
 #include "../io/model_dir.h"
-#include "../kernels/kernels.h"
-#include "../model/generate.h"
 #include "../pipeline/annotator.h"
-#include "../train/lm_loss.h"
-#include "../train/optimizer.h"
-#include "../train/ppo_math.h"
-#include "../train/rollout.h"
+#include "../train/ppo_objective.h"
 #include "../train/run_dir.h"
 #include "stages.h"
 
@@ -56,558 +45,87 @@ typedef struct {
 } PpoOptions;
 
 typedef struct {
-    PpoOptions o;
-    Tokenizer *tok;
-    Model *policy, *ref, *value, *reward;
-    double reward_mean, reward_std;
-    char *reward_dir;
-    AdamW *policy_opt, *value_opt;
-    Conversation *prompts;
-    int n_prompts, *order, cursor;
-    Rng rng;
-    float beta;
-    long iteration;
-    TokenData ptx;
-    int has_ptx;
-    MetricsLog *log;
-} Ppo;
-
-/* Everything one iteration learns from, in per-token arrays (rollout.h). */
-typedef struct {
-    Rollout r;
-    Generation *gens;
-    int *prompt_of;   /* (n) which prompt each answer is for */
-    float *logp_old, *ref_logp, *values, *entropy, *advantages, *returns, *rewards; /* (tokens) */
-    float *score_raw, *score; /* (n) the reward model's score, and the normalised one in the rewards */
-    int **minibatches, *minibatch_len, n_minibatches; /* epoch 1's minibatches: in order */
-    double generation_seconds, scoring_seconds;       /* sampling; the forward passes and the rewards */
-} RolloutData;
-
-/* ---- loading ---- */
-
-static void load_prompt_order(Ppo *p) {
-    p->prompts = load_prompts(p->o.prompts_path, &p->n_prompts);
-    p->order = xmalloc(sizeof(int) * (size_t)p->n_prompts);
-    for (int i = 0; i < p->n_prompts; i++) p->order[i] = i;
-    rng_shuffle_ints(&p->rng, p->order, p->n_prompts);
-}
-
-static Model *load_scorer(const char *dir, const char *what, const Tokenizer *tok, double *mean, double *std) {
-    ModelDir ck = model_dir_load(dir);
-    if (ck.model->cfg.head != HEAD_SCORE) die("ppo: the %s %s has a language-model head, not a score head", what, dir);
-    if (!ck.tokenizer) die("ppo: the %s %s has no tokenizer.json", what, dir);
-    if (tokenizer_fingerprint(ck.tokenizer) != tokenizer_fingerprint(tok))
-        die("ppo: the %s %s uses another tokenizer than the policy", what, dir);
-    if (mean) *mean = ck.reward_mean, *std = ck.reward_std > 0 ? ck.reward_std : 1.0;
-    tokenizer_free(ck.tokenizer);
-    return ck.model;
-}
-
-/* ---- 1 and 2: answers, their log-probs, values and rewards ---- */
-
-static int *next_prompts(Ppo *p, int n) {
-    int *chosen = xmalloc(sizeof(int) * (size_t)n);
-    for (int i = 0; i < n; i++) {
-        if (p->cursor == p->n_prompts) {
-            rng_shuffle_ints(&p->rng, p->order, p->n_prompts);
-            p->cursor = 0;
-        }
-        chosen[i] = p->order[p->cursor++];
-    }
-    return chosen;
-}
-
-static SampleOptions sampling(const Ppo *p, int n_samples, uint64_t seed) {
-    SampleOptions so = sample_options_default();
-    so.temperature = p->o.temperature;
-    so.top_p = p->o.top_p;
-    so.max_new_tokens = p->o.max_new_tokens;
-    so.seed = seed;
-    so.n_samples = n_samples;
-    so.logprobs = 1;
-    return so;
-}
-
-/* Prompts which[0..n) rendered with the generation prompt; dies if one leaves no room for an answer. */
-static RenderedPrompts render_answerable_prompts(const Ppo *p, const int *which, int n) {
-    RenderedPrompts r = render_prompts(p->tok, p->prompts, which, n);
-    for (int i = 0; i < n; i++)
-        if (r.lens[i] + 1 >= p->policy->cfg.max_seq_len)
-            die("ppo: prompt %d has %d tokens and leaves no room for an answer in the context of %d", which[i] + 1,
-                r.lens[i], p->policy->cfg.max_seq_len);
-    return r;
-}
-
-static void make_rollout(Ppo *p, RolloutData *d) {
-    const PpoOptions *o = &p->o;
-    int n = o->rollout_prompts;
-    double start = now_seconds();
-    d->prompt_of = next_prompts(p, n);
-    RenderedPrompts rendered = render_answerable_prompts(p, d->prompt_of, n);
-    SampleOptions so = sampling(p, 1, (uint64_t)o->seed * 1000003ULL + (uint64_t)p->iteration);
-    d->gens = sample_answers(p->policy, p->tok, &rendered, so);
-    d->r = rollout_of_generations(n, rendered.tokens, rendered.lens, d->gens, 1);
-    rendered_prompts_free(&rendered);
-
-    /* epoch 1's minibatches, in order: the old log-probs are computed over
-     * exactly these batches, so the first update sees a ratio of exactly 1 */
-    d->n_minibatches = (n + o->minibatch - 1) / o->minibatch;
-    d->minibatches = xmalloc(sizeof(int *) * (size_t)d->n_minibatches);
-    d->minibatch_len = xmalloc(sizeof(int) * (size_t)d->n_minibatches);
-    for (int b = 0; b < d->n_minibatches; b++) {
-        d->minibatch_len[b] = LMF_MIN(o->minibatch, n - b * o->minibatch);
-        d->minibatches[b] = xmalloc(sizeof(int) * (size_t)d->minibatch_len[b]);
-        for (int i = 0; i < d->minibatch_len[b]; i++) d->minibatches[b][i] = b * o->minibatch + i;
-    }
-    d->generation_seconds = now_seconds() - start;
-    start = now_seconds();
-    int T = rollout_tokens(&d->r);
-    d->logp_old = xalloc_floats((size_t)T * 7 + 1);
-    d->ref_logp = d->logp_old + T;
-    d->values = d->ref_logp + T;
-    d->entropy = d->values + T;
-    d->advantages = d->entropy + T;
-    d->returns = d->advantages + T;
-    d->rewards = d->returns + T;
-    for (int b = 0; b < d->n_minibatches; b++) {
-        rollout_logprobs(p->policy, &d->r, d->minibatches[b], d->minibatch_len[b], o->temperature, o->max_tokens,
-                         d->logp_old, d->entropy);
-        rollout_logprobs(p->ref, &d->r, d->minibatches[b], d->minibatch_len[b], o->temperature, o->max_tokens,
-                         d->ref_logp, NULL);
-        rollout_values(p->value, &d->r, d->minibatches[b], d->minibatch_len[b], o->max_tokens, d->values);
-    }
-
-    /* the reward model reads each whole sequence, which ends at the answer's <|im_end|> when it stopped */
-    d->score_raw = xmalloc(sizeof(float) * (size_t)n * 2);
-    d->score = d->score_raw + n;
-    rollout_scores(p->reward, &d->r, d->score_raw);
-    for (int s = 0; s < n; s++) {
-        float z = (float)((d->score_raw[s] - p->reward_mean) / p->reward_std);
-        if (o->score_clip > 0) z = fminf(fmaxf(z, -o->score_clip), o->score_clip);
-        if (d->gens[s].finished_by_stop == STOP_LENGTH) z += o->eos_penalty; /* ran out of room without ending */
-        d->score[s] = z;
-    }
-
-    /* 3: rewards, advantages, returns */
-    int *resp_n = xmalloc(sizeof(int) * (size_t)n);
-    for (int s = 0; s < n; s++) resp_n[s] = rollout_response_len(&d->r, s);
-    KlEstimator kl = strcmp(o->kl_name, "k3") == 0 ? KL_K3 : KL_K1;
-    ppo_rewards(d->logp_old, d->ref_logp, d->score, resp_n, n, p->beta, kl, d->rewards);
-    gae(d->rewards, d->values, resp_n, n, o->gamma, o->lam, d->advantages, d->returns);
-    if (o->whiten) whiten(d->advantages, T);
-    free(resp_n);
-    d->scoring_seconds = now_seconds() - start;
-}
-
-static void free_rollout(RolloutData *d) {
-    generations_free(d->gens, d->r.n);
-    free(d->gens);
-    for (int b = 0; b < d->n_minibatches; b++) free(d->minibatches[b]);
-    free(d->minibatches);
-    free(d->minibatch_len);
-    free(d->prompt_of);
-    free(d->logp_old);
-    free(d->score_raw);
-    rollout_free(&d->r);
-}
-
-/* ---- 4: the update ---- */
-
-typedef struct {
-    Ppo *p;
-    RolloutData *d;
-    double norm;        /* response tokens in the minibatch */
-    double loss;        /* summed over tokens */
-    long clipped;
-    double approx_kl;
-} UpdateCtx;
-
-static void policy_micro_batch(void *ctx, Model *m, const Batch *b, const int *idx, const SeqPlace *places, int k) {
-    UpdateCtx *u = ctx;
-    const RolloutData *d = u->d;
-    size_t N = (size_t)b->B * b->T;
-    int T = rollout_tokens(&d->r);
-    float inv_temp = 1.0f / u->p->o.temperature;
-    float *lp = xalloc_floats(3 * N), *lse = lp + N, *dlogp = lp + 2 * N;
-    float *lp_tok = xalloc_floats((size_t)T * 2), *dlp_tok = lp_tok + T;
-    logprob_forward(m->act.out, b->targets, (int)N, m->cfg.vocab_size, inv_temp, lp, lse, NULL);
-    rollout_gather(&d->r, b, idx, places, k, lp, lp_tok);
-    for (int i = 0; i < k; i++) {
-        int s = idx[i], o = d->r.offset[s], n = rollout_response_len(&d->r, s);
-        u->loss += ppo_policy_loss(lp_tok + o, d->logp_old + o, d->advantages + o, n, u->p->o.clip, dlp_tok + o,
-                                   &u->clipped, &u->approx_kl);
-        for (int j = 0; j < n; j++) dlp_tok[o + j] /= (float)u->norm;
-    }
-    memset(dlogp, 0, sizeof(float) * N);
-    rollout_scatter(&d->r, b, idx, places, k, dlp_tok, dlogp);
-    logprob_backward(m->act.out, b->targets, dlogp, lse, (int)N, m->cfg.vocab_size, inv_temp);
-    model_backward(m);
-    free(lp);
-    free(lp_tok);
-}
-
-static void value_micro_batch(void *ctx, Model *m, const Batch *b, const int *idx, const SeqPlace *places, int k) {
-    UpdateCtx *u = ctx;
-    const RolloutData *d = u->d;
-    int T = rollout_tokens(&d->r);
-    float *v_tok = xalloc_floats((size_t)T * 2), *dv_tok = v_tok + T;
-    rollout_gather(&d->r, b, idx, places, k, m->act.out, v_tok);
-    for (int i = 0; i < k; i++) {
-        int s = idx[i], o = d->r.offset[s], n = rollout_response_len(&d->r, s);
-        u->loss += ppo_value_loss(v_tok + o, d->values + o, d->returns + o, n, u->p->o.value_clip, dv_tok + o,
-                                  &u->clipped);
-        for (int j = 0; j < n; j++) dv_tok[o + j] *= u->p->o.vf_coef / (float)u->norm;
-    }
-    memset(m->act.out, 0, sizeof(float) * (size_t)b->B * b->T); /* ∂loss/∂score: zero but at response positions */
-    rollout_scatter(&d->r, b, idx, places, k, dv_tok, m->act.out);
-    model_backward(m);
-    free(v_tok);
-}
-
-/* PPO-ptx windows: 64 tokens, or the context if shorter (a window also needs the token after it). */
-static int ptx_window(const Ppo *p) { return LMF_MIN(64, p->policy->cfg.max_seq_len); }
-
-/* PPO-ptx: the pretraining loss, weighted by ptx_coef, added to the policy's gradient. */
-static void add_ptx_gradient(Ppo *p, int n_windows, int T) {
-    int *tokens = xmalloc(sizeof(int) * (size_t)n_windows * T), *targets = xmalloc(sizeof(int) * (size_t)n_windows * T);
-    size_t max_start = p->ptx.train.n_tokens - (size_t)T - 1;
-    for (int i = 0; i < n_windows; i++) {
-        size_t start = (size_t)rng_below(&p->rng, max_start + 1);
-        for (int t = 0; t < T; t++) {
-            tokens[i * T + t] = shard_token(&p->ptx.train, start + (size_t)t);
-            targets[i * T + t] = shard_token(&p->ptx.train, start + (size_t)t + 1);
-        }
-    }
-    long count;
-    model_forward(p->policy, tokens, NULL, n_windows, T, 1);
-    lm_loss_sum_and_grad(p->policy, targets, (double)n_windows * T / p->o.ptx_coef, &count);
-    model_backward(p->policy);
-    free(tokens);
-    free(targets);
-}
-
-typedef struct {
-    double policy_loss, value_loss, clipfrac, value_clipfrac, approx_kl;
-    long policy_tokens;
-} UpdateStats;
-
-static void update(Ppo *p, RolloutData *d, UpdateStats *st) {
-    const PpoOptions *o = &p->o;
-    int n = d->r.n;
-    int *order = xmalloc(sizeof(int) * (size_t)n);
-    memset(st, 0, sizeof *st);
-    long value_tokens = 0, value_clipped = 0, policy_clipped = 0;
-    ParamSet pps = model_param_set(p->policy), vps = model_param_set(p->value);
-    for (int epoch = 0; epoch < o->epochs; epoch++) {
-        for (int i = 0; i < n; i++) order[i] = i;
-        if (epoch > 0) rng_shuffle_ints(&p->rng, order, n);
-        for (int start = 0; start < n; start += o->minibatch) {
-            int k = LMF_MIN(o->minibatch, n - start);
-            const int *idx = epoch == 0 ? d->minibatches[start / o->minibatch] : order + start;
-            double tokens = 0;
-            for (int i = 0; i < k; i++) tokens += rollout_response_len(&d->r, idx[i]);
-
-            UpdateCtx u = {p, d, tokens, 0, 0, 0};
-            model_zero_grads(p->policy);
-            rollout_forward(p->policy, &d->r, idx, k, o->max_tokens, 1, policy_micro_batch, &u);
-            if (p->has_ptx) add_ptx_gradient(p, LMF_MAX(1, k / 2), ptx_window(p));
-            adamw_step(p->policy_opt, &pps, o->lr);
-            st->policy_loss += u.loss;
-            st->approx_kl += u.approx_kl;
-            policy_clipped += u.clipped;
-            st->policy_tokens += (long)tokens;
-
-            UpdateCtx v = {p, d, tokens, 0, 0, 0};
-            model_zero_grads(p->value);
-            rollout_forward(p->value, &d->r, idx, k, o->max_tokens, 1, value_micro_batch, &v);
-            adamw_step(p->value_opt, &vps, o->value_lr);
-            st->value_loss += v.loss;
-            value_clipped += v.clipped;
-            value_tokens += (long)tokens;
-        }
-    }
-    st->policy_loss /= (double)st->policy_tokens;
-    st->approx_kl /= (double)st->policy_tokens;
-    st->clipfrac = (double)policy_clipped / (double)st->policy_tokens;
-    st->value_loss /= (double)value_tokens;
-    st->value_clipfrac = (double)value_clipped / (double)value_tokens;
-    free(order);
-}
+    const PpoOptions *o;
+    const Conversation *prompts;
+    int n_prompts;
+} Refresh;
 
 /* ---- 5: refreshing the reward model on fresh comparisons ---- */
 
-static void save_checkpoint(Ppo *p);
+/* Trains the reward model further, from the one in use, on every refresh's
+ * comparisons so far, as `lmforge rm --init CURRENT --out RM_OUT --epochs
+ * --lr --seed --data ...` does. */
+static void train_reward_model(const PpoOptions *o, const char *current, const char *rm_out, long step) {
+    remove_tree(rm_out);
+    RmTrainOptions rm = rm_train_defaults();
+    rm.init = current;
+    rm.train.out = rm_out;
+    rm.train.epochs = o->refresh_epochs;
+    rm.train.lr = o->refresh_lr;
+    rm.train.seed = o->seed;
+    rm.nested = 1;
+    char *files = xstrdup("");
+    for (long it = o->refresh_every; it <= step; it += o->refresh_every) {
+        rm.train.data.items = xrealloc(rm.train.data.items, sizeof(char *) * (size_t)(rm.train.data.n + 1));
+        rm.train.data.items[rm.train.data.n++] = xsprintf("%s/comparisons-%ld.jsonl", o->out, it);
+        char *more = xsprintf("%s '%s'", files, rm.train.data.items[rm.train.data.n - 1]);
+        free(files);
+        files = more;
+    }
+    char *log = xsprintf("%s.log", rm_out);
+    char *on_death = xsprintf("ppo: retraining the reward model failed; see %s (resume with --resume)", log);
+    info("ppo: training the reward model further on%s; log in %s", files, log);
+    output_log_begin(log, on_death);
+    rm_train(&rm);
+    output_log_end();
+    free(on_death);
+    free(log);
+    for (int i = 0; i < rm.train.data.n; i++) free((char *)rm.train.data.items[i]);
+    free(rm.train.data.items);
+    free(files);
+}
 
 /* Each refresh writes its comparisons to RUN_DIR/comparisons-ITER.jsonl and
  * trains the reward model further on all of them, from the current one. The
  * state is saved first: a resumed run redoes the refresh exactly (same
  * prompts, same samples, the annotator started afresh), and only skips the
  * training when its model is already complete. */
-static void refresh_reward_model(Ppo *p) {
-    const PpoOptions *o = &p->o;
-    save_checkpoint(p);
-    int n = LMF_MIN(o->refresh_prompts, p->n_prompts), K = o->refresh_k;
-    int *which = xmalloc(sizeof(int) * (size_t)n);
-    for (int i = 0; i < n; i++) which[i] = (int)rng_below(&p->rng, (uint64_t)p->n_prompts);
-    RenderedPrompts rendered = render_answerable_prompts(p, which, n);
-    SampleOptions so = sampling(p, K, (uint64_t)o->seed * 7777777ULL + (uint64_t)p->iteration);
-    so.logprobs = 0;
-    Generation *g = sample_answers(p->policy, p->tok, &rendered, so);
-
+static void refresh_reward_model(void *ctx, PpoObjective *p, Trainer *t, long step) {
+    const Refresh *r = ctx;
+    const PpoOptions *o = r->o;
+    trainer_checkpoint(t);
+    int n = LMF_MIN(o->refresh_prompts, r->n_prompts), K = o->refresh_k, *which;
+    Generation *g = ppo_fresh_answers(p, step, n, K, &which);
     info("ppo: %d prompts x %d answers go to the annotator; the state is saved in %s/checkpoint-%ld, from which "
-         "--resume redoes this refresh if the annotator fails", n, K, o->out, p->iteration);
-    char *comparisons = xsprintf("%s/comparisons-%ld.jsonl", o->out, p->iteration);
-    JsonlWriter *w = jsonl_writer_open(comparisons);
-    Annotator *a = annotator_start(o->annotator);
-    const char **texts = xmalloc(sizeof(char *) * (size_t)K), **kept = xmalloc(sizeof(char *) * (size_t)K);
-    int *ranking = xmalloc(sizeof(int) * (size_t)K), *new_index = xmalloc(sizeof(int) * (size_t)K);
-    int *kept_ranking = xmalloc(sizeof(int) * (size_t)K), blank = 0, dropped = 0;
-    for (int i = 0; i < n; i++) {
-        for (int k = 0; k < K; k++) texts[k] = g[i * K + k].text ? g[i * K + k].text : "";
-        cJSON *prompt = conversation_to_json(&p->prompts[which[i]]);
-        annotator_rank(a, prompt, texts, K, ranking);
-        /* a blank answer (a policy that stopped at once) teaches the reward model nothing and rm refuses it, as
-         * annotate and rs leave it out: keep the others, in their ranked order */
-        int n_kept = 0;
-        for (int k = 0; k < K; k++) {
-            new_index[k] = preference_answer_is_blank(texts[k]) ? -1 : n_kept;
-            if (new_index[k] < 0) blank++;
-            else kept[n_kept++] = texts[k];
-        }
-        for (int r = 0, j = 0; r < K; r++)
-            if (new_index[ranking[r]] >= 0) kept_ranking[j++] = new_index[ranking[r]];
-        if (n_kept < 2) {
-            dropped++;
-            cJSON_Delete(prompt);
-            continue;
-        }
-        cJSON *line = cJSON_CreateObject();
-        cJSON_AddItemToObject(line, "prompt", prompt);
-        cJSON_AddItemToObject(line, "responses", cJSON_CreateStringArray(kept, n_kept));
-        cJSON_AddItemToObject(line, "ranking", cJSON_CreateIntArray(kept_ranking, n_kept));
-        jsonl_write(w, line);
-        cJSON_Delete(line);
-    }
-    if (blank)
-        info("ppo: %d blank answers left out of the comparisons (%d prompts with fewer than 2 others dropped)", blank,
-             dropped);
-    free(kept);
-    free(new_index);
-    free(kept_ranking);
-    annotator_stop(a);
-    jsonl_writer_close(w);
+         "--resume redoes this refresh if the annotator fails", n, K, o->out, step);
+    char *comparisons = xsprintf("%s/comparisons-%ld.jsonl", o->out, step);
+    cJSON **prompts = xmalloc(sizeof(cJSON *) * (size_t)n);
+    const char **answers = xmalloc(sizeof(char *) * (size_t)n * K);
+    for (int i = 0; i < n; i++) prompts[i] = conversation_to_json(&r->prompts[which[i]]);
+    for (int i = 0; i < n * K; i++) answers[i] = g[i].text ? g[i].text : "";
+    annotator_write_comparisons(o->annotator, (const cJSON *const *)prompts, n, answers, K, comparisons);
+    for (int i = 0; i < n; i++) cJSON_Delete(prompts[i]);
+    free(prompts);
+    free(answers);
 
-    char *rm_out = xsprintf("%s/rm-%ld", o->out, p->iteration);
-    char *rm_model = path_join(rm_out, "model");
+    char *rm_out = xsprintf("%s/rm-%ld", o->out, step), *rm_model = path_join(rm_out, "model");
     char *rm_done = path_join(rm_model, "config.json");
-    if (!file_exists(rm_done)) {
-        remove_tree(rm_out);
-        char *data = xstrdup("");
-        for (long it = o->refresh_every; it <= p->iteration; it += o->refresh_every) {
-            char *more = xsprintf("%s --data '%s/comparisons-%ld.jsonl'", data, o->out, it);
-            free(data);
-            data = more;
-        }
-        char *cmd = xsprintf("'/proc/%d/exe' rm --init '%s' --out '%s' --epochs %d --lr %g --seed %d%s > '%s.log' 2>&1",
-                             (int)getpid(), p->reward_dir, rm_out, o->refresh_epochs, (double)o->refresh_lr, o->seed,
-                             data, rm_out);
-        info("ppo: training the reward model further on%s; log in %s.log", data, rm_out);
-        fflush(stdout);
-        if (system(cmd) != 0) die("ppo: retraining the reward model failed; see %s.log (resume with --resume)", rm_out);
-        free(cmd);
-        free(data);
-    }
-    model_free(p->reward);
-    p->reward = load_scorer(rm_model, "refreshed reward model", p->tok, &p->reward_mean, &p->reward_std);
-    free(p->reward_dir);
-    p->reward_dir = rm_model;
-    info("reward model trained further on %ld refreshes of comparisons: %s", p->iteration / o->refresh_every,
-         p->reward_dir);
+    if (!file_exists(rm_done)) train_reward_model(o, ppo_reward_dir(p), rm_out, step);
+    ppo_use_reward_model(p, rm_model);
+    info("reward model trained further on %ld refreshes of comparisons: %s", step / o->refresh_every, rm_model);
     free(rm_done);
+    free(rm_model);
     free(rm_out);
     free(comparisons);
-    free(texts);
-    free(ranking);
     generations_free(g, n * K);
     free(g);
-    rendered_prompts_free(&rendered);
     free(which);
 }
 
-/* ---- checkpoints ---- */
-
-static void save_checkpoint(Ppo *p) {
-    char *tmp = checkpoint_begin(p->o.out, p->iteration);
-    char *dir = path_join(tmp, "policy");
-    model_dir_save(dir, p->policy, p->tok, 0, 1);
-    free(dir);
-    dir = path_join(tmp, "value");
-    model_dir_save(dir, p->value, p->tok, p->reward_mean, p->reward_std);
-    free(dir);
-    char *path = path_join(tmp, "policy_optimizer.safetensors");
-    adamw_save(p->policy_opt, path);
-    free(path);
-    path = path_join(tmp, "value_optimizer.safetensors");
-    adamw_save(p->value_opt, path);
-    free(path);
-    cJSON *s = cJSON_CreateObject();
-    cJSON_AddNumberToObject(s, "iteration", (double)p->iteration);
-    cJSON_AddNumberToObject(s, "beta", p->beta);
-    cJSON_AddNumberToObject(s, "cursor", p->cursor);
-    cJSON_AddItemToObject(s, "order", cJSON_CreateIntArray(p->order, p->n_prompts));
-    cJSON_AddItemToObject(s, "rng", rng_to_json(&p->rng));
-    cJSON_AddStringToObject(s, "reward_dir", p->reward_dir);
-    cJSON_AddNumberToObject(s, "policy_optimizer_step", (double)p->policy_opt->step);
-    cJSON_AddNumberToObject(s, "value_optimizer_step", (double)p->value_opt->step);
-    cJSON *settings = run_settings_to_save();
-    if (settings) cJSON_AddItemToObject(s, "settings", settings);
-    path = path_join(tmp, "ppo_state.json");
-    json_write_file(path, s); /* last: it marks the checkpoint complete */
-    free(path);
-    cJSON_Delete(s);
-    checkpoint_commit(p->o.out, p->iteration, p->o.keep);
-    free(tmp);
-}
-
-/* A resumed run redoes the iterations after its checkpoint, so the samples
- * they wrote before the interruption are dropped (metrics_open_resume does
- * the same for their metrics). */
-static void keep_samples_up_to(const char *run_dir, long iteration) {
-    char *path = path_join(run_dir, "samples.jsonl");
-    char *text = file_exists(path) ? read_file(path, NULL) : NULL;
-    if (text) {
-        AtomicFile out = atomic_open(path);
-        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-            cJSON *j = cJSON_Parse(line);
-            const cJSON *it = cJSON_GetObjectItemCaseSensitive(j, "iteration");
-            if (cJSON_IsNumber(it) && it->valuedouble <= (double)iteration) fprintf(out.f, "%s\n", line);
-            cJSON_Delete(j);
-        }
-        atomic_commit(&out);
-    }
-    free(text);
-    free(path);
-}
-
-static void resume(Ppo *p) {
-    long it = newest_checkpoint(p->o.out, "ppo_state.json");
-    if (it < 0) {
-        info("ppo: --resume: no checkpoint in %s yet; starting the run from the beginning", p->o.out);
-        return;
-    }
-    char *dir = xsprintf("%s/checkpoint-%ld", p->o.out, it);
-    char *sub = path_join(dir, "policy");
-    model_dir_load_params(sub, p->policy);
-    free(sub);
-    sub = path_join(dir, "value");
-    model_dir_load_params(sub, p->value);
-    free(sub);
-    char *path = path_join(dir, "policy_optimizer.safetensors");
-    adamw_load(p->policy_opt, path);
-    free(path);
-    path = path_join(dir, "value_optimizer.safetensors");
-    adamw_load(p->value_opt, path);
-    free(path);
-    path = path_join(dir, "ppo_state.json");
-    cJSON *s = json_read_file(path);
-    run_settings_check(cJSON_GetObjectItemCaseSensitive(s, "settings"), path, "ppo");
-    p->iteration = json_get_int64(s, "iteration", path);
-    p->beta = json_get_float(s, "beta", path);
-    p->cursor = json_get_int(s, "cursor", path);
-    const cJSON *order = json_get_array(s, "order", path);
-    if (cJSON_GetArraySize(order) != p->n_prompts) die("%s: the prompt file has changed since this run began", path);
-    for (int i = 0; i < p->n_prompts; i++) p->order[i] = cJSON_GetArrayItem(order, i)->valueint;
-    rng_from_json(&p->rng, json_get_array(s, "rng", path), path);
-    p->policy_opt->step = json_get_int64(s, "policy_optimizer_step", path);
-    p->value_opt->step = json_get_int64(s, "value_optimizer_step", path);
-    const char *reward_dir = json_get_string(s, "reward_dir", path);
-    if (strcmp(reward_dir, p->reward_dir) != 0) {
-        model_free(p->reward);
-        p->reward = load_scorer(reward_dir, "reward model", p->tok, &p->reward_mean, &p->reward_std);
-        free(p->reward_dir);
-        p->reward_dir = xstrdup(reward_dir);
-    }
-    cJSON_Delete(s);
-    free(path);
-    free(dir);
-    keep_samples_up_to(p->o.out, p->iteration);
-    info("resumed from %s/checkpoint-%ld", p->o.out, it);
-}
-
-/* ---- the loop ---- */
-
-static void write_samples(const Ppo *p, const RolloutData *d, int how_many) {
-    char *path = path_join(p->o.out, "samples.jsonl");
-    FILE *f = fopen(path, "ab");
-    if (!f) die_errno("cannot append to %s", path);
-    for (int s = 0; s < LMF_MIN(how_many, d->r.n); s++) {
-        cJSON *line = cJSON_CreateObject();
-        cJSON_AddNumberToObject(line, "iteration", (double)p->iteration);
-        cJSON_AddItemToObject(line, "prompt", conversation_to_json(&p->prompts[d->prompt_of[s]]));
-        cJSON_AddStringToObject(line, "response", d->gens[s].text ? d->gens[s].text : "");
-        cJSON_AddNumberToObject(line, "score", d->score_raw[s]);
-        jsonl_print(f, line);
-        cJSON_Delete(line);
-    }
-    fclose(f);
-    free(path);
-}
-
-static void one_iteration(Ppo *p, Progress *progress) {
-    const PpoOptions *o = &p->o;
-    double start = now_seconds();
-    RolloutData d = {0};
-    make_rollout(p, &d);
-    int n = d.r.n, T = rollout_tokens(&d.r);
-    double score = 0, score_norm = 0, kl = 0, entropy = 0, stopped = 0;
-    KlEstimator kind = strcmp(o->kl_name, "k3") == 0 ? KL_K3 : KL_K1;
-    for (int s = 0; s < n; s++) {
-        score += d.score_raw[s];
-        score_norm += d.score[s];
-        stopped += d.gens[s].finished_by_stop != STOP_LENGTH;
-        for (int t = d.r.offset[s]; t < d.r.offset[s + 1]; t++) kl += kl_estimate(d.logp_old[t], d.ref_logp[t], kind);
-    }
-    for (int t = 0; t < T; t++) entropy += d.entropy[t];
-    UpdateStats st;
-    double update_start = now_seconds();
-    update(p, &d, &st);
-    double update_seconds = now_seconds() - update_start;
-    p->iteration++;
-    double mean_kl = kl / n, explained = explained_variance(d.values, d.returns, T);
-    float beta_used = p->beta;
-    if (o->target_kl > 0) p->beta = adaptive_kl_update(p->beta, mean_kl, o->target_kl, n, o->kl_horizon);
-
-    metrics_begin(p->log, p->iteration);
-    metrics_add(p->log, "score", score / n);
-    metrics_add(p->log, "score_normalized", score_norm / n);
-    metrics_add(p->log, "kl", mean_kl);
-    metrics_add(p->log, "entropy", entropy / T);
-    metrics_add(p->log, "policy_loss", st.policy_loss);
-    metrics_add(p->log, "clipfrac", st.clipfrac);
-    metrics_add(p->log, "approx_kl", st.approx_kl);
-    metrics_add(p->log, "value_loss", st.value_loss);
-    metrics_add(p->log, "value_clipfrac", st.value_clipfrac);
-    metrics_add(p->log, "explained_variance", explained);
-    metrics_add(p->log, "length", (double)T / n);
-    metrics_add(p->log, "stopped", stopped / n);
-    metrics_add(p->log, "beta", beta_used);
-    write_samples(p, &d, 4);
-    metrics_add(p->log, "time/generation", d.generation_seconds);
-    metrics_add(p->log, "time/scoring", d.scoring_seconds);
-    metrics_add(p->log, "time/update", update_seconds);
-    metrics_add(p->log, "time/iteration", now_seconds() - start);
-    metrics_end(p->log);
-    progress_add_tokens(progress, (double)T);
-    progress_update(progress, p->iteration,
-                    "score %.3f | kl %.3f | ent %.2f | clip %.3f | akl %.4f | vloss %.4f | ev %.2f | len %.1f | beta %.3g",
-                    score / n, mean_kl, entropy / T, st.clipfrac, st.approx_kl, st.value_loss, explained,
-                    (double)T / n, beta_used);
-    free_rollout(&d);
-}
+/* ---- the run ---- */
 
 int cmd_ppo(int argc, char **argv) {
-    Ppo p = {0};
-    PpoOptions *o = &p.o;
+    PpoOptions options, *o = &options;
     *o = (PpoOptions){.out = "runs/ppo", .kl_name = "k1", .iterations = 100, .rollout_prompts = 64, .minibatch = 16,
                       .epochs = 4, .max_new_tokens = 64, .max_tokens = 8192, .save_every = 20, .keep = 2, .seed = 1,
                       .temperature = 1.0f, .top_p = 1.0f, .lr = 1e-5f, .value_lr = 1e-5f, .beta = 0.05f,
@@ -678,78 +196,63 @@ int cmd_ppo(int argc, char **argv) {
     ModelDir policy = model_dir_load(o->policy);
     if (policy.model->cfg.head != HEAD_LM) die("ppo: the policy %s has no language-model head", o->policy);
     if (!policy.tokenizer) die("ppo: the policy %s has no tokenizer.json", o->policy);
-    p.policy = policy.model;
-    p.tok = policy.tokenizer;
     ModelDir ref = model_dir_load(o->policy);
-    p.ref = ref.model;
-    tokenizer_free(ref.tokenizer);
-    p.reward = load_scorer(o->reward, "reward model", p.tok, &p.reward_mean, &p.reward_std);
-    p.reward_dir = xstrdup(o->reward);
-    p.value = load_scorer(o->value ? o->value : o->reward, "value model", p.tok, NULL, NULL);
-    model_alloc_grads(p.policy);
-    model_alloc_grads(p.value);
-    OptimConfig oc = optim_defaults();
-    oc.lr = o->lr;
-    oc.weight_decay = 0;
-    oc.grad_clip = o->grad_clip;
-    p.policy_opt = adamw_new(p.policy->n_params, &oc);
-    oc.lr = o->value_lr;
-    p.value_opt = adamw_new(p.value->n_params, &oc);
-    p.beta = o->beta;
-    rng_seed(&p.rng, (uint64_t)o->seed * 31337ULL + 5);
-    load_prompt_order(&p);
+    int n_prompts;
+    Conversation *prompts = load_prompts(o->prompts_path, &n_prompts);
+    TokenData ptx = {0};
     if (o->ptx_coef > 0) {
         if (!o->ptx_data) die("ppo: --ptx-coef needs --ptx-data");
         char *shards = path_join(o->out, "ptx_shards");
         const char *inputs[1] = {o->ptx_data};
-        p.ptx = token_data_prepare(inputs, 1, NULL, 0, p.tok, shards, 0.0, (uint64_t)o->seed);
-        p.has_ptx = 1;
-        if (p.ptx.train.n_tokens <= (size_t)ptx_window(&p))
-            die("ppo: --ptx-data %s has %zu tokens, fewer than one window of %d", o->ptx_data, p.ptx.train.n_tokens,
-                ptx_window(&p) + 1);
+        ptx = token_data_prepare(inputs, 1, NULL, 0, policy.tokenizer, shards, 0.0, (uint64_t)o->seed);
         free(shards);
     }
-    make_dirs(o->out);
-    run_dir_lock(o->out, "ppo");
-    run_dir_hint_resume_on_interrupt(o->out);
-    if (o->resume) resume(&p);
-    else if (newest_checkpoint(o->out, "ppo_state.json") >= 0)
-        die("ppo: %s already holds checkpoints: pass --resume to continue that run, or choose another --out", o->out);
-    p.log = o->resume ? metrics_open_resume(o->out, p.iteration) : metrics_open(o->out);
-    info("ppo: %d prompts, %d answers per iteration, %ld iterations; policy %.2fM parameters, critic %.2fM",
-         p.n_prompts, o->rollout_prompts, o->iterations, p.policy->n_params / 1e6, p.value->n_params / 1e6);
+    PpoConfig pc = {.rollout_prompts = o->rollout_prompts, .minibatch = o->minibatch, .epochs = o->epochs,
+                    .temperature = o->temperature, .top_p = o->top_p, .max_new_tokens = o->max_new_tokens,
+                    .max_tokens = o->max_tokens, .beta = o->beta, .target_kl = o->target_kl,
+                    .kl_horizon = o->kl_horizon, .kl = strcmp(o->kl_name, "k3") == 0 ? KL_K3 : KL_K1,
+                    .gamma = o->gamma, .lam = o->lam, .whiten = o->whiten, .clip = o->clip,
+                    .value_clip = o->value_clip, .vf_coef = o->vf_coef, .score_clip = o->score_clip,
+                    .eos_penalty = o->eos_penalty, .ptx_coef = o->ptx_coef, .lr = o->lr, .value_lr = o->value_lr,
+                    .grad_clip = o->grad_clip, .seed = o->seed};
+    PpoInputs in = {.policy = policy.model, .ref = ref.model, .tok = policy.tokenizer, .reward_dir = o->reward,
+                    .critic_dir = o->value, .prompts = prompts, .n_prompts = n_prompts,
+                    .ptx = o->ptx_coef > 0 ? &ptx : NULL, .ptx_source = o->ptx_data, .run_dir = o->out};
+    PpoObjective *ppo = ppo_objective_new(&pc, &in);
+    Refresh refresh = {o, prompts, n_prompts};
+    ppo_objective_on_refresh(ppo, o->refresh_every, refresh_reward_model, &refresh);
+    info("ppo: %d prompts, %d answers per iteration, %ld iterations; policy %.2fM parameters",
+         n_prompts, o->rollout_prompts, o->iterations, policy.model->n_params / 1e6);
 
-    Progress progress;
-    progress_init(&progress, "iter", p.iteration, o->iterations);
-    while (p.iteration < o->iterations) {
-        if (o->refresh_every > 0 && p.iteration > 0 && p.iteration % o->refresh_every == 0) refresh_reward_model(&p);
-        one_iteration(&p, &progress);
-        if ((o->save_every > 0 && p.iteration % o->save_every == 0) || p.iteration == o->iterations) save_checkpoint(&p);
-    }
-    progress_finish(&progress);
-    char *final = path_join(o->out, "model"), *value_final = path_join(o->out, "value");
-    model_dir_save(final, p.policy, p.tok, 0, 1);
-    model_dir_save(value_final, p.value, p.tok, p.reward_mean, p.reward_std);
+    TrainPart parts[PPO_PARTS];
+    ppo_objective_parts(ppo, parts);
+    TrainConfig tc = train_config_defaults();
+    tc.stage = "ppo";
+    tc.run_dir = o->out;
+    tc.max_steps = o->iterations;
+    tc.schedule = (Schedule){SCHEDULE_CONSTANT, 0, o->iterations, 1.0f};
+    tc.save_every = o->save_every;
+    tc.keep_checkpoints = o->keep;
+    tc.resume = o->resume;
+    tc.tokenizer = policy.tokenizer;
+    tc.plot_keys = NULL;
+    tc.parts = parts;
+    tc.n_parts = PPO_PARTS;
+    Objective obj = ppo_objective(ppo);
+    trainer_run(NULL, &obj, &tc);
+
     char *svg = path_join(o->out, "score.svg");
     plot_metrics(o->out, "score,score_normalized", svg, PLOT_LINEAR_Y);
     free(svg);
     svg = path_join(o->out, "kl.svg");
     plot_metrics(o->out, "kl", svg, PLOT_LINEAR_Y);
-    info("policy written to %s; score and KL curves in %s/score.svg and kl.svg", final, o->out);
     free(svg);
-    free(final);
-    free(value_final);
-    metrics_close(p.log);
-    for (int i = 0; i < p.n_prompts; i++) conversation_free(&p.prompts[i]);
-    free(p.prompts);
-    free(p.order);
-    if (p.has_ptx) token_data_close(&p.ptx);
-    adamw_free(p.policy_opt);
-    adamw_free(p.value_opt);
-    model_free(p.ref);
-    model_free(p.value);
-    model_free(p.reward);
-    free(p.reward_dir);
+    info("score and KL curves in %s/score.svg and kl.svg", o->out);
+    ppo_objective_free(ppo);
+    if (o->ptx_coef > 0) token_data_close(&ptx);
+    for (int i = 0; i < n_prompts; i++) conversation_free(&prompts[i]);
+    free(prompts);
+    model_dir_free(&ref);
     model_dir_free(&policy);
     return 0;
 }

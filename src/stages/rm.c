@@ -106,20 +106,17 @@ static int *every_group(const PreferenceSet *p, int *n) {
 
 /* ---- lmforge rm: training ---- */
 
-typedef struct {
-    const char *init, *tokenizer;
-    OptList norm_files;
-    int norm_max;
-    float margin;
-    TrainOptions train; /* the flags every training stage shares */
-} RmTrainOptions;
+RmTrainOptions rm_train_defaults(void) {
+    RmTrainOptions o = {.norm_max = 4096, .train = train_options_defaults()};
+    o.train.out = "runs/rm";
+    o.train.eval_every = 50;
+    o.train.save_every = 0;
+    return o;
+}
 
 static RmTrainOptions parse_train_options(int argc, char **argv) {
-    RmTrainOptions o = {.norm_max = 4096, .train = train_options_defaults()};
+    RmTrainOptions o = rm_train_defaults();
     TrainOptions *t = &o.train;
-    t->out = "runs/rm";
-    t->eval_every = 50;
-    t->save_every = 0;
     Option opts[] = {
         OPT_STR("init", &o.init, "the SFT model to start from, or a reward model to train further (required)"),
         OPT_STR("tokenizer", &o.tokenizer, "tokenizer.json or a folder holding one (default: the --init model's)"),
@@ -147,8 +144,8 @@ static RmTrainOptions parse_train_options(int argc, char **argv) {
     return o;
 }
 
-static int cmd_rm_train(int argc, char **argv) {
-    RmTrainOptions o = parse_train_options(argc, argv);
+void rm_train(const RmTrainOptions *options) {
+    const RmTrainOptions o = *options;
     const TrainOptions *t = &o.train;
     ModelDir start = model_dir_load(o.init);
     Model *m = reward_model_from(&start, o.init, t->seed);
@@ -186,6 +183,7 @@ static int cmd_rm_train(int argc, char **argv) {
     Objective obj = rm_objective(objective);
     TrainConfig tc = train_options_config(t, "rm", steps);
     tc.tokenizer = tok;
+    tc.nested = o.nested;
     TrainResult r = trainer_run(m, &obj, &tc);
     if (n_eval)
         info("reward model: %ld steps, held-out pairwise accuracy %.4f, reward margin %.4f", r.steps,
@@ -213,12 +211,17 @@ static int cmd_rm_train(int argc, char **argv) {
     free(eval_groups);
     if (heldout != data) preference_set_free(heldout);
     preference_set_free(data);
-    free(t->data.items);
-    free(t->eval.items);
-    free(o.norm_files.items);
     if (own_tok) tokenizer_free(own_tok);
     model_free(m);
     model_dir_free(&start);
+}
+
+static int cmd_rm_train(int argc, char **argv) {
+    RmTrainOptions o = parse_train_options(argc, argv);
+    rm_train(&o);
+    free(o.train.data.items);
+    free(o.train.eval.items);
+    free(o.norm_files.items);
     return 0;
 }
 

@@ -3,6 +3,9 @@
 #ifndef LMF_STAGES_H
 #define LMF_STAGES_H
 
+#include "../base/args.h"
+#include "../train/train_options.h"
+
 /* the stages, in pipeline order */
 int cmd_tokenizer(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
@@ -30,6 +33,21 @@ int cmd_export(int argc, char **argv);
     OPT_INT("max-new-tokens", &(so)->max_new_tokens, "longest answer"),             \
     OPT_INT("batch-size", &(so)->batch_size, "sequences decoded together"),         \
     OPT_INT("seed", (seed), "sampling seed")
+
+/* rm.c: training a reward model, what `lmforge rm` does with its flags
+ * (PPO's reward-model refreshes call it in process). */
+typedef struct {
+    const char *init, *tokenizer;
+    OptList norm_files;
+    int norm_max;
+    float margin;
+    TrainOptions train; /* the flags every training stage shares */
+    int nested;         /* called inside another command (trainer.h's TrainConfig.nested) */
+} RmTrainOptions;
+/* The flags' defaults. */
+RmTrainOptions rm_train_defaults(void);
+/* Trains into o->out: checkpoints, metrics.jsonl, and model/ with the reward statistics. */
+void rm_train(const RmTrainOptions *o);
 
 /* rs.c: the index of the best (best = 1) or worst of k scores; ties go to the earlier one. */
 int rs_pick(const float *scores, int k, int best);
