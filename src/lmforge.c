@@ -31,6 +31,7 @@ static const Command commands[] = {
     {"annotate", cmd_annotate, "rank sampled answers with an annotator program and write preference pairs"},
     {"rm", cmd_rm, "train a reward model on rankings and chosen/rejected pairs; score responses (rm score)"},
     {"ppo", cmd_ppo, "RLHF with PPO: policy and critic learn from the reward model (InstructGPT)"},
+    {"grpo", cmd_grpo, "RL with verifiable rewards: G answers per prompt checked by programs, no critic (GRPO, DAPO)"},
     {"rs", cmd_rs, "rejection sampling: best of K answers by the reward model -> SFT data and preference pairs"},
     {"dpo", cmd_dpo, "Direct Preference Optimization on chosen/rejected pairs (DPO, IPO, conservative DPO)"},
     {"pairs-from-data", cmd_pairs_from_data, "preference pairs from SFT or pretraining data alone: the data's answer "

@@ -15,6 +15,7 @@ int cmd_sample(int argc, char **argv);
 int cmd_annotate(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_ppo(int argc, char **argv);
+int cmd_grpo(int argc, char **argv);
 int cmd_rs(int argc, char **argv);
 int cmd_dpo(int argc, char **argv);
 int cmd_pairs_from_data(int argc, char **argv);

@@ -82,8 +82,12 @@ static void set_up_parts(Trainer *t, Model *m) {
         for (int i = 0; i < t->n_parts; i++) {
             Part *p = &t->parts[i];
             p->spec = cfg->parts[i];
-            model_alloc_grads(p->spec.model);
-            p->params = model_param_set(p->spec.model);
+            if (p->spec.trainable) {
+                p->params = p->spec.trainable(p->spec.ctx);
+            } else {
+                model_alloc_grads(p->spec.model);
+                p->params = model_param_set(p->spec.model);
+            }
             p->opt = adamw_new(p->params.n, &p->spec.optim);
         }
         return;
@@ -91,7 +95,7 @@ static void set_up_parts(Trainer *t, Model *m) {
     t->n_parts = 1;
     t->parts = xcalloc(1, sizeof(Part));
     Part *p = &t->parts[0];
-    p->spec = (TrainPart){NULL, "model", m, cfg->optim, cfg->save_model, cfg->load_model, cfg->model_ctx};
+    p->spec = (TrainPart){NULL, "model", m, cfg->optim, cfg->save_model, cfg->load_model, cfg->model_ctx, cfg->trainable};
     if (!cfg->trainable) model_alloc_grads(m);
     p->params = cfg->trainable ? cfg->trainable(cfg->model_ctx) : model_param_set(m);
     p->opt = cfg->zero_stage == 1 ? adamw_new_sharded(p->params.n, &cfg->optim) : adamw_new(p->params.n, &cfg->optim);
@@ -219,6 +223,11 @@ float trainer_update(Trainer *t, int part) {
     if (part < 0 || part >= t->n_parts) die("trainer_update: no part %d", part);
     Part *p = &t->parts[part];
     return adamw_step(p->opt, &p->params, schedule_lr(&t->cfg->schedule, p->spec.optim.lr, t->step));
+}
+
+void trainer_zero_grads(Trainer *t, int part) {
+    if (part < 0 || part >= t->n_parts) die("trainer_zero_grads: no part %d", part);
+    memset(t->parts[part].params.grads, 0, sizeof(float) * t->parts[part].params.n);
 }
 
 /* ---- the loop ---- */
@@ -364,6 +373,14 @@ TrainResult trainer_run(Model *m, const Objective *obj, const TrainConfig *cfg) 
     int data_ended = 0;
     char extra[256];
 
+    if (cfg->eval_at_start && step == 0 && obj->evaluate) { /* the starting model's figures, as step 0 */
+        run_evaluation(obj, m, &eval, &progress, 0);
+        if (root) {
+            metrics_begin(log, 0);
+            write_stats(log, &eval);
+            metrics_end(log);
+        }
+    }
     const long resumed_at = step;
     while (step < cfg->max_steps && !data_ended) {
         t.step = step;

@@ -71,6 +71,8 @@ typedef struct {
     void (*save)(void *ctx, const char *dir);
     void (*load)(void *ctx, const char *dir);
     void *ctx;
+    /* What is trained: NULL for the whole model; LoRA gives its adapter's parameters (the base stays frozen) */
+    ParamSet (*trainable)(void *ctx);
 } TrainPart;
 
 typedef struct {
@@ -81,6 +83,7 @@ typedef struct {
     OptimConfig optim;
     Schedule schedule;
     long eval_every;          /* 0: only at the end */
+    int eval_at_start;        /* also evaluate the starting model, logged as step 0 (not on resume) */
     long save_every;          /* 0: only at the end */
     int keep_checkpoints;     /* the newest checkpoints kept (>= 1) */
     int resume;               /* continue from the newest checkpoint in run_dir */
@@ -122,6 +125,8 @@ TrainResult trainer_run(Model *m, const Objective *obj, const TrainConfig *cfg);
 /* For take_step. Clips part's gradients and takes an AdamW step at the
  * scheduled learning rate of this step; returns the gradient norm. */
 float trainer_update(Trainer *t, int part);
+/* Zeroes part's gradients, before the micro-batches of an update add theirs. */
+void trainer_zero_grads(Trainer *t, int part);
 /* Saves a checkpoint of the steps done so far, as at the end of the last
  * one: take_step calls it before it changes anything, ahead of a risky
  * action (PPO's annotator) that --resume should be able to redo. */

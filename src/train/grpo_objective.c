@@ -1,0 +1,476 @@
+/* grpo_objective.c — see grpo_objective.h. */
+#include "grpo_objective.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/json_util.h"
+#include "../base/jsonl.h"
+#include "../base/rng.h"
+#include "../base/util.h"
+#include "../io/model_dir.h"
+#include "../kernels/kernels.h"
+#include "rollout.h"
+
+struct GrpoObjective {
+    GrpoConfig c;
+    GrpoInputs in;
+    int *order, cursor; /* the prompts' seeded shuffle, and the next one to answer */
+    Rng rng;
+    Regex *regex;
+    Model *reward_model;
+    double reward_mean, reward_std;
+    /* the prompt order and RNG as the current step found them: a checkpoint
+     * saved when the reward program fails mid-step holds these */
+    int step_cursor, *step_order;
+    Rng step_rng;
+};
+
+/* Everything one step learns from. Sequence s = g·G + k is answer k to the
+ * rollout's prompt g; per-token arrays are rollout.h's. */
+typedef struct {
+    int n_groups;
+    int *task_of;       /* (n_groups) which training prompt */
+    IntVec *prompts;    /* (n_groups) rendered */
+    Generation *gens;   /* (n_groups · G) */
+    Rollout r;
+    float *reward;      /* (S) the weighted sum */
+    float *by_fn;       /* (n_rewards, S) each reward function's value */
+    float *adv;         /* (S) */
+    float *logp_old, *ref_logp, *entropy; /* (tokens) */
+    int zero_signal, groups_sampled;
+    double generation_seconds, reward_seconds;
+} StepData;
+
+/* ---- the rollout source ---- */
+
+static int next_task(GrpoObjective *g) {
+    if (g->cursor == g->in.n_tasks) {
+        rng_shuffle_ints(&g->rng, g->order, g->in.n_tasks);
+        g->cursor = 0;
+    }
+    return g->order[g->cursor++];
+}
+
+/* G answers to each of tasks which[0..n), the sampler's log-probs kept. */
+static Generation *sample_groups(GrpoObjective *g, const int *which, int n, IntVec *rendered, uint64_t seed) {
+    RenderedPrompts r = {n, rendered, xmalloc(sizeof(int *) * (size_t)n), xmalloc(sizeof(int) * (size_t)n)};
+    for (int i = 0; i < n; i++) {
+        render_prompt(g->in.tok, &g->in.tasks[which[i]].prompt, &rendered[i]);
+        if (rendered[i].len + 1 >= g->in.policy->cfg.max_seq_len)
+            die("grpo: prompt %d has %d tokens and leaves no room for an answer in the context of %d", which[i] + 1,
+                rendered[i].len, g->in.policy->cfg.max_seq_len);
+        r.tokens[i] = rendered[i].data;
+        r.lens[i] = rendered[i].len;
+    }
+    SampleOptions so = sample_options_default();
+    so.temperature = g->c.temperature;
+    so.top_p = g->c.top_p;
+    so.max_new_tokens = g->c.max_new_tokens;
+    so.seed = seed;
+    so.n_samples = g->c.group;
+    so.logprobs = 1;
+    Generation *gens = sample_answers(g->in.policy, g->in.tok, &r, so);
+    free(r.tokens);
+    free(r.lens);
+    return gens;
+}
+
+/* ---- rewards ---- */
+
+static const char *text_of(const Generation *gen) { return gen->text ? gen->text : ""; }
+
+static float verifier_reward(const GrpoObjective *g, VerifierKind kind, const TaskPrompt *task, const Generation *gen) {
+    switch (kind) {
+    case VERIFY_EXACT: return verify_exact(text_of(gen), task->answer);
+    case VERIFY_NUMBER: return verify_number(text_of(gen), task->answer);
+    case VERIFY_REGEX: return verify_regex(g->regex, text_of(gen), gen->text ? gen->text_len : 0);
+    case VERIFY_LENGTH: return verify_length(gen->finished_by_stop != STOP_LENGTH);
+    case VERIFY_N_KINDS: break;
+    }
+    return 0;
+}
+
+/* by_fn (n_rewards, n) for answers gens[0..n) to tasks task_of[s / G], and
+ * their weighted sum. A reward program that fails ends the run, its state
+ * saved first (trainer_checkpoint, with the prompt order as the step found
+ * it), so that --resume redoes this step. */
+static void compute_rewards(GrpoObjective *g, Trainer *t, const int *task_of, const Generation *gens, int n,
+                            const Rollout *r, float *by_fn, float *total) {
+    const int G = g->c.group;
+    for (int f = 0; f < g->c.n_rewards; f++) {
+        const RewardFn *fn = &g->c.rewards[f];
+        float *out = by_fn + (size_t)f * n;
+        if (fn->source == REWARD_VERIFIER) {
+            for (int s = 0; s < n; s++) out[s] = verifier_reward(g, fn->verifier, &g->in.tasks[task_of[s / G]], &gens[s]);
+        } else if (fn->source == REWARD_MODEL) {
+            rollout_scores(g->reward_model, r, out);
+            for (int s = 0; s < n; s++) out[s] = (float)((out[s] - g->reward_mean) / g->reward_std);
+        } else {
+            cJSON **requests = xmalloc(sizeof(cJSON *) * (size_t)n);
+            for (int s = 0; s < n; s++) requests[s] = task_reward_request(&g->in.tasks[task_of[s / G]], text_of(&gens[s]));
+            char *error = g->in.program_rewards(g->in.program_ctx, requests, n, out);
+            for (int s = 0; s < n; s++) cJSON_Delete(requests[s]);
+            free(requests);
+            if (error) {
+                g->cursor = g->step_cursor;
+                memcpy(g->order, g->step_order, sizeof(int) * (size_t)g->in.n_tasks);
+                g->rng = g->step_rng;
+                trainer_checkpoint(t);
+                die("grpo: %s; the run's state is saved: --resume redoes this step", error);
+            }
+        }
+    }
+    for (int s = 0; s < n; s++) {
+        total[s] = 0;
+        for (int f = 0; f < g->c.n_rewards; f++) total[s] += g->c.rewards[f].weight * by_fn[(size_t)f * n + s];
+    }
+}
+
+
+/* ---- 1–3: one step's rollout, rewards and advantages ---- */
+
+static int uses_reward_model(const GrpoConfig *c) {
+    for (int f = 0; f < c->n_rewards; f++)
+        if (c->rewards[f].source == REWARD_MODEL) return 1;
+    return 0;
+}
+
+/* Rounds of sampling until P groups are kept: one round, or with dynamic
+ * sampling up to 1 + resample_rounds, each asking fresh prompts for the
+ * groups without signal. Then the rollout of the kept groups and their
+ * advantages. */
+static void make_step_data(GrpoObjective *g, Trainer *t, long step, StepData *d) {
+    const GrpoConfig *c = &g->c;
+    const int G = c->group, P = c->prompts, F = c->n_rewards;
+    const int rounds = c->dynamic_sampling ? 1 + c->resample_rounds : 1;
+    double start = now_seconds();
+    d->task_of = xmalloc(sizeof(int) * (size_t)P);
+    d->prompts = xcalloc((size_t)P, sizeof(IntVec));
+    d->gens = xcalloc((size_t)P * G, sizeof(Generation));
+    d->reward = xmalloc(sizeof(float) * (size_t)P * G);
+    d->by_fn = xmalloc(sizeof(float) * (size_t)P * G * F); /* answer-major: by_fn[s·F + f] */
+    for (int round = 0; round < rounds && d->n_groups < P; round++) {
+        int want = P - d->n_groups, n = want * G;
+        int *which = xmalloc(sizeof(int) * (size_t)want);
+        for (int i = 0; i < want; i++) which[i] = next_task(g);
+        IntVec *rendered = xcalloc((size_t)want, sizeof(IntVec));
+        uint64_t seed = (uint64_t)c->seed * 1000003ULL + (uint64_t)step * 64 + (uint64_t)round;
+        Generation *gens = sample_groups(g, which, want, rendered, seed);
+        double reward_start = now_seconds();
+        Rollout r = {0}; /* the reward model reads whole sequences */
+        if (uses_reward_model(c)) {
+            const int **ptrs = xmalloc(sizeof(int *) * (size_t)want);
+            int *lens = xmalloc(sizeof(int) * (size_t)want);
+            for (int i = 0; i < want; i++) ptrs[i] = rendered[i].data, lens[i] = rendered[i].len;
+            r = rollout_of_generations(want, ptrs, lens, gens, G);
+            free(ptrs);
+            free(lens);
+        }
+        float *by_fn = xmalloc(sizeof(float) * (size_t)F * n), *total = xmalloc(sizeof(float) * (size_t)n);
+        compute_rewards(g, t, which, gens, n, &r, by_fn, total);
+        if (uses_reward_model(c)) rollout_free(&r);
+        d->reward_seconds += now_seconds() - reward_start;
+        d->groups_sampled += want;
+        for (int i = 0; i < want; i++) {
+            int no_signal = group_has_no_signal(total + (size_t)i * G, G);
+            d->zero_signal += no_signal;
+            if (no_signal && c->dynamic_sampling && round + 1 < rounds) { /* the last round keeps what it has */
+                generations_free(gens + (size_t)i * G, G);
+                intvec_free(&rendered[i]);
+                continue;
+            }
+            int dst = d->n_groups++;
+            d->task_of[dst] = which[i];
+            d->prompts[dst] = rendered[i];
+            for (int k = 0; k < G; k++) {
+                int from = i * G + k, to = dst * G + k;
+                d->gens[to] = gens[from];
+                d->reward[to] = total[from];
+                for (int f = 0; f < F; f++) d->by_fn[(size_t)to * F + f] = by_fn[(size_t)f * n + from];
+            }
+        }
+        free(gens); /* the kept generations now belong to d->gens */
+        free(rendered);
+        free(by_fn);
+        free(total);
+        free(which);
+    }
+    const int S = d->n_groups * G;
+    const int **ptrs = xmalloc(sizeof(int *) * (size_t)d->n_groups);
+    int *lens = xmalloc(sizeof(int) * (size_t)d->n_groups);
+    for (int i = 0; i < d->n_groups; i++) ptrs[i] = d->prompts[i].data, lens[i] = d->prompts[i].len;
+    d->r = rollout_of_generations(d->n_groups, ptrs, lens, d->gens, G);
+    free(ptrs);
+    free(lens);
+    d->adv = xmalloc(sizeof(float) * (size_t)LMF_MAX(S, 1));
+    group_advantages(d->reward, d->n_groups, G, c->advantage, c->scale, c->scale_eps, d->adv);
+
+    /* the old policy is the sampler: its log-probs of the tokens it drew */
+    int T = rollout_tokens(&d->r);
+    d->logp_old = xalloc_floats((size_t)T * 3 + 1);
+    d->ref_logp = d->logp_old + T;
+    d->entropy = d->ref_logp + T;
+    for (int s = 0; s < S; s++)
+        memcpy(d->logp_old + d->r.offset[s], d->gens[s].logprobs, sizeof(float) * (size_t)d->gens[s].n_tokens);
+    d->generation_seconds = now_seconds() - start - d->reward_seconds;
+    if (g->in.ref) {
+        int *all = xmalloc(sizeof(int) * (size_t)S);
+        for (int s = 0; s < S; s++) all[s] = s;
+        rollout_logprobs(g->in.ref, &d->r, all, S, c->temperature, c->max_tokens, d->ref_logp, NULL);
+        free(all);
+    }
+}
+
+static void free_step_data(StepData *d) {
+    int S = d->n_groups > 0 ? d->r.n : 0;
+    generations_free(d->gens, S);
+    free(d->gens);
+    for (int i = 0; i < d->n_groups; i++) intvec_free(&d->prompts[i]);
+    free(d->prompts);
+    free(d->task_of);
+    free(d->reward);
+    free(d->by_fn);
+    free(d->adv);
+    free(d->logp_old);
+    rollout_free(&d->r);
+}
+
+/* ---- 4: the updates ---- */
+
+typedef struct {
+    GrpoObjective *g;
+    StepData *d;
+    double norm;        /* the minibatch's loss denominator (grpo_loss_norm) */
+    int first_pass;     /* measure the entropy */
+    GrpoLossStats st;
+} UpdateCtx;
+
+static void policy_micro_batch(void *ctx, Model *m, const Batch *b, const int *idx, const SeqPlace *places, int k) {
+    UpdateCtx *u = ctx;
+    const StepData *d = u->d;
+    const GrpoConfig *c = &u->g->c;
+    size_t N = (size_t)b->B * b->T;
+    int T = rollout_tokens(&d->r);
+    float inv_temp = 1.0f / c->temperature;
+    float *lp = xalloc_floats(4 * N), *lse = lp + N, *dlogp = lp + 2 * N, *ent = lp + 3 * N;
+    float *lp_tok = xalloc_floats((size_t)T * 2), *dlp_tok = lp_tok + T;
+    logprob_forward(m->act.out, b->targets, (int)N, m->cfg.vocab_size, inv_temp, lp, lse, u->first_pass ? ent : NULL);
+    rollout_gather(&d->r, b, idx, places, k, lp, lp_tok);
+    if (u->first_pass) rollout_gather(&d->r, b, idx, places, k, ent, d->entropy);
+    for (int i = 0; i < k; i++) {
+        int s = idx[i], o = d->r.offset[s], n = rollout_response_len(&d->r, s);
+        grpo_loss(lp_tok + o, d->logp_old + o, u->g->in.ref ? d->ref_logp + o : NULL, &d->adv[s], &n, 1, &c->loss,
+                  u->norm, dlp_tok + o, &u->st);
+    }
+    memset(dlogp, 0, sizeof(float) * N);
+    rollout_scatter(&d->r, b, idx, places, k, dlp_tok, dlogp);
+    logprob_backward(m->act.out, b->targets, dlogp, lse, (int)N, m->cfg.vocab_size, inv_temp);
+    model_backward(m);
+    free(lp);
+    free(lp_tok);
+}
+
+/* μ passes over the rollout, the first in order and the others shuffled,
+ * one optimizer update per minibatch. */
+static void update(GrpoObjective *g, Trainer *t, StepData *d, GrpoLossStats *st, double *loss) {
+    const GrpoConfig *c = &g->c;
+    const int S = d->r.n, M = c->minibatch > 0 ? LMF_MIN(c->minibatch, S) : S;
+    int *order = xmalloc(sizeof(int) * (size_t)S);
+    int updates = 0;
+    *loss = 0;
+    for (int pass = 0; pass < c->updates; pass++) {
+        for (int i = 0; i < S; i++) order[i] = i;
+        if (pass > 0) rng_shuffle_ints(&g->rng, order, S);
+        for (int start = 0; start < S; start += M) {
+            int k = LMF_MIN(M, S - start);
+            long tokens = 0;
+            for (int i = 0; i < k; i++) tokens += rollout_response_len(&d->r, order[start + i]);
+            UpdateCtx u = {.g = g, .d = d, .norm = grpo_loss_norm(c->loss.type, k, tokens, c->max_new_tokens),
+                           .first_pass = pass == 0};
+            trainer_zero_grads(t, 0);
+            rollout_forward(g->in.policy, &d->r, order + start, k, c->max_tokens, 1, policy_micro_batch, &u);
+            trainer_update(t, 0);
+            *loss += u.st.loss;
+            updates++;
+            if (pass == 0) {
+                st->tokens += u.st.tokens;
+                st->low_clipped += u.st.low_clipped;
+                st->high_clipped += u.st.high_clipped;
+                st->kl += u.st.kl;
+            }
+        }
+    }
+    *loss /= LMF_MAX(updates, 1);
+    free(order);
+}
+
+/* ---- one step ---- */
+
+static void add_mean_std(StepStats *stats, const char *name, const float *x, int n, int stride) {
+    double sum = 0, sq = 0;
+    for (int i = 0; i < n; i++) sum += x[(size_t)i * stride];
+    double mean = sum / LMF_MAX(n, 1);
+    for (int i = 0; i < n; i++) sq += (x[(size_t)i * stride] - mean) * (x[(size_t)i * stride] - mean);
+    char key[64];
+    stats_add(stats, name, mean);
+    snprintf(key, sizeof key, "%s_std", name);
+    stats_add(stats, key, n > 1 ? sqrt(sq / (n - 1)) : 0);
+}
+
+static long grpo_take_step(void *ctx, Trainer *t, long step, StepStats *stats) {
+    GrpoObjective *g = ctx;
+    const GrpoConfig *c = &g->c;
+    double start = now_seconds();
+    /* what the step found, to save if the reward program fails (compute_rewards) */
+    g->step_cursor = g->cursor;
+    memcpy(g->step_order, g->order, sizeof(int) * (size_t)g->in.n_tasks);
+    g->step_rng = g->rng;
+    StepData d = {0};
+    make_step_data(g, t, step, &d);
+    const int S = d.r.n, T = rollout_tokens(&d.r);
+    GrpoLossStats st = {0};
+    double loss = 0, update_start = now_seconds();
+    update(g, t, &d, &st, &loss);
+    double update_seconds = now_seconds() - update_start;
+
+    add_mean_std(stats, "reward", d.reward, S, 1);
+    for (int f = 0; f < c->n_rewards; f++) {
+        char key[48];
+        snprintf(key, sizeof key, "reward/%s", c->rewards[f].name);
+        add_mean_std(stats, key, d.by_fn + f, S, c->n_rewards);
+    }
+    stats_add(stats, "zero_signal", (double)d.zero_signal / LMF_MAX(d.groups_sampled, 1));
+    double tokens = (double)LMF_MAX(st.tokens, 1), entropy = 0, hit_limit = 0;
+    stats_add(stats, "clip/low", st.low_clipped / tokens);
+    stats_add(stats, "clip/high", st.high_clipped / tokens);
+    stats_add(stats, "clip/region", (st.low_clipped + st.high_clipped) / tokens);
+    if (g->in.ref) stats_add(stats, "kl", st.kl / tokens);
+    for (int i = 0; i < T; i++) entropy += d.entropy[i];
+    for (int s = 0; s < S; s++) hit_limit += d.gens[s].finished_by_stop == STOP_LENGTH;
+    stats_add(stats, "entropy", entropy / LMF_MAX(T, 1));
+    stats_add(stats, "length", (double)T / LMF_MAX(S, 1));
+    stats_add(stats, "hit_limit", hit_limit / LMF_MAX(S, 1));
+    stats_add(stats, "loss", loss);
+    stats_add(stats, "time/generation", d.generation_seconds);
+    stats_add(stats, "time/reward", d.reward_seconds);
+    stats_add(stats, "time/update", update_seconds);
+    stats_add(stats, "time/step", now_seconds() - start);
+    free_step_data(&d);
+    return T;
+}
+
+/* ---- held-out evaluation ---- */
+
+/* Greedy answers to the held-out prompts, scored by each verifier. */
+static void grpo_evaluate(void *ctx, Model *m, StepStats *stats) {
+    GrpoObjective *g = ctx;
+    (void)m;
+    if (!g->in.eval) return;
+    int n = g->in.eval_limit > 0 ? LMF_MIN(g->in.eval_limit, g->in.n_eval) : g->in.n_eval;
+    IntVec *rendered = xcalloc((size_t)n, sizeof(IntVec));
+    RenderedPrompts r = {n, rendered, xmalloc(sizeof(int *) * (size_t)n), xmalloc(sizeof(int) * (size_t)n)};
+    for (int i = 0; i < n; i++) {
+        render_prompt(g->in.tok, &g->in.eval[i].prompt, &rendered[i]);
+        r.tokens[i] = rendered[i].data;
+        r.lens[i] = rendered[i].len;
+    }
+    SampleOptions so = sample_options_default();
+    so.temperature = 0;
+    so.max_new_tokens = g->c.max_new_tokens;
+    Generation *gens = sample_answers(g->in.policy, g->in.tok, &r, so);
+    double total = 0;
+    for (int f = 0; f < g->c.n_rewards; f++) {
+        const RewardFn *fn = &g->c.rewards[f];
+        if (fn->source != REWARD_VERIFIER) continue;
+        double sum = 0;
+        for (int i = 0; i < n; i++) sum += verifier_reward(g, fn->verifier, &g->in.eval[i], &gens[i]);
+        char key[48];
+        snprintf(key, sizeof key, "eval/%s", fn->name);
+        stats_add(stats, key, sum / n);
+        total += fn->weight * sum / n;
+    }
+    stats_add(stats, "eval/reward", total);
+    generations_free(gens, n);
+    free(gens);
+    rendered_prompts_free(&r);
+}
+
+/* ---- resume ---- */
+
+static cJSON *grpo_save_state(void *ctx) {
+    const GrpoObjective *g = ctx;
+    cJSON *s = cJSON_CreateObject();
+    cJSON_AddNumberToObject(s, "cursor", g->cursor);
+    cJSON_AddItemToObject(s, "order", cJSON_CreateIntArray(g->order, g->in.n_tasks));
+    cJSON_AddItemToObject(s, "rng", rng_to_json(&g->rng));
+    return s;
+}
+
+static void grpo_load_state(void *ctx, const cJSON *s) {
+    GrpoObjective *g = ctx;
+    const char *where = "trainer_state.json: data";
+    g->cursor = json_get_int(s, "cursor", where);
+    const cJSON *order = json_get_array(s, "order", where);
+    if (cJSON_GetArraySize(order) != g->in.n_tasks || g->cursor < 0 || g->cursor > g->in.n_tasks)
+        die("%s: the prompt file has changed since this run began", where);
+    for (int i = 0; i < g->in.n_tasks; i++) g->order[i] = cJSON_GetArrayItem(order, i)->valueint;
+    rng_from_json(&g->rng, json_get_array(s, "rng", where), where);
+}
+
+/* ---- set-up ---- */
+
+GrpoObjective *grpo_objective_new(const GrpoConfig *c, const GrpoInputs *in) {
+    if (c->group < 2) die("grpo: --group must be at least 2 (advantages compare answers within a group)");
+    if (c->prompts < 1 || c->updates < 1) die("grpo: --prompts and --updates must be positive");
+    if (c->n_rewards < 1) die("grpo: no reward: give --reward NAME[:WEIGHT] (exact, number, regex, length, cmd, model)");
+    if (!(c->temperature > 0)) die("grpo: --temperature must be positive (the ratio needs the sampling distribution)");
+    if ((c->loss.beta != 0) != (in->ref != NULL)) die("grpo: a reference model is needed exactly when --beta is not 0");
+    GrpoObjective *g = xcalloc(1, sizeof *g);
+    g->c = *c;
+    g->in = *in;
+    for (int f = 0; f < c->n_rewards; f++) {
+        const RewardFn *fn = &c->rewards[f];
+        if (fn->source == REWARD_VERIFIER && fn->verifier == VERIFY_REGEX) {
+            if (!in->regex) die("grpo: --reward regex needs --regex PATTERN");
+            if (!g->regex) g->regex = regex_compile(in->regex, "grpo: --regex");
+        }
+        if (fn->source == REWARD_PROGRAM && !in->program_rewards) die("grpo: --reward cmd needs --reward-cmd CMD");
+        if (fn->source == REWARD_MODEL && !g->reward_model) {
+            if (!in->reward_model) die("grpo: --reward model needs --reward-model DIR");
+            ModelDir md = model_dir_load(in->reward_model);
+            if (md.model->cfg.head != HEAD_SCORE) die("grpo: %s is not a reward model (no score head)", in->reward_model);
+            if (!md.tokenizer || tokenizer_fingerprint(md.tokenizer) != tokenizer_fingerprint(in->tok))
+                die("grpo: the reward model %s does not use the policy's tokenizer", in->reward_model);
+            g->reward_model = md.model;
+            g->reward_mean = md.reward_mean;
+            g->reward_std = md.reward_std > 0 ? md.reward_std : 1.0;
+            tokenizer_free(md.tokenizer);
+        }
+    }
+    rng_seed(&g->rng, (uint64_t)c->seed * 31337ULL + 11);
+    g->order = xmalloc(sizeof(int) * (size_t)in->n_tasks);
+    g->step_order = xmalloc(sizeof(int) * (size_t)in->n_tasks);
+    for (int i = 0; i < in->n_tasks; i++) g->order[i] = i;
+    rng_shuffle_ints(&g->rng, g->order, in->n_tasks);
+    return g;
+}
+
+void grpo_objective_free(GrpoObjective *g) {
+    if (!g) return;
+    regex_free(g->regex);
+    model_free(g->reward_model);
+    free(g->order);
+    free(g->step_order);
+    free(g);
+}
+
+Objective grpo_objective(GrpoObjective *g) {
+    return (Objective){.ctx = g,
+                       .take_step = grpo_take_step,
+                       .evaluate = grpo_evaluate,
+                       .save_state = grpo_save_state,
+                       .load_state = grpo_load_state,
+                       .progress_keys = "reward,zero_signal,clip/region,kl,entropy,length,eval/reward"};
+}

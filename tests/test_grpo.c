@@ -1,0 +1,135 @@
+/* test_grpo.c — `lmforge grpo` end to end on the toy task of
+ * test_ppo_util.h (a tiny SFT policy that names a tool twice as often as a
+ * fruit): with a verifier that rewards fruits, the share of fruits rises on
+ * held-out prompts, and does not with shuffled (meaningless) rewards; a run
+ * killed and resumed ends bit-identical to one that was not; a reward
+ * program that dies, hangs or writes garbage stops the run with a clear
+ * message and its state saved, and --resume continues exactly. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/base/util.h"
+#include "test.h"
+#include "test_ppo_util.h"
+#include "test_pretrain_fixtures.h"
+
+/* DIR/tasks.jsonl (training) and DIR/heldout.jsonl: every ask, with "pear" as its answer (the SFT policy says it in one answer of twelve, and greedily says "plum"), plus a "kind" field
+ * that reward programs see. */
+static void write_tasks(const char *dir) {
+    const char *names[2] = {"tasks.jsonl", "heldout.jsonl"};
+    for (int k = 0; k < 2; k++) {
+        char *path = path_join(dir, names[k]);
+        FILE *f = fopen(path, "w");
+        for (int r = 0; r < 4; r++)
+            for (int a = 0; a < PPO_N_ASKS; a++)
+                fprintf(f, k == 0 ? "{\"prompt\": \"%s\", \"answer\": \"pear\", \"kind\": \"fruit\"}\n"
+                                  : "{\"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": "
+                                    "\"user\", \"content\": \"%s\"}], \"answer\": \"pear\"}\n",
+                        PPO_ASKS[a]);
+        fclose(f);
+        free(path);
+    }
+}
+
+static int grpo(const char *dir, const char *sft, const char *out, const char *flags) {
+    return test_system(FIXTURE_ENV " %s grpo --init %s --prompts %s/tasks.jsonl --eval %s/heldout.jsonl --out %s/%s "
+                       "--max-new-tokens 6 --prompts-per-step 8 "
+                       "--num-generations 8 --lr 3e-3 --eval-every 5 %s > %s/%s.log 2>&1",
+                       lmforge_bin(), sft, dir, dir, dir, out, flags, dir, out);
+}
+
+/* The first and the last eval/regex of a run. */
+static void first_last(const char *dir, const char *run, double *first, double *last) {
+    char *path = path_join(dir, run);
+    double *v;
+    int n = ppo_test_metric(path, "eval/exact", &v);
+    *first = n > 0 ? v[0] : -1;
+    *last = n > 0 ? v[n - 1] : -1;
+    free(v);
+    free(path);
+}
+
+TEST_SLOW(grpo_learns_a_verifiable_reward_and_not_a_shuffled_one) {
+    char *dir = test_tmpdir("grpo");
+    char *sft = ppo_test_write_sft(dir, "sft");
+    write_tasks(dir);
+    CHECK(grpo(dir, sft, "run", "--steps 20 --eval-at-start --reward exact") == 0);
+    double first, last;
+    first_last(dir, "run", &first, &last);
+    CHECK_MSG(last >= first + 0.3, "held-out fruit share %.3f -> %.3f", first, last);
+    /* a reward program that pays at random, ignoring the answer, teaches nothing */
+    CHECK(grpo(dir, sft, "shuffled",
+               "--steps 20 --eval-at-start --reward-cmd \"/usr/bin/python3 -c 'import json,sys,random\n"
+               "random.seed(3)\nfor l in sys.stdin: print(json.dumps({\\\"reward\\\": random.random()}), flush=True)'\" "
+               "--reward cmd --reward exact:0") == 0);
+    double sfirst, slast;
+    first_last(dir, "shuffled", &sfirst, &slast);
+    CHECK_MSG(slast < sfirst + 0.2, "shuffled rewards moved the fruit share %.3f -> %.3f", sfirst, slast);
+    CHECK(test_system("test -f %s/run/model/model.safetensors && test -f %s/run/reward.svg", dir, dir) == 0);
+    if (!test_failed()) test_system("rm -rf %s", dir);
+    free(sft);
+    free(dir);
+}
+
+/* A reward program that fails once, at its 150th answer (in step 3), in the given way; every other answer gets 1
+ * when it is "pear". */
+static char *write_judge(const char *dir) {
+    char *path = path_join(dir, "judge.py");
+    const char *text = "import json, os, sys, time\n"
+                     "mode, flag = sys.argv[1], sys.argv[2]\n"
+                     "n = 0\n"
+                     "for line in sys.stdin:\n"
+                     "    n += 1\n"
+                     "    d = json.loads(line)\n"
+                     "    assert d['kind'] == 'fruit' and d['answer'] == 'pear'\n"
+                     "    if n == 150 and mode != 'none' and not os.path.exists(flag):\n"
+                     "        open(flag, 'w').close()\n"
+                     "        if mode == 'die': sys.exit(3)\n"
+                     "        if mode == 'hang': time.sleep(60)\n"
+                     "        if mode == 'garbage':\n"
+                     "            print('not json', flush=True)\n"
+                     "            continue\n"
+                     "    print(json.dumps({'reward': 1.0 if d['completion'].strip() == 'pear' else 0.0}), flush=True)\n";
+    write_bytes(path, text, strlen(text));
+    return path;
+}
+
+static int grpo_with_judge(const char *dir, const char *sft, const char *out, const char *mode, const char *more) {
+    char *flags = xsprintf("--steps 6 --save-every 0 --reward-timeout 2 --reward-cmd '/usr/bin/python3 %s/judge.py %s "
+                           "%s/%s.flag' %s", dir, mode, dir, out, more);
+    int rc = grpo(dir, sft, out, flags);
+    free(flags);
+    return rc;
+}
+
+TEST_SLOW(grpo_reward_program_failures_stop_with_the_state_saved_and_resume_exactly) {
+    char *dir = test_tmpdir("grpo-judge");
+    char *sft = ppo_test_write_sft(dir, "sft");
+    write_tasks(dir);
+    free(write_judge(dir));
+    CHECK(grpo_with_judge(dir, sft, "whole", "none", "") == 0);
+    static const struct {
+        const char *mode, *message;
+    } cases[] = {
+        {"die", "exited without answering request 150 (exit status 3)"},
+        {"hang", "did not answer request 150 within 2 s"},
+        {"garbage", "reply 150 must be {\"reward\": a finite number}, got: not json"},
+    };
+    for (int i = 0; i < 3; i++) {
+        const char *m = cases[i].mode;
+        CHECK_MSG(grpo_with_judge(dir, sft, m, m, "") == 1, "%s: the run should stop", m);
+        CHECK_MSG(test_system("grep -qF '%s' %s/%s.log && grep -q 'state is saved: --resume redoes this step' %s/%s.log",
+                              cases[i].message, dir, m, dir, m) == 0,
+                  "%s: no clear message in the log", m);
+        CHECK_MSG(test_system("test -f %s/%s/checkpoint-2/trainer_state.json", dir, m) == 0, "%s: no state saved", m);
+        CHECK_MSG(grpo_with_judge(dir, sft, m, m, "--resume") == 0, "%s: --resume failed", m);
+        CHECK(test_system("grep -q 'resumed from %s/%s/checkpoint-2' %s/%s.log", dir, m, dir, m) == 0);
+        CHECK_MSG(test_system("cmp -s %s/whole/model/model.safetensors %s/%s/model/model.safetensors", dir, dir, m) == 0,
+                  "%s: the resumed run ends with another model than the uninterrupted one", m);
+    }
+    if (!test_failed()) test_system("rm -rf %s", dir);
+    free(sft);
+    free(dir);
+}
