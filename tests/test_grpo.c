@@ -59,11 +59,8 @@ TEST_SLOW(grpo_learns_a_verifiable_reward_and_not_a_shuffled_one) {
     double first, last;
     first_last(dir, "run", &first, &last);
     CHECK_MSG(last >= first + 0.3, "held-out fruit share %.3f -> %.3f", first, last);
-    /* a reward program that pays at random, ignoring the answer, teaches nothing */
-    CHECK(grpo(dir, sft, "shuffled",
-               "--steps 20 --eval-at-start --reward-cmd \"/usr/bin/python3 -c 'import json,sys,random\n"
-               "random.seed(3)\nfor l in sys.stdin: print(json.dumps({\\\"reward\\\": random.random()}), flush=True)'\" "
-               "--reward cmd --reward exact:0") == 0);
+    /* the same rewards given to answers at random teach nothing */
+    CHECK(grpo(dir, sft, "shuffled", "--steps 20 --eval-at-start --reward exact --shuffle-rewards") == 0);
     double sfirst, slast;
     first_last(dir, "shuffled", &sfirst, &slast);
     CHECK_MSG(slast < sfirst + 0.2, "shuffled rewards moved the fruit share %.3f -> %.3f", sfirst, slast);

@@ -30,7 +30,7 @@ typedef struct {
     OptList rewards;
     long steps, warmup, eval_every, save_every;
     int prompts_per_step, group, minibatch, updates, max_new_tokens, max_tokens, eval_limit, dynamic_sampling;
-    int resample_rounds, keep, seed, resume, resume_override, eval_at_start;
+    int resample_rounds, keep, seed, resume, resume_override, eval_at_start, shuffle_rewards;
     float temperature, top_p, epsilon, epsilon_high, beta, scale_eps, lr, min_lr_ratio, grad_clip, reward_timeout;
 } GrpoOptions;
 
@@ -105,6 +105,8 @@ int cmd_grpo(int argc, char **argv) {
         OPT_FLAG("dynamic-sampling", &o.dynamic_sampling, "replace groups whose rewards are all equal by fresh "
                                                           "prompts (DAPO)"),
         OPT_INT("resample-rounds", &o.resample_rounds, "with --dynamic-sampling: rounds of fresh prompts per step"),
+        OPT_FLAG("shuffle-rewards", &o.shuffle_rewards, "a control run: each step's rewards go to its answers at "
+                                                        "random (nothing should be learnt)"),
         OPT_FLOAT("lr", &o.lr, "peak learning rate"),
         OPT_STR("schedule", &o.schedule, "learning-rate schedule: constant, cosine or linear"),
         OPT_LONG("warmup", &o.warmup, "warm-up steps"),
@@ -134,7 +136,7 @@ int cmd_grpo(int argc, char **argv) {
     GrpoConfig c = {.prompts = o.prompts_per_step, .group = o.group, .minibatch = o.minibatch, .updates = o.updates,
                     .temperature = o.temperature, .top_p = o.top_p, .max_new_tokens = o.max_new_tokens,
                     .max_tokens = o.max_tokens, .scale_eps = o.scale_eps, .dynamic_sampling = o.dynamic_sampling,
-                    .resample_rounds = o.resample_rounds, .lr = o.lr, .grad_clip = o.grad_clip, .seed = o.seed};
+                    .resample_rounds = o.resample_rounds, .shuffle_rewards = o.shuffle_rewards, .lr = o.lr, .grad_clip = o.grad_clip, .seed = o.seed};
     c.loss = (GrpoLossConfig){.eps_low = o.epsilon, .eps_high = o.epsilon_high > 0 ? o.epsilon_high : o.epsilon,
                               .beta = o.beta};
     static const char *const loss_names[] = {"grpo", "bnpo", "dapo", "dr_grpo"};

@@ -40,7 +40,7 @@ typedef struct {
     float *adv;         /* (S) */
     float *logp_old, *ref_logp, *entropy; /* (tokens) */
     int zero_signal, groups_sampled;
-    double generation_seconds, reward_seconds;
+    double generation_seconds, reward_seconds, reference_seconds;
 } StepData;
 
 /* ---- the rollout source ---- */
@@ -129,6 +129,23 @@ static void compute_rewards(GrpoObjective *g, Trainer *t, const int *task_of, co
 }
 
 
+/* The control run of --shuffle-rewards: the same rewards, given to answers at random, so that they say nothing
+ * about the answer they go with. */
+static void shuffle_answers_rewards(Rng *rng, float *by_fn, float *total, int n, int F) {
+    int *perm = xmalloc(sizeof(int) * (size_t)n);
+    float *copy = xmalloc(sizeof(float) * (size_t)n * (F + 1));
+    for (int i = 0; i < n; i++) perm[i] = i;
+    rng_shuffle_ints(rng, perm, n);
+    memcpy(copy, total, sizeof(float) * (size_t)n);
+    memcpy(copy + n, by_fn, sizeof(float) * (size_t)n * F);
+    for (int i = 0; i < n; i++) {
+        total[i] = copy[perm[i]];
+        for (int f = 0; f < F; f++) by_fn[(size_t)f * n + i] = copy[n + (size_t)f * n + perm[i]];
+    }
+    free(perm);
+    free(copy);
+}
+
 /* ---- 1–3: one step's rollout, rewards and advantages ---- */
 
 static int uses_reward_model(const GrpoConfig *c) {
@@ -170,6 +187,7 @@ static void make_step_data(GrpoObjective *g, Trainer *t, long step, StepData *d)
         }
         float *by_fn = xmalloc(sizeof(float) * (size_t)F * n), *total = xmalloc(sizeof(float) * (size_t)n);
         compute_rewards(g, t, which, gens, n, &r, by_fn, total);
+        if (c->shuffle_rewards) shuffle_answers_rewards(&g->rng, by_fn, total, n, F);
         if (uses_reward_model(c)) rollout_free(&r);
         d->reward_seconds += now_seconds() - reward_start;
         d->groups_sampled += want;
@@ -216,10 +234,12 @@ static void make_step_data(GrpoObjective *g, Trainer *t, long step, StepData *d)
         memcpy(d->logp_old + d->r.offset[s], d->gens[s].logprobs, sizeof(float) * (size_t)d->gens[s].n_tokens);
     d->generation_seconds = now_seconds() - start - d->reward_seconds;
     if (g->in.ref) {
+        double ref_start = now_seconds();
         int *all = xmalloc(sizeof(int) * (size_t)S);
         for (int s = 0; s < S; s++) all[s] = s;
         rollout_logprobs(g->in.ref, &d->r, all, S, c->temperature, c->max_tokens, d->ref_logp, NULL);
         free(all);
+        d->reference_seconds = now_seconds() - ref_start;
     }
 }
 
@@ -355,6 +375,7 @@ static long grpo_take_step(void *ctx, Trainer *t, long step, StepStats *stats) {
     stats_add(stats, "loss", loss);
     stats_add(stats, "time/generation", d.generation_seconds);
     stats_add(stats, "time/reward", d.reward_seconds);
+    stats_add(stats, "time/reference", d.reference_seconds);
     stats_add(stats, "time/update", update_seconds);
     stats_add(stats, "time/step", now_seconds() - start);
     free_step_data(&d);

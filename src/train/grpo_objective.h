@@ -47,6 +47,7 @@ typedef struct {
     float scale_eps;          /* added to the std before dividing (TRL: 1e-4) */
     int dynamic_sampling;     /* replace groups without signal by fresh prompts (DAPO) */
     int resample_rounds;      /* at most this many rounds of fresh prompts per step */
+    int shuffle_rewards;      /* a control: each step's rewards permuted at random among its answers */
     RewardFn rewards[GRPO_MAX_REWARDS];
     int n_rewards;
     float lr, grad_clip;
@@ -80,7 +81,8 @@ void grpo_objective_free(GrpoObjective *g);
  * and reward/NAME_std per reward function, zero_signal (share of groups
  * whose rewards were all equal), clip/low, clip/high, clip/region, kl,
  * entropy, length, hit_limit (share of answers that hit the token limit),
- * loss, time/generation, time/reward, time/update, time/step. */
+ * loss, time/generation, time/reward, time/reference (the reference's
+ * log-probs, β > 0), time/update, time/step. */
 Objective grpo_objective(GrpoObjective *g);
 
 #endif
