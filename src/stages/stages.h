@@ -31,6 +31,13 @@ int cmd_export(int argc, char **argv);
     OPT_INT("batch-size", &(so)->batch_size, "sequences decoded together"),         \
     OPT_INT("seed", (seed), "sampling seed")
 
+/* --limit N and --shuffle, on every command that reads prompts or records
+ * (data/selection.h); `what` names the records ("prompts"). The shuffle
+ * draws from --seed. */
+#define SELECTION_OPTIONS(limit, shuffle, what)                                    \
+    OPT_INT("limit", (limit), "use only the first N " what " (0: all)"),          \
+    OPT_FLAG("shuffle", (shuffle), "with --limit: N " what " drawn at random (by --seed) instead of the first")
+
 /* rs.c: the index of the best (best = 1) or worst of k scores; ties go to the earlier one. */
 int rs_pick(const float *scores, int k, int best);
 
