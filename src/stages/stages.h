@@ -4,6 +4,7 @@
 #define LMF_STAGES_H
 
 /* the stages, in pipeline order */
+int cmd_data(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_sft(int argc, char **argv);
