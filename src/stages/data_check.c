@@ -508,13 +508,14 @@ static int cmd_data_check(int argc, char **argv) {
     if (tokenizer_dir && !file_exists(tokenizer_dir) && !dir_exists(tokenizer_dir))
         die("data check: --tokenizer %s: no such file or directory", tokenizer_dir);
 
+    for (int i = 0; i < n_files; i++)
+        if (!file_exists(files[i]) || dir_exists(files[i])) die("data check: %s: no such file", files[i]);
     /* the copies, whose lines are blanked as their records are refused */
     const char *tmp_base = getenv("TMPDIR");
     char *tmp = xsprintf("%s/lmforge-data-check-XXXXXX", tmp_base && *tmp_base ? tmp_base : "/tmp");
     if (!mkdtemp(tmp)) die_errno("data check: cannot create a folder in %s", tmp);
     int problems = 0, bad_files = 0;
     for (int i = 0; i < n_files; i++) {
-        if (!file_exists(files[i]) || dir_exists(files[i])) die("data check: %s: no such file", files[i]);
         const char *base = strrchr(files[i], '/') ? strrchr(files[i], '/') + 1 : files[i];
         char *copy = xsprintf("%s/%d-%s", tmp, i, base); /* the same extension: readers go by it */
         size_t len;
