@@ -36,7 +36,9 @@ endif
 CFLAGS_COMMON = -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -fopenmp $(ARCH) -fno-math-errno -fno-trapping-math \
                 $(BLAS_CFLAGS) -MMD -MP
 CFLAGS  ?= -O3 -g
-LDLIBS   = -L$(BLAS_LIBDIR) -Wl,-rpath,$(BLAS_LIBDIR) $(BLAS_LIB) -lpcre2-8 -lcjson -lm
+# libedit: the line editor of `lmforge chat` on a terminal (BSD-licensed).
+EDIT_LIBS := $(shell pkg-config --libs libedit 2>/dev/null || echo -ledit)
+LDLIBS   = -L$(BLAS_LIBDIR) -Wl,-rpath,$(BLAS_LIBDIR) $(BLAS_LIB) -lpcre2-8 -lcjson $(EDIT_LIBS) -lm
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # The library every stage links, and the demo's own link unit beside it

@@ -5,9 +5,10 @@
 set -e
 [ "${LMF_DEPS_SKIP:-0}" = 1 ] && exit 0
 
-# clang: libFuzzer, for `make fuzz` (tests/fuzz/fuzz.c).
+# clang: libFuzzer, for `make fuzz` (tests/fuzz/fuzz.c). libedit-dev: chat's
+# line editor; tmux: the test that types into chat as a person would.
 PACKAGES="build-essential make gcc libc6-dev pkg-config
-libopenblas-openmp-dev libpcre2-dev libcjson-dev
+libopenblas-openmp-dev libpcre2-dev libcjson-dev libedit-dev tmux
 python3 python3-torch python3-numpy
 libgoogle-perftools4
 libopenmpi-dev openmpi-bin

@@ -23,6 +23,8 @@ typedef struct {
 
 static const Command commands[] = {
     /* the stages, in pipeline order */
+    {"data", cmd_data, "data check FILE...: formats, record counts, token lengths and what the stages would cut or "
+                       "refuse, before training"},
     {"tokenizer", cmd_tokenizer, "train a byte-level BPE tokenizer; encode and decode text"},
     {"pretrain", cmd_pretrain, "pretrain a model on raw text (next-token prediction)"},
     {"sft", cmd_sft, "supervised fine-tuning on chats or prompt/completion pairs (full or LoRA)"},

@@ -8,6 +8,7 @@
  * tokenizer's end-of-text token and at <|im_end|>, as the
  * generation_config.json lmforge writes says. */
 #include <cjson/cJSON.h>
+#include <editline/readline.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "../base/util.h"
 #include "../data/chat_data.h"
 #include "../base/jsonl.h"
+#include "../data/selection.h"
 #include "../data/text_data.h"
 #include "../io/model_dir.h"
 #include "../model/generate.h"
@@ -25,6 +27,7 @@
 #include "../tokenizer/unicode.h"
 #include "../train/lm_loss.h"
 #include "eval_tokens.h"
+#include "sample_progress.h"
 #include "stages.h"
 
 /* ---- shared by the three commands ---- */
@@ -167,21 +170,22 @@ static void read_prompt_file(PromptSet *ps, const char *path, const PromptEncodi
     jsonl_close(r);
 }
 
-/* ---- lmforge generate ---- */
-
-typedef struct {
-    Progress progress;
-    long done;
-} GenerateProgress;
-
-static void count_token(void *ctx, int seq, int token, int done) {
-    (void)seq;
-    (void)token;
-    GenerateProgress *gp = ctx;
-    progress_add_tokens(&gp->progress, 1);
-    gp->done += done;
-    progress_update(&gp->progress, gp->done, NULL);
+/* Keeps the prompts --limit and --shuffle select (data/selection.h), in their order. */
+static void prompts_select(PromptSet *ps, int limit, int shuffle, uint64_t seed) {
+    int used;
+    int *which = selection_make(ps->n, limit, shuffle, seed, &used);
+    PromptSet kept = {0};
+    for (int i = 0; i < used; i++) {
+        prompts_add(&kept, ps->given[which[i]], ps->ids[which[i]]);
+        ps->given[which[i]] = NULL; /* moved */
+        ps->ids[which[i]] = (IntVec){0};
+    }
+    prompts_free(ps);
+    *ps = kept;
+    free(which);
 }
+
+/* ---- lmforge generate ---- */
 
 static void write_jsonl(const char *out_path, const PromptSet *ps, const Generation *g, int K) {
     JsonlWriter *w = out_path ? jsonl_writer_open(out_path) : NULL;
@@ -224,11 +228,12 @@ static void write_text(const char *out_path, const PromptSet *ps, const Generati
 int cmd_generate(int argc, char **argv) {
     OptList prompt_texts = {0}, stops = {0};
     const char *prompts_file = NULL, *format = "text", *out_path = NULL, *system = NULL;
-    int chat = 0, seed = 0;
+    int chat = 0, seed = 0, limit = 0, shuffle = 0;
     SampleOptions o = suggested_sampling();
     Option opts[] = {
         OPT_LIST("prompt", &prompt_texts, "a prompt (give several for a batch)"),
         OPT_STR("prompts", &prompts_file, "JSONL file of {\"prompt\": ...} or {\"messages\": [...]} lines (- for stdin)"),
+        SELECTION_OPTIONS(&limit, &shuffle, "prompts"),
         OPT_FLAG("chat", &chat, "render plain prompts as a user turn in ChatML (messages always are)"),
         OPT_STR("system", &system, "system message put before chat prompts that have none"),
         OPT_INT("n", &o.n_samples, "samples per prompt"),
@@ -264,6 +269,7 @@ int cmd_generate(int argc, char **argv) {
     }
     if (prompts_file) read_prompt_file(&ps, prompts_file, &enc);
     if (ps.n == 0) die("generate: %s holds no prompts", prompts_file);
+    if (limit || shuffle) prompts_select(&ps, limit, shuffle, (uint64_t)seed);
 
     int stop_ids[2];
     o.stop_ids = stop_ids;
@@ -272,19 +278,15 @@ int cmd_generate(int argc, char **argv) {
     o.n_stop_strings = stops.n;
     o.tokenizer = ck.tokenizer;
     o.seed = (uint64_t)seed;
-    GenerateProgress gp = {0};
-    if (out_path) { /* stdout is free for a progress line */
-        progress_init(&gp.progress, "sample", 0, (long)ps.n * n_samples);
-        o.on_token = count_token;
-        o.on_token_ctx = &gp;
-    }
+    SampleProgress sp;
+    if (out_path) sample_progress_start(&sp, &o, (long)ps.n * n_samples); /* stdout is free for a progress line */
 
     const int **prompts = xmalloc(sizeof(int *) * (size_t)ps.n);
     int *lens = xmalloc(sizeof(int) * (size_t)ps.n);
     for (int i = 0; i < ps.n; i++) prompts[i] = ps.ids[i].data, lens[i] = ps.ids[i].len;
     Generation *g = xcalloc((size_t)ps.n * n_samples, sizeof(Generation));
     generate_batch(ck.model, (const int *const *)prompts, lens, ps.n, &o, g);
-    if (out_path) progress_finish(&gp.progress);
+    if (out_path) sample_progress_finish(&sp);
 
     if (strcmp(format, "jsonl") == 0) write_jsonl(out_path, &ps, g, n_samples);
     else write_text(out_path, &ps, g, n_samples);
@@ -346,6 +348,33 @@ static void stream_token(void *ctx, int seq, int token, int done) {
     free(bytes);
 }
 
+/* The user's next message, without its line end (malloc'ed), or NULL at the
+ * end of input. On a terminal, a line editor (libedit): arrow keys move in
+ * the line and through the earlier messages instead of reaching the model as
+ * escape codes; Ctrl-D on an empty line ends with a newline, so the shell's
+ * prompt starts on a line of its own. Piped input is read as it is. */
+static char *read_message(int interactive) {
+    if (interactive) {
+        char *line = readline("> ");
+        if (!line) {
+            printf("\n");
+            fflush(stdout);
+            return NULL;
+        }
+        if (*line) add_history(line);
+        return line;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got = getline(&line, &cap, stdin);
+    if (got < 0) {
+        free(line);
+        return NULL;
+    }
+    while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
+    return line;
+}
+
 int cmd_chat(int argc, char **argv) {
     const char *system = NULL;
     int seed = 0;
@@ -382,24 +411,22 @@ int cmd_chat(int argc, char **argv) {
     if (system) conversation_add(&conv, "system", system);
     int first = system ? 1 : 0, interactive = isatty(STDIN_FILENO), turn = 0;
     if (interactive) fprintf(stderr, "Chatting with %s: /reset starts over, /quit or Ctrl-D leaves.\n", pos[0]);
-    char *line = NULL;
-    size_t cap = 0;
-    for (;;) {
-        if (interactive) {
-            printf("> ");
-            fflush(stdout);
-        }
-        ssize_t got = getline(&line, &cap, stdin);
-        if (got < 0) break;
-        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
+    char *line;
+    while ((line = read_message(interactive))) {
+        size_t got = strlen(line);
         if (strcmp(line, "/quit") == 0) break;
         if (strcmp(line, "/reset") == 0) {
             conversation_drop(&conv, first, conv.n - first);
             if (interactive) fprintf(stderr, "(new conversation)\n");
+            free(line);
             continue;
         }
-        if (got == 0) continue;
+        if (got == 0) {
+            free(line);
+            continue;
+        }
         conversation_add(&conv, "user", line);
+        free(line);
         IntVec ids = encode_chat(tok, conv.msgs, conv.n, NULL);
         /* Past the context, the oldest exchanges go (the system message stays). */
         int dropped = 0;
@@ -428,7 +455,7 @@ int cmd_chat(int argc, char **argv) {
         generations_free(&g, 1);
         intvec_free(&ids);
     }
-    free(line);
+    free(line); /* after /quit */
     conversation_free(&conv);
     free(pos);
     model_dir_free(&ck);

@@ -23,8 +23,8 @@
 
 #include "../base/args.h"
 #include "../base/jsonl.h"
-#include "../base/rng.h"
 #include "../base/util.h"
+#include "../data/selection.h"
 #include "../data/task_prompts.h"
 #include "../data/text_data.h"
 #include "../io/model_dir.h"
@@ -109,8 +109,7 @@ int cmd_pairs_from_data(int argc, char **argv) {
     Option opts[] = {
         OPT_STR("out", &out, "the JSONL file of pairs to write (required)"),
         OPT_FLOAT("temperature", &so.temperature, "sampling temperature of the model's answers (0: greedy)"),
-        OPT_INT("limit", &limit, "use only the first N pieces of data (0: all)"),
-        OPT_FLAG("shuffle", &shuffle, "with --limit: N pieces drawn at random (by --seed) instead of the first"),
+        SELECTION_OPTIONS(&limit, &shuffle, "pieces"),
         OPT_INT("prefix-tokens", &prefix_tokens, "text: tokens of the prefix the model continues"),
         OPT_INT("continuation-tokens", &continuation_tokens, "text: tokens of the text's continuation (chosen)"),
         SAMPLE_ANSWER_OPTIONS(&so, &seed),
@@ -123,7 +122,6 @@ int cmd_pairs_from_data(int argc, char **argv) {
                           opts, argc, argv, &pos);
     if (npos < 2) die("pairs-from-data: expected MODEL DATA... (see lmforge pairs-from-data --help)");
     if (!out) die("pairs-from-data: --out FILE is required");
-    if (limit < 0) die("pairs-from-data: --limit must be 0 (all) or positive");
     if (prefix_tokens < 1 || continuation_tokens < 1)
         die("pairs-from-data: --prefix-tokens and --continuation-tokens must be positive");
     ModelDir ck = model_dir_load(pos[0]);
@@ -148,14 +146,8 @@ int cmd_pairs_from_data(int argc, char **argv) {
     }
 
     /* which pieces: all, the first --limit, or --limit at random */
-    int *which = xmalloc(sizeof(int) * (size_t)n);
-    for (int i = 0; i < n; i++) which[i] = i;
-    if (shuffle) {
-        Rng rng;
-        rng_seed(&rng, (uint64_t)seed * 7919ULL + 3);
-        rng_shuffle_ints(&rng, which, n);
-    }
-    int used = limit > 0 && limit < n ? limit : n;
+    int used;
+    int *which = selection_make(n, limit, shuffle, (uint64_t)seed, &used);
     RenderedPrompts rendered = {used, xcalloc((size_t)used, sizeof(IntVec)), xmalloc(sizeof(int *) * (size_t)used),
                                 xmalloc(sizeof(int) * (size_t)used)};
     for (int i = 0; i < used; i++) {

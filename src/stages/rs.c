@@ -15,8 +15,10 @@
 #include "../data/chat_data.h"
 #include "../base/jsonl.h"
 #include "../data/preference_pairs.h"
+#include "../data/selection.h"
 #include "../io/model_dir.h"
 #include "../train/rollout.h"
+#include "sample_progress.h"
 #include "stages.h"
 
 /* The index of the best (or worst) of k scores; ties go to the earlier one. */
@@ -35,7 +37,7 @@ static cJSON *float_array(const float *x, int n) {
 
 int cmd_rs(int argc, char **argv) {
     const char *out = NULL;
-    int seed = 1;
+    int seed = 1, limit = 0, shuffle = 0;
     float min_gap = 0.0f;
     SampleOptions so = sample_options_default();
     so.n_samples = 8;
@@ -46,6 +48,7 @@ int cmd_rs(int argc, char **argv) {
         OPT_FLOAT("min-gap", &min_gap, "drop a pair whose best and worst scores differ by less than this"),
         OPT_FLOAT("temperature", &so.temperature, "sampling temperature"),
         SAMPLE_ANSWER_OPTIONS(&so, &seed),
+        SELECTION_OPTIONS(&limit, &shuffle, "prompts"),
         OPT_END};
     char **pos;
     int npos = args_parse("rs", "MODEL REWARD_MODEL PROMPTS.jsonl",
@@ -62,14 +65,18 @@ int cmd_rs(int argc, char **argv) {
     if (rm.model->cfg.head != HEAD_SCORE) die("rs: %s is not a reward model (it has no score head)", pos[1]);
     if (!rm.tokenizer || tokenizer_fingerprint(rm.tokenizer) != tokenizer_fingerprint(ck.tokenizer))
         die("rs: the reward model %s uses another tokenizer than %s", pos[1], pos[0]);
-    int n_prompts;
-    Conversation *prompts = load_prompts(pos[2], &n_prompts);
+    int n_read, n_prompts;
+    Conversation *prompts = load_prompts(pos[2], &n_read);
+    int *which = selection_make(n_read, limit, shuffle, (uint64_t)seed, &n_prompts);
 
-    RenderedPrompts rendered = render_prompts(ck.tokenizer, prompts, NULL, n_prompts);
+    RenderedPrompts rendered = render_prompts(ck.tokenizer, prompts, which, n_prompts);
     so.seed = (uint64_t)seed;
     int total = n_prompts * n;
     double t = now_seconds();
+    SampleProgress sp;
+    sample_progress_start(&sp, &so, total);
     Generation *g = sample_answers(ck.model, ck.tokenizer, &rendered, so);
+    sample_progress_finish(&sp);
     double t_gen = now_seconds() - t;
 
     /* score prompt + answer, as the reward model was trained to read them */
@@ -96,7 +103,7 @@ int cmd_rs(int argc, char **argv) {
         }
         mean_best += sc[best];
 
-        cJSON *sft = cJSON_CreateObject(), *messages = conversation_to_json(&prompts[i]);
+        cJSON *sft = cJSON_CreateObject(), *messages = conversation_to_json(&prompts[which[i]]);
         if (cJSON_IsString(messages)) { /* a plain prompt becomes its user message */
             cJSON *list = cJSON_CreateArray(), *user = cJSON_CreateObject();
             cJSON_AddStringToObject(user, "role", "user");
@@ -121,7 +128,7 @@ int cmd_rs(int argc, char **argv) {
         else if (sc[best] - sc[worst] < min_gap) dropped++;
         else {
             cJSON *pair = cJSON_CreateObject();
-            cJSON_AddItemToObject(pair, "prompt", conversation_to_json(&prompts[i]));
+            cJSON_AddItemToObject(pair, "prompt", conversation_to_json(&prompts[which[i]]));
             cJSON_AddStringToObject(pair, "chosen", texts[best]);
             cJSON_AddStringToObject(pair, "rejected", texts[worst]);
             cJSON_AddNumberToObject(pair, "chosen_score", sc[best]);
@@ -131,7 +138,7 @@ int cmd_rs(int argc, char **argv) {
         }
 
         cJSON *all = cJSON_CreateObject();
-        cJSON_AddItemToObject(all, "prompt", conversation_to_json(&prompts[i]));
+        cJSON_AddItemToObject(all, "prompt", conversation_to_json(&prompts[which[i]]));
         cJSON_AddItemToObject(all, "responses", cJSON_CreateStringArray(texts, n));
         cJSON_AddItemToObject(all, "scores", float_array(sc, n));
         jsonl_write(w_all, all);
@@ -153,8 +160,9 @@ int cmd_rs(int argc, char **argv) {
     generations_free(g, total);
     free(g);
     rendered_prompts_free(&rendered);
-    for (int i = 0; i < n_prompts; i++) conversation_free(&prompts[i]);
+    for (int i = 0; i < n_read; i++) conversation_free(&prompts[i]);
     free(prompts);
+    free(which);
     free(pos);
     model_dir_free(&ck);
     model_dir_free(&rm);

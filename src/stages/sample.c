@@ -6,17 +6,18 @@
 #include <stdlib.h>
 
 #include "../base/args.h"
-#include "../base/progress.h"
 #include "../base/util.h"
 #include "../data/chat_data.h"
+#include "../data/selection.h"
 #include "../base/jsonl.h"
 #include "../io/model_dir.h"
 #include "../train/rollout.h"
+#include "sample_progress.h"
 #include "stages.h"
 
 int cmd_sample(int argc, char **argv) {
     const char *out = NULL;
-    int seed = 1;
+    int seed = 1, limit = 0, shuffle = 0;
     SampleOptions so = sample_options_default();
     so.n_samples = 4;
     so.max_new_tokens = 64;
@@ -25,6 +26,7 @@ int cmd_sample(int argc, char **argv) {
         OPT_STR("out", &out, "the JSONL file to write (required)"),
         OPT_FLOAT("temperature", &so.temperature, "sampling temperature (0: greedy)"),
         SAMPLE_ANSWER_OPTIONS(&so, &seed),
+        SELECTION_OPTIONS(&limit, &shuffle, "prompts"),
         OPT_END};
     char **pos;
     int npos = args_parse("sample", "MODEL PROMPTS.jsonl",
@@ -37,13 +39,17 @@ int cmd_sample(int argc, char **argv) {
     if (n < 1) die("sample: --n must be at least 1");
     ModelDir ck = model_dir_load(pos[0]);
     if (ck.model->cfg.head != HEAD_LM || !ck.tokenizer) die("sample: %s is not a language model with a tokenizer", pos[0]);
-    int n_prompts;
-    Conversation *prompts = load_prompts(pos[1], &n_prompts);
+    int n_read, n_prompts;
+    Conversation *prompts = load_prompts(pos[1], &n_read);
+    int *which = selection_make(n_read, limit, shuffle, (uint64_t)seed, &n_prompts);
 
-    RenderedPrompts rendered = render_prompts(ck.tokenizer, prompts, NULL, n_prompts);
+    RenderedPrompts rendered = render_prompts(ck.tokenizer, prompts, which, n_prompts);
     so.seed = (uint64_t)seed;
     double t = now_seconds();
+    SampleProgress sp;
+    sample_progress_start(&sp, &so, (long)n_prompts * n);
     Generation *g = sample_answers(ck.model, ck.tokenizer, &rendered, so);
+    sample_progress_finish(&sp);
     long tokens = 0;
     JsonlWriter *w = jsonl_writer_open(out);
     const char **texts = xmalloc(sizeof(char *) * (size_t)n);
@@ -53,7 +59,7 @@ int cmd_sample(int argc, char **argv) {
             tokens += g[i * n + k].n_tokens;
         }
         cJSON *line = cJSON_CreateObject();
-        cJSON_AddItemToObject(line, "prompt", conversation_to_json(&prompts[i]));
+        cJSON_AddItemToObject(line, "prompt", conversation_to_json(&prompts[which[i]]));
         cJSON_AddItemToObject(line, "responses", cJSON_CreateStringArray(texts, n));
         jsonl_write(w, line);
         cJSON_Delete(line);
@@ -66,8 +72,9 @@ int cmd_sample(int argc, char **argv) {
     generations_free(g, n_prompts * n);
     free(g);
     rendered_prompts_free(&rendered);
-    for (int i = 0; i < n_prompts; i++) conversation_free(&prompts[i]);
+    for (int i = 0; i < n_read; i++) conversation_free(&prompts[i]);
     free(prompts);
+    free(which);
     free(pos);
     model_dir_free(&ck);
     return 0;

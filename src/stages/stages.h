@@ -7,6 +7,7 @@
 #include "../train/train_options.h"
 
 /* the stages, in pipeline order */
+int cmd_data(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_sft(int argc, char **argv);
@@ -49,6 +50,13 @@ typedef struct {
 RmTrainOptions rm_train_defaults(void);
 /* Trains into o->out: checkpoints, metrics.jsonl, and model/ with the reward statistics. */
 void rm_train(const RmTrainOptions *o);
+
+/* --limit N and --shuffle, on every command that reads prompts or records
+ * (data/selection.h); `what` names the records ("prompts"). The shuffle
+ * draws from --seed. */
+#define SELECTION_OPTIONS(limit, shuffle, what)                                    \
+    OPT_INT("limit", (limit), "use only the first N " what " (0: all)"),          \
+    OPT_FLAG("shuffle", (shuffle), "with --limit: N " what " drawn at random (by --seed) instead of the first")
 
 /* rs.c: the index of the best (best = 1) or worst of k scores; ties go to the earlier one. */
 int rs_pick(const float *scores, int k, int best);
