@@ -130,3 +130,22 @@ TEST_SLOW(grpo_reward_program_failures_stop_with_the_state_saved_and_resume_exac
     free(sft);
     free(dir);
 }
+
+/* recipes/rlvr.recipe in miniature: GRPO, its shuffled control and PPO from one SFT model, then the report. */
+TEST_SLOW(rlvr_recipe_runs_grpo_beside_ppo_in_miniature) {
+    char *dir = test_tmpdir("rlvr");
+    CHECK(test_system(FIXTURE_ENV " %s pipeline recipes/rlvr.recipe --run-dir %s --set tasks_per_family=30 "
+                      "--set max_pretrain_mb=0.3 --set vocab=512 --set dim=64 --set layers=2 --set heads=2 "
+                      "--set pretrain_steps=20 --set sft_epochs=1 --set grpo_steps=3 --set ppo_iterations=2 "
+                      "--set ppo_prompts=8 --set rm_epochs=1 > %s/log 2>&1",
+                      lmforge_bin(), dir, dir) == 0);
+    CHECK(test_system("grep -q '^| grpo |' %s/report.md && grep -q '^| grpo-shuffled |' %s/report.md && "
+                      "grep -q '^| ppo |' %s/report.md", dir, dir, dir) == 0);
+    double *v;
+    char *run = path_join(dir, "grpo");
+    CHECK_EQ_INT(ppo_test_metric(run, "eval/number", &v), 2); /* at the start and at the end */
+    free(v);
+    if (!test_failed()) test_system("rm -rf %s", dir);
+    free(run);
+    free(dir);
+}

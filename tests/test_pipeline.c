@@ -212,6 +212,18 @@ TEST(example_recipes_chain_their_rounds) {
     pairs1 = find_step(&p, "pairs.r1");
     CHECK(pairs1 && strstr(pairs1->command, "R/pretrain/model data/demo/pretrain/train.txt") != NULL);
     plan_free(&p);
+    /* RLVR: GRPO and its shuffled control from the SFT model, beside PPO */
+    p = recipe_load("recipes/rlvr.recipe", vars, 3);
+    CHECK_EQ_INT(p.n, 11);
+    const PlanStep *grpo = find_step(&p, "grpo"), *control = find_step(&p, "grpo-shuffled");
+    CHECK(grpo && control);
+    if (grpo && control) {
+        CHECK(strcmp(arg_after(grpo, "--init"), "R/sft/model") == 0);
+        CHECK(strcmp(arg_after(grpo, "--reward"), "number") == 0);
+        CHECK(strcmp(arg_after(grpo, "--prompts"), "R/data/tasks/train.jsonl") == 0);
+        CHECK(strstr(control->command, "--shuffle-rewards") != NULL && !strstr(grpo->command, "--shuffle-rewards"));
+    }
+    plan_free(&p);
     p = recipe_load("recipes/instructgpt.recipe", vars, 3);
     CHECK_EQ_INT(p.n, 8);
     CHECK(strcmp(p.steps[p.n - 1].key, "ppo") == 0 && strcmp(arg_after(&p.steps[p.n - 1], "--reward"), "R/rm/model") == 0);
