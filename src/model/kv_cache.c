@@ -3,22 +3,19 @@
  * Per layer, for the N new rows (x is the residual stream):
  *   xn = rmsnorm(x)                 qkv = xn·Wqkvᵀ (+ b), RoPE at each row's position
  *   k, v of each row → its sequence's cache at its position
- *   att = each query against its own sequence's cached keys 0..pos
+ *   att = each query against its own sequence's cached keys 0..pos (attention_decode)
  *   x += att·Woᵀ                    x += swiglu(rmsnorm(x)·Wguᵀ)·Wdownᵀ
  * then the head on the rows whose output is wanted. The keys and values of all
  * new rows are stored before attention, so rows of one sequence fed together
  * (a prompt) see each other causally, exactly as if fed one at a time. */
 #include "kv_cache.h"
 
-#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../base/util.h"
-#include "../kernels/fastmath.h"
 #include "../kernels/kernels.h"
-#include "../kernels/reduce.h"
 
 size_t kv_cache_bytes(const ModelConfig *c, int n_seqs, int max_len) {
     return 2 * sizeof(float) * (size_t)c->n_layers * (size_t)n_seqs * (size_t)max_len * (size_t)config_kv_width(c);
@@ -89,47 +86,6 @@ static void ensure_work(KvCache *kv, const ModelConfig *c, size_t rows) {
     kv->rows = rows;
 }
 
-/* att (N, Q): each row's query heads against its own sequence's keys 0..pos
- * in layer l. One work unit is one (row, head) pair; its scores live in a
- * per-thread buffer of max_len floats. */
-static void attention_cached(float *att, const float *qkv, const KvCache *kv, int l, const int *seq, const int *pos,
-                             int N, const ModelConfig *c) {
-    const int NH = c->n_heads, HS = config_head_size(c), Q = config_q_width(c), QKV = config_qkv_width(c);
-    const int KV = kv->kv_width, group = NH / c->n_kv_heads;
-    const float scale = 1.0f / sqrtf((float)HS);
-    double work = 0; /* multiply-adds, to leave small calls on one thread */
-    for (int i = 0; i < N; i++) work += 2.0 * (pos[i] + 1) * NH * HS;
-#pragma omp parallel if (work > 32768)
-    {
-        float *p = xalloc_floats((size_t)kv->max_len); /* scores, then unnormalised probabilities */
-#pragma omp for schedule(dynamic)
-        for (int unit = 0; unit < N * NH; unit++) {
-            int i = unit / NH, h = unit % NH, n_keys = pos[i] + 1;
-            const float *q = qkv + (size_t)i * QKV + (size_t)h * HS;
-            const float *k = cache_row(kv, kv->k, l, seq[i], 0) + (size_t)(h / group) * HS;
-            const float *v = cache_row(kv, kv->v, l, seq[i], 0) + (size_t)(h / group) * HS;
-            float max = -INFINITY;
-            for (int j = 0; j < n_keys; j++) {
-                const float *kj = k + (size_t)j * KV;
-                p[j] = dot_fixed(q, kj, HS) * scale;
-                max = max_f(max, p[j]);
-            }
-#pragma omp simd
-            for (int j = 0; j < n_keys; j++) p[j] = fast_expf(p[j] - max);
-            float sum = sum_fixed(p, n_keys);
-            float *o = att + (size_t)i * Q + (size_t)h * HS, inv = 1.0f / sum;
-            for (int e = 0; e < HS; e++) o[e] = 0;
-            for (int j = 0; j < n_keys; j++) {
-                const float *vj = v + (size_t)j * KV;
-                float pj = p[j] * inv;
-#pragma omp simd
-                for (int e = 0; e < HS; e++) o[e] += pj * vj[e];
-            }
-        }
-        free(p);
-    }
-}
-
 /* Rows [lo, hi) of the call through every layer, leaving their residual
  * stream in kv->x. Their sequences must not appear in the other rows when
  * several threads run this at once (a row attends to its sequence's keys,
@@ -153,7 +109,8 @@ static void layers_forward(Model *m, KvCache *kv, const int *seq, int lo, int hi
             memcpy(cache_row(kv, kv->k, l, seq[i], pos[i]), k, sizeof(float) * KV);
             memcpy(cache_row(kv, kv->v, l, seq[i], pos[i]), k + KV, sizeof(float) * KV);
         }
-        attention_cached(att, qkv, kv, l, seq, pos, N, c);
+        attention_decode(att, qkv, QKV, cache_row(kv, kv->k, l, 0, 0), cache_row(kv, kv->v, l, 0, 0), seq,
+                         (size_t)kv->max_len * KV, pos, N, NH, NKV, HS);
         linear_forward_invariant(x, att, w->wo, NULL, N, Q, C, 1);
 
         rmsnorm_forward(xn, rstd, x, w->mlp_norm, N, C, c->norm_eps);
