@@ -258,3 +258,25 @@ void lora_backward(Lora *l, int layer, LoraSite site, float *din, const float *d
     }
 }
 
+/* Decoding: no dropout, nothing kept for a backward pass, and both products
+ * through the batch-invariant kernel, so that a sequence's tokens do not
+ * depend on its batch here either. The update is scaled after the product
+ * (s · (u·Bᵀ)), where lora_forward's sgemm folds s into it: the two agree to
+ * float rounding. */
+void lora_forward_invariant(const Lora *l, int layer, LoraSite site, float *out, const float *in, int N, float *u,
+                            float *y) {
+    const int r = l->cfg.rank;
+    for (int mod = 0; mod < LORA_N_MODULES; mod++) {
+        const LoraAdapter *ad = &l->adapters[layer * LORA_N_MODULES + mod];
+        if (modules[mod].site != site || !ad->A) continue;
+        ModuleShape s = module_shape(&l->model_cfg, (LoraModule)mod);
+        linear_forward_invariant(u, in, ad->A, NULL, N, s.in, r, 0); /* u (N, r) = x · Aᵀ */
+        linear_forward_invariant(y, u, ad->B, NULL, N, r, s.out, 0); /* y (N, out) = u · Bᵀ */
+        for (int n = 0; n < N; n++) {
+            float *o = out + (size_t)n * s.width + s.col;
+            const float *yn = y + (size_t)n * s.out;
+#pragma omp simd
+            for (int j = 0; j < s.out; j++) o[j] += l->scale * yn[j];
+        }
+    }
+}

@@ -8,8 +8,10 @@
  * optimizer moments: that, and the base weights' gradient matmuls that the
  * backward pass skips, is where LoRA saves memory and time.
  *
- * The model calls the hooks below from forward.c and backward.c when
- * m->lora is set.
+ * The model calls the hooks below from its decoder layer (layer.h) and
+ * backward.c when m->lora is set; cached decoding applies the adapters too,
+ * through the batch-invariant kernel (lora_forward_invariant), so a LoRA
+ * model generates without being merged.
  *
  * Adapters sit at the model's fused linear layers (sites): q, k and v
  * share the (QKV, C) projection, gate and up the (2F, C) one, so an adapter
@@ -95,5 +97,11 @@ void lora_forward(Lora *l, int layer, LoraSite site, float *out, const float *in
 /* After the site's linear_backward: accumulates dA, dB from dout (N, site
  * width) and adds the adapters' share of the input gradient to din (N, IN). */
 void lora_backward(Lora *l, int layer, LoraSite site, float *din, const float *dout, const float *in, int N);
+
+/* The hook of cached decoding (kv_cache.c), the update of lora_forward
+ * through linear_forward_invariant: each row's result is the same whatever the
+ * other rows. u (N, r) and y (N, max(C, F)) are the caller's scratch. */
+void lora_forward_invariant(const Lora *l, int layer, LoraSite site, float *out, const float *in, int N, float *u,
+                            float *y);
 
 #endif
