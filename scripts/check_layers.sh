@@ -38,5 +38,6 @@ for f in $(grep -l '<cblas.h>\|cblas_' src/*/*.[ch] src/*/*/*.[ch] | grep -v '^s
     echo "$f: uses BLAS outside src/kernels/ ($(grep -n '<cblas.h>\|cblas_' "$f" | head -1)); go through kernels.h"
     status=1
 done
-[ $status -eq 0 ] || echo "check_layers: each layer may include only those below it, and only src/kernels/ uses BLAS (scripts/check_layers.sh)"
+[ $status -eq 0 ] ||
+    echo "check_layers: each layer may include only those below it, and only src/kernels/ uses BLAS (scripts/check_layers.sh)"
 exit $status

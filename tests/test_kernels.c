@@ -214,7 +214,8 @@ static void attention_decode_case(int B, int T, int NH, int NKV, int HS) {
     const int QKV = (NH + 2 * NKV) * HS, Q = NH * HS, KV = NKV * HS, MAX = T + 3, N = B * T;
     Rng r;
     rng_seed(&r, 17);
-    float *qkv = xalloc_floats((size_t)N * QKV), *full = xalloc_floats((size_t)N * Q), *lse = xalloc_floats((size_t)N * NH);
+    float *qkv = xalloc_floats((size_t)N * QKV), *full = xalloc_floats((size_t)N * Q);
+    float *lse = xalloc_floats((size_t)N * NH);
     fill_normal(qkv, (size_t)N * QKV, &r, 1.5f);
     attention_forward(full, lse, qkv, NULL, B, T, NH, NKV, HS);
 
