@@ -9,6 +9,8 @@
 #          AVX-512 one, x86-64 the portable C path)
 #   B      the build folder (default build; the ISA test builds use build/isa-*)
 #   BLAS   openblas (default) or blis
+#   BACKEND the kernels' implementation: src/kernels/BACKEND/*.c (default cpu;
+#          see "How to add a backend" in README.md)
 #   WERROR -Werror in the test and CI builds; empty in a user's plain `make`
 
 CC      ?= gcc
@@ -19,6 +21,7 @@ WERROR  ?=
 # e.g. B=build/blis). Each through pkg-config; without it, Debian's multiarch
 # folder for the OpenMP flavour (the one whose threads are OpenMP's, like ours).
 BLAS    ?= openblas
+BACKEND ?= cpu
 MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 # -isystem: BLIS's cblas.h defines static inline helpers it does not use
 ifeq ($(BLAS),blis)
@@ -43,8 +46,13 @@ SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 
 # The library every stage links, and the demo's own link unit beside it
 # (src/demo: its data, gold judges and report; only the binary and the tests
-# link it, and nothing in the library may include it).
-LIB_SRC  = $(filter-out src/lmforge.c src/demo/%,$(wildcard src/*.c src/*/*.c))
+# link it, and nothing in the library may include it). The kernels come from
+# one backend's folder, src/kernels/$(BACKEND), behind src/kernels/kernels.h.
+BACKEND_SRC = $(wildcard src/kernels/$(BACKEND)/*.c)
+ifeq ($(BACKEND_SRC),)
+$(error BACKEND=$(BACKEND): no src/kernels/$(BACKEND)/*.c)
+endif
+LIB_SRC  = $(filter-out src/lmforge.c src/demo/%,$(wildcard src/*.c src/*/*.c)) $(BACKEND_SRC)
 DEMO_SRC = $(wildcard src/demo/*.c)
 TEST_SRC = $(wildcard tests/*.c)
 BENCH_SRC = $(wildcard bench/*.c)
@@ -131,6 +139,7 @@ deps:
 # (scripts/test_isa.sh). Warnings are errors here, not in a plain `make`.
 TEST_ENV = OMP_WAIT_POLICY=passive OMP_NUM_THREADS=2
 test: deps
+	@sh scripts/check_layers.sh
 	@$(MAKE) --no-print-directory WERROR=-Werror $(B)/lmforge $(B)/tests $(B)/tests-asan $(IF_MPICC)
 	$(TEST_ENV) LMFORGE=$(B)/lmforge LMFORGE_MPI=$(B)/lmforge-mpi ./$(B)/tests
 	ASAN_OPTIONS=detect_leaks=0 LMF_TEST_FAST=1 $(TEST_ENV) LMFORGE=$(B)/lmforge ./$(B)/tests-asan

@@ -13,6 +13,10 @@
 #   stages     one subcommand per stage
 #   demo       the demo's data, judges and report (its own link unit)
 #
+# And compute goes through the seam: no file outside src/kernels/ includes
+# BLAS or calls it, and no stage (src/stages/, src/demo/) calls a kernel:
+# a stage reads like its recipe, its arithmetic lives in src/train/.
+#
 # Prints each offending include and exits 1; silent and 0 when clean.
 cd "$(dirname "$0")/.." || exit 1
 LAYERS="base tokenizer kernels model io data train pipeline stages demo"
@@ -31,5 +35,14 @@ for f in src/*/*.c src/*/*.h src/*/*/*.c src/*/*/*.h; do
         fi
     done
 done
-[ $status -eq 0 ] || echo "check_layers: each layer may include only those below it (scripts/check_layers.sh)"
+for f in $(grep -l '<cblas.h>\|cblas_' src/*/*.[ch] src/*/*/*.[ch] | grep -v '^src/kernels/'); do
+    echo "$f: uses BLAS outside src/kernels/ ($(grep -n '<cblas.h>\|cblas_' "$f" | head -1)); go through kernels.h"
+    status=1
+done
+for f in $(grep -l '#include "\.\./kernels/' src/stages/*.[ch] src/demo/*.[ch]); do
+    echo "$f: a stage includes the kernels ($(grep -n '#include "\.\./kernels/' "$f" | head -1)); its arithmetic goes in src/train/"
+    status=1
+done
+[ $status -eq 0 ] ||
+    echo "check_layers: each layer may include only those below it, and only src/kernels/ uses BLAS (scripts/check_layers.sh)"
 exit $status

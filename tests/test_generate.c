@@ -12,6 +12,7 @@
 #include "../src/io/model_dir.h"
 #include "../src/model/generate.h"
 #include "../src/model/kv_cache.h"
+#include "../src/model/lora.h"
 #include "../src/model/sampler.h"
 #include "../src/tokenizer/tokenizer.h"
 #include "test.h"
@@ -209,6 +210,88 @@ TEST(batched_generation_equals_one_by_one) {
         generations_free(repeated, S);
         free_prompts(&p);
         model_free(m);
+    }
+}
+
+/* A LoRA model decodes without being merged: the cached pass applies the
+ * adapters (through the batch-invariant kernel), so its logits equal the
+ * merged model's to float rounding, greedy generation gives the merged
+ * model's tokens, and sampling stays the same at any batch size. The adapters
+ * are random (a new one's B is zero, which would prove nothing) and change
+ * the logits far beyond rounding. */
+TEST(lora_generation_unmerged_matches_merged) {
+    enum { K = 4, S = 3 * K, NEW = 12 };
+    for (size_t si = 0; si < LMF_ARRAY_LEN(shapes); si++) {
+        const TinyShape *sh = &shapes[si];
+        const int V = sh->V;
+        Model *m = tiny_model(sh, 41 + si), *merged = tiny_model(sh, 41 + si);
+        LoraConfig lc = lora_config_defaults();
+        lc.rank = 4;
+        Lora *lora = lora_new(&m->cfg, &lc, 9);
+        Rng r;
+        rng_seed(&r, 13 + si);
+        for (size_t i = 0; i < lora->n_params; i++) lora->params[i] = 0.1f * rng_normal(&r);
+        lora_merge(lora, merged);
+        Prompts p = make_prompts(V, 6);
+
+        /* the cached pass's logits over each prompt, with and without the adapters */
+        for (int i = 0; i < 3; i++) {
+            const int T = p.lens[i];
+            int seq[12] = {0}, rows[12];
+            for (int t = 0; t < T; t++) rows[t] = t;
+            float *cached = xalloc_floats((size_t)T * V), *bare = xalloc_floats((size_t)T * V);
+            KvCache *kv = kv_cache_new(&m->cfg, 1, 16);
+            m->lora = lora;
+            model_forward_cached(m, kv, p.tokens[i], seq, T, rows, T, cached);
+            kv_cache_clear(kv);
+            m->lora = NULL;
+            model_forward_cached(m, kv, p.tokens[i], seq, T, rows, T, bare);
+            model_forward(merged, p.tokens[i], NULL, 1, T, 0);
+            double e = rel_error(cached, merged->act.out, (size_t)T * V);
+            CHECK_MSG(e < 2e-5, "%s, prompt %d: unmerged logits differ from the merged model's by %g", sh->label, i, e);
+            CHECK_MSG(rel_error(bare, merged->act.out, (size_t)T * V) > 1e-2, "%s: the adapters change nothing",
+                      sh->label);
+            kv_cache_free(kv);
+            free(cached);
+            free(bare);
+        }
+
+        /* greedy: the merged model's tokens */
+        m->lora = lora;
+        SampleOptions o = sample_options_default();
+        o.temperature = 0;
+        o.max_new_tokens = NEW;
+        Generation unmerged_g[3], merged_g[3];
+        generate_batch(m, (const int *const *)p.tokens, p.lens, 3, &o, unmerged_g);
+        generate_batch(merged, (const int *const *)p.tokens, p.lens, 3, &o, merged_g);
+        for (int i = 0; i < 3; i++)
+            CHECK_MSG(unmerged_g[i].n_tokens == merged_g[i].n_tokens &&
+                          memcmp(unmerged_g[i].tokens, merged_g[i].tokens, sizeof(int) * NEW) == 0,
+                      "%s, prompt %d: greedy tokens differ between the unmerged and the merged model", sh->label, i);
+
+        /* sampling with the adapters: the same samples at batch 12 (decoding split over threads) and batch 1 */
+        o.temperature = 0.9f;
+        o.n_samples = K;
+        o.logprobs = 1;
+        o.seed = 5;
+        Generation all[S], single[S];
+        o.batch_size = S;
+        generate_batch(m, (const int *const *)p.tokens, p.lens, 3, &o, all);
+        o.batch_size = 1;
+        generate_batch(m, (const int *const *)p.tokens, p.lens, 3, &o, single);
+        for (int j = 0; j < S; j++)
+            CHECK_MSG(same_generation(&all[j], &single[j]), "%s: LoRA sample %d differs between batch %d and batch 1",
+                      sh->label, j, S);
+
+        generations_free(unmerged_g, 3);
+        generations_free(merged_g, 3);
+        generations_free(all, S);
+        generations_free(single, S);
+        free_prompts(&p);
+        m->lora = NULL;
+        lora_free(lora);
+        model_free(m);
+        model_free(merged);
     }
 }
 

@@ -9,11 +9,11 @@
 #include <string.h>
 
 #include "../src/base/util.h"
+#include "../src/io/lora_files.h"
 #include "../src/io/model_dir.h"
 #include "../src/base/gguf.h"
 #include "../src/io/gguf_export.h"
 #include "../src/io/safetensors.h"
-#include "../src/model/lora.h"
 #include "../src/tokenizer/tokenizer_gguf.h"
 #include "test.h"
 #include "test_gguf_util.h"

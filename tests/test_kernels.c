@@ -204,6 +204,55 @@ TEST(attention_output_does_not_depend_on_where_a_document_is_packed) {
     free(lse);
 }
 
+/* Decoding's attention against attention_forward on the same keys: B
+ * sequences of T tokens whose k and v sit in a cache of MAX rows per sequence
+ * (cache slot s holds sequence S-1-s, so a row's slot is not its index), and
+ * one query row per (sequence, position), in a scrambled order. Every output
+ * must equal the full pass's to float rounding; then each row alone must give
+ * the same bits as in the batch. */
+static void attention_decode_case(int B, int T, int NH, int NKV, int HS) {
+    const int QKV = (NH + 2 * NKV) * HS, Q = NH * HS, KV = NKV * HS, MAX = T + 3, N = B * T;
+    Rng r;
+    rng_seed(&r, 17);
+    float *qkv = xalloc_floats((size_t)N * QKV), *full = xalloc_floats((size_t)N * Q);
+    float *lse = xalloc_floats((size_t)N * NH);
+    fill_normal(qkv, (size_t)N * QKV, &r, 1.5f);
+    attention_forward(full, lse, qkv, NULL, B, T, NH, NKV, HS);
+
+    float *k = xalloc_floats((size_t)B * MAX * KV), *v = xalloc_floats((size_t)B * MAX * KV);
+    float *q = xalloc_floats((size_t)N * QKV), *out = xalloc_floats((size_t)N * Q), *one = xalloc_floats((size_t)Q);
+    int *seq = xmalloc(sizeof(int) * N), *pos = xmalloc(sizeof(int) * N), *src = xmalloc(sizeof(int) * N);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            const float *row = qkv + ((size_t)b * T + t) * QKV;
+            memcpy(k + ((size_t)(B - 1 - b) * MAX + t) * KV, row + Q, sizeof(float) * KV);
+            memcpy(v + ((size_t)(B - 1 - b) * MAX + t) * KV, row + Q + KV, sizeof(float) * KV);
+        }
+    for (int i = 0; i < N; i++) src[i] = i;
+    rng_shuffle_ints(&r, src, N);
+    for (int i = 0; i < N; i++) { /* row i asks for token src[i] */
+        int b = src[i] / T, t = src[i] % T;
+        memcpy(q + (size_t)i * QKV, qkv + (size_t)src[i] * QKV, sizeof(float) * QKV);
+        seq[i] = B - 1 - b;
+        pos[i] = t;
+    }
+    attention_decode(out, q, QKV, k, v, seq, (size_t)MAX * KV, pos, N, NH, NKV, HS);
+    for (int i = 0; i < N; i++) {
+        double e = rel_error(out + (size_t)i * Q, full + (size_t)src[i] * Q, (size_t)Q);
+        CHECK_MSG(e < 1e-5, "NH %d NKV %d: decoded row %d (token %d) differs from attention_forward by %g", NH, NKV, i,
+                  src[i], e);
+        attention_decode(one, q + (size_t)i * QKV, QKV, k, v, seq + i, (size_t)MAX * KV, pos + i, 1, NH, NKV, HS);
+        CHECK_MSG(memcmp(one, out + (size_t)i * Q, sizeof(float) * Q) == 0, "row %d alone differs from the batch", i);
+        if (test_failed()) break; /* one row says enough */
+    }
+    free(qkv); free(full); free(lse); free(k); free(v); free(q); free(out); free(one); free(seq); free(pos); free(src);
+}
+TEST(attention_decode_matches_attention_forward) {
+    attention_decode_case(3, 11, 4, 4, 8);  /* multi-head */
+    attention_decode_case(2, 40, 6, 2, 16); /* grouped-query, enough work for two threads */
+    attention_decode_case(2, 9, 3, 1, 4);   /* one key/value head */
+}
+
 /* ---- swiglu ---- */
 typedef struct { int N, F; float *gu, *h, *R; } SwiCtx;
 static double swi_loss(void *p) {

@@ -9,8 +9,9 @@
 #include "../src/base/json_util.h"
 #include "../src/base/util.h"
 #include "../src/data/sft_data.h"
+#include "../src/io/lora_files.h"
 #include "../src/io/model_dir.h"
-#include "../src/model/lora.h"
+#include "../src/model/generate.h"
 #include "../src/train/lm_loss.h"
 #include "test.h"
 #include "test_sft_util.h"
@@ -537,6 +538,34 @@ TEST(sft_cli_lora_resumes_exactly_and_merges) {
     model_forward(merged.model, tokens, NULL, 1, 12, 0);
     double e = rel_error(merged.model->act.out, base.model->act.out, n);
     CHECK_MSG(e < 1e-5, "merged logits differ from base + adapter: relative error %.3g", e);
+    /* the held-out answers of the last evaluation are the merged model's greedy answers: the
+     * generator applied the adapters (unmerged) */
+    char *gen = xsprintf("%s/straight-lora/generations/step-6.jsonl", dir), *text = read_file(gen, NULL);
+    int lines = 0, stop_ids[2];
+    SampleOptions o = sample_options_default();
+    o.temperature = 0;
+    o.max_new_tokens = 6;
+    o.stop_ids = stop_ids;
+    o.n_stop_ids = generation_stop_ids(merged.tokenizer, stop_ids);
+    o.tokenizer = merged.tokenizer;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"), lines++) {
+        cJSON *j = cJSON_Parse(line);
+        ChatMessage user = {"user", json_get_string(j, "prompt", gen)};
+        IntVec ids = {0};
+        render_prompt(merged.tokenizer, &(Conversation){&user, 1}, &ids);
+        const int *prompt = ids.data;
+        Generation g;
+        generate_batch(merged.model, &prompt, &ids.len, 1, &o, &g);
+        const char *response = json_get_string(j, "response", gen);
+        CHECK_MSG(strcmp(g.text, response) == 0, "held-out answer %d: \"%s\", the merged model says \"%s\"", lines,
+                  response, g.text);
+        generations_free(&g, 1);
+        intvec_free(&ids);
+        cJSON_Delete(j);
+    }
+    CHECK_EQ_INT(lines, 3);
+    free(text);
+    free(gen);
     base.model->lora = NULL;
     lora_free(l);
     model_dir_free(&base);

@@ -1,4 +1,11 @@
-/* kernels.h — the CPU operations of the transformer, forward and backward.
+/* kernels.h — the operations of the transformer, forward and backward: the
+ * compute seam. The tensor work of the model's layers, LoRA's products,
+ * cached attention and the objectives' log-probs goes through these, and
+ * nothing outside src/kernels/ calls BLAS (scripts/check_layers.sh checks
+ * it); what stays outside is per-element host work (sampling, LoRA's dropout
+ * masks, the objectives' scalar arithmetic). One backend implements them,
+ * chosen when building: src/kernels/$(BACKEND)/, BACKEND=cpu by default
+ * (OpenMP, OpenBLAS, AVX-512 / AVX2 / portable C).
  *
  * Every kernel works on plain row-major fp32 arrays; shapes use the glossary
  * of model/config.h, with N = B*T rows. Backward kernels ACCUMULATE into
@@ -25,6 +32,12 @@ void linear_forward(float *out, const float *in, const float *W, const float *bi
  * dW (OUT,IN) += dout^T · in and dbias (OUT) += column sums of dout (each skipped when NULL). */
 void linear_backward(float *din, float *dW, float *dbias, const float *dout, const float *in, const float *W, int N,
                      int IN, int OUT);
+
+/* A general product, for the small matrices of LoRA adapters: C (M, Nc) = alpha · op(A) · op(B) + beta · C, all
+ * row-major, with row strides lda, ldb, ldc (so A, B or C may be a column range of a wider array); op(A) is (M, K):
+ * A itself, or Aᵀ of an A stored (K, M) when transA; likewise op(B) (K, Nc). One BLAS call, threaded by BLAS. */
+void matmul(int transA, int transB, int M, int Nc, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+            float beta, float *C, int ldc);
 
 /* Which BLAS library the linear layers run and on which of its kernels, e.g.
  * "OpenBLAS 0.3.21 SkylakeX" (a static string; for benchmark reports). */
@@ -67,6 +80,15 @@ void attention_forward(float *out, float *lse, const float *qkv, const int *doc_
 /* dqkv (N, QKV) = gradients of q, k, v (overwritten), from dout (N, Q); probabilities are recomputed from lse. */
 void attention_backward(float *dqkv, const float *dout, const float *out, const float *qkv, const float *lse,
                         const int *doc_start, int B, int T, int NH, int NKV, int HS);
+
+/* Attention of new tokens against cached keys, for decoding. Row i of q (N rows, row stride q_stride) holds NH
+ * query heads of size HS, already rotated; it belongs to sequence seq[i] and sits at position pos[i] in it. The
+ * keys of sequence s are rows of KV = NKV·HS floats starting at k + s·seq_stride, key j at + j·KV (after RoPE), the
+ * values the same rows of v. out (N, Q) = softmax(q·kᵀ/sqrt(HS)) · v over that sequence's keys 0..pos[i]. Every
+ * (row, head) is computed by the same operations whatever the other rows are: a row's output does not depend on
+ * the batch. Close to attention_forward's on the same keys, not equal (its sums run in another order). */
+void attention_decode(float *out, const float *q, int q_stride, const float *k, const float *v, const int *seq,
+                      size_t seq_stride, const int *pos, int N, int NH, int NKV, int HS);
 
 /* ---- SwiGLU (swiglu.c) ---- */
 /* gu (N, 2F) holds gate | up; h (N,F) = silu(gate) * up. */

@@ -1,17 +1,14 @@
 /* forward.c — the forward pass, and the activation buffers it fills.
  *
- * Per layer (x is the residual stream, N = B·T rows):
- *   xn1 = rmsnorm(x)               qkv = xn1·Wqkvᵀ (+ b), RoPE on q and k
- *   att = attention(q, k, v)       x2  = x + att·Woᵀ
- *   xn2 = rmsnorm(x2)              gu  = xn2·Wguᵀ,  h = silu(gate)·up
- *   x_next = x2 + h·Wdownᵀ
- * then out = rmsnorm(x_final)·Wheadᵀ. LoRA adapters, when attached, add
- * their low-rank updates right after each projection (lora.h). */
+ * Embedding, then each layer (layer.h) over the N = B·T rows with the BLAS
+ * linear kernel, whole-sequence attention and, when attached, LoRA adapters
+ * that keep what the backward pass needs; then out = rmsnorm(x_final)·Wheadᵀ. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../base/util.h"
 #include "../kernels/kernels.h"
+#include "layer.h"
 #include "lora.h"
 #include "model.h"
 
@@ -78,10 +75,23 @@ static void ensure_activations(Model *m, size_t N, int n_layer_acts) {
     a->n_layer_acts = n_layer_acts;
 }
 
+/* Causal attention over the pass's whole sequences (packed documents apart). */
+static void full_attention(const LayerPass *p, int layer, float *att, float *lse, const float *qkv) {
+    (void)layer;
+    const Model *m = p->ctx;
+    const ModelConfig *c = &m->cfg;
+    attention_forward(att, lse, qkv, m->act.doc_start, m->act.B, m->act.T, c->n_heads, c->n_kv_heads,
+                      config_head_size(c));
+}
+
+static void lora_adapter(const LayerPass *p, int layer, LoraSite site, float *out, const float *in) {
+    const Model *m = p->ctx;
+    lora_forward(m->lora, layer, site, out, in, p->N);
+}
+
 void model_forward(Model *m, const int *tokens, const int *doc_start, int B, int T, int for_backward) {
     const ModelConfig *c = &m->cfg;
-    const int C = c->dim, F = c->ffn_hidden, NH = c->n_heads, NKV = c->n_kv_heads, HS = config_head_size(c);
-    const int Q = config_q_width(c), QKV = config_qkv_width(c), OUT = config_out_width(c), N = B * T;
+    const int C = c->dim, OUT = config_out_width(c), N = B * T;
     if (B <= 0 || T <= 0) die("forward pass: batch %d x %d tokens is empty", B, T);
     if (T > c->max_seq_len) die("sequence length %d is above the model's maximum %d", T, c->max_seq_len);
     ensure_activations(m, (size_t)N, for_backward ? c->n_layers : 1);
@@ -102,29 +112,12 @@ void model_forward(Model *m, const int *tokens, const int *doc_start, int B, int
     }
 
     if (m->lora) lora_begin_forward(m->lora, N, for_backward);
+    LayerPass pass = {.N = N, .pos = a->pos, .linear = linear_forward, .attention = full_attention,
+                      .adapter = m->lora ? lora_adapter : NULL, .ctx = m};
     embedding_forward(a->layers[0].x, a->tokens, m->w.embed, N, C);
     for (int l = 0; l < c->n_layers; l++) {
-        const LayerWeights *w = &m->w.layers[l];
-        LayerActs *la = &a->layers[for_backward ? l : 0];
         float *x_next = l + 1 == c->n_layers ? a->xf : a->layers[for_backward ? l + 1 : 0].x;
-
-        rmsnorm_forward(la->xn1, la->rstd1, la->x, w->attn_norm, N, C, c->norm_eps);
-        linear_forward(la->qkv, la->xn1, w->wqkv, w->bqkv, N, C, QKV, 0);
-        if (m->lora) lora_forward(m->lora, l, LORA_SITE_QKV, la->qkv, la->xn1, N);
-        /* q heads and the k heads right after them are rotated in one sweep */
-        rope_apply(la->qkv, N, QKV, NH + NKV, HS, a->pos, m->rope_cos, m->rope_sin, 0);
-        attention_forward(la->att, la->lse, la->qkv, a->doc_start, B, T, NH, NKV, HS);
-        memcpy(la->x2, la->x, sizeof(float) * (size_t)N * C);
-        linear_forward(la->x2, la->att, w->wo, NULL, N, Q, C, 1);
-        if (m->lora) lora_forward(m->lora, l, LORA_SITE_O, la->x2, la->att, N);
-
-        rmsnorm_forward(la->xn2, la->rstd2, la->x2, w->mlp_norm, N, C, c->norm_eps);
-        linear_forward(la->gu, la->xn2, w->wgu, NULL, N, C, 2 * F, 0);
-        if (m->lora) lora_forward(m->lora, l, LORA_SITE_GATE_UP, la->gu, la->xn2, N);
-        swiglu_forward(la->h, la->gu, N, F);
-        memcpy(x_next, la->x2, sizeof(float) * (size_t)N * C);
-        linear_forward(x_next, la->h, w->wdown, NULL, N, F, C, 1);
-        if (m->lora) lora_forward(m->lora, l, LORA_SITE_DOWN, x_next, la->h, N);
+        layer_forward(m, l, &pass, &a->layers[for_backward ? l : 0], x_next);
     }
     rmsnorm_forward(a->xnf, a->rstdf, a->xf, m->w.final_norm, N, C, c->norm_eps);
     linear_forward(a->out, a->xnf, m->w.head, NULL, N, C, OUT, 0);

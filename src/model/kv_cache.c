@@ -1,24 +1,22 @@
 /* kv_cache.c — the cached (incremental) forward pass; see kv_cache.h.
  *
- * Per layer, for the N new rows (x is the residual stream):
- *   xn = rmsnorm(x)                 qkv = xn·Wqkvᵀ (+ b), RoPE at each row's position
- *   k, v of each row → its sequence's cache at its position
- *   att = each query against its own sequence's cached keys 0..pos
- *   x += att·Woᵀ                    x += swiglu(rmsnorm(x)·Wguᵀ)·Wdownᵀ
- * then the head on the rows whose output is wanted. The keys and values of all
- * new rows are stored before attention, so rows of one sequence fed together
- * (a prompt) see each other causally, exactly as if fed one at a time. */
+ * Each layer is layer.h's, over the N new rows, with the batch-invariant
+ * linear kernel, and attention that first writes each new row's k and v into
+ * its sequence's cache at its position, then takes each query against its own
+ * sequence's cached keys 0..pos (attention_decode). Then the head on the rows
+ * whose output is wanted. The keys and values of all new rows are stored
+ * before attention, so rows of one sequence fed together (a prompt) see each
+ * other causally, exactly as if fed one at a time. */
 #include "kv_cache.h"
 
-#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../base/util.h"
-#include "../kernels/fastmath.h"
 #include "../kernels/kernels.h"
-#include "../kernels/reduce.h"
+#include "layer.h"
+#include "lora.h"
 
 size_t kv_cache_bytes(const ModelConfig *c, int n_seqs, int max_len) {
     return 2 * sizeof(float) * (size_t)c->n_layers * (size_t)n_seqs * (size_t)max_len * (size_t)config_kv_width(c);
@@ -66,14 +64,19 @@ void kv_cache_copy_seq(KvCache *kv, int dst, int src) {
     kv->len[dst] = kv->len[src];
 }
 
-/* Makes the working buffers hold at least `rows` rows. */
-static void ensure_work(KvCache *kv, const ModelConfig *c, size_t rows) {
-    if (kv->work && rows <= kv->rows) return;
+/* Makes the working buffers hold at least `rows` rows, with room for the
+ * scratch of m's LoRA adapters if it has any. */
+static void ensure_work(KvCache *kv, const Model *m, size_t rows) {
+    const ModelConfig *c = &m->cfg;
+    size_t rank = m->lora ? (size_t)m->lora->cfg.rank : 0;
+    if (kv->work && rows <= kv->rows && rank <= kv->lora_rank) return;
+    rows = LMF_MAX(rows, kv->rows);
+    rank = LMF_MAX(rank, kv->lora_rank);
     size_t C = (size_t)c->dim, F = (size_t)c->ffn_hidden, QKV = (size_t)config_qkv_width(c);
-    size_t Q = (size_t)config_q_width(c);
+    size_t Q = (size_t)config_q_width(c), lora_y = rank ? LMF_MAX(C, F) : 0;
     free(kv->work);
     free(kv->pos);
-    kv->work = xalloc_floats(rows * (3 * C + 1 + QKV + Q + 3 * F));
+    kv->work = xalloc_floats(rows * (3 * C + 1 + QKV + Q + 3 * F + rank + lora_y));
     kv->pos = xmalloc(sizeof(int) * rows);
     float *p = kv->work;
 #define TAKE(count) (p += (count), p - (count))
@@ -85,82 +88,60 @@ static void ensure_work(KvCache *kv, const ModelConfig *c, size_t rows) {
     kv->gu = TAKE(rows * 2 * F);
     kv->h = TAKE(rows * F);
     kv->xout = TAKE(rows * C);
+    kv->lora_u = TAKE(rows * rank);
+    kv->lora_y = TAKE(rows * lora_y);
 #undef TAKE
     kv->rows = rows;
+    kv->lora_rank = rank;
 }
 
-/* att (N, Q): each row's query heads against its own sequence's keys 0..pos
- * in layer l. One work unit is one (row, head) pair; its scores live in a
- * per-thread buffer of max_len floats. */
-static void attention_cached(float *att, const float *qkv, const KvCache *kv, int l, const int *seq, const int *pos,
-                             int N, const ModelConfig *c) {
-    const int NH = c->n_heads, HS = config_head_size(c), Q = config_q_width(c), QKV = config_qkv_width(c);
-    const int KV = kv->kv_width, group = NH / c->n_kv_heads;
-    const float scale = 1.0f / sqrtf((float)HS);
-    double work = 0; /* multiply-adds, to leave small calls on one thread */
-    for (int i = 0; i < N; i++) work += 2.0 * (pos[i] + 1) * NH * HS;
-#pragma omp parallel if (work > 32768)
-    {
-        float *p = xalloc_floats((size_t)kv->max_len); /* scores, then unnormalised probabilities */
-#pragma omp for schedule(dynamic)
-        for (int unit = 0; unit < N * NH; unit++) {
-            int i = unit / NH, h = unit % NH, n_keys = pos[i] + 1;
-            const float *q = qkv + (size_t)i * QKV + (size_t)h * HS;
-            const float *k = cache_row(kv, kv->k, l, seq[i], 0) + (size_t)(h / group) * HS;
-            const float *v = cache_row(kv, kv->v, l, seq[i], 0) + (size_t)(h / group) * HS;
-            float max = -INFINITY;
-            for (int j = 0; j < n_keys; j++) {
-                const float *kj = k + (size_t)j * KV;
-                p[j] = dot_fixed(q, kj, HS) * scale;
-                max = max_f(max, p[j]);
-            }
-#pragma omp simd
-            for (int j = 0; j < n_keys; j++) p[j] = fast_expf(p[j] - max);
-            float sum = sum_fixed(p, n_keys);
-            float *o = att + (size_t)i * Q + (size_t)h * HS, inv = 1.0f / sum;
-            for (int e = 0; e < HS; e++) o[e] = 0;
-            for (int j = 0; j < n_keys; j++) {
-                const float *vj = v + (size_t)j * KV;
-                float pj = p[j] * inv;
-#pragma omp simd
-                for (int e = 0; e < HS; e++) o[e] += pj * vj[e];
-            }
-        }
-        free(p);
+/* What the layer's hooks need beyond the LayerPass: the cache, the sequence
+ * of each row, and the rows' share of the adapters' scratch. */
+typedef struct {
+    const Model *m;
+    KvCache *kv;
+    const int *seq;        /* (N) */
+    float *lora_u, *lora_y; /* (N, r), (N, max(C, F)) */
+} Decoding;
+
+/* Stores the new rows' keys and values in their sequences' caches, then
+ * attends each query to its sequence's keys 0..pos. */
+static void cached_attention(const LayerPass *p, int layer, float *att, float *lse, const float *qkv) {
+    (void)lse;
+    const Decoding *d = p->ctx;
+    const ModelConfig *c = &d->m->cfg;
+    KvCache *kv = d->kv;
+    const int Q = config_q_width(c), QKV = config_qkv_width(c), KV = kv->kv_width;
+    for (int i = 0; i < p->N; i++) {
+        const float *k = qkv + (size_t)i * QKV + Q;
+        memcpy(cache_row(kv, kv->k, layer, d->seq[i], p->pos[i]), k, sizeof(float) * KV);
+        memcpy(cache_row(kv, kv->v, layer, d->seq[i], p->pos[i]), k + KV, sizeof(float) * KV);
     }
+    attention_decode(att, qkv, QKV, cache_row(kv, kv->k, layer, 0, 0), cache_row(kv, kv->v, layer, 0, 0), d->seq,
+                     (size_t)kv->max_len * KV, p->pos, p->N, c->n_heads, c->n_kv_heads, config_head_size(c));
+}
+
+static void invariant_adapter(const LayerPass *p, int layer, LoraSite site, float *out, const float *in) {
+    const Decoding *d = p->ctx;
+    lora_forward_invariant(d->m->lora, layer, site, out, in, p->N, d->lora_u, d->lora_y);
 }
 
 /* Rows [lo, hi) of the call through every layer, leaving their residual
  * stream in kv->x. Their sequences must not appear in the other rows when
  * several threads run this at once (a row attends to its sequence's keys,
- * written in the same layer). */
-static void layers_forward(Model *m, KvCache *kv, const int *seq, int lo, int hi) {
+ * written in the same layer). The residual stream is updated in place and the
+ * two norms share one buffer: nothing is kept for a backward pass. */
+static void layers_forward(const Model *m, KvCache *kv, const int *seq, int lo, int hi) {
     const ModelConfig *c = &m->cfg;
-    const int C = c->dim, F = c->ffn_hidden, NH = c->n_heads, NKV = c->n_kv_heads, HS = config_head_size(c);
-    const int Q = config_q_width(c), QKV = config_qkv_width(c), KV = kv->kv_width, N = hi - lo;
+    const int C = c->dim, F = c->ffn_hidden, Q = config_q_width(c), QKV = config_qkv_width(c);
     float *x = kv->x + (size_t)lo * C, *xn = kv->xn + (size_t)lo * C, *rstd = kv->rstd + lo;
-    float *qkv = kv->qkv + (size_t)lo * QKV, *att = kv->att + (size_t)lo * Q, *gu = kv->gu + (size_t)lo * 2 * F;
-    float *h = kv->h + (size_t)lo * F;
-    const int *pos = kv->pos + lo;
-    seq += lo;
-    for (int l = 0; l < c->n_layers; l++) {
-        const LayerWeights *w = &m->w.layers[l];
-        rmsnorm_forward(xn, rstd, x, w->attn_norm, N, C, c->norm_eps);
-        linear_forward_invariant(qkv, xn, w->wqkv, w->bqkv, N, C, QKV, 0);
-        rope_apply(qkv, N, QKV, NH + NKV, HS, pos, m->rope_cos, m->rope_sin, 0);
-        for (int i = 0; i < N; i++) {
-            const float *k = qkv + (size_t)i * QKV + Q;
-            memcpy(cache_row(kv, kv->k, l, seq[i], pos[i]), k, sizeof(float) * KV);
-            memcpy(cache_row(kv, kv->v, l, seq[i], pos[i]), k + KV, sizeof(float) * KV);
-        }
-        attention_cached(att, qkv, kv, l, seq, pos, N, c);
-        linear_forward_invariant(x, att, w->wo, NULL, N, Q, C, 1);
-
-        rmsnorm_forward(xn, rstd, x, w->mlp_norm, N, C, c->norm_eps);
-        linear_forward_invariant(gu, xn, w->wgu, NULL, N, C, 2 * F, 0);
-        swiglu_forward(h, gu, N, F);
-        linear_forward_invariant(x, h, w->wdown, NULL, N, F, C, 1);
-    }
+    LayerActs a = {.x = x, .xn1 = xn, .rstd1 = rstd, .qkv = kv->qkv + (size_t)lo * QKV, .att = kv->att + (size_t)lo * Q,
+                   .x2 = x, .xn2 = xn, .rstd2 = rstd, .gu = kv->gu + (size_t)lo * 2 * F, .h = kv->h + (size_t)lo * F};
+    Decoding d = {m, kv, seq + lo, kv->lora_u + (size_t)lo * kv->lora_rank,
+                  kv->lora_y + (size_t)lo * (kv->lora_rank ? (size_t)LMF_MAX(C, F) : 0)};
+    LayerPass pass = {.N = hi - lo, .pos = kv->pos + lo, .linear = linear_forward_invariant,
+                      .attention = cached_attention, .adapter = m->lora ? invariant_adapter : NULL, .ctx = &d};
+    for (int l = 0; l < c->n_layers; l++) layer_forward(m, l, &pass, &a, x);
 }
 
 /* Whether no sequence has two rows in the call (a decoding step). */
@@ -180,7 +161,7 @@ void model_forward_cached(Model *m, KvCache *kv, const int *tokens, const int *s
     const ModelConfig *c = &m->cfg;
     const int C = c->dim;
     if (N < 1) return;
-    ensure_work(kv, c, (size_t)LMF_MAX(N, n_out));
+    ensure_work(kv, m, (size_t)LMF_MAX(N, n_out));
     for (int i = 0; i < N; i++) {
         if (seq[i] < 0 || seq[i] >= kv->n_seqs) die("cached forward: sequence %d is not in the cache", seq[i]);
         if (tokens[i] < 0 || tokens[i] >= c->vocab_size)

@@ -11,7 +11,8 @@
  * Every row is computed by the same operations whatever else is in the call
  * (linear_forward_invariant, attention per row): a sequence's logits do not
  * depend on the batch, nor on whether its prompt was fed in one call or token
- * by token. They match model_forward's to float rounding. */
+ * by token. They match model_forward's to float rounding, LoRA adapters
+ * (m->lora) included. */
 #ifndef LMF_KV_CACHE_H
 #define LMF_KV_CACHE_H
 
@@ -34,6 +35,9 @@ typedef struct {
     float *gu;                 /* (rows, 2F) */
     float *h;                  /* (rows, F) */
     float *xout;               /* (rows, C) the rows whose head output is wanted */
+    size_t lora_rank;          /* r of the adapters the scratch below fits (0: none) */
+    float *lora_u;             /* (rows, r) LoRA: the adapter's input times Aᵀ */
+    float *lora_y;             /* (rows, max(C, F)) LoRA: that times Bᵀ, before scaling */
     int *pos;                  /* (rows) position of each new token in its sequence */
 } KvCache;
 

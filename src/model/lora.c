@@ -4,19 +4,16 @@
  *   forward   y  += s · u·Bᵀ
  *   backward  dB += s · dyᵀ·u      du = s · dy·B
  *             dA += duᵀ·dropout(x)  dx += dropout'(du·A)
- * Each is one sgemm over row-strided views of the site's fused arrays. */
+ * Each is one matmul (kernels.h) over row-strided views of the site's fused arrays. */
 #include "lora.h"
 
-#include <cblas.h>
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../base/json_util.h"
 #include "../base/rng.h"
 #include "../base/util.h"
-#include "../io/safetensors.h"
+#include "../kernels/kernels.h"
 
 static const struct {
     const char *name;   /* PEFT's module name */
@@ -28,6 +25,8 @@ static const struct {
     {"gate_proj", "mlp", LORA_SITE_GATE_UP}, {"up_proj", "mlp", LORA_SITE_GATE_UP},
     {"down_proj", "mlp", LORA_SITE_DOWN},
 };
+
+const char *lora_module_name(LoraModule mod) { return modules[mod].name; }
 
 /* Where a projection sits: its input and output widths, and its first
  * column in the output of its site (width columns). */
@@ -93,8 +92,7 @@ static void add_tensor(Lora *l, int layer, LoraModule mod, char ab, int rows, in
     l->n_params += (size_t)rows * cols;
 }
 
-/* Allocates an adapter with zero A and B and its table of PEFT names. */
-static Lora *lora_alloc(const ModelConfig *mc, const LoraConfig *cfg) {
+Lora *lora_alloc(const ModelConfig *mc, const LoraConfig *cfg) {
     if (cfg->rank < 1) die("LoRA rank must be at least 1, not %d", cfg->rank);
     if (!(cfg->dropout >= 0 && cfg->dropout < 1)) die("LoRA dropout must be in [0, 1), not %g", cfg->dropout);
     int n_targets = 0;
@@ -154,127 +152,6 @@ void lora_free(Lora *l) {
     free(l);
 }
 
-/* ---- files ---- */
-
-void lora_save(const Lora *l, const char *dir, const char *base_model) {
-    make_dirs(dir);
-    StWriter *w = st_writer_new();
-    for (int i = 0; i < l->n_tensors; i++) {
-        const ParamTensor *t = &l->tensors[i];
-        int64_t shape[2] = {t->rows, t->cols};
-        st_writer_add(w, t->name, ST_F32, 2, shape, l->params + t->offset);
-    }
-    char *path = path_join(dir, "adapter_model.safetensors");
-    st_writer_save(w, path);
-    st_writer_free(w);
-    free(path);
-
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "peft_type", "LORA");
-    cJSON_AddStringToObject(j, "task_type", "CAUSAL_LM");
-    if (base_model) cJSON_AddStringToObject(j, "base_model_name_or_path", base_model);
-    else cJSON_AddNullToObject(j, "base_model_name_or_path");
-    cJSON_AddNumberToObject(j, "r", l->cfg.rank);
-    cJSON_AddNumberToObject(j, "lora_alpha", l->cfg.alpha);
-    cJSON_AddNumberToObject(j, "lora_dropout", l->cfg.dropout);
-    cJSON *targets = cJSON_AddArrayToObject(j, "target_modules");
-    for (int i = 0; i < LORA_N_MODULES; i++)
-        if (l->cfg.targets[i]) cJSON_AddItemToArray(targets, cJSON_CreateString(modules[i].name));
-    cJSON_AddStringToObject(j, "bias", "none");
-    cJSON_AddBoolToObject(j, "fan_in_fan_out", 0);
-    cJSON_AddBoolToObject(j, "inference_mode", 1);
-    cJSON_AddBoolToObject(j, "init_lora_weights", 1);
-    cJSON_AddBoolToObject(j, "use_rslora", l->cfg.use_rslora);
-    cJSON_AddBoolToObject(j, "use_dora", 0);
-    cJSON_AddNullToObject(j, "modules_to_save");
-    cJSON_AddNullToObject(j, "layers_to_transform");
-    path = path_join(dir, "adapter_config.json");
-    json_write_file(path, j);
-    free(path);
-    cJSON_Delete(j);
-}
-
-/* Dies unless the optional field is absent, null, false, or an empty list or object. */
-static void require_unset(const cJSON *j, const char *key, const char *path) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    int unset = !v || cJSON_IsNull(v) || cJSON_IsFalse(v) || ((cJSON_IsArray(v) || cJSON_IsObject(v)) && !v->child);
-    if (!unset) die("%s: field \"%s\" is set; lmforge does not support it", path, key);
-}
-
-Lora *lora_load(const char *dir, const ModelConfig *mc) {
-    char *path = path_join(dir, "adapter_config.json");
-    if (!file_exists(path)) die("%s: not a LoRA adapter directory (no adapter_config.json)", dir);
-    cJSON *j = json_read_file(path);
-    const char *type = json_get_string(j, "peft_type", path);
-    if (strcmp(type, "LORA") != 0) die("%s: field \"peft_type\" is %s; only LORA adapters are supported", path, type);
-    LoraConfig c = {0};
-    c.rank = json_get_int(j, "r", path);
-    c.alpha = json_get_float(j, "lora_alpha", path);
-    c.dropout = json_opt_float(j, "lora_dropout", path, 0.0f);
-    c.use_rslora = json_opt_bool(j, "use_rslora", path, 0);
-    const char *bias = json_opt_string(j, "bias", path, "none");
-    if (strcmp(bias, "none") != 0) die("%s: field \"bias\" is %s; only \"none\" is supported", path, bias);
-    const char *unsupported[] = {"use_dora", "fan_in_fan_out", "modules_to_save", "layers_to_transform",
-                                 "rank_pattern", "alpha_pattern"};
-    for (size_t i = 0; i < LMF_ARRAY_LEN(unsupported); i++) require_unset(j, unsupported[i], path);
-    const cJSON *targets = cJSON_GetObjectItemCaseSensitive(j, "target_modules");
-    char *where = xsprintf("%s: field \"target_modules\"", path);
-    if (cJSON_IsString(targets)) {
-        lora_parse_targets(&c, targets->valuestring, where);
-    } else {
-        if (!cJSON_IsArray(targets) || cJSON_GetArraySize(targets) == 0)
-            die("%s must be a non-empty list of module names", where);
-        const cJSON *name;
-        cJSON_ArrayForEach(name, targets) {
-            if (!cJSON_IsString(name)) die("%s must hold strings", where);
-            LoraConfig one = c;
-            lora_parse_targets(&one, name->valuestring, where);
-            for (int i = 0; i < LORA_N_MODULES; i++) c.targets[i] |= one.targets[i];
-        }
-    }
-    free(where);
-    cJSON_Delete(j);
-    free(path);
-    Lora *l = lora_alloc(mc, &c);
-    lora_load_params(l, dir);
-    return l;
-}
-
-void lora_load_params(Lora *l, const char *dir) {
-    char *path = path_join(dir, "adapter_model.safetensors");
-    if (!file_exists(path)) die("%s: no adapter_model.safetensors", dir);
-    SafeTensors *st = st_open(path);
-    for (int i = 0; i < l->n_tensors; i++) {
-        const ParamTensor *t = &l->tensors[i];
-        const StTensor *s = st_find(st, t->name);
-        if (!s) die("%s: tensor %s is missing", path, t->name);
-        if (s->ndim != 2 || s->shape[0] != t->rows || s->shape[1] != t->cols)
-            die("%s: tensor %s has the wrong shape for this model and rank (expected [%d, %d])", path, t->name,
-                t->rows, t->cols);
-        st_read_f32(s, l->params + t->offset, (size_t)t->rows * t->cols);
-    }
-    if (st_count(st) != l->n_tensors) /* something the configuration does not account for */
-        for (int i = 0; i < st_count(st); i++) {
-            const char *name = st_tensor(st, i)->name;
-            int known = 0;
-            for (int k = 0; k < l->n_tensors && !known; k++) known = strcmp(l->tensors[k].name, name) == 0;
-            if (!known) die("%s: tensor %s is not one of the adapter's (see target_modules)", path, name);
-        }
-    st_close(st);
-    free(path);
-}
-
-char *lora_base_model_path(const char *dir) {
-    char *path = path_join(dir, "adapter_config.json");
-    if (!file_exists(path)) die("%s: not a LoRA adapter directory (no adapter_config.json)", dir);
-    cJSON *j = json_read_file(path);
-    const char *base = json_opt_string(j, "base_model_name_or_path", path, NULL);
-    char *copy = base ? xstrdup(base) : NULL;
-    cJSON_Delete(j);
-    free(path);
-    return copy;
-}
-
 void lora_merge(const Lora *l, Model *m) {
     if (!config_equal(&l->model_cfg, &m->cfg)) die("LoRA merge: the adapter was made for a model of another shape");
     const int r = l->cfg.rank;
@@ -284,8 +161,7 @@ void lora_merge(const Lora *l, Model *m) {
             if (!ad->A) continue;
             ModuleShape s = module_shape(&m->cfg, (LoraModule)mod);
             float *W = site_weights(&m->w.layers[layer], modules[mod].site) + (size_t)s.col * s.in; /* (out, in) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.out, s.in, r, l->scale, ad->B, r, ad->A, s.in,
-                        1.0f, W, s.in);
+            matmul(0, 0, s.out, s.in, r, l->scale, ad->B, r, ad->A, s.in, 1.0f, W, s.in);
         }
 }
 
@@ -350,9 +226,8 @@ void lora_forward(Lora *l, int layer, LoraSite site, float *out, const float *in
         }
         float *u = saved_u(l, layer, mod);
         /* u (N, r) = x · Aᵀ;  out[:, col..col+out) += s · u · Bᵀ */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, r, s.in, 1.0f, x, s.in, ad->A, s.in, 0.0f, u, r);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, s.out, r, l->scale, u, r, ad->B, r, 1.0f, out + s.col,
-                    s.width);
+        matmul(0, 1, N, r, s.in, 1.0f, x, s.in, ad->A, s.in, 0.0f, u, r);
+        matmul(0, 1, N, s.out, r, l->scale, u, r, ad->B, r, 1.0f, out + s.col, s.width);
     }
 }
 
@@ -364,24 +239,44 @@ void lora_backward(Lora *l, int layer, LoraSite site, float *din, const float *d
         ModuleShape s = module_shape(&l->model_cfg, (LoraModule)mod);
         const float *dy = dout + s.col, *u = saved_u(l, layer, mod); /* dy (N, out) with row stride width */
         /* dB (out, r) += s · dyᵀ · u;  du (N, r) = s · dy · B */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s.out, r, N, l->scale, dy, s.width, u, r, 1.0f, ad->dB, r);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, r, s.out, l->scale, dy, s.width, ad->B, r, 0.0f,
-                    l->du, r);
+        matmul(1, 0, s.out, r, N, l->scale, dy, s.width, u, r, 1.0f, ad->dB, r);
+        matmul(0, 0, N, r, s.out, l->scale, dy, s.width, ad->B, r, 0.0f, l->du, r);
         /* dA (r, in) += duᵀ · dropout(x) */
         const float *x = in;
         if (dropping(l)) {
             apply_dropout(l, layer, mod, l->scratch, in, N, s.in, 0);
             x = l->scratch;
         }
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, s.in, N, 1.0f, l->du, r, x, s.in, 1.0f, ad->dA, s.in);
+        matmul(1, 0, r, s.in, N, 1.0f, l->du, r, x, s.in, 1.0f, ad->dA, s.in);
         /* din (N, in) += du · A, through the same dropout mask */
         if (!dropping(l)) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, s.in, r, 1.0f, l->du, r, ad->A, s.in, 1.0f, din,
-                        s.in);
+            matmul(0, 0, N, s.in, r, 1.0f, l->du, r, ad->A, s.in, 1.0f, din, s.in);
         } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, s.in, r, 1.0f, l->du, r, ad->A, s.in, 0.0f,
-                        l->scratch, s.in);
+            matmul(0, 0, N, s.in, r, 1.0f, l->du, r, ad->A, s.in, 0.0f, l->scratch, s.in);
             apply_dropout(l, layer, mod, din, l->scratch, N, s.in, 1);
+        }
+    }
+}
+
+/* Decoding: no dropout, nothing kept for a backward pass, and both products
+ * through the batch-invariant kernel, so that a sequence's tokens do not
+ * depend on its batch here either. The update is scaled after the product
+ * (s · (u·Bᵀ)), where lora_forward's sgemm folds s into it: the two agree to
+ * float rounding. */
+void lora_forward_invariant(const Lora *l, int layer, LoraSite site, float *out, const float *in, int N, float *u,
+                            float *y) {
+    const int r = l->cfg.rank;
+    for (int mod = 0; mod < LORA_N_MODULES; mod++) {
+        const LoraAdapter *ad = &l->adapters[layer * LORA_N_MODULES + mod];
+        if (modules[mod].site != site || !ad->A) continue;
+        ModuleShape s = module_shape(&l->model_cfg, (LoraModule)mod);
+        linear_forward_invariant(u, in, ad->A, NULL, N, s.in, r, 0); /* u (N, r) = x · Aᵀ */
+        linear_forward_invariant(y, u, ad->B, NULL, N, r, s.out, 0); /* y (N, out) = u · Bᵀ */
+        for (int n = 0; n < N; n++) {
+            float *o = out + (size_t)n * s.width + s.col;
+            const float *yn = y + (size_t)n * s.out;
+#pragma omp simd
+            for (int j = 0; j < s.out; j++) o[j] += l->scale * yn[j];
         }
     }
 }

@@ -8,18 +8,20 @@
  * optimizer moments: that, and the base weights' gradient matmuls that the
  * backward pass skips, is where LoRA saves memory and time.
  *
- * The model calls the hooks below from forward.c and backward.c when
- * m->lora is set. Adapters sit at the model's fused linear layers (sites):
- * q, k and v share the (QKV, C) projection, gate and up the (2F, C) one, so
- * an adapter writes into its own column range of the site's output.
+ * The model calls the hooks below from its decoder layer (layer.h) and
+ * backward.c when m->lora is set; cached decoding applies the adapters too,
+ * through the batch-invariant kernel (lora_forward_invariant), so a LoRA
+ * model generates without being merged.
+ *
+ * Adapters sit at the model's fused linear layers (sites): q, k and v
+ * share the (QKV, C) projection, gate and up the (2F, C) one, so an adapter
+ * writes into its own column range of the site's output.
  *
  * Dropout masks come from a hash of (seed, training pass, layer, module,
  * element): the backward pass regenerates them instead of storing them, and
  * the pass counter is the whole state to save for an exact resume.
  *
- * Files are PEFT's: adapter_config.json + adapter_model.safetensors with
- * names like base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight,
- * which peft.PeftModel.from_pretrained loads. */
+ * Files are PEFT's, read and written by io/lora_files.h. */
 #ifndef LMF_LORA_H
 #define LMF_LORA_H
 
@@ -76,18 +78,11 @@ void lora_parse_targets(LoraConfig *cfg, const char *list, const char *flag);
  * The dropout masks are drawn from the same seed. Dies on a bad rank. */
 Lora *lora_new(const ModelConfig *mc, const LoraConfig *cfg, uint64_t seed);
 void lora_free(Lora *l);
-
-/* Writes DIR/adapter_config.json and DIR/adapter_model.safetensors
- * (atomically); base_model is recorded as base_model_name_or_path. */
-void lora_save(const Lora *l, const char *dir, const char *base_model);
-/* Reads an adapter saved by lora_save or by PEFT for a model of shape mc.
- * Dies naming the file and field or tensor on anything missing, malformed
- * or unsupported (DoRA, biases, modules_to_save, per-layer patterns). */
-Lora *lora_load(const char *dir, const ModelConfig *mc);
-/* Reads the tensors of DIR into an existing adapter of the same shape (resume). */
-void lora_load_params(Lora *l, const char *dir);
-/* base_model_name_or_path of DIR/adapter_config.json (malloc'ed), or NULL. */
-char *lora_base_model_path(const char *dir);
+/* An adapter with A and B zero (what lora_load fills). Dies on a bad rank,
+ * dropout or an empty target list. */
+Lora *lora_alloc(const ModelConfig *mc, const LoraConfig *cfg);
+/* PEFT's name of a projection: "q_proj" ... "down_proj". */
+const char *lora_module_name(LoraModule mod);
 
 /* Folds the adapter into the weights: W += s·B·A for every adapted projection. */
 void lora_merge(const Lora *l, Model *m);
@@ -102,5 +97,11 @@ void lora_forward(Lora *l, int layer, LoraSite site, float *out, const float *in
 /* After the site's linear_backward: accumulates dA, dB from dout (N, site
  * width) and adds the adapters' share of the input gradient to din (N, IN). */
 void lora_backward(Lora *l, int layer, LoraSite site, float *din, const float *dout, const float *in, int N);
+
+/* The hook of cached decoding (kv_cache.c), the update of lora_forward
+ * through linear_forward_invariant: each row's result is the same whatever the
+ * other rows. u (N, r) and y (N, max(C, F)) are the caller's scratch. */
+void lora_forward_invariant(const Lora *l, int layer, LoraSite site, float *out, const float *in, int N, float *u,
+                            float *y);
 
 #endif

@@ -11,9 +11,8 @@
  *      scores are kept in RUN_DIR/ref_logps.safetensors for --resume;
  *   3. train: each micro-batch holds the chosen and rejected sequences of
  *      --batch pairs; the loss of a pair gives ∂loss/∂(summed log-prob) of
- *      each answer, which is ∂loss/∂logp of each of its tokens, and
- *      logprob_backward turns that into the gradient on the logits that the
- *      shared trainer back-propagates.
+ *      each answer, which train/sequence_logps.h turns into the gradient on
+ *      the logits that the shared trainer back-propagates.
  * Metrics: the implicit rewards of both answers, their margin and accuracy,
  * and both answers' log-probs (a falling chosen log-prob is DPO's classic
  * failure), in metrics.jsonl, on the progress line and in rewards.svg and
@@ -30,8 +29,8 @@
 #include "../data/preference_pairs.h"
 #include "../io/model_dir.h"
 #include "../io/safetensors.h"
-#include "../kernels/kernels.h"
 #include "../train/dpo_loss.h"
+#include "../train/sequence_logps.h"
 #include "../train/train_options.h"
 #include "../train/trainer.h"
 #include "stages.h"
@@ -49,29 +48,6 @@ typedef struct {
     SeqPlace *places; /* (2 * pairs_per_batch) */
 } PairBatch;
 
-/* Per-token buffers of the log-prob kernels, grown as needed. */
-typedef struct {
-    float *logp, *lse, *dlogp; /* (N) each */
-    size_t cap;
-} Scratch;
-
-static void scratch_reserve(Scratch *s, size_t n) {
-    if (n <= s->cap) return;
-    free(s->logp);
-    s->logp = xalloc_floats(3 * n);
-    s->lse = s->logp + n;
-    s->dlogp = s->logp + 2 * n;
-    s->cap = n;
-}
-
-/* After model_forward over b: the summed answer log-probs of its 2n sequences. */
-static void batch_sequence_logps(Model *m, const Batch *b, const PairBatch *pb, Scratch *s, double *sums) {
-    int N = b->B * b->T;
-    scratch_reserve(s, (size_t)N);
-    logprob_forward(m->act.out, b->targets, N, config_out_width(&m->cfg), 1.0f, s->logp, s->lse, NULL);
-    sequence_logp_sums(s->logp, b->T, pb->places, 2 * pb->n, sums);
-}
-
 /* out (n, 2) = the summed log-probs of each pair's chosen and rejected answer
  * under m; progress shown as "LABEL i/n" unless label is NULL. */
 static void score_pairs(Model *m, const PrefPairs *set, const Layout *L, float *out, const char *label) {
@@ -79,7 +55,7 @@ static void score_pairs(Model *m, const PrefPairs *set, const Layout *L, float *
     PairBatch pb = {0, xmalloc(sizeof(int) * (size_t)P), xmalloc(sizeof(SeqPlace) * 2 * (size_t)P)};
     double *sums = xmalloc(sizeof(double) * 2 * (size_t)P);
     Batch b = {0};
-    Scratch s = {0};
+    SequenceLogps s = {0};
     Progress progress;
     if (label) progress_init(&progress, label, 0, (set->n + P - 1) / P);
     for (int start = 0; start < set->n; start += P) {
@@ -87,7 +63,7 @@ static void score_pairs(Model *m, const PrefPairs *set, const Layout *L, float *
         for (int i = 0; i < pb.n; i++) pb.idx[i] = start + i;
         pref_pairs_pack(set, pb.idx, pb.n, L->max_len, L->packed, L->pad_id, &b, pb.places);
         model_forward(m, b.tokens, b.doc_start, b.B, b.T, 0);
-        batch_sequence_logps(m, &b, &pb, &s, sums);
+        sequence_logps_forward(&s, m, &b, pb.places, 2 * pb.n, sums);
         for (int i = 0; i < 2 * pb.n; i++) out[2 * (size_t)start + i] = (float)sums[i];
         if (!label) continue;
         progress_add_tokens(&progress, (double)b.n_tokens);
@@ -95,7 +71,7 @@ static void score_pairs(Model *m, const PrefPairs *set, const Layout *L, float *
     }
     if (label) progress_finish(&progress);
     batch_free(&b);
-    free(s.logp);
+    sequence_logps_free(&s);
     free(sums);
     free(pb.idx);
     free(pb.places);
@@ -220,8 +196,8 @@ typedef struct {
     long order_epoch;
     PairBatch **slots; /* the PairBatch of each micro-batch slot the trainer uses */
     int n_slots;
-    Scratch scratch;
-    double *sums; /* (2 * pairs_per_batch) */
+    SequenceLogps logps;
+    double *sums, *dsums; /* (2 * pairs_per_batch) each */
 } DpoRun;
 
 /* Training pair number k of the whole run: epochs follow each other, each
@@ -287,25 +263,17 @@ static DpoPairLoss pair_loss(const DpoRun *r, const PrefPair *pair, const float 
 static double dpo_loss_and_grad(void *ctx, Model *m, const Batch *b, double norm, StepStats *stats) {
     DpoRun *r = ctx;
     const PairBatch *pb = b->aux;
-    batch_sequence_logps(m, b, pb, &r->scratch, r->sums);
-    float *dlogp = r->scratch.dlogp;
-    memset(dlogp, 0, sizeof(float) * (size_t)b->B * b->T);
+    sequence_logps_forward(&r->logps, m, b, pb->places, 2 * pb->n, r->sums);
     double loss_sum = 0;
     for (int i = 0; i < pb->n; i++) {
         int p = pb->idx[i];
         DpoPairLoss pl = pair_loss(r, &r->train->pairs[p], r->ref_train + 2 * (size_t)p, r->sums[2 * i],
                                    r->sums[2 * i + 1], "dpo/", stats);
         loss_sum += pl.loss;
-        /* ∂loss/∂(an answer's summed log-prob) is ∂loss/∂logp of each of its
-         * tokens; logprob_backward ignores the unmarked ones */
-        double d[2] = {pl.dchosen / norm, pl.drejected / norm};
-        for (int k = 0; k < 2; k++) {
-            const SeqPlace *s = &pb->places[2 * i + k];
-            float *row = dlogp + (size_t)s->row * b->T + s->start;
-            for (int t = 0; t < s->len; t++) row[t] = (float)d[k];
-        }
+        r->dsums[2 * i + CHOSEN] = pl.dchosen / norm;
+        r->dsums[2 * i + REJECTED] = pl.drejected / norm;
     }
-    logprob_backward(m->act.out, b->targets, dlogp, r->scratch.lse, b->B * b->T, config_out_width(&m->cfg), 1.0f);
+    sequence_logps_backward(&r->logps, m, b, pb->places, 2 * pb->n, r->dsums);
     return loss_sum;
 }
 
@@ -429,7 +397,8 @@ int cmd_dpo(int argc, char **argv) {
                   .total = total,
                   .order = xmalloc(sizeof(int) * (size_t)train.n),
                   .order_epoch = -1,
-                  .sums = xmalloc(sizeof(double) * 2 * (size_t)batch)};
+                  .sums = xmalloc(sizeof(double) * 2 * (size_t)batch),
+                  .dsums = xmalloc(sizeof(double) * 2 * (size_t)batch)};
     Objective obj = {.ctx = &run,
                      .next_batch = next_pair_batch,
                      .loss_and_grad = dpo_loss_and_grad,
@@ -457,8 +426,9 @@ int cmd_dpo(int argc, char **argv) {
         free(run.slots[i]);
     }
     free(run.slots);
-    free(run.scratch.logp);
+    sequence_logps_free(&run.logps);
     free(run.sums);
+    free(run.dsums);
     free(run.order);
     free(ref_logps);
     pref_pairs_free(&train);

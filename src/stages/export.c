@@ -8,7 +8,7 @@
 #include "../base/util.h"
 #include "../io/model_dir.h"
 #include "../io/gguf_export.h"
-#include "../model/lora.h"
+#include "../io/lora_files.h"
 #include "stages.h"
 
 /* The model in DIR; an adapter directory is merged into its base model, its

@@ -5,8 +5,8 @@
 
 #include "../base/args.h"
 #include "../base/util.h"
+#include "../io/lora_files.h"
 #include "../io/model_dir.h"
-#include "../model/lora.h"
 #include "stages.h"
 
 int cmd_merge(int argc, char **argv) {

@@ -16,8 +16,9 @@
  * into a full checkpoint.
  *
  * Every --eval-every steps: the mean loss on the held-out split, and greedy
- * answers to held-out prompts, written to RUN_DIR/generations/step-N.jsonl
- * as {"prompt", "reference", "response"} (which `lmforge gold score` reads). */
+ * answers to held-out prompts (generate_batch, LoRA adapters unmerged),
+ * written to RUN_DIR/generations/step-N.jsonl as {"prompt", "reference",
+ * "response"} (which `lmforge gold score` reads). */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +28,9 @@
 #include "../base/rng.h"
 #include "../base/util.h"
 #include "../data/sft_data.h"
+#include "../io/lora_files.h"
 #include "../io/model_dir.h"
-#include "../model/lora.h"
+#include "../model/generate.h"
 #include "../train/lm_loss.h"
 #include "../train/train_options.h"
 #include "../train/trainer.h"
@@ -102,64 +104,6 @@ static void load_position(void *ctx, const cJSON *state) {
 
 /* ---- evaluation ---- */
 
-/* Greedy answers to prompts[0..n): each prompt a right-padded row (causal
- * attention keeps the padding out of every real token's view), one full
- * forward pass per new token, until <|im_end|>, end of text or max_new
- * tokens. Not generate_batch: its KV-cached pass does not apply LoRA
- * adapters, and this one (model_forward) does. */
-static void generate_answers(Model *m, const Tokenizer *t, const Conversation *prompts, int n, int max_new,
-                             char **answers) {
-    const int T_max = m->cfg.max_seq_len, V = config_out_width(&m->cfg);
-    const int im_end = tokenizer_token_id(t, "<|im_end|>"), eos = tokenizer_eos_id(t);
-    IntVec *seqs = xcalloc((size_t)n, sizeof(IntVec));
-    int *prompt_len = xmalloc(sizeof(int) * (size_t)n), *active = xmalloc(sizeof(int) * (size_t)n);
-    int *done = xcalloc((size_t)n, sizeof(int));
-    for (int i = 0; i < n; i++) {
-        render_prompt(t, &prompts[i], &seqs[i]);
-        int keep = T_max - 1; /* room for one new token: a long prompt keeps its end */
-        if (seqs[i].len > keep) {
-            memmove(seqs[i].data, seqs[i].data + seqs[i].len - keep, sizeof(int) * (size_t)keep);
-            seqs[i].len = keep;
-        }
-        prompt_len[i] = seqs[i].len;
-    }
-    int *tokens = NULL;
-    for (int step = 0; step < max_new; step++) {
-        int rows = 0, width = 0;
-        for (int i = 0; i < n; i++)
-            if (!done[i]) {
-                active[rows++] = i;
-                width = LMF_MAX(width, seqs[i].len);
-            }
-        if (rows == 0) break;
-        tokens = xrealloc(tokens, sizeof(int) * (size_t)rows * width);
-        for (int k = 0; k < rows; k++) {
-            const IntVec *s = &seqs[active[k]];
-            for (int p = 0; p < width; p++) tokens[k * width + p] = p < s->len ? s->data[p] : 0;
-        }
-        model_forward(m, tokens, NULL, rows, width, 0);
-        for (int k = 0; k < rows; k++) {
-            IntVec *s = &seqs[active[k]];
-            const float *logits = m->act.out + ((size_t)k * width + (size_t)s->len - 1) * V; /* (V) */
-            int best = 0;
-            for (int v = 1; v < V; v++)
-                if (logits[v] > logits[best]) best = v;
-            if (best == im_end || best == eos) done[active[k]] = 1;
-            else intvec_push(s, best);
-            if (s->len == T_max) done[active[k]] = 1;
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        answers[i] = tokenizer_decode(t, seqs[i].data + prompt_len[i], seqs[i].len - prompt_len[i], NULL);
-        intvec_free(&seqs[i]);
-    }
-    free(tokens);
-    free(seqs);
-    free(prompt_len);
-    free(active);
-    free(done);
-}
-
 /* Equal after trimming white space at both ends. */
 static int same_answer(const char *a, const char *b) {
     while (isspace((unsigned char)*a)) a++;
@@ -194,10 +138,25 @@ static double held_out_loss(SftRun *r, Model *m) {
  * the share that equals the reference answer. */
 static double write_generations(SftRun *r, Model *m, long step) {
     int n = LMF_MIN(r->eval_prompts, r->eval->n);
-    Conversation *prompts = xmalloc(sizeof(Conversation) * (size_t)LMF_MAX(n, 1));
-    char **answers = xmalloc(sizeof(char *) * (size_t)LMF_MAX(n, 1));
-    for (int i = 0; i < n; i++) prompts[i] = r->eval->items[i].prompt;
-    generate_answers(m, r->tok, prompts, n, r->max_new_tokens, answers);
+    Conversation *conversations = xmalloc(sizeof(Conversation) * (size_t)LMF_MAX(n, 1));
+    for (int i = 0; i < n; i++) conversations[i] = r->eval->items[i].prompt;
+    RenderedPrompts prompts = render_prompts(r->tok, conversations, NULL, n);
+    int keep = m->cfg.max_seq_len - 1; /* room for one new token: a long prompt keeps its end */
+    for (int i = 0; i < n; i++)
+        if (prompts.lens[i] > keep) {
+            prompts.tokens[i] += prompts.lens[i] - keep;
+            prompts.lens[i] = keep;
+        }
+    /* greedy, with the LoRA adapters (if any) as they are, unmerged */
+    SampleOptions o = sample_options_default();
+    o.temperature = 0;
+    o.max_new_tokens = r->max_new_tokens;
+    int stop_ids[2];
+    o.stop_ids = stop_ids;
+    o.n_stop_ids = generation_stop_ids(r->tok, stop_ids);
+    o.tokenizer = r->tok;
+    Generation *answers = xcalloc((size_t)LMF_MAX(n, 1), sizeof(Generation));
+    generate_batch(m, prompts.tokens, prompts.lens, n, &o, answers);
     char *dir = path_join(r->run_dir, "generations"), *path = xsprintf("%s/step-%ld.jsonl", dir, step);
     make_dirs(dir);
     JsonlWriter *w = jsonl_writer_open(path);
@@ -207,17 +166,18 @@ static double write_generations(SftRun *r, Model *m, long step) {
         cJSON *line = cJSON_CreateObject();
         cJSON_AddItemToObject(line, "prompt", conversation_to_json(&e->prompt));
         cJSON_AddStringToObject(line, "reference", e->reference);
-        cJSON_AddStringToObject(line, "response", answers[i]);
+        cJSON_AddStringToObject(line, "response", answers[i].text);
         jsonl_write(w, line);
         cJSON_Delete(line);
-        right += same_answer(answers[i], e->reference);
-        free(answers[i]);
+        right += same_answer(answers[i].text, e->reference);
     }
     jsonl_writer_close(w);
     free(dir);
     free(path);
-    free(prompts);
+    generations_free(answers, n);
     free(answers);
+    rendered_prompts_free(&prompts);
+    free(conversations);
     return n ? (double)right / n : 0;
 }
 

@@ -5,7 +5,7 @@
  * gradient is the opposite rotation, so one kernel serves both passes. */
 #include <math.h>
 
-#include "kernels.h"
+#include "../kernels.h"
 
 void rope_tables(float *cos_table, float *sin_table, int max_T, int HS, float theta) {
     int half = HS / 2;

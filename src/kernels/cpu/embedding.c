@@ -2,7 +2,7 @@
 #include <omp.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "../kernels.h"
 
 void embedding_forward(float *out, const int *tokens, const float *table, int N, int C) {
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= SMALL_WORK)

@@ -11,8 +11,8 @@
  * Rows are independent, so threads split the rows. */
 #include <math.h>
 
-#include "fastmath.h"
-#include "kernels.h"
+#include "../fastmath.h"
+#include "../kernels.h"
 #include "reduce.h"
 
 /* Σ e^d over the row, d = z·inv_temp − max, and Σ e^d·d when weighted is not NULL (for the entropy), in the

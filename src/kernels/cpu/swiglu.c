@@ -2,8 +2,8 @@
  *   h = silu(g) · u,   silu(g) = g · σ(g)
  *   dg = dh · u · σ(g) · (1 + g · (1 − σ(g))),   du = dh · silu(g)
  * gate and up come from one fused matmul, so they sit side by side in a row. */
-#include "fastmath.h"
-#include "kernels.h"
+#include "../fastmath.h"
+#include "../kernels.h"
 
 void swiglu_forward(float *h, const float *gu, int N, int F) {
 #pragma omp parallel for schedule(static) if ((size_t)N * F >= SMALL_WORK)

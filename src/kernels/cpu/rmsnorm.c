@@ -6,8 +6,8 @@
 #include <omp.h>
 #include <stdlib.h>
 
-#include "../base/util.h"
-#include "kernels.h"
+#include "../../base/util.h"
+#include "../kernels.h"
 #include "reduce.h"
 
 void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps) {

@@ -13,7 +13,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "kernels.h"
+#include "../kernels.h"
 
 #ifdef LMF_BLAS_BLIS
 #include <blis.h>
@@ -162,4 +162,11 @@ void linear_backward(float *din, float *dW, float *dbias, const float *dout, con
     if (dW) /* dW (OUT,IN) += dout^T (OUT,N) · in (N,IN) */
         sgemm_sliced(1, 0, OUT, IN, N, dout, OUT, in, IN, 1.0f, dW, IN, NULL);
     if (dbias) column_sums_accumulate(dbias, dout, N, OUT);
+}
+
+void matmul(int transA, int transB, int M, int Nc, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+            float beta, float *C, int ldc) {
+    blas_follow_omp_threads();
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, Nc, K, alpha,
+                A, lda, B, ldb, beta, C, ldc);
 }

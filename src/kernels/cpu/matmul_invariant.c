@@ -23,7 +23,7 @@
  *   portable     8 lanes of plain C multiply and add, 4 × 2 blocks
  * A build gives the same results at any batch size; two builds (two paths)
  * may differ in the last bits, as their lane counts and FMA differ. */
-#include "kernels.h"
+#include "../kernels.h"
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>

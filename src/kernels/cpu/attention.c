@@ -21,9 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../base/util.h"
-#include "fastmath.h"
-#include "kernels.h"
+#include "../../base/util.h"
+#include "../fastmath.h"
+#include "../kernels.h"
 #include "reduce.h"
 
 #define ATT_BLOCK 64
@@ -172,4 +172,48 @@ void attention_backward(float *dqkv, const float *dout, const float *out, const 
     }
     free(blocks);
     free(first);
+}
+
+/* One work unit is one (row, head) pair: its scores against keys 0..pos live
+ * in a per-thread buffer, become unnormalised probabilities, and weight the
+ * values. Sums are reduce.h's fixed trees, so a unit's result depends on its
+ * own row alone. */
+void attention_decode(float *out, const float *q, int q_stride, const float *k, const float *v, const int *seq,
+                      size_t seq_stride, const int *pos, int N, int NH, int NKV, int HS) {
+    const int KV = NKV * HS, Q = NH * HS, group = NH / NKV;
+    const float scale = 1.0f / sqrtf((float)HS);
+    double work = 0; /* multiply-adds, to leave small calls on one thread */
+    int max_keys = 0;
+    for (int i = 0; i < N; i++) {
+        work += 2.0 * (pos[i] + 1) * NH * HS;
+        if (pos[i] + 1 > max_keys) max_keys = pos[i] + 1;
+    }
+#pragma omp parallel if (work > 32768)
+    {
+        float *p = xalloc_floats((size_t)max_keys); /* scores, then unnormalised probabilities */
+#pragma omp for schedule(dynamic)
+        for (int unit = 0; unit < N * NH; unit++) {
+            int i = unit / NH, h = unit % NH, n_keys = pos[i] + 1;
+            const float *qh = q + (size_t)i * q_stride + (size_t)h * HS;
+            const float *kh = k + (size_t)seq[i] * seq_stride + (size_t)(h / group) * HS; /* key 0 of its kv head */
+            const float *vh = v + (size_t)seq[i] * seq_stride + (size_t)(h / group) * HS;
+            float max = -INFINITY;
+            for (int j = 0; j < n_keys; j++) {
+                p[j] = dot_fixed(qh, kh + (size_t)j * KV, HS) * scale;
+                max = max_f(max, p[j]);
+            }
+#pragma omp simd
+            for (int j = 0; j < n_keys; j++) p[j] = fast_expf(p[j] - max);
+            float sum = sum_fixed(p, n_keys);
+            float *o = out + (size_t)i * Q + (size_t)h * HS, inv = 1.0f / sum;
+            for (int e = 0; e < HS; e++) o[e] = 0;
+            for (int j = 0; j < n_keys; j++) {
+                const float *vj = vh + (size_t)j * KV;
+                float pj = p[j] * inv;
+#pragma omp simd
+                for (int e = 0; e < HS; e++) o[e] += pj * vj[e];
+            }
+        }
+        free(p);
+    }
 }

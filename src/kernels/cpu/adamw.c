@@ -6,8 +6,8 @@
 #include <omp.h>
 #include <stdlib.h>
 
-#include "../base/util.h"
-#include "kernels.h"
+#include "../../base/util.h"
+#include "../kernels.h"
 #include "reduce.h"
 
 void adamw_update(float *param, const float *grad, float grad_scale, float *m, float *v, size_t n, float lr,
