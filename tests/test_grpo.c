@@ -149,3 +149,27 @@ TEST_SLOW(rlvr_recipe_runs_grpo_beside_ppo_in_miniature) {
     free(run);
     free(dir);
 }
+
+/* With --lora only the adapters train (the model files are PEFT's), generation runs them unmerged, the reward is
+ * learnt as well, and a run stopped by its reward program resumes exactly (the dropout state included). */
+TEST_SLOW(grpo_trains_lora_adapters_and_resumes_them_exactly) {
+    char *dir = test_tmpdir("grpo-lora");
+    char *sft = ppo_test_write_sft(dir, "sft");
+    write_tasks(dir);
+    free(write_judge(dir));
+    CHECK(grpo(dir, sft, "learn", "--steps 20 --eval-at-start --reward exact --lora --lr 1e-2") == 0);
+    double first, last;
+    first_last(dir, "learn", &first, &last);
+    CHECK_MSG(last >= first + 0.3, "held-out exact match with LoRA %.3f -> %.3f", first, last);
+    CHECK(test_system("test -f %s/learn/model/adapter_model.safetensors && test ! -f %s/learn/model/model.safetensors",
+                      dir, dir) == 0);
+    CHECK(grpo_with_judge(dir, sft, "whole", "none", "--lora --lr 1e-2") == 0);
+    CHECK(grpo_with_judge(dir, sft, "die", "die", "--lora --lr 1e-2") == 1);
+    CHECK(grpo_with_judge(dir, sft, "die", "die", "--lora --lr 1e-2 --resume") == 0);
+    CHECK_MSG(test_system("cmp -s %s/whole/model/adapter_model.safetensors %s/die/model/adapter_model.safetensors", dir,
+                          dir) == 0,
+              "the resumed LoRA run ends with other adapters than the uninterrupted one");
+    if (!test_failed()) test_system("rm -rf %s", dir);
+    free(sft);
+    free(dir);
+}

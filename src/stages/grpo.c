@@ -21,6 +21,7 @@
 #include "../data/task_prompts.h"
 #include "../io/model_dir.h"
 #include "../pipeline/reward_program.h"
+#include "../train/adapter.h"
 #include "../train/grpo_objective.h"
 #include "stages.h"
 
@@ -71,14 +72,15 @@ int cmd_grpo(int argc, char **argv) {
                      .prompts_per_step = 16, .group = 8, .minibatch = 0, .updates = 1, .max_new_tokens = 64,
                      .max_tokens = 8192, .eval_limit = 200, .resample_rounds = 2, .keep = 2, .seed = 1,
                      .temperature = 1.0f, .top_p = 1.0f, .epsilon = 0.2f, .epsilon_high = 0, .beta = 0,
-                     .scale_eps = 1e-4f, .lr = 1e-5f, .min_lr_ratio = 1.0f, .grad_clip = 1.0f, .reward_timeout = 60};
+                     .scale_eps = 1e-4f, .lr = 0, .min_lr_ratio = 1.0f, .grad_clip = 1.0f, .reward_timeout = 60};
+    LoraOptions lora = lora_options_defaults();
     Option opts[] = {
         OPT_STR("init", &o.init, "the model to start from (an SFT model; required)"),
         OPT_STR("prompts", &o.prompts, "JSONL prompts with their gold answers: {\"prompt\"|\"messages\", \"answer\", ...} "
                                        "(required)"),
         OPT_STR("eval", &o.eval, "held-out prompts with answers: greedy answers scored by the verifiers at each "
                                  "evaluation"),
-        OPT_INT("eval-limit", &o.eval_limit, "held-out prompts evaluated (0: all)"),
+        OPT_INT("eval-limit", &o.eval_limit, "held-out prompts evaluated, spread over the file (0: all)"),
         OPT_STR("out", &o.out, "run directory: checkpoints, metrics.jsonl, reward.svg, model/"),
         OPT_LIST("reward", &o.rewards, "NAME[:WEIGHT], repeatable: exact, number, regex, length (verifiers), cmd "
                                        "(--reward-cmd), model (--reward-model); the reward is the weighted sum"),
@@ -107,7 +109,8 @@ int cmd_grpo(int argc, char **argv) {
         OPT_INT("resample-rounds", &o.resample_rounds, "with --dynamic-sampling: rounds of fresh prompts per step"),
         OPT_FLAG("shuffle-rewards", &o.shuffle_rewards, "a control run: each step's rewards go to its answers at "
                                                         "random (nothing should be learnt)"),
-        OPT_FLOAT("lr", &o.lr, "peak learning rate"),
+        OPT_FLOAT("lr", &o.lr, "peak learning rate; 0: 1e-5, or 1e-4 with --lora"),
+        LORA_OPTIONS(&lora),
         OPT_STR("schedule", &o.schedule, "learning-rate schedule: constant, cosine or linear"),
         OPT_LONG("warmup", &o.warmup, "warm-up steps"),
         OPT_FLOAT("min-lr-ratio", &o.min_lr_ratio, "the decay ends at lr * this"),
@@ -132,6 +135,7 @@ int cmd_grpo(int argc, char **argv) {
     if (o.minibatch < 0 || o.max_tokens < 1) die("grpo: --minibatch must be 0 or positive, --max-tokens positive");
     if (o.epsilon < 0 || o.epsilon_high < 0 || o.beta < 0) die("grpo: --epsilon, --epsilon-high and --beta are >= 0");
     if (o.reward_cmd && !(o.reward_timeout > 0)) die("grpo: --reward-timeout must be positive");
+    if (!o.lr) o.lr = lora.use ? 1e-4f : 1e-5f;
 
     GrpoConfig c = {.prompts = o.prompts_per_step, .group = o.group, .minibatch = o.minibatch, .updates = o.updates,
                     .temperature = o.temperature, .top_p = o.top_p, .max_new_tokens = o.max_new_tokens,
@@ -177,8 +181,20 @@ int cmd_grpo(int argc, char **argv) {
     oc.weight_decay = 0;
     oc.grad_clip = o.grad_clip;
     TrainPart part = {.name = NULL, .final_dir = "model", .model = policy.model, .optim = oc};
+    Adapter adapter = {0};
+    char *base_path = realpath(o.init, NULL);
+    if (lora.use) { /* the adapters are trained and saved; the model stays as it is, and is the reference */
+        adapter = adapter_attach(policy.model, &lora, policy.tokenizer, base_path ? base_path : o.init,
+                                 (uint64_t)o.seed);
+        part.trainable = adapter_params;
+        part.save = adapter_save;
+        part.load = adapter_load;
+        part.ctx = &adapter;
+        info("LoRA: rank %d, alpha %g on %s: %.3fM trainable parameters", adapter.lora->cfg.rank,
+             adapter.lora->cfg.alpha, lora.targets, adapter.lora->n_params / 1e6);
+    }
     TrainConfig tc = train_config_defaults();
-    tc.stage = "grpo";
+    tc.stage = lora.use ? "grpo-lora" : "grpo";
     tc.run_dir = o.out;
     tc.max_steps = o.steps;
     tc.schedule = (Schedule){schedule_parse(o.schedule), o.warmup, o.steps, o.min_lr_ratio};
@@ -203,6 +219,10 @@ int cmd_grpo(int argc, char **argv) {
         free(svg);
     }
     info("reward curves in %s/reward.svg%s", o.out, o.beta > 0 ? ", KL in kl.svg" : "");
+    if (lora.use) info("adapter in %s/model; lmforge merge --adapter %s/model --out DIR makes a full checkpoint", o.out,
+                       o.out);
+    adapter_detach(&adapter, policy.model);
+    free(base_path);
     grpo_objective_free(grpo);
     reward_program_stop(program);
     task_prompts_free(tasks, n_tasks);

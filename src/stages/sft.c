@@ -28,10 +28,10 @@
 #include "../base/rng.h"
 #include "../base/util.h"
 #include "../data/sft_data.h"
-#include "../io/lora_files.h"
 #include "../io/model_dir.h"
 #include "../model/generate.h"
 #include "../train/lm_loss.h"
+#include "../train/adapter.h"
 #include "../train/train_options.h"
 #include "../train/trainer.h"
 #include "stages.h"
@@ -189,27 +189,6 @@ static void evaluate_sft(void *ctx, Model *m, StepStats *stats) {
         stats_add(stats, "eval/exact_match", write_generations(r, m, r->micro_batches / r->grad_accum));
 }
 
-/* ---- LoRA: what the trainer trains and saves instead of the model ---- */
-
-typedef struct {
-    Lora *lora;
-    const Tokenizer *tok;
-    const char *base_model; /* recorded in adapter_config.json */
-} AdapterRun;
-
-static ParamSet adapter_params(void *ctx) {
-    Lora *l = ((AdapterRun *)ctx)->lora;
-    return (ParamSet){l->params, l->grads, l->n_params, l->tensors, l->n_tensors};
-}
-
-static void save_adapter(void *ctx, const char *dir) {
-    AdapterRun *a = ctx;
-    lora_save(a->lora, dir, a->base_model);
-    tokenizer_save(a->tok, dir);
-}
-
-static void load_adapter(void *ctx, const char *dir) { lora_load_params(((AdapterRun *)ctx)->lora, dir); }
-
 /* ---- the command ---- */
 
 static void report_data(const char *what, const SftData *d, int max_len) {
@@ -225,9 +204,9 @@ static void report_data(const char *what, const SftData *d, int max_len) {
 }
 
 int cmd_sft(int argc, char **argv) {
-    const char *init = NULL, *tokenizer_path = NULL, *lora_targets = "q,k,v,o,gate,up,down";
-    int last_turn_only = 0, eval_prompts = 16, max_new_tokens = 64, eval_at_start = 0, use_lora = 0, lora_rank = 8;
-    float lora_alpha = 16, lora_dropout = 0.05f;
+    const char *init = NULL, *tokenizer_path = NULL;
+    int last_turn_only = 0, eval_prompts = 16, max_new_tokens = 64, eval_at_start = 0;
+    LoraOptions lora = lora_options_defaults();
     TrainOptions t = train_options_defaults();
     t.out = "runs/sft";
     t.batch = 16;
@@ -239,11 +218,7 @@ int cmd_sft(int argc, char **argv) {
         TRAIN_DATA_OPTIONS(&t, "training data: {\"messages\"} or {\"prompt\",\"completion\"} JSONL (required)"),
         OPT_FLAG("last-turn-only", &last_turn_only, "train only the last assistant turn of a multi-turn chat"),
         TRAIN_OPTIONS(&t, "examples", "peak learning rate; 0: 1e-4, or 1e-3 with --lora"),
-        OPT_FLAG("lora", &use_lora, "train LoRA adapters on a frozen model instead of the whole model"),
-        OPT_INT("lora-r", &lora_rank, "LoRA rank r"),
-        OPT_FLOAT("lora-alpha", &lora_alpha, "LoRA alpha: the update is scaled by alpha / r"),
-        OPT_FLOAT("lora-dropout", &lora_dropout, "dropout on the adapters' input"),
-        OPT_STR("lora-targets", &lora_targets, "projections with adapters: q,k,v,o,gate,up,down or all-linear"),
+        LORA_OPTIONS(&lora),
         OPT_FLAG("eval-at-start", &eval_at_start, "evaluate the starting model too (generations/step-0.jsonl)"),
         OPT_INT("eval-prompts", &eval_prompts, "held-out prompts answered at each evaluation"),
         OPT_INT("max-new-tokens", &max_new_tokens, "longest answer generated at evaluation"),
@@ -290,7 +265,7 @@ int cmd_sft(int argc, char **argv) {
 
     long per_epoch = (train->n + batch - 1) / batch; /* micro-batches */
     if (!steps) steps = (per_epoch * t.epochs + grad_accum - 1) / grad_accum;
-    if (!t.lr) t.lr = use_lora ? 1e-3f : 1e-4f;
+    if (!t.lr) t.lr = lora.use ? 1e-3f : 1e-4f;
 
     int pad_id = tokenizer_eos_id(tok) >= 0 ? tokenizer_eos_id(tok) : 0;
     SftRun run = {.train = train, .eval = eval, .tok = tok, .batch = batch, .max_row = seq_len, .packed = packing,
@@ -299,27 +274,24 @@ int cmd_sft(int argc, char **argv) {
     run.order = xmalloc(sizeof(int) * (size_t)train->n);
     shuffle_epoch(&run);
 
-    TrainConfig tc = train_options_config(&t, use_lora ? "sft-lora" : "sft", steps);
+    TrainConfig tc = train_options_config(&t, lora.use ? "sft-lora" : "sft", steps);
     char *base_path = realpath(init, NULL);
-    AdapterRun adapter = {NULL, tok, base_path ? base_path : init};
+    Adapter adapter = {0};
     const ModelConfig *c = &m->cfg;
     double act_gb = model_activation_bytes(c, (size_t)batch * seq_len, 1) / 1e9;
     info("model: %.2fM parameters (C %d, L %d, NH %d, NKV %d, F %d, V %d)", m->n_params / 1e6, c->dim, c->n_layers,
          c->n_heads, c->n_kv_heads, c->ffn_hidden, c->vocab_size);
-    if (use_lora) {
-        LoraConfig lc = lora_config_defaults();
-        lc.rank = lora_rank;
-        lc.alpha = lora_alpha;
-        lc.dropout = lora_dropout;
-        lora_parse_targets(&lc, lora_targets, "--lora-targets");
-        adapter.lora = run.lora = m->lora = lora_new(c, &lc, (uint64_t)seed);
+    if (lora.use) {
+        adapter = adapter_attach(m, &lora, tok, base_path ? base_path : init, (uint64_t)seed);
+        run.lora = adapter.lora;
+        const LoraConfig lc = adapter.lora->cfg;
         tc.trainable = adapter_params;
-        tc.save_model = save_adapter;
-        tc.load_model = load_adapter;
+        tc.save_model = adapter_save;
+        tc.load_model = adapter_load;
         tc.model_ctx = &adapter;
         info("LoRA: rank %d, alpha %g, dropout %g on %s: %.3fM trainable parameters (%.2f%% of the model), "
              "at most %.2f GB to train",
-             lc.rank, lc.alpha, lc.dropout, lora_targets, adapter.lora->n_params / 1e6,
+             lc.rank, lc.alpha, lc.dropout, lora.targets, adapter.lora->n_params / 1e6,
              100.0 * adapter.lora->n_params / m->n_params,
              (4.0 * m->n_params + 16.0 * adapter.lora->n_params) / 1e9 + act_gb);
     } else {
@@ -349,10 +321,9 @@ int cmd_sft(int argc, char **argv) {
     if (eval->n)
         info("held-out loss %.4f, exact match %.3f (answers in %s/generations/)", stats_mean(&r.last_eval, "eval/loss"),
              stats_mean(&r.last_eval, "eval/exact_match"), out);
-    if (use_lora) info("adapter in %s/model; lmforge merge --adapter %s/model --out DIR makes a full checkpoint", out, out);
+    if (lora.use) info("adapter in %s/model; lmforge merge --adapter %s/model --out DIR makes a full checkpoint", out, out);
 
-    lora_free(adapter.lora);
-    m->lora = NULL;
+    adapter_detach(&adapter, m);
     free(base_path);
     free(run.order);
     sft_data_free(train);

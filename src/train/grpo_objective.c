@@ -11,6 +11,7 @@
 #include "../base/util.h"
 #include "../io/model_dir.h"
 #include "../kernels/kernels.h"
+#include "../model/lora.h"
 #include "rollout.h"
 
 struct GrpoObjective {
@@ -389,11 +390,14 @@ static void grpo_evaluate(void *ctx, Model *m, StepStats *stats) {
     GrpoObjective *g = ctx;
     (void)m;
     if (!g->in.eval) return;
+    /* --eval-limit prompts spread evenly over the file, which may hold one family after another */
     int n = g->in.eval_limit > 0 ? LMF_MIN(g->in.eval_limit, g->in.n_eval) : g->in.n_eval;
+    int *which = xmalloc(sizeof(int) * (size_t)n);
+    for (int i = 0; i < n; i++) which[i] = (int)((long)i * g->in.n_eval / n);
     IntVec *rendered = xcalloc((size_t)n, sizeof(IntVec));
     RenderedPrompts r = {n, rendered, xmalloc(sizeof(int *) * (size_t)n), xmalloc(sizeof(int) * (size_t)n)};
     for (int i = 0; i < n; i++) {
-        render_prompt(g->in.tok, &g->in.eval[i].prompt, &rendered[i]);
+        render_prompt(g->in.tok, &g->in.eval[which[i]].prompt, &rendered[i]);
         r.tokens[i] = rendered[i].data;
         r.lens[i] = rendered[i].len;
     }
@@ -406,7 +410,7 @@ static void grpo_evaluate(void *ctx, Model *m, StepStats *stats) {
         const RewardFn *fn = &g->c.rewards[f];
         if (fn->source != REWARD_VERIFIER) continue;
         double sum = 0;
-        for (int i = 0; i < n; i++) sum += verifier_reward(g, fn->verifier, &g->in.eval[i], &gens[i]);
+        for (int i = 0; i < n; i++) sum += verifier_reward(g, fn->verifier, &g->in.eval[which[i]], &gens[i]);
         char key[48];
         snprintf(key, sizeof key, "eval/%s", fn->name);
         stats_add(stats, key, sum / n);
@@ -415,6 +419,7 @@ static void grpo_evaluate(void *ctx, Model *m, StepStats *stats) {
     stats_add(stats, "eval/reward", total);
     generations_free(gens, n);
     free(gens);
+    free(which);
     rendered_prompts_free(&r);
 }
 
@@ -426,6 +431,7 @@ static cJSON *grpo_save_state(void *ctx) {
     cJSON_AddNumberToObject(s, "cursor", g->cursor);
     cJSON_AddItemToObject(s, "order", cJSON_CreateIntArray(g->order, g->in.n_tasks));
     cJSON_AddItemToObject(s, "rng", rng_to_json(&g->rng));
+    if (g->in.policy->lora) cJSON_AddNumberToObject(s, "lora_dropout_pass", (double)g->in.policy->lora->pass);
     return s;
 }
 
@@ -438,6 +444,7 @@ static void grpo_load_state(void *ctx, const cJSON *s) {
         die("%s: the prompt file has changed since this run began", where);
     for (int i = 0; i < g->in.n_tasks; i++) g->order[i] = cJSON_GetArrayItem(order, i)->valueint;
     rng_from_json(&g->rng, json_get_array(s, "rng", where), where);
+    if (g->in.policy->lora) g->in.policy->lora->pass = (uint64_t)json_get_int64(s, "lora_dropout_pass", where);
 }
 
 /* ---- set-up ---- */
