@@ -56,6 +56,8 @@ TEST(input_jsonl_refuses_text_that_is_not_utf8_or_holds_nul) {
         {BYTES("{\"text\": \"\\uDC00x\"}\n"), "d.jsonl:1: a lone surrogate escape (a low half without its high half)"},
         {BYTES("\xFF\xFE{\0\"\0"), "d.jsonl:1: UTF-16 text (it starts with a UTF-16 byte order mark); convert it to UTF-8"},
         {BYTES("\xFF\xFE\0\0{\0\0\0"), "d.jsonl:1: UTF-32 text"},
+        {BYTES("{\"text\": \"a\tb\"}\n"), "d.jsonl:1: a raw control character inside a string (JSON wants it escaped"},
+        {BYTES("{\"te\x01xt\": 1}\n"), "d.jsonl:1: a raw control character inside a string"},
     };
     for (size_t i = 0; i < LMF_ARRAY_LEN(cases); i++) {
         char *p = write_in(dir, "d.jsonl", cases[i].bytes, cases[i].len);
@@ -65,12 +67,12 @@ TEST(input_jsonl_refuses_text_that_is_not_utf8_or_holds_nul) {
 
     /* What must stay accepted: an escaped backslash before "u0000", a valid
      * surrogate pair, a UTF-8 byte order mark, and 4-byte UTF-8. */
-    const char good[] = "\xEF\xBB\xBF{\"a\": \"\\\\u0000 \\ud83d\\ude00 \xF0\x9F\x98\x80\"}\n";
+    const char good[] = "\xEF\xBB\xBF{\t\"a\":\t\"\\\\u0000 \\ud83d\\ude00 \xF0\x9F\x98\x80\\\"\\t\"}\n";
     char *p = write_in(dir, "good.jsonl", good, sizeof good - 1);
     JsonlReader *r = jsonl_open(p);
     JsonlRecord rec;
     CHECK(jsonl_next(r, &rec));
-    CHECK(strcmp(jsonl_get_string(&rec, "a"), "\\u0000 \xF0\x9F\x98\x80 \xF0\x9F\x98\x80") == 0);
+    CHECK(strcmp(jsonl_get_string(&rec, "a"), "\\u0000 \xF0\x9F\x98\x80 \xF0\x9F\x98\x80\"\t") == 0);
     jsonl_close(r);
     free(p);
     test_system("rm -rf %s", dir);
@@ -392,5 +394,47 @@ TEST(input_safetensors_shards_stay_in_the_checkpoint_folder) {
     free(outside);
     free(inside);
     free(index);
+    free(dir);
+}
+
+static void load_tokenizer(void *path) { tokenizer_free(tokenizer_load(path)); }
+
+/* tokenizer.json and tokenizer_config.json follow the same policy as every other JSON file. */
+TEST(input_tokenizer_files_follow_the_json_policy) {
+    char *dir = test_tmpdir("policy-tok");
+    char *corpus = fixture_write_text(dir, "corpus.txt", 200, 3);
+    Tokenizer *tok = fixture_tokenizer(corpus, 270);
+    char *tok_dir = path_join(dir, "tok"), *json = path_join(tok_dir, "tokenizer.json");
+    tokenizer_save(tok, tok_dir);
+    tokenizer_free(tok);
+    size_t len;
+    char *text = read_file(json, &len);
+    char *vocab = strstr(text, "\"vocab\": {"), *type = strstr(text, "\"type\"");
+    CHECK(vocab && type);
+    if (vocab && type) {
+        /* a key twice in the vocabulary */
+        size_t at = (size_t)(vocab - text) + strlen("\"vocab\": {");
+        char *dup = xsprintf("%.*s\"twice\": 1, \"twice\": 2, %s", (int)at, text, text + at);
+        write_bytes(json, dup, strlen(dup));
+        CHECK_DIES(load_tokenizer, tok_dir, "key \"twice\" appears twice in one object");
+        free(dup);
+        /* a raw tab inside a string */
+        char *tab = xstrdup(text);
+        tab[type - text + 3] = '\t';
+        write_bytes(json, tab, strlen(tab));
+        CHECK_DIES(load_tokenizer, tok_dir, "a raw control character inside a string");
+        free(tab);
+        /* and tokenizer_config.json */
+        write_bytes(json, text, len);
+        char *config = path_join(tok_dir, "tokenizer_config.json");
+        write_bytes(config, "{\"a\": 1, \"a\": 2}", 16);
+        CHECK_DIES(load_tokenizer, tok_dir, "tokenizer_config.json: key \"a\" appears twice in one object");
+        free(config);
+    }
+    free(text);
+    free(json);
+    free(tok_dir);
+    free(corpus);
+    test_system("rm -rf %s", dir);
     free(dir);
 }

@@ -56,6 +56,27 @@ static int hex4(const char *s, size_t len, unsigned *out) {
 const char *json_text_problem(const char *s, size_t len, size_t *offset) {
     const char *why = text_problem(s, len, offset);
     if (why) return why;
+    /* A raw control character (a tab, a line break...) inside a string is not JSON: it must be escaped ("\t",
+     * "\n"). cJSON takes it as it is; other readers refuse the file, or split the line there. */
+    /* (Reported when the string closes: in one that never does, the line break is the end of the line, and the
+     * record is not valid JSON.) */
+    for (size_t i = 0, in_string = 0, control = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!in_string) {
+            in_string = c == '"';
+            control = 0;
+        } else if (c == '\\') {
+            i++;
+        } else if (c == '"') {
+            in_string = 0;
+            if (control) {
+                *offset = control - 1;
+                return "a raw control character inside a string (JSON wants it escaped: \\t, \\n, \\u0001...)";
+            }
+        } else if (c < 0x20 && !control) {
+            control = i + 1;
+        }
+    }
     /* A backslash can only start an escape (outside strings JSON has none;
      * cJSON refuses a stray one later). Skipping the escaped character keeps
      * "\\u0000" (a backslash, then text) from being mistaken for an escape. */

@@ -7,6 +7,8 @@
  *     mark is named as such; a UTF-8 byte order mark may be skipped;
  *   - no NUL byte, nor a \u0000 escape in a JSON string (cJSON ends the
  *     string there and silently drops the rest of it);
+ *   - no raw control character (a tab, a line break) inside a JSON string:
+ *     JSON wants it escaped, and cJSON alone would take it;
  *   - no lone surrogate escape (\ud800 without its low half) in JSON;
  *   - no key twice in one JSON object (parsers disagree on which one wins);
  *   - nesting deeper than cJSON's limit is reported as such, not as
@@ -27,7 +29,8 @@ size_t utf8_bom_length(const char *s, size_t len);
  * byte, invalid UTF-8) with its byte offset in *offset, or NULL. */
 const char *text_problem(const char *s, size_t len, size_t *offset);
 
-/* JSON text: text_problem(), then the escapes: \u0000 and lone surrogates. */
+/* JSON text: text_problem(), raw control characters inside strings, then the escapes: \u0000 and lone
+ * surrogates. */
 const char *json_text_problem(const char *s, size_t len, size_t *offset);
 
 /* The first key that appears twice in one object, anywhere in the tree, or

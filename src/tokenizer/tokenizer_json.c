@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/input_check.h"
 #include "../base/util.h"
 #include "byte_level.h"
 #include "tokenizer_internal.h"
@@ -66,13 +67,32 @@ static uint8_t *scratch(Loader *l, size_t n) {
     return l->buf;
 }
 
+/* The line of byte offset `at` in text. */
+static int line_of(const char *text, size_t len, size_t at) {
+    int line = 1;
+    for (size_t i = 0; i < at && i < len; i++) line += text[i] == '\n';
+    return line;
+}
+
+/* The input policy (base/input_check.h), as every JSON reader applies it, then cJSON. */
 static cJSON *parse_json(Loader *l, const char *text, size_t len) {
+    size_t offset;
+    const char *why = json_text_problem(text, len, &offset);
+    if (why) load_fail(l, "line %d: %s", line_of(text, len, offset), why);
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root) {
-        int line = 1;
-        for (const char *p = text; end && p < end && p < text + len; p++) line += *p == '\n';
-        load_fail(l, "line %d: not valid JSON", line);
+        char *copy = xstrndup(text, len);
+        why = json_parse_failure(copy);
+        free(copy);
+        load_fail(l, "line %d: %s", line_of(text, len, end ? (size_t)(end - text) : 0), why);
+    }
+    const char *dup = json_duplicate_key(root);
+    if (dup) {
+        char key[128];
+        snprintf(key, sizeof key, "%s", dup); /* dup lives in root */
+        cJSON_Delete(root);
+        load_fail(l, "key \"%s\" appears twice in one object", key);
     }
     return root;
 }
@@ -390,8 +410,13 @@ static void attach_config(Tokenizer *t, const char *dir) {
     if (file_exists(path)) {
         size_t len;
         char *text = read_file(path, &len);
+        size_t offset;
+        const char *why = json_text_problem(text, len, &offset);
+        if (why) die("%s: %s (byte %zu)", path, why, offset);
         cJSON *root = cJSON_ParseWithLength(text, len);
         if (!cJSON_IsObject(root)) die("%s: not a valid JSON object", path);
+        const char *dup = json_duplicate_key(root);
+        if (dup) die("%s: key \"%s\" appears twice in one object", path, dup);
         cJSON_Delete(root);
         t->config_json = text;
     }
