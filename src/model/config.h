@@ -59,6 +59,12 @@ static inline int config_head_size(const ModelConfig *c) { return c->head_dim ? 
 static inline int config_q_width(const ModelConfig *c) { return c->n_heads * config_head_size(c); }
 static inline int config_kv_width(const ModelConfig *c) { return c->n_kv_heads * config_head_size(c); }
 static inline int config_qkv_width(const ModelConfig *c) { return config_q_width(c) + 2 * config_kv_width(c); }
+/* The widest input or output of one projection (q, k, v, o, gate, up, down): max(C, F, Q), Q being wider than C
+ * only with an explicit head_dim. LoRA's scratch rows are this wide. */
+static inline int config_widest_projection(const ModelConfig *c) {
+    int w = c->dim > c->ffn_hidden ? c->dim : c->ffn_hidden;
+    return config_q_width(c) > w ? config_q_width(c) : w;
+}
 static inline int config_out_width(const ModelConfig *c) { return c->head == HEAD_LM ? c->vocab_size : 1; }
 
 int config_equal(const ModelConfig *a, const ModelConfig *b);
