@@ -41,15 +41,34 @@ static ModelConfig arch_config(int k, int V, const char **label) {
     c.ffn_hidden = 48;
     c.max_seq_len = 64;
     switch (k) {
-    case 0: c.head_dim = 12; break; /* Q = 48 > C = 32 */
-    case 1: c.head_dim = 8; c.tie_embeddings = 1; c.rope_scaling = llama3_scaling(); break;
-    case 2: c.n_kv_heads = 4; c.rope_scaling = (RopeScaling){.kind = ROPE_SCALING_LINEAR, .factor = 2.0f}; break;
-    case 3: c = config_default(V, 48, 2, 6), c.n_kv_heads = 2, c.ffn_hidden = 64, c.max_seq_len = 64;
+    case 0: /* Q = 48, wider than C = 32 */
+        c.head_dim = 12;
+        break;
+    case 1: /* head_dim given though it is C / NH: nothing explicit is kept after a round trip */
+        c.head_dim = 8;
+        c.tie_embeddings = 1;
+        c.rope_scaling = llama3_scaling();
+        break;
+    case 2:
+        c.n_kv_heads = 4;
+        c.rope_scaling = (RopeScaling){.kind = ROPE_SCALING_LINEAR, .factor = 2.0f};
+        break;
+    case 3:
+        c.dim = 48;
+        c.n_heads = 6;
+        c.ffn_hidden = 64;
         c.qkv_bias = c.o_bias = 1;
         break;
-    case 4: c.qk_norm = 1; c.head_dim = 16; c.tie_embeddings = 1; break;
-    default:
-        c = config_default(V, 24, 2, 3), c.n_kv_heads = 1, c.ffn_hidden = 40, c.max_seq_len = 64;
+    case 4: /* Qwen3-0.6B's proportions: head_dim twice C / NH */
+        c.qk_norm = 1;
+        c.head_dim = 16;
+        c.tie_embeddings = 1;
+        break;
+    default: /* everything at once, one key/value head */
+        c.dim = 24;
+        c.n_heads = 3;
+        c.n_kv_heads = 1;
+        c.ffn_hidden = 40;
         c.qk_norm = c.qkv_bias = c.o_bias = 1;
         c.head_dim = 8;
         c.rope_scaling = llama3_scaling();
@@ -312,7 +331,8 @@ TEST(arch_nonsense_configs_are_refused_naming_the_field) {
     check_refused(LLAMA32_1B, "\"low_freq_factor\": 1.0", "\"low_freq_factor\": 4.0",
                   "high_freq_factor must be greater than its low_freq_factor");
     check_refused(LLAMA32_1B, "\"factor\": 32.0", "\"factor\": -2", "rope_scaling's factor must be a positive number");
-    check_refused(LLAMA32_1B, "\"rope_type\": \"llama3\"", "\"kind\": 1", "field \"rope_scaling\" has no \"rope_type\"");
+    check_refused(LLAMA32_1B, "\"rope_type\": \"llama3\"", "\"kind\": 1",
+                  "field \"rope_scaling\" has no \"rope_type\"");
     check_refused(QWEN3_06B, "\"head_dim\": 128", "\"head_dim\": 0",
                   "config.json: field \"head_dim\" is 0; it must be a positive even number");
     check_refused(QWEN3_06B, "\"head_dim\": 128", "\"head_dim\": 63", "field \"head_dim\" is 63");
@@ -404,7 +424,8 @@ TEST(arch_gguf_export_writes_or_refuses) {
     CHECK(arch && strcmp(arch, "qwen3") == 0);
     free(arch);
     CHECK(gguf_kv_u32(&f, "qwen3.attention.key_length") == 16 && gguf_kv_u32(&f, "qwen3.block_count") == 2);
-    const GgufTensorInfo *qn = gguf_tensor(&f, "blk.0.attn_q_norm.weight"), *kn = gguf_tensor(&f, "blk.1.attn_k_norm.weight");
+    const GgufTensorInfo *qn = gguf_tensor(&f, "blk.0.attn_q_norm.weight");
+    const GgufTensorInfo *kn = gguf_tensor(&f, "blk.1.attn_k_norm.weight");
     CHECK(qn && kn && qn->ne[0] == 16);
     if (kn) CHECK(gguf_tensor_value(kn, 3) == m->w.layers[1].k_norm[3]);
     q = gguf_tensor(&f, "blk.0.attn_q.weight");

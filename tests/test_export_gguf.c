@@ -371,8 +371,8 @@ TEST_SLOW(gguf_llama_cpp_llama_attention_bias) {
 }
 
 TEST_SLOW(gguf_llama_cpp_qwen3) {
-    Case c = {"qwen3", {.dim = 64, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .tie = 1, .head_dim = 32, .qk_norm = 1},
-              0, 0};
+    Case c = {"qwen3",
+              {.dim = 64, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .tie = 1, .head_dim = 32, .qk_norm = 1}, 0, 0};
     run_case(&c);
 }
 

@@ -107,8 +107,9 @@ ModelConfig model_dir_read_config(const char *dir) {
     if (c.head == HEAD_SCORE && json_opt_int(j, "num_labels", path, 1) != 1)
         die("%s: field \"num_labels\" must be 1 for a reward or value model", path);
     /* head_dim (null or absent: hidden_size / num_attention_heads); kept only when it says something else */
+    const cJSON *head_dim = cJSON_GetObjectItemCaseSensitive(j, "head_dim");
     c.head_dim = json_opt_int(j, "head_dim", path, 0);
-    if (cJSON_GetObjectItemCaseSensitive(j, "head_dim") && !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(j, "head_dim"))) {
+    if (head_dim && !cJSON_IsNull(head_dim)) {
         if (c.head_dim <= 0 || c.head_dim % 2 != 0)
             die("%s: field \"head_dim\" is %d; it must be a positive even number", path, c.head_dim);
         if (c.n_heads > 0 && c.dim % c.n_heads == 0 && c.head_dim == c.dim / c.n_heads) c.head_dim = 0;

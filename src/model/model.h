@@ -122,7 +122,8 @@ const ParamTensor *model_find_tensor(const Model *m, const char *name);
  * the 6N FLOPs-per-token rule): everything but the embedding lookup and the
  * norms, plus the head (which is the embedding when tied). */
 size_t model_matmul_params(const Model *m);
-/* FLOPs of one training step per token (forward + backward): 6·N_matmul + 12·L·T·Q (PaLM's formula, with the attention width Q, = C for most models). */
+/* FLOPs of one training step per token (forward + backward): 6·N_matmul + 12·L·T·Q (PaLM's formula, with the
+ * attention width Q, which is C unless head_dim says otherwise). */
 double model_train_flops_per_token(const Model *m, int T);
 
 /* Bytes of activation buffers a forward (+ backward) pass over n_tokens needs. */

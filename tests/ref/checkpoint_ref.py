@@ -189,7 +189,8 @@ def check_layout(ckpt):
     arch = hf["architectures"][0]
     if arch not in ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM"):
         fail(f"{ckpt}/config.json: architecture {arch}")
-    if hf["model_type"] != {"LlamaForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3"}[arch]:
+    model_types = {"LlamaForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3"}
+    if hf["model_type"] != model_types[arch]:
         fail(f"{ckpt}/config.json: model_type {hf['model_type']} does not go with {arch}")
     if hf["torch_dtype"] != "float32" or hf["hidden_act"] != "silu":
         fail(f"{ckpt}/config.json: torch_dtype {hf['torch_dtype']}, hidden_act {hf['hidden_act']}")
