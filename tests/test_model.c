@@ -42,6 +42,9 @@ static double loss_and_grads(Model *m, const ParityCase *pc, const int *tokens, 
     return loss;
 }
 
+/* The largest relative gradient error parity_case has seen (reported by the newer architectures' tests). */
+static double worst_grad_error;
+
 static void parity_case(const ParityCase *pc) {
     if (!have_torch()) SKIP("python3-torch is not installed (apt-get install python3-torch)");
     Model *m = model_new(&pc->cfg);
@@ -78,6 +81,7 @@ static void parity_case(const ParityCase *pc) {
         size_t n = (size_t)t->rows * (t->cols ? (size_t)t->cols : 1);
         double te = rel_error(m->grads + t->offset, ref_grads + t->offset, n);
         CHECK_MSG(te < 1e-4, "%s: gradient of %s differs from PyTorch, relative error %.3g", pc->label, t->name, te);
+        if (te > worst_grad_error) worst_grad_error = te;
     }
     /* ten AdamW steps with clipping, loss by loss */
     char *losses_path = path_join(dir, "ref_losses.txt");
@@ -134,6 +138,57 @@ TEST(model_matches_pytorch_odd_sizes) {
 TEST(model_matches_pytorch_packed_documents) {
     ParityCase pc = {"packed documents", small_config(61, 24, 2, 3, 3, 40, 0, 0), 2, 11, 1};
     parity_case(&pc);
+}
+
+/* Today's checkpoints: an explicit head_dim, RoPE scaling, Llama's attention_bias, Qwen3. */
+static void report_worst(const char *label) {
+    if (getenv("LMF_TEST_VERBOSE")) fprintf(stderr, "  %s: largest gradient error %.3g\n", label, worst_grad_error);
+    worst_grad_error = 0;
+}
+TEST(model_matches_pytorch_explicit_head_dim) {
+    /* Q = 4·12 = 48 and KV = 2·12 = 24, wider than C = 32 */
+    ParityCase pc = {"head_dim 12 over C 32", small_config(64, 32, 2, 4, 2, 48, 0, 0), 2, 14, 0};
+    pc.cfg.head_dim = 12;
+    parity_case(&pc);
+    /* and narrower: C = 40 with 5 heads of 4 (not 40 / 5 = 8), so Q = 20 < C */
+    ParityCase narrow = {"head_dim 4 under C 40", small_config(50, 40, 2, 5, 5, 64, 1, 1), 2, 12, 0};
+    narrow.cfg.head_dim = 4;
+    parity_case(&narrow);
+    report_worst("explicit head_dim");
+}
+static RopeScaling llama3_scaling(void) {
+    /* with HS 8 and theta 10000 the wavelengths are 6.3, 63, 628 and 6283 tokens: one pair kept (< 512/16),
+     * one blended, two slowed down by the factor (> 512/1) */
+    return (RopeScaling){.kind = ROPE_SCALING_LLAMA3, .factor = 8.0f, .low_freq_factor = 1.0f,
+                         .high_freq_factor = 16.0f, .original_max_position = 512};
+}
+TEST(model_matches_pytorch_llama3_rope_scaling) {
+    ParityCase pc = {"llama3 rope scaling", small_config(64, 32, 2, 4, 2, 48, 1, 0), 2, 30, 0};
+    pc.cfg.rope_scaling = llama3_scaling();
+    parity_case(&pc);
+    ParityCase lin = {"linear rope scaling", small_config(64, 32, 2, 4, 4, 48, 0, 0), 2, 30, 1};
+    lin.cfg.rope_scaling = (RopeScaling){.kind = ROPE_SCALING_LINEAR, .factor = 4.0f};
+    parity_case(&lin);
+    report_worst("rope scaling");
+}
+TEST(model_matches_pytorch_attention_bias_with_o_proj) {
+    ParityCase pc = {"attention_bias (q, k, v and o)", small_config(70, 48, 2, 6, 2, 80, 0, 1), 2, 16, 1};
+    pc.cfg.o_bias = 1;
+    parity_case(&pc);
+    report_worst("attention_bias");
+}
+TEST(model_matches_pytorch_qwen3) {
+    ParityCase pc = {"qwen3: q/k norms, head_dim 16 over C 32", small_config(64, 32, 2, 4, 2, 48, 1, 0), 2, 15, 0};
+    pc.cfg.qk_norm = 1;
+    pc.cfg.head_dim = 16;
+    parity_case(&pc);
+    ParityCase all = {"qwen3 with attention_bias, llama3 scaling, packed", small_config(80, 24, 2, 3, 1, 40, 0, 1), 2,
+                      20, 1};
+    all.cfg.qk_norm = all.cfg.o_bias = 1;
+    all.cfg.head_dim = 8;
+    all.cfg.rope_scaling = llama3_scaling();
+    parity_case(&all);
+    report_worst("qwen3");
 }
 
 /* The scalar (reward/value) head: gradient of Σ out·dout against PyTorch. */

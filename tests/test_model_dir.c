@@ -367,7 +367,9 @@ TEST(checkpoint_damage_is_reported_naming_the_file) {
         {"intermediate_size", "0", "config.json: ffn_hidden (intermediate_size) must be positive"},
         {"architectures", "[\"GPT2LMHeadModel\"]", "config.json: architecture GPT2LMHeadModel is not supported"},
         {"hidden_act", "\"gelu\"", "config.json: field \"hidden_act\" is gelu"},
-        {"rope_scaling", "{\"type\": \"linear\", \"factor\": 2}", "config.json: field \"rope_scaling\" is set"},
+        /* llama3 and linear scaling load (test_arch.c); other kinds are refused by name */
+        {"rope_scaling", "{\"type\": \"yarn\", \"factor\": 2}",
+         "config.json: field \"rope_scaling\" has rope_type \"yarn\", which is not supported"},
         /* consistent on its own, but not with the tensors */
         {"intermediate_size", "48",
          "model.safetensors: tensor model.layers.0.mlp.gate_proj.weight has the wrong shape"},

@@ -43,6 +43,18 @@ static void write_fixture(const char *dir, const Model *m, const Lora *lora, int
     cJSON_AddBoolToObject(cfg, "tie_embeddings", c->tie_embeddings);
     cJSON_AddBoolToObject(cfg, "qkv_bias", c->qkv_bias);
     cJSON_AddNumberToObject(cfg, "head", c->head);
+    cJSON_AddNumberToObject(cfg, "head_dim", config_head_size(c));
+    cJSON_AddBoolToObject(cfg, "o_bias", c->o_bias);
+    cJSON_AddBoolToObject(cfg, "qk_norm", c->qk_norm);
+    if (c->rope_scaling.kind != ROPE_SCALING_NONE) {
+        const RopeScaling *rs = &c->rope_scaling;
+        cJSON *o = cJSON_AddObjectToObject(cfg, "rope_scaling");
+        cJSON_AddStringToObject(o, "rope_type", rs->kind == ROPE_SCALING_LLAMA3 ? "llama3" : "linear");
+        cJSON_AddNumberToObject(o, "factor", rs->factor);
+        cJSON_AddNumberToObject(o, "low_freq_factor", rs->low_freq_factor);
+        cJSON_AddNumberToObject(o, "high_freq_factor", rs->high_freq_factor);
+        cJSON_AddNumberToObject(o, "original_max_position_embeddings", rs->original_max_position);
+    }
     add_tensors(cJSON_AddArrayToObject(meta, "tensors"), m->tensors, m->n_tensors, 1);
     cJSON_AddNumberToObject(meta, "B", B);
     cJSON_AddNumberToObject(meta, "T", T);

@@ -19,9 +19,23 @@ void gguf_permute_rope_rows(const float *w, int n_heads, int head_size, int cols
             }
 }
 
+const char *gguf_export_arch(const ModelConfig *c) {
+    if (c->qk_norm) return "qwen3";
+    return c->qkv_bias && !c->o_bias ? "qwen2" : "llama";
+}
+
 const char *gguf_export_check(const Model *m, const Tokenizer *t) {
     static char why[320];
     const ModelConfig *c = &m->cfg;
+    const char *arch = gguf_export_arch(c);
+    if (c->qk_norm && c->qkv_bias)
+        return "a Qwen3 model with attention biases has no counterpart in llama.cpp's qwen3, which has none";
+    if (c->rope_scaling.kind == ROPE_SCALING_LLAMA3 && strcmp(arch, "llama") != 0) {
+        snprintf(why, sizeof why,
+                 "llama3 RoPE scaling is written as a rope_freqs tensor, which llama.cpp reads for \"llama\" only, "
+                 "not for \"%s\"", arch);
+        return why;
+    }
     if (c->head != HEAD_LM) return "a score head (reward or value model) has no GGUF architecture that llama.cpp runs";
     if (!t) return "the checkpoint has no tokenizer.json, and a GGUF file must carry the vocabulary";
     if (config_head_size(c) % 2 != 0) return "the head size is odd, which rotary embeddings cannot rotate in pairs";
@@ -74,12 +88,25 @@ static void add_layer(Exporter *e, const Model *m, int l, int permute) {
         add(e, NAME("attn_k.weight"), wk, KV, C, 0);
     }
     add(e, NAME("attn_v.weight"), wv, KV, C, 0);
-    if (lw->bqkv) { /* qwen2 only, which is not permuted */
-        add(e, NAME("attn_q.bias"), lw->bqkv, Q, 0, 0);
-        add(e, NAME("attn_k.bias"), lw->bqkv + Q, KV, 0, 0);
-        add(e, NAME("attn_v.bias"), lw->bqkv + Q + KV, KV, 0, 0);
+    const float *bq = lw->bqkv, *bk = lw->bqkv ? lw->bqkv + Q : NULL, *bv = lw->bqkv ? lw->bqkv + Q + KV : NULL;
+    if (permute && bq) { /* Llama's attention_bias: the q and k biases are rows of the same heads */
+        float *pbq = xmalloc(sizeof(float) * (size_t)Q), *pbk = xmalloc(sizeof(float) * (size_t)KV);
+        gguf_permute_rope_rows(bq, c->n_heads, HS, 1, pbq);
+        gguf_permute_rope_rows(bk, c->n_kv_heads, HS, 1, pbk);
+        add(e, NAME("attn_q.bias"), pbq, Q, 0, 1);
+        add(e, NAME("attn_k.bias"), pbk, KV, 0, 1);
+        add(e, NAME("attn_v.bias"), bv, KV, 0, 0);
+    } else if (bq) {
+        add(e, NAME("attn_q.bias"), bq, Q, 0, 0);
+        add(e, NAME("attn_k.bias"), bk, KV, 0, 0);
+        add(e, NAME("attn_v.bias"), bv, KV, 0, 0);
     }
     add(e, NAME("attn_output.weight"), lw->wo, C, Q, 0);
+    if (lw->bo) add(e, NAME("attn_output.bias"), lw->bo, C, 0, 0);
+    if (lw->q_norm) { /* qwen3: not permuted either (it rotates halves) */
+        add(e, NAME("attn_q_norm.weight"), lw->q_norm, HS, 0, 0);
+        add(e, NAME("attn_k_norm.weight"), lw->k_norm, HS, 0, 0);
+    }
     add(e, NAME("ffn_norm.weight"), lw->mlp_norm, C, 0, 0);
     add(e, NAME("ffn_gate.weight"), lw->wgu, F, C, 0);
     add(e, NAME("ffn_up.weight"), lw->wgu + (size_t)F * C, F, C, 0);
@@ -94,8 +121,7 @@ GgufExportStats gguf_export(const Model *m, const Tokenizer *t, GgmlType type, c
     const char *why = gguf_export_check(m, t);
     if (why) die("export gguf: %s", why);
     const ModelConfig *c = &m->cfg;
-    /* q/k/v biases are Qwen2's; llama.cpp's "llama" has none on q/k/v alone */
-    const char *arch = c->qkv_bias ? "qwen2" : "llama";
+    const char *arch = gguf_export_arch(c);
     Exporter e = {.w = gguf_writer_new(), .type = type};
     GgufWriter *w = e.w;
     char key[96];
@@ -114,11 +140,31 @@ GgufExportStats gguf_export(const Model *m, const Tokenizer *t, GgmlType type, c
     gguf_set_f32(w, KEY("rope.freq_base"), c->rope_theta);
     gguf_set_u32(w, KEY("rope.dimension_count"), (uint32_t)config_head_size(c));
     gguf_set_u32(w, KEY("vocab_size"), (uint32_t)c->vocab_size);
+    if (c->head_dim) { /* otherwise llama.cpp takes embedding_length / head_count */
+        gguf_set_u32(w, KEY("attention.key_length"), (uint32_t)config_head_size(c));
+        gguf_set_u32(w, KEY("attention.value_length"), (uint32_t)config_head_size(c));
+    }
+    if (c->rope_scaling.kind == ROPE_SCALING_LINEAR) {
+        gguf_set_str(w, KEY("rope.scaling.type"), "linear");
+        gguf_set_f32(w, KEY("rope.scaling.factor"), c->rope_scaling.factor);
+    }
 #undef KEY
     tokenizer_gguf_write(t, c->vocab_size, w);
 
+    if (c->rope_scaling.kind == ROPE_SCALING_LLAMA3) {
+        /* llama.cpp divides pair i's frequency theta^(-2i/HS) by rope_freqs[i]: the unscaled over the scaled */
+        const int half = config_head_size(c) / 2;
+        ModelConfig plain = *c;
+        plain.rope_scaling.kind = ROPE_SCALING_NONE;
+        float *scaled = xmalloc(sizeof(float) * (size_t)half), *freq_factors = xmalloc(sizeof(float) * (size_t)half);
+        config_rope_inv_freq(&plain, freq_factors);
+        config_rope_inv_freq(c, scaled);
+        for (int i = 0; i < half; i++) freq_factors[i] /= scaled[i];
+        free(scaled);
+        add(&e, "rope_freqs.weight", freq_factors, half, 0, 1);
+    }
     add(&e, "token_embd.weight", m->w.embed, c->vocab_size, c->dim, 0);
-    for (int l = 0; l < c->n_layers; l++) add_layer(&e, m, l, !c->qkv_bias);
+    for (int l = 0; l < c->n_layers; l++) add_layer(&e, m, l, strcmp(arch, "llama") == 0);
     add(&e, "output_norm.weight", m->w.final_norm, c->dim, 0, 0);
     /* tied: llama.cpp uses token_embd when there is no output tensor */
     if (!c->tie_embeddings) add(&e, "output.weight", m->w.head, c->vocab_size, c->dim, 0);

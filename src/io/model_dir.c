@@ -10,10 +10,63 @@
 #include "../base/util.h"
 #include "safetensors.h"
 
-/* The architecture names Hugging Face uses for our four variants. */
+/* The Hugging Face family a configuration belongs to: Qwen3 has per-head q/k
+ * norms; Qwen2 has biases on q/k/v alone; Llama has none, or (attention_bias)
+ * biases on q, k, v and o. */
+static const char *family_name(const ModelConfig *c) {
+    if (c->qk_norm) return "Qwen3";
+    if (c->qkv_bias && !c->o_bias) return "Qwen2";
+    return "Llama";
+}
+
+/* The architecture names Hugging Face uses for our variants. */
 static const char *architecture_name(const ModelConfig *c) {
-    if (c->head == HEAD_SCORE) return c->qkv_bias ? "Qwen2ForSequenceClassification" : "LlamaForSequenceClassification";
-    return c->qkv_bias ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
+    static char name[64];
+    snprintf(name, sizeof name, "%s%s", family_name(c),
+             c->head == HEAD_SCORE ? "ForSequenceClassification" : "ForCausalLM");
+    return name;
+}
+
+/* config.json's "rope_scaling": null, or {"rope_type": "llama3" or "linear", ...}. */
+static RopeScaling read_rope_scaling(const cJSON *j, const char *path) {
+    RopeScaling rs = {0};
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(j, "rope_scaling");
+    if (!o || cJSON_IsNull(o)) return rs;
+    if (!cJSON_IsObject(o)) die("%s: field \"rope_scaling\" must be an object or null", path);
+    /* transformers' key is rope_type; older configs call it type */
+    const char *type = json_opt_string(o, "rope_type", path, NULL);
+    if (!type) type = json_opt_string(o, "type", path, NULL);
+    if (!type) die("%s: field \"rope_scaling\" has no \"rope_type\"", path);
+    if (strcmp(type, "default") == 0) return rs;
+    char where[1100];
+    snprintf(where, sizeof where, "%s: rope_scaling", path);
+    if (strcmp(type, "linear") == 0) {
+        rs.kind = ROPE_SCALING_LINEAR;
+        rs.factor = json_get_float(o, "factor", where);
+    } else if (strcmp(type, "llama3") == 0) {
+        rs.kind = ROPE_SCALING_LLAMA3;
+        rs.factor = json_get_float(o, "factor", where);
+        rs.low_freq_factor = json_get_float(o, "low_freq_factor", where);
+        rs.high_freq_factor = json_get_float(o, "high_freq_factor", where);
+        rs.original_max_position = json_get_int(o, "original_max_position_embeddings", where);
+    } else {
+        die("%s: field \"rope_scaling\" has rope_type \"%s\", which is not supported (llama3 and linear are)", path,
+            type);
+    }
+    return rs;
+}
+
+static cJSON *rope_scaling_json(const RopeScaling *rs) {
+    if (rs->kind == ROPE_SCALING_NONE) return cJSON_CreateNull();
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "rope_type", rs->kind == ROPE_SCALING_LLAMA3 ? "llama3" : "linear");
+    cJSON_AddNumberToObject(o, "factor", rs->factor);
+    if (rs->kind == ROPE_SCALING_LLAMA3) {
+        cJSON_AddNumberToObject(o, "low_freq_factor", rs->low_freq_factor);
+        cJSON_AddNumberToObject(o, "high_freq_factor", rs->high_freq_factor);
+        cJSON_AddNumberToObject(o, "original_max_position_embeddings", rs->original_max_position);
+    }
+    return o;
 }
 
 ModelConfig model_dir_read_config(const char *dir) {
@@ -25,8 +78,11 @@ ModelConfig model_dir_read_config(const char *dir) {
     if (!cJSON_IsString(arch0)) die("%s: field \"architectures\" must hold a string", path);
     const char *arch = arch0->valuestring;
     int is_qwen2 = strncmp(arch, "Qwen2", 5) == 0;
-    int is_llama_family = strncmp(arch, "Llama", 5) == 0 || strncmp(arch, "Mistral", 7) == 0 || is_qwen2;
-    if (!is_llama_family) die("%s: architecture %s is not supported (Llama, Mistral and Qwen2 are)", path, arch);
+    /* exactly these: Qwen3Moe and the like have other tensors */
+    int is_qwen3 = strcmp(arch, "Qwen3ForCausalLM") == 0 || strcmp(arch, "Qwen3ForSequenceClassification") == 0;
+    int is_llama_family = strncmp(arch, "Llama", 5) == 0 || strncmp(arch, "Mistral", 7) == 0 || is_qwen2 || is_qwen3;
+    if (!is_llama_family)
+        die("%s: architecture %s is not supported (Llama, Mistral, Qwen2 and Qwen3 are)", path, arch);
     ModelConfig c = {0};
     c.head = strstr(arch, "ForSequenceClassification") ? HEAD_SCORE : HEAD_LM;
     if (c.head == HEAD_LM && !strstr(arch, "ForCausalLM"))
@@ -42,16 +98,22 @@ ModelConfig model_dir_read_config(const char *dir) {
     c.rope_theta = json_opt_float(j, "rope_theta", path, 10000.0f);
     c.tie_embeddings = json_opt_bool(j, "tie_word_embeddings", path, 0);
     c.qkv_bias = is_qwen2 ? 1 : 0;
-    if (!is_qwen2 && json_opt_bool(j, "attention_bias", path, 0))
-        die("%s: attention_bias with an o_proj bias is not supported", path);
+    /* Llama's and Qwen3's attention_bias: biases on q, k, v and o_proj (Qwen2 has q/k/v ones whatever it says) */
+    if (!is_qwen2 && json_opt_bool(j, "attention_bias", path, 0)) c.qkv_bias = c.o_bias = 1;
+    c.qk_norm = is_qwen3;
     const char *act = json_opt_string(j, "hidden_act", path, "silu");
     if (strcmp(act, "silu") != 0) die("%s: field \"hidden_act\" is %s; only silu (SwiGLU) is supported", path, act);
-    const cJSON *scaling = cJSON_GetObjectItemCaseSensitive(j, "rope_scaling");
-    if (scaling && !cJSON_IsNull(scaling)) die("%s: field \"rope_scaling\" is set; RoPE scaling is not supported", path);
+    c.rope_scaling = read_rope_scaling(j, path);
     if (c.head == HEAD_SCORE && json_opt_int(j, "num_labels", path, 1) != 1)
         die("%s: field \"num_labels\" must be 1 for a reward or value model", path);
-    if (c.n_heads > 0 && c.dim % c.n_heads == 0 && json_opt_int(j, "head_dim", path, c.dim / c.n_heads) != c.dim / c.n_heads)
-        die("%s: field \"head_dim\" differs from hidden_size / num_attention_heads, which is not supported", path);
+    /* head_dim (null or absent: hidden_size / num_attention_heads); kept only when it says something else */
+    const cJSON *head_dim = cJSON_GetObjectItemCaseSensitive(j, "head_dim");
+    c.head_dim = json_opt_int(j, "head_dim", path, 0);
+    if (head_dim && !cJSON_IsNull(head_dim)) {
+        if (c.head_dim <= 0 || c.head_dim % 2 != 0)
+            die("%s: field \"head_dim\" is %d; it must be a positive even number", path, c.head_dim);
+        if (c.n_heads > 0 && c.dim % c.n_heads == 0 && c.head_dim == c.dim / c.n_heads) c.head_dim = 0;
+    }
     if (c.head == HEAD_SCORE) c.tie_embeddings = 0; /* a score head has no LM head to tie */
     const char *why = config_check(&c);
     if (why) die("%s: %s", path, why);
@@ -136,23 +198,24 @@ static void write_config(const char *dir, const Model *m, const Tokenizer *tok, 
     cJSON *j = cJSON_CreateObject();
     cJSON *archs = cJSON_AddArrayToObject(j, "architectures");
     cJSON_AddItemToArray(archs, cJSON_CreateString(architecture_name(c)));
-    cJSON_AddStringToObject(j, "model_type", c->qkv_bias ? "qwen2" : "llama");
+    cJSON_AddStringToObject(j, "model_type", c->qk_norm ? "qwen3" : c->qkv_bias && !c->o_bias ? "qwen2" : "llama");
     cJSON_AddNumberToObject(j, "vocab_size", c->vocab_size);
     cJSON_AddNumberToObject(j, "hidden_size", c->dim);
     cJSON_AddNumberToObject(j, "intermediate_size", c->ffn_hidden);
     cJSON_AddNumberToObject(j, "num_hidden_layers", c->n_layers);
     cJSON_AddNumberToObject(j, "num_attention_heads", c->n_heads);
     cJSON_AddNumberToObject(j, "num_key_value_heads", c->n_kv_heads);
+    if (c->head_dim || c->qk_norm) cJSON_AddNumberToObject(j, "head_dim", config_head_size(c));
     cJSON_AddNumberToObject(j, "max_position_embeddings", c->max_seq_len);
     cJSON_AddNumberToObject(j, "rms_norm_eps", c->norm_eps);
     cJSON_AddNumberToObject(j, "rope_theta", c->rope_theta);
     cJSON_AddBoolToObject(j, "tie_word_embeddings", c->tie_embeddings);
-    if (!c->qkv_bias) cJSON_AddBoolToObject(j, "attention_bias", 0);
-    else cJSON_AddBoolToObject(j, "use_sliding_window", 0);
+    if (c->qk_norm || !c->qkv_bias || c->o_bias) cJSON_AddBoolToObject(j, "attention_bias", c->o_bias);
+    if (c->qk_norm || (c->qkv_bias && !c->o_bias)) cJSON_AddBoolToObject(j, "use_sliding_window", 0);
     cJSON_AddStringToObject(j, "hidden_act", "silu");
     cJSON_AddNumberToObject(j, "initializer_range", 0.02);
     cJSON_AddStringToObject(j, "torch_dtype", "float32");
-    cJSON_AddNullToObject(j, "rope_scaling");
+    cJSON_AddItemToObject(j, "rope_scaling", rope_scaling_json(&c->rope_scaling));
     int eos = tok ? tokenizer_eos_id(tok) : -1;
     add_token_id(j, "bos_token_id", tok ? tokenizer_bos_id(tok) : -1);
     add_token_id(j, "eos_token_id", eos);

@@ -61,9 +61,23 @@ void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, in
 void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *rstd,
                       int N, int C);
 
+/* ---- per-head RMSNorm (rmsnorm.c), Qwen3's q_norm and k_norm ---- */
+/* Each of the n_heads heads of size HS in each of the N rows of x (row stride x_stride, the heads of a row
+ * adjacent) is normalised on its own and scaled by w (HS), which the heads share; out likewise (row stride
+ * out_stride), and may be x itself (in place). rstd (N, n_heads) keeps 1/rms of each head, or is NULL. */
+void rmsnorm_heads_forward(float *out, int out_stride, float *rstd, const float *x, int x_stride, const float *w,
+                           int N, int n_heads, int HS, float eps);
+/* dx = ∂loss/∂x (OVERWRITTEN, row stride dx_stride) from dout (row stride dout_stride), which dx may be (in place);
+ * dw (HS) += ∂loss/∂w (skipped when NULL: a frozen norm). */
+void rmsnorm_heads_backward(float *dx, int dx_stride, float *dw, const float *dout, int dout_stride, const float *x,
+                            int x_stride, const float *w, const float *rstd, int N, int n_heads, int HS);
+
 /* ---- rotary position embedding (rope.c), Hugging Face's rotate-half convention ---- */
 /* cos/sin tables (max_T, HS/2): angle = pos * theta^(-2i/HS). */
 void rope_tables(float *cos_table, float *sin_table, int max_T, int HS, float theta);
+/* The same tables from given inverse frequencies inv_freq (HS/2): angle = pos * inv_freq[i] (RoPE scaling,
+ * config.h's config_rope_inv_freq). */
+void rope_tables_freq(float *cos_table, float *sin_table, int max_T, int HS, const float *inv_freq);
 /* Rotates the first n_heads heads of size HS of each row of x (N rows with stride row_stride), row n at
  * position pos[n]. inverse = 1 rotates by the negative angle: the backward pass of a rotation. */
 void rope_apply(float *x, int N, int row_stride, int n_heads, int HS, const int *pos, const float *cos_table,

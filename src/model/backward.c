@@ -20,7 +20,7 @@ void model_backward(Model *m) {
     const ModelConfig *c = &m->cfg;
     Activations *a = &m->act;
     const int C = c->dim, F = c->ffn_hidden, NH = c->n_heads, NKV = c->n_kv_heads, HS = config_head_size(c);
-    const int Q = config_q_width(c), QKV = config_qkv_width(c), OUT = config_out_width(c);
+    const int Q = config_q_width(c), KV = config_kv_width(c), QKV = config_qkv_width(c), OUT = config_out_width(c);
     const int B = a->B, T = a->T, N = B * T;
     if (!m->grads && !m->lora) die("model_backward: gradients were not allocated");
     if (a->n_layer_acts < c->n_layers) die("model_backward: the forward pass did not keep its activations");
@@ -44,10 +44,16 @@ void model_backward(Model *m) {
         rmsnorm_backward(a->dres, g->mlp_norm, a->dxn, la->x2, w->mlp_norm, la->rstd2, N, C);
 
         /* attention block: dres is now ∂loss/∂x2 */
-        linear_backward(a->datt, g->wo, NULL, a->dres, la->att, w->wo, N, Q, C);
+        linear_backward(a->datt, g->wo, g->bo, a->dres, la->att, w->wo, N, Q, C);
         if (m->lora) lora_backward(m->lora, l, LORA_SITE_O, a->datt, a->dres, la->att, N);
         attention_backward(a->dqkv, a->datt, la->att, la->qkv, la->lse, a->doc_start, B, T, NH, NKV, HS);
         rope_apply(a->dqkv, N, QKV, NH + NKV, HS, a->pos, m->rope_cos, m->rope_sin, 1);
+        if (w->q_norm) { /* through the per-head norms of q and k, in place in dqkv */
+            rmsnorm_heads_backward(a->dqkv, QKV, g->q_norm, a->dqkv, QKV, la->qk_in, Q + KV, w->q_norm, la->qk_rstd,
+                                   N, NH, HS);
+            rmsnorm_heads_backward(a->dqkv + Q, QKV, g->k_norm, a->dqkv + Q, QKV, la->qk_in + Q, Q + KV, w->k_norm,
+                                   la->qk_rstd + (size_t)N * NH, N, NKV, HS);
+        }
         linear_backward(a->dxn, g->wqkv, g->bqkv, a->dqkv, la->xn1, w->wqkv, N, C, QKV);
         if (m->lora) lora_backward(m->lora, l, LORA_SITE_QKV, a->dxn, a->dqkv, la->xn1, N);
         rmsnorm_backward(a->dres, g->attn_norm, a->dxn, la->x, w->attn_norm, la->rstd1, N, C);

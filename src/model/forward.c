@@ -13,9 +13,14 @@
 #include "model.h"
 
 /* Floats per token of one layer's saved activations, and of the rest. */
+static size_t qk_norm_floats_per_token(const ModelConfig *c) {
+    if (!c->qk_norm) return 0;
+    return (size_t)config_q_width(c) + (size_t)config_kv_width(c) + (size_t)c->n_heads + (size_t)c->n_kv_heads;
+}
 static size_t layer_floats_per_token(const ModelConfig *c) {
     size_t C = (size_t)c->dim, F = (size_t)c->ffn_hidden;
-    return 4 * C + (size_t)config_qkv_width(c) + (size_t)config_q_width(c) + 3 * F + 2 + (size_t)c->n_heads;
+    return 4 * C + (size_t)config_qkv_width(c) + (size_t)config_q_width(c) + 3 * F + 2 + (size_t)c->n_heads +
+           qk_norm_floats_per_token(c);
 }
 static size_t other_floats_per_token(const ModelConfig *c) {
     size_t C = (size_t)c->dim, F = (size_t)c->ffn_hidden;
@@ -59,6 +64,11 @@ static void ensure_activations(Model *m, size_t N, int n_layer_acts) {
         la->rstd2 = TAKE(N);
         la->gu = TAKE(N * 2 * F);
         la->h = TAKE(N * F);
+        la->qk_in = la->qk_rstd = NULL;
+        if (c->qk_norm) {
+            la->qk_in = TAKE(N * (Qw + (size_t)config_kv_width(c)));
+            la->qk_rstd = TAKE(N * (NH + (size_t)c->n_kv_heads));
+        }
     }
     a->xf = TAKE(N * C);
     a->xnf = TAKE(N * C);

@@ -73,7 +73,7 @@ static void ensure_work(KvCache *kv, const Model *m, size_t rows) {
     rows = LMF_MAX(rows, kv->rows);
     rank = LMF_MAX(rank, kv->lora_rank);
     size_t C = (size_t)c->dim, F = (size_t)c->ffn_hidden, QKV = (size_t)config_qkv_width(c);
-    size_t Q = (size_t)config_q_width(c), lora_y = rank ? LMF_MAX(C, F) : 0;
+    size_t Q = (size_t)config_q_width(c), lora_y = rank ? (size_t)config_widest_projection(c) : 0;
     free(kv->work);
     free(kv->pos);
     kv->work = xalloc_floats(rows * (3 * C + 1 + QKV + Q + 3 * F + rank + lora_y));
@@ -101,7 +101,7 @@ typedef struct {
     const Model *m;
     KvCache *kv;
     const int *seq;        /* (N) */
-    float *lora_u, *lora_y; /* (N, r), (N, max(C, F)) */
+    float *lora_u, *lora_y; /* (N, r), (N, max(C, F, Q)) */
 } Decoding;
 
 /* Stores the new rows' keys and values in their sequences' caches, then
@@ -138,7 +138,7 @@ static void layers_forward(const Model *m, KvCache *kv, const int *seq, int lo, 
     LayerActs a = {.x = x, .xn1 = xn, .rstd1 = rstd, .qkv = kv->qkv + (size_t)lo * QKV, .att = kv->att + (size_t)lo * Q,
                    .x2 = x, .xn2 = xn, .rstd2 = rstd, .gu = kv->gu + (size_t)lo * 2 * F, .h = kv->h + (size_t)lo * F};
     Decoding d = {m, kv, seq + lo, kv->lora_u + (size_t)lo * kv->lora_rank,
-                  kv->lora_y + (size_t)lo * (kv->lora_rank ? (size_t)LMF_MAX(C, F) : 0)};
+                  kv->lora_y + (size_t)lo * (kv->lora_rank ? (size_t)config_widest_projection(c) : 0)};
     LayerPass pass = {.N = hi - lo, .pos = kv->pos + lo, .linear = linear_forward_invariant,
                       .attention = cached_attention, .adapter = m->lora ? invariant_adapter : NULL, .ctx = &d};
     for (int l = 0; l < c->n_layers; l++) layer_forward(m, l, &pass, &a, x);

@@ -37,7 +37,7 @@ typedef struct {
     float *xout;               /* (rows, C) the rows whose head output is wanted */
     size_t lora_rank;          /* r of the adapters the scratch below fits (0: none) */
     float *lora_u;             /* (rows, r) LoRA: the adapter's input times Aᵀ */
-    float *lora_y;             /* (rows, max(C, F)) LoRA: that times Bᵀ, before scaling */
+    float *lora_y;             /* (rows, max(C, F, Q)) LoRA: that times Bᵀ, before scaling */
     int *pos;                  /* (rows) position of each new token in its sequence */
 } KvCache;
 

@@ -2,8 +2,8 @@
  * (forward.c) and cached decoding (kv_cache.c) run.
  *
  * For N rows (x is the residual stream):
- *   xn1 = rmsnorm(x)               qkv = xn1·Wqkvᵀ (+ b), RoPE on q and k
- *   att = attention(q, k, v)       x2  = x + att·Woᵀ
+ *   xn1 = rmsnorm(x)               qkv = xn1·Wqkvᵀ (+ b), (per-head norms of q, k,) RoPE on q and k
+ *   att = attention(q, k, v)       x2  = x + att·Woᵀ (+ bo)
  *   xn2 = rmsnorm(x2)              gu  = xn2·Wguᵀ,  h = silu(gate)·up
  *   x_next = x2 + h·Wdownᵀ
  * LoRA adapters, when the pass has them, add their low-rank update right

@@ -200,7 +200,7 @@ static float *saved_u(const Lora *l, int layer, int mod) {
 void lora_begin_forward(Lora *l, int N, int training) {
     const ModelConfig *c = &l->model_cfg;
     if ((size_t)N > l->capacity) {
-        size_t r = (size_t)l->cfg.rank, widest = (size_t)LMF_MAX(c->dim, c->ffn_hidden);
+        size_t r = (size_t)l->cfg.rank, widest = (size_t)config_widest_projection(c);
         free(l->u);
         free(l->du);
         free(l->scratch);

@@ -65,7 +65,7 @@ typedef struct Lora {
     size_t capacity;        /* tokens the buffers below hold */
     float *u;               /* (L, LORA_N_MODULES, N, r): dropout(x)·Aᵀ of the last pass */
     float *du;              /* (N, r) backward scratch */
-    float *scratch;         /* (N, max(C, F)) the dropped-out input, and din's update */
+    float *scratch;         /* (N, max(C, F, Q)) the dropped-out input, and din's update */
 } Lora;
 
 /* rank 8, alpha 16, dropout 0.05, every projection targeted. */
@@ -100,7 +100,7 @@ void lora_backward(Lora *l, int layer, LoraSite site, float *din, const float *d
 
 /* The hook of cached decoding (kv_cache.c), the update of lora_forward
  * through linear_forward_invariant: each row's result is the same whatever the
- * other rows. u (N, r) and y (N, max(C, F)) are the caller's scratch. */
+ * other rows. u (N, r) and y (N, max(C, F, Q)) are the caller's scratch. */
 void lora_forward_invariant(const Lora *l, int layer, LoraSite site, float *out, const float *in, int N, float *u,
                             float *y);
 

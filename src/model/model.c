@@ -13,6 +13,7 @@
  * With tensors == NULL it only counts. */
 static size_t layout_tensors(const ModelConfig *c, ParamTensor *tensors, int *n_tensors) {
     const int C = c->dim, Q = config_q_width(c), KV = config_kv_width(c), F = c->ffn_hidden;
+    const int HS = config_head_size(c);
     size_t offset = 0;
     int n = 0;
 #define ADD(rows_, cols_, decay_, ...)                                                    \
@@ -40,6 +41,11 @@ static size_t layout_tensors(const ModelConfig *c, ParamTensor *tensors, int *n_
             ADD(KV, 0, 0, "model.layers.%d.self_attn.v_proj.bias", l);
         }
         ADD(C, Q, 1, "model.layers.%d.self_attn.o_proj.weight", l);
+        if (c->o_bias) ADD(C, 0, 0, "model.layers.%d.self_attn.o_proj.bias", l);
+        if (c->qk_norm) {
+            ADD(HS, 0, 0, "model.layers.%d.self_attn.q_norm.weight", l);
+            ADD(HS, 0, 0, "model.layers.%d.self_attn.k_norm.weight", l);
+        }
         ADD(C, 0, 0, "model.layers.%d.post_attention_layernorm.weight", l);
         ADD(F, C, 1, "model.layers.%d.mlp.gate_proj.weight", l);
         ADD(F, C, 1, "model.layers.%d.mlp.up_proj.weight", l);
@@ -69,6 +75,12 @@ static void bind_weights(const Model *m, Weights *w, float *base) {
             t += 3;
         }
         lw->wo = base + t++->offset;
+        lw->bo = c->o_bias ? base + t++->offset : NULL;
+        lw->q_norm = lw->k_norm = NULL;
+        if (c->qk_norm) {
+            lw->q_norm = base + t++->offset;
+            lw->k_norm = base + t++->offset;
+        }
         lw->mlp_norm = base + t++->offset;
         lw->wgu = base + t->offset; /* gate, up adjacent: one (2F, C) matrix */
         t += 2;
@@ -94,7 +106,14 @@ Model *model_new(const ModelConfig *cfg) {
     int half = config_head_size(cfg) / 2;
     m->rope_cos = xalloc_floats((size_t)cfg->max_seq_len * half);
     m->rope_sin = xalloc_floats((size_t)cfg->max_seq_len * half);
-    rope_tables(m->rope_cos, m->rope_sin, cfg->max_seq_len, config_head_size(cfg), cfg->rope_theta);
+    if (cfg->rope_scaling.kind == ROPE_SCALING_NONE) {
+        rope_tables(m->rope_cos, m->rope_sin, cfg->max_seq_len, config_head_size(cfg), cfg->rope_theta);
+    } else {
+        float *inv_freq = xalloc_floats((size_t)half);
+        config_rope_inv_freq(cfg, inv_freq);
+        rope_tables_freq(m->rope_cos, m->rope_sin, cfg->max_seq_len, config_head_size(cfg), inv_freq);
+        free(inv_freq);
+    }
     return m;
 }
 
@@ -161,5 +180,5 @@ size_t model_matmul_params(const Model *m) {
 
 double model_train_flops_per_token(const Model *m, int T) {
     const ModelConfig *c = &m->cfg;
-    return 6.0 * (double)model_matmul_params(m) + 12.0 * c->n_layers * (double)T * c->dim;
+    return 6.0 * (double)model_matmul_params(m) + 12.0 * c->n_layers * (double)T * config_q_width(c);
 }

@@ -26,6 +26,9 @@ typedef struct {
     float *wqkv;      /* (QKV, C) q_proj | k_proj | v_proj */
     float *bqkv;      /* (QKV) their biases, or NULL */
     float *wo;        /* (C, Q) o_proj */
+    float *bo;        /* (C) its bias (attention_bias), or NULL */
+    float *q_norm;    /* (HS) per-head RMSNorm of q before RoPE (Qwen3), or NULL */
+    float *k_norm;    /* (HS) the same for k, or NULL */
     float *mlp_norm;  /* (C) post_attention_layernorm */
     float *wgu;       /* (2F, C) gate_proj | up_proj */
     float *wdown;     /* (C, F) down_proj */
@@ -50,7 +53,9 @@ typedef struct {
     float *x;     /* (N, C) residual stream entering the layer */
     float *xn1;   /* (N, C) after input_layernorm */
     float *rstd1; /* (N) */
-    float *qkv;   /* (N, QKV) projections after bias and RoPE */
+    float *qkv;   /* (N, QKV) projections after bias, q/k norms and RoPE */
+    float *qk_in; /* (N, Q + KV) q | k before their per-head norms (qk_norm), or NULL: normalised in place */
+    float *qk_rstd; /* (N·NH) then (N·NKV): 1/rms of each q head, then of each k head (qk_norm), or NULL */
     float *att;   /* (N, Q) attention output, before o_proj */
     float *lse;   /* (B, NH, T) softmax log-sum-exp per query */
     float *x2;    /* (N, C) residual stream after attention */
@@ -117,7 +122,8 @@ const ParamTensor *model_find_tensor(const Model *m, const char *name);
  * the 6N FLOPs-per-token rule): everything but the embedding lookup and the
  * norms, plus the head (which is the embedding when tied). */
 size_t model_matmul_params(const Model *m);
-/* FLOPs of one training step per token (forward + backward): 6·N_matmul + 12·L·T·C (PaLM's formula). */
+/* FLOPs of one training step per token (forward + backward): 6·N_matmul + 12·L·T·Q (PaLM's formula, with the
+ * attention width Q, which is C unless head_dim says otherwise). */
 double model_train_flops_per_token(const Model *m, int T);
 
 /* Bytes of activation buffers a forward (+ backward) pass over n_tokens needs. */

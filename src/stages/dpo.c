@@ -97,7 +97,12 @@ static void check_reference(const char *ref_dir, const ModelDir *ref, const Mode
                   {"rope_theta", a->rope_theta, b->rope_theta},
                   {"rms_norm_eps", a->norm_eps, b->norm_eps},
                   {"tie_word_embeddings", a->tie_embeddings, b->tie_embeddings},
-                  {"qkv_bias", a->qkv_bias, b->qkv_bias}};
+                  {"qkv_bias", a->qkv_bias, b->qkv_bias},
+                  {"attention_bias (o_proj bias)", a->o_bias, b->o_bias},
+                  {"q/k norms (Qwen3)", a->qk_norm, b->qk_norm},
+                  {"head_dim", config_head_size(a), config_head_size(b)},
+                  {"rope_scaling kind", a->rope_scaling.kind, b->rope_scaling.kind},
+                  {"rope_scaling factor", a->rope_scaling.factor, b->rope_scaling.factor}};
     for (size_t i = 0; i < LMF_ARRAY_LEN(fields); i++)
         if (fields[i].ref != fields[i].policy)
             die("dpo: the reference %s has another architecture than the policy: %s %g, the policy's %g", ref_dir,

@@ -78,7 +78,7 @@ static int export_gguf(int argc, char **argv) {
     double t0 = now_seconds();
     GgufExportStats s = gguf_export(ck.model, ck.tokenizer, type, name ? name : base_name(dir), out);
     info("wrote %s: %s, %s, %d tensors, %.1f MB of weights in %.2f s%s", out,
-         ck.model->cfg.qkv_bias ? "qwen2" : "llama", ggml_type_name(type), s.n_tensors, (double)s.bytes / 1e6, now_seconds() - t0,
+         gguf_export_arch(&ck.model->cfg), ggml_type_name(type), s.n_tensors, (double)s.bytes / 1e6, now_seconds() - t0,
          s.n_f16_fallback ? " (matrices whose rows are not a multiple of 32 values in f16)" : "");
     model_dir_free(&ck);
     free(positional);

@@ -104,7 +104,14 @@ def read_checkpoint_tensors(ckpt):
 def ref_config(hf):
     """llama_ref's configuration from Hugging Face keys."""
     arch = hf["architectures"][0]
+    qwen3 = arch.startswith("Qwen3")
+    attention_bias = not arch.startswith("Qwen2") and hf.get("attention_bias", False)
+    NH = hf["num_attention_heads"]
     return {
+        "head_dim": hf.get("head_dim") or hf["hidden_size"] // NH,
+        "rope_scaling": hf.get("rope_scaling"),
+        "qk_norm": qwen3,
+        "o_bias": attention_bias,
         "dim": hf["hidden_size"],
         "n_layers": hf["num_hidden_layers"],
         "n_heads": hf["num_attention_heads"],
@@ -112,16 +119,17 @@ def ref_config(hf):
         "norm_eps": hf.get("rms_norm_eps", 1e-6),
         "rope_theta": hf.get("rope_theta", 10000.0),
         "tie_embeddings": hf.get("tie_word_embeddings", False),
-        "qkv_bias": arch.startswith("Qwen2"),
+        "qkv_bias": arch.startswith("Qwen2") or attention_bias,
     }
 
 
 def expected_shapes(hf):
     C, F, V = hf["hidden_size"], hf["intermediate_size"], hf["vocab_size"]
     NH = hf["num_attention_heads"]
-    HS = C // NH
+    rc = ref_config(hf)
+    HS = rc["head_dim"]
     KV = hf.get("num_key_value_heads", NH) * HS
-    bias = hf["architectures"][0].startswith("Qwen2")
+    bias = rc["qkv_bias"]
     shapes = {"model.embed_tokens.weight": [V, C], "model.norm.weight": [C]}
     for l in range(hf["num_hidden_layers"]):
         p = f"model.layers.{l}."
@@ -131,6 +139,11 @@ def expected_shapes(hf):
         shapes[p + "self_attn.k_proj.weight"] = [KV, C]
         shapes[p + "self_attn.v_proj.weight"] = [KV, C]
         shapes[p + "self_attn.o_proj.weight"] = [C, NH * HS]
+        if rc["o_bias"]:
+            shapes[p + "self_attn.o_proj.bias"] = [C]
+        if rc["qk_norm"]:
+            shapes[p + "self_attn.q_norm.weight"] = [HS]
+            shapes[p + "self_attn.k_norm.weight"] = [HS]
         if bias:
             shapes[p + "self_attn.q_proj.bias"] = [NH * HS]
             shapes[p + "self_attn.k_proj.bias"] = [KV]
@@ -174,9 +187,10 @@ def check_layout(ckpt):
     if missing:
         fail(f"{ckpt}/config.json lacks {missing}")
     arch = hf["architectures"][0]
-    if arch not in ("LlamaForCausalLM", "Qwen2ForCausalLM"):
+    if arch not in ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM"):
         fail(f"{ckpt}/config.json: architecture {arch}")
-    if hf["model_type"] != {"LlamaForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2"}[arch]:
+    model_types = {"LlamaForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3"}
+    if hf["model_type"] != model_types[arch]:
         fail(f"{ckpt}/config.json: model_type {hf['model_type']} does not go with {arch}")
     if hf["torch_dtype"] != "float32" or hf["hidden_act"] != "silu":
         fail(f"{ckpt}/config.json: torch_dtype {hf['torch_dtype']}, hidden_act {hf['hidden_act']}")

@@ -1,8 +1,12 @@
 """llama_ref.py — an independent PyTorch reference of lmforge's model, for the tests.
 
-Written from the Hugging Face Llama/Qwen2 definitions (RMSNorm in float32
+Written from the Hugging Face Llama/Qwen2/Qwen3 definitions (RMSNorm in float32
 semantics, rotate-half RoPE, grouped-query attention by repeating k/v heads,
-SwiGLU MLP), in float64 so that it serves as the exact answer.
+SwiGLU MLP), in float64 so that it serves as the exact answer. Also: an
+explicit head_dim (q/k/v/o widths NH*HS, NKV*HS), RoPE scaling of the inverse
+frequencies ("linear", and "llama3" as transformers' llama3 rope parameters
+define it), Llama's attention_bias (o_proj bias as well as q/k/v), and
+Qwen3's per-head RMSNorm of q and k before RoPE.
 
 Usage: llama_ref.py DIR
 DIR/meta.json   {"config": {...}, "tensors": [{"name", "offset", "shape"}], "B", "T",
@@ -35,17 +39,37 @@ def rotate_half(x):
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
+def inverse_frequencies(cfg, HS):
+    """theta^(-2i/HS) in float32 as transformers computes it, then scaled (in float64)."""
+    inv_freq = (1.0 / (cfg["rope_theta"] ** (torch.arange(0, HS, 2, dtype=torch.float32) / HS))).to(DT)
+    rs = cfg.get("rope_scaling")
+    if not rs:
+        return inv_freq
+    factor = rs["factor"]
+    if rs["rope_type"] == "linear":
+        return inv_freq / factor
+    assert rs["rope_type"] == "llama3"
+    low, high, orig = rs["low_freq_factor"], rs["high_freq_factor"], rs["original_max_position_embeddings"]
+    wavelen = 2 * math.pi / inv_freq
+    # long wavelengths (low frequencies) are slowed down by factor, short ones kept
+    scaled = torch.where(wavelen > orig / low, inv_freq / factor, inv_freq)
+    smooth = (orig / wavelen - low) / (high - low)
+    blended = (1 - smooth) * scaled / factor + smooth * scaled
+    medium = (wavelen >= orig / high) & (wavelen <= orig / low)
+    return torch.where(medium, blended, scaled)
+
+
 def forward(P, cfg, tokens, doc_start):
     B, T = tokens.shape
     C, NH, NKV = cfg["dim"], cfg["n_heads"], cfg["n_kv_heads"]
-    HS = C // NH
+    HS = cfg.get("head_dim") or C // NH
     eps = cfg["norm_eps"]
     t_idx = torch.arange(T).unsqueeze(0).expand(B, T)
     if doc_start is None:
         doc_start = torch.zeros(B, T, dtype=torch.long)
     pos = t_idx - doc_start  # (B, T)
-    inv_freq = 1.0 / (cfg["rope_theta"] ** (torch.arange(0, HS, 2, dtype=torch.float32) / HS))
-    angles = pos.to(DT).unsqueeze(-1) * inv_freq.to(DT)  # (B, T, HS/2)
+    inv_freq = inverse_frequencies(cfg, HS)
+    angles = pos.to(DT).unsqueeze(-1) * inv_freq  # (B, T, HS/2)
     emb = torch.cat((angles, angles), dim=-1)
     cos, sin = emb.cos().unsqueeze(1), emb.sin().unsqueeze(1)  # (B, 1, T, HS)
     # key j visible from query t: doc_start[t] <= j <= t
@@ -67,12 +91,17 @@ def forward(P, cfg, tokens, doc_start):
         q = q.view(B, T, NH, HS).transpose(1, 2)
         k = k.view(B, T, NKV, HS).transpose(1, 2)
         v = v.view(B, T, NKV, HS).transpose(1, 2)
+        if cfg.get("qk_norm"):  # Qwen3: each head normalised on its own, before RoPE
+            q = rmsnorm(q, P[p + "self_attn.q_norm.weight"], eps)
+            k = rmsnorm(k, P[p + "self_attn.k_norm.weight"], eps)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         k = k.repeat_interleave(NH // NKV, dim=1)
         v = v.repeat_interleave(NH // NKV, dim=1)
         att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(HS) + mask, dim=-1) @ v
-        x = x + att.transpose(1, 2).reshape(B, T, C) @ P[p + "self_attn.o_proj.weight"].T
+        x = x + att.transpose(1, 2).reshape(B, T, NH * HS) @ P[p + "self_attn.o_proj.weight"].T
+        if cfg.get("o_bias"):
+            x = x + P[p + "self_attn.o_proj.bias"]
         h = rmsnorm(x, P[p + "post_attention_layernorm.weight"], eps)
         gate = h @ P[p + "mlp.gate_proj.weight"].T
         up = h @ P[p + "mlp.up_proj.weight"].T

@@ -20,6 +20,16 @@ void rope_tables(float *cos_table, float *sin_table, int max_T, int HS, float th
     }
 }
 
+void rope_tables_freq(float *cos_table, float *sin_table, int max_T, int HS, const float *inv_freq) {
+    int half = HS / 2;
+    for (int i = 0; i < half; i++)
+        for (int p = 0; p < max_T; p++) {
+            double a = (double)p * inv_freq[i];
+            cos_table[(size_t)p * half + i] = (float)cos(a);
+            sin_table[(size_t)p * half + i] = (float)sin(a);
+        }
+}
+
 void rope_apply(float *x, int N, int row_stride, int n_heads, int HS, const int *pos, const float *cos_table,
                 const float *sin_table, int inverse) {
     int half = HS / 2;
