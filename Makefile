@@ -41,7 +41,9 @@ CFLAGS_COMMON = -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -fopenmp $(ARCH) 
 CFLAGS  ?= -O3 -g
 # libedit: the line editor of `lmforge chat` on a terminal (BSD-licensed).
 EDIT_LIBS := $(shell pkg-config --libs libedit 2>/dev/null || echo -ledit)
-LDLIBS   = -L$(BLAS_LIBDIR) -Wl,-rpath,$(BLAS_LIBDIR) $(BLAS_LIB) -lpcre2-8 -lcjson $(EDIT_LIBS) -lm
+# libmicrohttpd: the web server of `lmforge label` (LGPL, Debian's libmicrohttpd-dev).
+MHD_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+LDLIBS   = -L$(BLAS_LIBDIR) -Wl,-rpath,$(BLAS_LIBDIR) $(BLAS_LIB) -lpcre2-8 -lcjson $(EDIT_LIBS) $(MHD_LIBS) -lm
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # The library every stage links, and the demo's own link unit beside it

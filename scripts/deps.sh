@@ -7,8 +7,11 @@ set -e
 
 # clang: libFuzzer, for `make fuzz` (tests/fuzz/fuzz.c). libedit-dev: chat's
 # line editor; tmux: the test that types into chat as a person would.
+# libmicrohttpd-dev: the web server of `lmforge label`; chromium: the test
+# that loads its page in a real (headless) browser.
 PACKAGES="build-essential make gcc libc6-dev pkg-config
 libopenblas-openmp-dev libpcre2-dev libcjson-dev libedit-dev tmux
+libmicrohttpd-dev chromium
 python3 python3-torch python3-numpy
 libgoogle-perftools4
 libopenmpi-dev openmpi-bin

@@ -31,6 +31,7 @@ static const Command commands[] = {
     {"merge", cmd_merge, "fold a LoRA adapter into its base model: a full checkpoint"},
     {"sample", cmd_sample, "K answers per prompt as JSONL, ready for annotation"},
     {"annotate", cmd_annotate, "rank sampled answers with an annotator program and write preference pairs"},
+    {"label", cmd_label, "people rank sampled answers in a browser -> rankings for rm; label stats: agreement"},
     {"rm", cmd_rm, "train a reward model on rankings and chosen/rejected pairs; score responses (rm score)"},
     {"ppo", cmd_ppo, "RLHF with PPO: policy and critic learn from the reward model (InstructGPT)"},
     {"grpo", cmd_grpo, "RL with verifiable rewards: G answers per prompt checked by programs, no critic (GRPO, DAPO)"},

@@ -14,6 +14,7 @@ int cmd_sft(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_annotate(int argc, char **argv);
+int cmd_label(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_ppo(int argc, char **argv);
 int cmd_grpo(int argc, char **argv);
