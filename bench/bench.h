@@ -44,4 +44,9 @@ double bench_fp32_peak_flops(void);
 /* The ISA path the peak (and the build) uses: "avx512", "avx2+fma" or "portable". */
 const char *bench_isa_name(void);
 
+/* A byte-level BPE tokenizer of about 1000 tokens learnt from made-up words written to DIR/corpus.txt: for
+ * benchmarks of random-weight models that sample text (ppo, grpo). */
+struct Tokenizer;
+struct Tokenizer *bench_syllable_tokenizer(const char *dir);
+
 #endif

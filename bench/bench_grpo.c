@@ -36,32 +36,6 @@
 enum { PROMPTS = 16, GROUP = 8, MAX_NEW = 64, STEPS = 3, SEED = 1, ROUNDS = 2, MAX_TOKENS = 8192 };
 #define PROMPT "Tell me a story about the sea and the ships."
 
-static Tokenizer *bench_tokenizer(const char *dir) {
-    static const char *syllables[] = {"ka", "lo", "mi", "ne", "ru", "ta", "shi", "po", "de", "va", "zu", "ber",
-                                      "the", "sea", "ship", "and", "story", "tell", "me", "about"};
-    char *path = path_join(dir, "corpus.txt");
-    FILE *f = xfopen(path, "w");
-    Rng r;
-    rng_seed(&r, 7);
-    for (int line = 0; line < 3000; line++) {
-        for (int w = 0; w < 12; w++) {
-            int n = 1 + (int)rng_below(&r, 3);
-            for (int s = 0; s < n; s++) fputs(syllables[rng_below(&r, LMF_ARRAY_LEN(syllables))], f);
-            fputc(' ', f);
-        }
-        fputs(".\n", f);
-    }
-    fclose(f);
-    BpeTrainOptions o = {.vocab_size = 1024, .min_frequency = 2};
-    const char *files[1] = {path};
-    int quiet = lmf_quiet;
-    lmf_quiet = 1;
-    Tokenizer *t = tokenizer_train(files, 1, &o);
-    lmf_quiet = quiet;
-    free(path);
-    return t;
-}
-
 typedef struct {
     double generation, reward, reference, update, step;
 } PhaseTimes;
@@ -154,7 +128,7 @@ BENCH_CHILD(grpo_alone) {
 BENCH(grpo) {
     char *dir = xsprintf("/tmp/lmforge-bench-grpo-%d", (int)getpid());
     make_dirs(dir);
-    Tokenizer *t = bench_tokenizer(dir);
+    Tokenizer *t = bench_syllable_tokenizer(dir);
     ModelConfig c = config_default(tokenizer_vocab_size(t), 288, 6, 6);
     c.ffn_hidden = 768;
     c.max_seq_len = 256;

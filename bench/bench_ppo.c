@@ -40,33 +40,6 @@
 enum { ANSWERS = 32, MAX_NEW = 48, MINIBATCH = 8, EPOCHS = 4, ITERATIONS = 4, SEED = 1, ROUNDS = 3 };
 #define PROMPT "Tell me a story about the sea and the ships."
 
-/* A tokenizer learnt from made-up words (so that it has about 1000 tokens). */
-static Tokenizer *bench_tokenizer(const char *dir) {
-    static const char *syllables[] = {"ka", "lo", "mi", "ne", "ru", "ta", "shi", "po", "de", "va", "zu", "ber",
-                                      "the", "sea", "ship", "and", "story", "tell", "me", "about"};
-    char *path = path_join(dir, "corpus.txt");
-    FILE *f = xfopen(path, "w");
-    Rng r;
-    rng_seed(&r, 7);
-    for (int line = 0; line < 3000; line++) {
-        for (int w = 0; w < 12; w++) {
-            int n = 1 + (int)rng_below(&r, 3);
-            for (int s = 0; s < n; s++) fputs(syllables[rng_below(&r, LMF_ARRAY_LEN(syllables))], f);
-            fputc(' ', f);
-        }
-        fputs(".\n", f);
-    }
-    fclose(f);
-    BpeTrainOptions o = {.vocab_size = 1024, .min_frequency = 2};
-    const char *files[1] = {path};
-    int quiet = lmf_quiet;
-    lmf_quiet = 1;
-    Tokenizer *t = tokenizer_train(files, 1, &o);
-    lmf_quiet = quiet;
-    free(path);
-    return t;
-}
-
 static Model *tiny_model(const Tokenizer *t, HeadKind head, uint64_t seed) {
     ModelConfig c = config_default(tokenizer_vocab_size(t), 128, 4, 4);
     c.max_seq_len = 128;
@@ -215,7 +188,7 @@ BENCH_CHILD(ppo_alone) {
 BENCH(ppo) {
     char *dir = xsprintf("/tmp/lmforge-bench-ppo-%d", (int)getpid());
     make_dirs(dir);
-    Tokenizer *t = bench_tokenizer(dir);
+    Tokenizer *t = bench_syllable_tokenizer(dir);
     Model *policy = tiny_model(t, HEAD_LM, 1), *rm = tiny_model(t, HEAD_SCORE, 2);
     char *policy_dir = path_join(dir, "policy"), *rm_dir = path_join(dir, "rm"), *prompts = path_join(dir, "prompts.jsonl");
     model_dir_save(policy_dir, policy, t, 0, 1);

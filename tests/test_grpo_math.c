@@ -11,21 +11,7 @@
 #include "../src/base/util.h"
 #include "../src/train/grpo_math.h"
 #include "test.h"
-
-static cJSON *float_array(const float *x, int n) {
-    cJSON *a = cJSON_CreateArray();
-    for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(x[i]));
-    return a;
-}
-
-static void check_values(const cJSON *ref, const char *key, const float *got, int n, double tol) {
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(ref, key);
-    CHECK_MSG(cJSON_GetArraySize(a) == n, "%s: %d values from PyTorch, expected %d", key, cJSON_GetArraySize(a), n);
-    for (int i = 0; i < n && i < cJSON_GetArraySize(a); i++) {
-        double want = cJSON_GetArrayItem(a, i)->valuedouble;
-        CHECK_MSG(fabs(got[i] - want) <= tol * (1 + fabs(want)), "%s[%d]: %.7g, PyTorch %.7g", key, i, got[i], want);
-    }
-}
+#include "test_ref_util.h"
 
 enum { GROUPS = 3, G = 4, S = GROUPS * G, T = 7 };
 
@@ -59,15 +45,15 @@ TEST(grpo_math_matches_pytorch) {
     const int max_len = T + 3;
 
     cJSON *in = cJSON_CreateObject(), *rows[4];
-    cJSON_AddItemToObject(in, "rewards", float_array(rewards, S));
+    cJSON_AddItemToObject(in, "rewards", test_json_floats(rewards, S));
     cJSON_AddNumberToObject(in, "G", G);
     cJSON_AddNumberToObject(in, "eps", eps);
-    cJSON_AddItemToObject(in, "adv", float_array(adv, S));
+    cJSON_AddItemToObject(in, "adv", test_json_floats(adv, S));
     const char *names[4] = {"logp", "logp_old", "ref_logp", "mask"};
     float(*pads[4])[T] = {logp_pad, old_pad, ref_pad, mask};
     for (int k = 0; k < 4; k++) {
         rows[k] = cJSON_AddArrayToObject(in, names[k]);
-        for (int s = 0; s < S; s++) cJSON_AddItemToArray(rows[k], float_array(pads[k][s], T));
+        for (int s = 0; s < S; s++) cJSON_AddItemToArray(rows[k], test_json_floats(pads[k][s], T));
     }
     cJSON_AddNumberToObject(in, "eps_low", base.eps_low);
     cJSON_AddNumberToObject(in, "eps_high", base.eps_high);
@@ -82,13 +68,13 @@ TEST(grpo_math_matches_pytorch) {
 
     float got[S];
     CHECK(group_advantages(rewards, GROUPS, G, ADVANTAGE_GRPO, SCALE_GROUP, eps, got) == 1);
-    check_values(ref_out, "adv_group", got, S, 1e-5);
+    test_check_json_floats(ref_out, "adv_group", got, S, 1e-5);
     group_advantages(rewards, GROUPS, G, ADVANTAGE_GRPO, SCALE_BATCH, eps, got);
-    check_values(ref_out, "adv_batch", got, S, 1e-5);
+    test_check_json_floats(ref_out, "adv_batch", got, S, 1e-5);
     group_advantages(rewards, GROUPS, G, ADVANTAGE_GRPO, SCALE_NONE, eps, got);
-    check_values(ref_out, "adv_none", got, S, 1e-5);
+    test_check_json_floats(ref_out, "adv_none", got, S, 1e-5);
     group_advantages(rewards, GROUPS, G, ADVANTAGE_RLOO, SCALE_GROUP, eps, got);
-    check_values(ref_out, "adv_rloo", got, S, 1e-5);
+    test_check_json_floats(ref_out, "adv_rloo", got, S, 1e-5);
 
     const GrpoLossType types[4] = {LOSS_GRPO, LOSS_BNPO, LOSS_DAPO, LOSS_DR_GRPO};
     const char *type_names[4] = {"grpo", "bnpo", "dapo", "dr_grpo"};
@@ -118,7 +104,7 @@ TEST(grpo_math_matches_pytorch) {
             snprintf(key, sizeof key, "dlogp_%s[%d]", type_names[k], s);
             cJSON *one = cJSON_CreateObject();
             cJSON_AddItemToObject(one, key, cJSON_Duplicate(cJSON_GetArrayItem(rows_ref, s), 1));
-            check_values(one, key, dpad + s * T, T, 1e-5);
+            test_check_json_floats(one, key, dpad + s * T, T, 1e-5);
             cJSON_Delete(one);
         }
         if (k == 0) {

@@ -8,21 +8,7 @@
 #include "../src/base/util.h"
 #include "../src/train/ppo_math.h"
 #include "test.h"
-
-static cJSON *float_array(const float *x, int n) {
-    cJSON *a = cJSON_CreateArray();
-    for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(x[i]));
-    return a;
-}
-
-static void check_array(const cJSON *ref, const char *key, const float *got, int n, double tol) {
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(ref, key);
-    CHECK_MSG(cJSON_GetArraySize(a) == n, "%s: %d values from PyTorch, expected %d", key, cJSON_GetArraySize(a), n);
-    for (int i = 0; i < n && i < cJSON_GetArraySize(a); i++) {
-        double want = cJSON_GetArrayItem(a, i)->valuedouble;
-        CHECK_MSG(fabs(got[i] - want) <= tol * (1 + fabs(want)), "%s[%d]: %.7g, PyTorch %.7g", key, i, got[i], want);
-    }
-}
+#include "test_ref_util.h"
 
 TEST(ppo_math_matches_pytorch) {
     if (!have_torch()) SKIP("python3-torch is not installed");
@@ -45,22 +31,22 @@ TEST(ppo_math_matches_pytorch) {
     }
     const float beta = 0.05f, gamma = 1.0f, lam = 0.95f, eps = 0.2f;
     cJSON *in = cJSON_CreateObject();
-    cJSON_AddItemToObject(in, "logp", float_array(logp, N));
-    cJSON_AddItemToObject(in, "ref_logp", float_array(ref, N));
-    cJSON_AddItemToObject(in, "values", float_array(values, N));
-    cJSON_AddItemToObject(in, "score", float_array(score, S));
+    cJSON_AddItemToObject(in, "logp", test_json_floats(logp, N));
+    cJSON_AddItemToObject(in, "ref_logp", test_json_floats(ref, N));
+    cJSON_AddItemToObject(in, "values", test_json_floats(values, N));
+    cJSON_AddItemToObject(in, "score", test_json_floats(score, S));
     cJSON_AddItemToObject(in, "n", cJSON_CreateIntArray(n, S));
     cJSON_AddNumberToObject(in, "beta", beta);
     cJSON_AddNumberToObject(in, "gamma", gamma);
     cJSON_AddNumberToObject(in, "lam", lam);
     cJSON_AddNumberToObject(in, "kl", 1);
     cJSON_AddNumberToObject(in, "eps", eps);
-    cJSON_AddItemToObject(in, "logp_new", float_array(logp_new, N));
-    cJSON_AddItemToObject(in, "logp_old", float_array(logp_old, N));
-    cJSON_AddItemToObject(in, "adv", float_array(adv_in, N));
-    cJSON_AddItemToObject(in, "v", float_array(v, N));
-    cJSON_AddItemToObject(in, "v_old", float_array(v_old, N));
-    cJSON_AddItemToObject(in, "R", float_array(R, N));
+    cJSON_AddItemToObject(in, "logp_new", test_json_floats(logp_new, N));
+    cJSON_AddItemToObject(in, "logp_old", test_json_floats(logp_old, N));
+    cJSON_AddItemToObject(in, "adv", test_json_floats(adv_in, N));
+    cJSON_AddItemToObject(in, "v", test_json_floats(v, N));
+    cJSON_AddItemToObject(in, "v_old", test_json_floats(v_old, N));
+    cJSON_AddItemToObject(in, "R", test_json_floats(R, N));
     char *dir = test_tmpdir("ppo"), *in_path = path_join(dir, "in.json"), *out_path = path_join(dir, "out.json");
     char *text = cJSON_PrintUnformatted(in);
     write_bytes(in_path, text, strlen(text));
@@ -70,26 +56,26 @@ TEST(ppo_math_matches_pytorch) {
 
     float k1[N], k3[N], rewards[N], adv[N], returns[N], white[N], dlogp[N], dv[N];
     for (int i = 0; i < N; i++) k1[i] = kl_estimate(logp[i], ref[i], KL_K1), k3[i] = kl_estimate(logp[i], ref[i], KL_K3);
-    check_array(ref_out, "k1", k1, N, 1e-6);
-    check_array(ref_out, "k3", k3, N, 1e-6);
+    test_check_json_floats(ref_out, "k1", k1, N, 1e-6);
+    test_check_json_floats(ref_out, "k3", k3, N, 1e-6);
     ppo_rewards(logp, ref, score, n, S, beta, KL_K1, rewards);
-    check_array(ref_out, "rewards", rewards, N, 1e-6);
+    test_check_json_floats(ref_out, "rewards", rewards, N, 1e-6);
     gae(rewards, values, n, S, gamma, lam, adv, returns);
-    check_array(ref_out, "adv", adv, N, 1e-5);
-    check_array(ref_out, "returns", returns, N, 1e-5);
+    test_check_json_floats(ref_out, "adv", adv, N, 1e-5);
+    test_check_json_floats(ref_out, "returns", returns, N, 1e-5);
     memcpy(white, adv, sizeof adv);
     whiten(white, N);
-    check_array(ref_out, "white", white, N, 1e-5);
+    test_check_json_floats(ref_out, "white", white, N, 1e-5);
     long clipped = 0;
     double approx_kl = 0;
     double pg = ppo_policy_loss(logp_new, logp_old, adv_in, N, eps, dlogp, &clipped, &approx_kl);
     CHECK_NEAR(pg, cJSON_GetObjectItem(ref_out, "pg")->valuedouble, 1e-5);
-    check_array(ref_out, "dlogp", dlogp, N, 1e-5);
+    test_check_json_floats(ref_out, "dlogp", dlogp, N, 1e-5);
     CHECK(clipped > 0 && clipped < N); /* both branches exercised */
     long vclipped = 0;
     double vf = ppo_value_loss(v, v_old, R, N, eps, dv, &vclipped);
     CHECK_NEAR(vf, cJSON_GetObjectItem(ref_out, "vf")->valuedouble, 1e-5);
-    check_array(ref_out, "dv", dv, N, 1e-5);
+    test_check_json_floats(ref_out, "dv", dv, N, 1e-5);
     CHECK(vclipped > 0 && vclipped < N);
     cJSON_Delete(in);
     cJSON_Delete(ref_out);

@@ -2,6 +2,7 @@
 #include "test_ref_util.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,4 +112,19 @@ double test_read_number(const char *dir, const char *name) {
     free(p);
     free(s);
     return v;
+}
+
+cJSON *test_json_floats(const float *x, int n) {
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(x[i]));
+    return a;
+}
+
+void test_check_json_floats(const cJSON *ref, const char *key, const float *got, int n, double tol) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(ref, key);
+    CHECK_MSG(cJSON_GetArraySize(a) == n, "%s: %d values from PyTorch, expected %d", key, cJSON_GetArraySize(a), n);
+    for (int i = 0; i < n && i < cJSON_GetArraySize(a); i++) {
+        double want = cJSON_GetArrayItem(a, i)->valuedouble;
+        CHECK_MSG(fabs(got[i] - want) <= tol * (1 + fabs(want)), "%s[%d]: %.7g, PyTorch %.7g", key, i, got[i], want);
+    }
 }

@@ -4,6 +4,7 @@
 #ifndef LMF_TEST_REF_UTIL_H
 #define LMF_TEST_REF_UTIL_H
 
+#include <cjson/cJSON.h>
 #include <stddef.h>
 
 #include "../src/model/lora.h"
@@ -23,5 +24,10 @@ void test_write_reference_file(const char *dir, const char *name, const void *da
 /* n floats from dir/name, which must hold exactly that many (caller frees). */
 float *test_read_floats(const char *dir, const char *name, size_t n);
 double test_read_number(const char *dir, const char *name);
+
+/* x[0..n) as a JSON array, for the references' JSON inputs (caller owns). */
+cJSON *test_json_floats(const float *x, int n);
+/* Checks got[0..n) against ref's array `key`: each within tol · (1 + |want|). */
+void test_check_json_floats(const cJSON *ref, const char *key, const float *got, int n, double tol);
 
 #endif

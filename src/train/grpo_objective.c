@@ -10,7 +10,6 @@
 #include "../base/rng.h"
 #include "../base/util.h"
 #include "../io/model_dir.h"
-#include "../kernels/kernels.h"
 #include "../model/lora.h"
 #include "rollout.h"
 
@@ -268,29 +267,22 @@ typedef struct {
     GrpoLossStats st;
 } UpdateCtx;
 
-static void policy_micro_batch(void *ctx, Model *m, const Batch *b, const int *idx, const SeqPlace *places, int k) {
+/* GRPO's clipped loss (and KL) on the tokens of a micro-batch's sequences, as a share of the minibatch's loss. */
+static void policy_token_loss(void *ctx, const int *idx, int k, const float *lp, float *dlp) {
     UpdateCtx *u = ctx;
     const StepData *d = u->d;
     const GrpoConfig *c = &u->g->c;
-    size_t N = (size_t)b->B * b->T;
-    int T = rollout_tokens(&d->r);
-    float inv_temp = 1.0f / c->temperature;
-    float *lp = xalloc_floats(4 * N), *lse = lp + N, *dlogp = lp + 2 * N, *ent = lp + 3 * N;
-    float *lp_tok = xalloc_floats((size_t)T * 2), *dlp_tok = lp_tok + T;
-    logprob_forward(m->act.out, b->targets, (int)N, m->cfg.vocab_size, inv_temp, lp, lse, u->first_pass ? ent : NULL);
-    rollout_gather(&d->r, b, idx, places, k, lp, lp_tok);
-    if (u->first_pass) rollout_gather(&d->r, b, idx, places, k, ent, d->entropy);
     for (int i = 0; i < k; i++) {
         int s = idx[i], o = d->r.offset[s], n = rollout_response_len(&d->r, s);
-        grpo_loss(lp_tok + o, d->logp_old + o, u->g->in.ref ? d->ref_logp + o : NULL, &d->adv[s], &n, 1, &c->loss,
-                  u->norm, dlp_tok + o, &u->st);
+        grpo_loss(lp + o, d->logp_old + o, u->g->in.ref ? d->ref_logp + o : NULL, &d->adv[s], &n, 1, &c->loss,
+                  u->norm, dlp + o, &u->st);
     }
-    memset(dlogp, 0, sizeof(float) * N);
-    rollout_scatter(&d->r, b, idx, places, k, dlp_tok, dlogp);
-    logprob_backward(m->act.out, b->targets, dlogp, lse, (int)N, m->cfg.vocab_size, inv_temp);
-    model_backward(m);
-    free(lp);
-    free(lp_tok);
+}
+
+static void policy_micro_batch(void *ctx, Model *m, const Batch *b, const int *idx, const SeqPlace *places, int k) {
+    UpdateCtx *u = ctx;
+    rollout_policy_gradient(m, &u->d->r, b, idx, places, k, u->g->c.temperature, u->first_pass ? u->d->entropy : NULL,
+                            policy_token_loss, u);
 }
 
 /* μ passes over the rollout, the first in order and the others shuffled,

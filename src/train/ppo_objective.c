@@ -10,7 +10,6 @@
 #include "../base/rng.h"
 #include "../base/util.h"
 #include "../io/model_dir.h"
-#include "../kernels/kernels.h"
 #include "lm_loss.h"
 #include "rollout.h"
 
@@ -199,28 +198,21 @@ typedef struct {
     double approx_kl;
 } UpdateCtx;
 
-static void policy_micro_batch(void *ctx, Model *m, const Batch *b, const int *idx, const SeqPlace *places, int k) {
+/* PPO's clipped loss on the tokens of a micro-batch's sequences, per token of the minibatch. */
+static void policy_token_loss(void *ctx, const int *idx, int k, const float *lp, float *dlp) {
     UpdateCtx *u = ctx;
     const RolloutData *d = u->d;
-    size_t N = (size_t)b->B * b->T;
-    int T = rollout_tokens(&d->r);
-    float inv_temp = 1.0f / u->p->c.temperature;
-    float *lp = xalloc_floats(3 * N), *lse = lp + N, *dlogp = lp + 2 * N;
-    float *lp_tok = xalloc_floats((size_t)T * 2), *dlp_tok = lp_tok + T;
-    logprob_forward(m->act.out, b->targets, (int)N, m->cfg.vocab_size, inv_temp, lp, lse, NULL);
-    rollout_gather(&d->r, b, idx, places, k, lp, lp_tok);
     for (int i = 0; i < k; i++) {
         int s = idx[i], o = d->r.offset[s], n = rollout_response_len(&d->r, s);
-        u->loss += ppo_policy_loss(lp_tok + o, d->logp_old + o, d->advantages + o, n, u->p->c.clip, dlp_tok + o,
-                                   &u->clipped, &u->approx_kl);
-        for (int j = 0; j < n; j++) dlp_tok[o + j] /= (float)u->norm;
+        u->loss += ppo_policy_loss(lp + o, d->logp_old + o, d->advantages + o, n, u->p->c.clip, dlp + o, &u->clipped,
+                                   &u->approx_kl);
+        for (int j = 0; j < n; j++) dlp[o + j] /= (float)u->norm;
     }
-    memset(dlogp, 0, sizeof(float) * N);
-    rollout_scatter(&d->r, b, idx, places, k, dlp_tok, dlogp);
-    logprob_backward(m->act.out, b->targets, dlogp, lse, (int)N, m->cfg.vocab_size, inv_temp);
-    model_backward(m);
-    free(lp);
-    free(lp_tok);
+}
+
+static void policy_micro_batch(void *ctx, Model *m, const Batch *b, const int *idx, const SeqPlace *places, int k) {
+    UpdateCtx *u = ctx;
+    rollout_policy_gradient(m, &u->d->r, b, idx, places, k, u->p->c.temperature, NULL, policy_token_loss, u);
 }
 
 static void value_micro_batch(void *ctx, Model *m, const Batch *b, const int *idx, const SeqPlace *places, int k) {

@@ -175,3 +175,22 @@ void rollout_scores(Model *reward_model, const Rollout *r, float *scores) {
     rm_score_sequences(reward_model, seqs, r->n, scores);
     free(seqs);
 }
+
+void rollout_policy_gradient(Model *m, const Rollout *r, const Batch *b, const int *idx, const SeqPlace *places, int k,
+                             float temperature, float *entropy, TokenLossFn loss, void *ctx) {
+    size_t N = (size_t)b->B * b->T;
+    int T = rollout_tokens(r);
+    float inv_temp = 1.0f / temperature;
+    float *lp = xalloc_floats(4 * N), *lse = lp + N, *dlogp = lp + 2 * N, *ent = entropy ? lp + 3 * N : NULL;
+    float *lp_tok = xalloc_floats((size_t)T * 2), *dlp_tok = lp_tok + T;
+    logprob_forward(m->act.out, b->targets, (int)N, m->cfg.vocab_size, inv_temp, lp, lse, ent);
+    rollout_gather(r, b, idx, places, k, lp, lp_tok);
+    if (entropy) rollout_gather(r, b, idx, places, k, ent, entropy);
+    loss(ctx, idx, k, lp_tok, dlp_tok);
+    memset(dlogp, 0, sizeof(float) * N);
+    rollout_scatter(r, b, idx, places, k, dlp_tok, dlogp);
+    logprob_backward(m->act.out, b->targets, dlogp, lse, (int)N, m->cfg.vocab_size, inv_temp);
+    model_backward(m);
+    free(lp);
+    free(lp_tok);
+}

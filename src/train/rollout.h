@@ -65,6 +65,17 @@ void rollout_logprobs(Model *m, const Rollout *r, const int *idx, int k, float t
 /* The value model's estimate at each response token's predicting position. */
 void rollout_values(Model *value_model, const Rollout *r, const int *idx, int k, int max_tokens, float *values);
 
+/* The policy-gradient step of an RL objective, for one micro-batch of
+ * rollout_forward (with for_backward): the log-probs of its sequences'
+ * response tokens at `temperature` (and their entropies into `entropy`, a
+ * per-token array, if not NULL) go to `loss`, which writes ∂loss/∂logp for
+ * each of those tokens; the gradient then flows back through the
+ * log-softmax and the model (model_backward). lp and dlp are per-token
+ * arrays (rollout_tokens(r) long), only the sequences idx[0..k) filled. */
+typedef void (*TokenLossFn)(void *ctx, const int *idx, int k, const float *lp, float *dlp);
+void rollout_policy_gradient(Model *m, const Rollout *r, const Batch *b, const int *idx, const SeqPlace *places, int k,
+                             float temperature, float *entropy, TokenLossFn loss, void *ctx);
+
 /* Gathers a per-position array of the packed batch (B, T) into the per-token
  * arrays of the sequences placed there: dst[offset[idx[i]] + j] =
  * src[row, start + prompt_len − 1 + j]. scatter does the reverse (zeroing
