@@ -6,6 +6,7 @@
  * program that dies, hangs or writes garbage stops the run with a clear
  * message and its state saved, and --resume continues exactly. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +170,46 @@ TEST_SLOW(grpo_trains_lora_adapters_and_resumes_them_exactly) {
     CHECK_MSG(test_system("cmp -s %s/whole/model/adapter_model.safetensors %s/die/model/adapter_model.safetensors", dir,
                           dir) == 0,
               "the resumed LoRA run ends with other adapters than the uninterrupted one");
+    if (!test_failed()) test_system("rm -rf %s", dir);
+    free(sft);
+    free(dir);
+}
+
+/* Under mpirun, each rank answers its share of a step's prompts (the samples a single process would draw) and
+ * the gradients are summed: the first step's rewards are those of one process, its loss the same to rounding, and
+ * the run learns as one process does. */
+TEST_SLOW(grpo_under_mpirun_shares_each_step_over_the_ranks) {
+    const char *mpi = getenv("LMFORGE_MPI") && *getenv("LMFORGE_MPI") ? getenv("LMFORGE_MPI") : "build/lmforge-mpi";
+    if (test_system("command -v mpirun >/dev/null 2>&1") != 0) SKIP("mpirun not found (scripts/deps.sh installs it)");
+    if (!file_exists(mpi)) SKIP("the MPI build is not there: run make mpi");
+    char *dir = test_tmpdir("grpo-mpi");
+    char *sft = ppo_test_write_sft(dir, "sft");
+    write_tasks(dir);
+    const char *flags = "--reward exact --steps 12 --prompts-per-step 8 --num-generations 8 --max-new-tokens 6 "
+                        "--lr 3e-3 --eval-every 12 --eval-at-start --dynamic-sampling";
+    CHECK(test_system("OMP_NUM_THREADS=1 %s grpo --init %s --prompts %s/tasks.jsonl --eval %s/heldout.jsonl --out "
+                      "%s/one %s > %s/one.log 2>&1", lmforge_bin(), sft, dir, dir, dir, flags, dir) == 0);
+    CHECK(test_system("OMP_NUM_THREADS=1 timeout 300 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 "
+                      "%s grpo --init %s --prompts %s/tasks.jsonl --eval %s/heldout.jsonl --out %s/two %s > "
+                      "%s/two.log 2>&1", mpi, sft, dir, dir, dir, flags, dir) == 0);
+    char *one = path_join(dir, "one"), *two = path_join(dir, "two");
+    double *r1, *r2, *l1, *l2;
+    int n1 = ppo_test_metric(one, "reward", &r1), n2 = ppo_test_metric(two, "reward", &r2);
+    CHECK(n1 == 12 && n2 == 12);
+    if (n1 > 0 && n2 > 0) CHECK_MSG(r1[0] == r2[0], "step 1's reward: %.6f on one process, %.6f on two ranks", r1[0], r2[0]);
+    n1 = ppo_test_metric(one, "loss", &l1);
+    n2 = ppo_test_metric(two, "loss", &l2);
+    if (n1 > 0 && n2 > 0)
+        CHECK_MSG(fabs(l1[0] - l2[0]) <= 1e-5 * (1 + fabs(l1[0])), "step 1's loss: %.8f vs %.8f", l1[0], l2[0]);
+    double first, last;
+    first_last(dir, "two", &first, &last);
+    CHECK_MSG(last >= first + 0.3, "on two ranks, held-out exact match %.3f -> %.3f", first, last);
+    free(r1);
+    free(r2);
+    free(l1);
+    free(l2);
+    free(one);
+    free(two);
     if (!test_failed()) test_system("rm -rf %s", dir);
     free(sft);
     free(dir);

@@ -67,13 +67,13 @@ TEST(grpo_math_matches_pytorch) {
     CHECK(ref_out != NULL);
 
     float got[S];
-    CHECK(group_advantages(rewards, GROUPS, G, ADVANTAGE_GRPO, SCALE_GROUP, eps, got) == 1);
+    CHECK(group_advantages(rewards, GROUPS, G, ADVANTAGE_GRPO, SCALE_GROUP, eps, -1, got) == 1);
     test_check_json_floats(ref_out, "adv_group", got, S, 1e-5);
-    group_advantages(rewards, GROUPS, G, ADVANTAGE_GRPO, SCALE_BATCH, eps, got);
+    group_advantages(rewards, GROUPS, G, ADVANTAGE_GRPO, SCALE_BATCH, eps, -1, got);
     test_check_json_floats(ref_out, "adv_batch", got, S, 1e-5);
-    group_advantages(rewards, GROUPS, G, ADVANTAGE_GRPO, SCALE_NONE, eps, got);
+    group_advantages(rewards, GROUPS, G, ADVANTAGE_GRPO, SCALE_NONE, eps, -1, got);
     test_check_json_floats(ref_out, "adv_none", got, S, 1e-5);
-    group_advantages(rewards, GROUPS, G, ADVANTAGE_RLOO, SCALE_GROUP, eps, got);
+    group_advantages(rewards, GROUPS, G, ADVANTAGE_RLOO, SCALE_GROUP, eps, -1, got);
     test_check_json_floats(ref_out, "adv_rloo", got, S, 1e-5);
 
     const GrpoLossType types[4] = {LOSS_GRPO, LOSS_BNPO, LOSS_DAPO, LOSS_DR_GRPO};
@@ -125,17 +125,17 @@ TEST(grpo_math_matches_pytorch) {
 TEST(grpo_math_by_hand) {
     /* a group of rewards {1, 0, 0, 1}: mean 0.5, unbiased std sqrt(1/3) */
     float r[4] = {1, 0, 0, 1}, a[4];
-    CHECK(group_advantages(r, 1, 4, ADVANTAGE_GRPO, SCALE_GROUP, 0, a) == 0);
+    CHECK(group_advantages(r, 1, 4, ADVANTAGE_GRPO, SCALE_GROUP, 0, -1, a) == 0);
     CHECK_NEAR(a[0], 0.5 / sqrt(1.0 / 3.0), 1e-6);
     CHECK_NEAR(a[1], -0.5 / sqrt(1.0 / 3.0), 1e-6);
-    group_advantages(r, 1, 4, ADVANTAGE_GRPO, SCALE_NONE, 0, a); /* Dr. GRPO: only centred */
+    group_advantages(r, 1, 4, ADVANTAGE_GRPO, SCALE_NONE, 0, -1, a); /* Dr. GRPO: only centred */
     CHECK_NEAR(a[0], 0.5, 1e-7);
-    group_advantages(r, 1, 4, ADVANTAGE_RLOO, SCALE_GROUP, 0, a); /* 1 − mean(0, 0, 1) */
+    group_advantages(r, 1, 4, ADVANTAGE_RLOO, SCALE_GROUP, 0, -1, a); /* 1 − mean(0, 0, 1) */
     CHECK_NEAR(a[0], 1 - 1.0 / 3.0, 1e-6);
     CHECK_NEAR(a[1], 0 - 2.0 / 3.0, 1e-6);
     /* all equal: no signal, zero advantages even with a tiny eps */
     float same[3] = {0.5f, 0.5f, 0.5f};
-    CHECK(group_advantages(same, 1, 3, ADVANTAGE_GRPO, SCALE_GROUP, 1e-4f, a) == 1);
+    CHECK(group_advantages(same, 1, 3, ADVANTAGE_GRPO, SCALE_GROUP, 1e-4f, -1, a) == 1);
     CHECK(a[0] == 0 && a[1] == 0 && a[2] == 0);
     /* first update on fresh samples: ratio 1, gradient −A / norm per token (BNPO) */
     float lp[3] = {-1, -2, -0.5f}, d[3], adv[2] = {2, -1};

@@ -247,7 +247,7 @@ void generate_batch(Model *m, const int *const *prompts, const int *prompt_lens,
             sl->text = (Bytes){0};
             if (o->tokenizer) bytes_append(&sl->text, "", 0);
             /* A stream of its own, from the seed and the sequence's index alone. */
-            rng_seed(&sl->rng, o->seed * 0x9E3779B97F4A7C15ULL + (uint64_t)index);
+            rng_seed(&sl->rng, o->seed * 0x9E3779B97F4A7C15ULL + (uint64_t)(o->first_index + index));
         }
         prefill(m, kv, slots, S, prompts, prompt_lens, &w);
         decode(m, kv, slots, S, first, o, &w);

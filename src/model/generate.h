@@ -35,6 +35,8 @@ typedef struct {
     const Tokenizer *tokenizer;       /* if not NULL, each Generation gets its text */
     uint64_t seed;
     int n_samples;  /* K continuations per prompt (at least 1) */
+    int first_index; /* sample k of prompt i draws from stream first_index + i·K + k: a share of a larger batch
+                        (one rank's, under MPI) gets the samples the whole batch would give it */
     int batch_size; /* sequences decoded together: bounds the KV cache and working memory */
     int logprobs;   /* fill Generation.logprobs */
     /* Called after each token of each sequence, in order (streaming): seq = i·K + k; done is 1 when the

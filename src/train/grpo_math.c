@@ -21,10 +21,13 @@ static void mean_std(const float *x, int n, double *mean, double *std) {
 }
 
 int group_advantages(const float *rewards, int n_groups, int G, AdvantageKind kind, RewardScale scale, float eps,
-                     float *adv) {
+                     double batch_std, float *adv) {
     if (G < 2) die("group advantages need at least 2 answers per prompt, not %d", G);
-    double batch_mean, batch_std;
-    mean_std(rewards, n_groups * G, &batch_mean, &batch_std);
+    if (batch_std < 0) {
+        double batch_mean;
+        if (n_groups > 0) mean_std(rewards, n_groups * G, &batch_mean, &batch_std);
+        else batch_std = 0;
+    }
     int no_signal = 0;
     for (int g = 0; g < n_groups; g++) {
         const float *r = rewards + (size_t)g * G;

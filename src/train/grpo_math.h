@@ -27,10 +27,12 @@ typedef enum { SCALE_GROUP, SCALE_BATCH, SCALE_NONE } RewardScale;
  * std being the unbiased (N − 1) sample standard deviation, as torch.std;
  * not divided with SCALE_NONE. RLOO: adv = r − mean of the group's other
  * rewards = G/(G−1) · (r − mean(group)), never scaled. G >= 2.
+ * batch_std < 0: SCALE_BATCH takes the std of these rewards; else the given
+ * one (the std of a batch spread over several ranks).
  * Returns the number of groups whose rewards are all equal: their
  * advantages are 0 and they teach nothing. */
 int group_advantages(const float *rewards, int n_groups, int G, AdvantageKind kind, RewardScale scale, float eps,
-                     float *adv);
+                     double batch_std, float *adv);
 
 /* Whether group g's rewards (G of them, from rewards + g·G) are all equal. */
 int group_has_no_signal(const float *rewards, int G);

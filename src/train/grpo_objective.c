@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/dist.h"
 #include "../base/json_util.h"
 #include "../base/jsonl.h"
 #include "../base/rng.h"
@@ -54,7 +55,9 @@ static int next_task(GrpoObjective *g) {
 }
 
 /* G answers to each of tasks which[0..n), the sampler's log-probs kept. */
-static Generation *sample_groups(GrpoObjective *g, const int *which, int n, IntVec *rendered, uint64_t seed) {
+static Generation *sample_groups(GrpoObjective *g, const int *which, int n, IntVec *rendered, uint64_t seed,
+                                 int first_index) {
+    if (n == 0) return xcalloc(1, sizeof(Generation)); /* a rank with no share this round */
     RenderedPrompts r = {n, rendered, xmalloc(sizeof(int *) * (size_t)n), xmalloc(sizeof(int) * (size_t)n)};
     for (int i = 0; i < n; i++) {
         render_prompt(g->in.tok, &g->in.tasks[which[i]].prompt, &rendered[i]);
@@ -70,6 +73,7 @@ static Generation *sample_groups(GrpoObjective *g, const int *which, int n, IntV
     so.max_new_tokens = g->c.max_new_tokens;
     so.seed = seed;
     so.n_samples = g->c.group;
+    so.first_index = first_index; /* on one rank of several: the streams a single process would give them */
     so.logprobs = 1;
     Generation *gens = sample_answers(g->in.policy, g->in.tok, &r, so);
     free(r.tokens);
@@ -93,11 +97,10 @@ static float verifier_reward(const GrpoObjective *g, VerifierKind kind, const Ta
 }
 
 /* by_fn (n_rewards, n) for answers gens[0..n) to tasks task_of[s / G], and
- * their weighted sum. A reward program that fails ends the run, its state
- * saved first (trainer_checkpoint, with the prompt order as the step found
- * it), so that --resume redoes this step. */
-static void compute_rewards(GrpoObjective *g, Trainer *t, const int *task_of, const Generation *gens, int n,
-                            const Rollout *r, float *by_fn, float *total) {
+ * their weighted sum. Returns NULL, or the reward program's error message
+ * (malloc'ed). */
+static char *compute_rewards(GrpoObjective *g, const int *task_of, const Generation *gens, int n, const Rollout *r,
+                             float *by_fn, float *total) {
     const int G = g->c.group;
     for (int f = 0; f < g->c.n_rewards; f++) {
         const RewardFn *fn = &g->c.rewards[f];
@@ -105,29 +108,38 @@ static void compute_rewards(GrpoObjective *g, Trainer *t, const int *task_of, co
         if (fn->source == REWARD_VERIFIER) {
             for (int s = 0; s < n; s++) out[s] = verifier_reward(g, fn->verifier, &g->in.tasks[task_of[s / G]], &gens[s]);
         } else if (fn->source == REWARD_MODEL) {
-            rollout_scores(g->reward_model, r, out);
+            if (n > 0) rollout_scores(g->reward_model, r, out);
             for (int s = 0; s < n; s++) out[s] = (float)((out[s] - g->reward_mean) / g->reward_std);
         } else {
-            cJSON **requests = xmalloc(sizeof(cJSON *) * (size_t)n);
+            cJSON **requests = xmalloc(sizeof(cJSON *) * (size_t)LMF_MAX(n, 1));
             for (int s = 0; s < n; s++) requests[s] = task_reward_request(&g->in.tasks[task_of[s / G]], text_of(&gens[s]));
-            char *error = g->in.program_rewards(g->in.program_ctx, requests, n, out);
+            char *error = n > 0 ? g->in.program_rewards(g->in.program_ctx, requests, n, out) : NULL;
             for (int s = 0; s < n; s++) cJSON_Delete(requests[s]);
             free(requests);
-            if (error) {
-                g->cursor = g->step_cursor;
-                memcpy(g->order, g->step_order, sizeof(int) * (size_t)g->in.n_tasks);
-                g->rng = g->step_rng;
-                trainer_checkpoint(t);
-                die("grpo: %s; the run's state is saved: --resume redoes this step", error);
-            }
+            if (error) return error;
         }
     }
     for (int s = 0; s < n; s++) {
         total[s] = 0;
         for (int f = 0; f < g->c.n_rewards; f++) total[s] += g->c.rewards[f].weight * by_fn[(size_t)f * n + s];
     }
+    return NULL;
 }
 
+/* A reward program failed on some rank: every rank saves the state the
+ * step started from (trainer_checkpoint, the prompt order as the step found
+ * it), so that --resume redoes this step, and the run ends. */
+static void stop_with_state_saved(GrpoObjective *g, Trainer *t, char *error) {
+    double failed = error != NULL;
+    dist_sum_doubles(&failed, 1);
+    if (failed == 0) return;
+    g->cursor = g->step_cursor;
+    memcpy(g->order, g->step_order, sizeof(int) * (size_t)g->in.n_tasks);
+    g->rng = g->step_rng;
+    trainer_checkpoint(t);
+    if (error) die("grpo: %s; the run's state is saved: --resume redoes this step", error);
+    die("grpo: another rank's reward program failed; the run's state is saved: --resume redoes this step");
+}
 
 /* The control run of --shuffle-rewards: the same rewards, given to answers at random, so that they say nothing
  * about the answer they go with. */
@@ -160,7 +172,7 @@ static int uses_reward_model(const GrpoConfig *c) {
  * advantages. */
 static void make_step_data(GrpoObjective *g, Trainer *t, long step, StepData *d) {
     const GrpoConfig *c = &g->c;
-    const int G = c->group, P = c->prompts, F = c->n_rewards;
+    const int G = c->group, P = c->prompts, F = c->n_rewards, rank = dist_rank(), ranks = dist_size();
     const int rounds = c->dynamic_sampling ? 1 + c->resample_rounds : 1;
     double start = now_seconds();
     d->task_of = xmalloc(sizeof(int) * (size_t)P);
@@ -168,16 +180,21 @@ static void make_step_data(GrpoObjective *g, Trainer *t, long step, StepData *d)
     d->gens = xcalloc((size_t)P * G, sizeof(Generation));
     d->reward = xmalloc(sizeof(float) * (size_t)P * G);
     d->by_fn = xmalloc(sizeof(float) * (size_t)P * G * F); /* answer-major: by_fn[s·F + f] */
-    for (int round = 0; round < rounds && d->n_groups < P; round++) {
-        int want = P - d->n_groups, n = want * G;
-        int *which = xmalloc(sizeof(int) * (size_t)want);
-        for (int i = 0; i < want; i++) which[i] = next_task(g);
-        IntVec *rendered = xcalloc((size_t)want, sizeof(IntVec));
+    int kept_total = 0; /* groups kept by all ranks */
+    for (int round = 0; round < rounds && kept_total < P; round++) {
+        /* every rank draws the round's prompts (the order stays the same everywhere) and answers its share */
+        int want_total = P - kept_total;
+        int *drawn = xmalloc(sizeof(int) * (size_t)want_total);
+        for (int i = 0; i < want_total; i++) drawn[i] = next_task(g);
+        DistRange mine = dist_split_range((size_t)want_total, rank, ranks);
+        int want = (int)(mine.end - mine.begin), n = want * G;
+        const int *which = drawn + mine.begin;
+        IntVec *rendered = xcalloc((size_t)LMF_MAX(want, 1), sizeof(IntVec));
         uint64_t seed = (uint64_t)c->seed * 1000003ULL + (uint64_t)step * 64 + (uint64_t)round;
-        Generation *gens = sample_groups(g, which, want, rendered, seed);
+        Generation *gens = sample_groups(g, which, want, rendered, seed, (int)mine.begin * G);
         double reward_start = now_seconds();
         Rollout r = {0}; /* the reward model reads whole sequences */
-        if (uses_reward_model(c)) {
+        if (uses_reward_model(c) && want > 0) {
             const int **ptrs = xmalloc(sizeof(int *) * (size_t)want);
             int *lens = xmalloc(sizeof(int) * (size_t)want);
             for (int i = 0; i < want; i++) ptrs[i] = rendered[i].data, lens[i] = rendered[i].len;
@@ -185,12 +202,13 @@ static void make_step_data(GrpoObjective *g, Trainer *t, long step, StepData *d)
             free(ptrs);
             free(lens);
         }
-        float *by_fn = xmalloc(sizeof(float) * (size_t)F * n), *total = xmalloc(sizeof(float) * (size_t)n);
-        compute_rewards(g, t, which, gens, n, &r, by_fn, total);
+        float *by_fn = xmalloc(sizeof(float) * (size_t)LMF_MAX(F * n, 1)), *total = xmalloc(sizeof(float) * (size_t)LMF_MAX(n, 1));
+        stop_with_state_saved(g, t, compute_rewards(g, which, gens, n, &r, by_fn, total));
         if (c->shuffle_rewards) shuffle_answers_rewards(&g->rng, by_fn, total, n, F);
-        if (uses_reward_model(c)) rollout_free(&r);
+        if (uses_reward_model(c) && want > 0) rollout_free(&r);
         d->reward_seconds += now_seconds() - reward_start;
         d->groups_sampled += want;
+        int kept = 0;
         for (int i = 0; i < want; i++) {
             int no_signal = group_has_no_signal(total + (size_t)i * G, G);
             d->zero_signal += no_signal;
@@ -200,6 +218,7 @@ static void make_step_data(GrpoObjective *g, Trainer *t, long step, StepData *d)
                 continue;
             }
             int dst = d->n_groups++;
+            kept++;
             d->task_of[dst] = which[i];
             d->prompts[dst] = rendered[i];
             for (int k = 0; k < G; k++) {
@@ -209,21 +228,31 @@ static void make_step_data(GrpoObjective *g, Trainer *t, long step, StepData *d)
                 for (int f = 0; f < F; f++) d->by_fn[(size_t)to * F + f] = by_fn[(size_t)f * n + from];
             }
         }
+        double kept_all = kept;
+        dist_sum_doubles(&kept_all, 1);
+        kept_total += (int)kept_all;
         free(gens); /* the kept generations now belong to d->gens */
         free(rendered);
         free(by_fn);
         free(total);
-        free(which);
+        free(drawn);
     }
     const int S = d->n_groups * G;
-    const int **ptrs = xmalloc(sizeof(int *) * (size_t)d->n_groups);
-    int *lens = xmalloc(sizeof(int) * (size_t)d->n_groups);
+    const int **ptrs = xmalloc(sizeof(int *) * (size_t)LMF_MAX(d->n_groups, 1));
+    int *lens = xmalloc(sizeof(int) * (size_t)LMF_MAX(d->n_groups, 1));
     for (int i = 0; i < d->n_groups; i++) ptrs[i] = d->prompts[i].data, lens[i] = d->prompts[i].len;
     d->r = rollout_of_generations(d->n_groups, ptrs, lens, d->gens, G);
     free(ptrs);
     free(lens);
     d->adv = xmalloc(sizeof(float) * (size_t)LMF_MAX(S, 1));
-    group_advantages(d->reward, d->n_groups, G, c->advantage, c->scale, c->scale_eps, d->adv);
+    double batch_std = -1; /* the std of every rank's rewards, for --scale-rewards batch */
+    if (ranks > 1 && c->scale == SCALE_BATCH) {
+        double mean, pop_std, count = S;
+        dist_mean_std(d->reward, (size_t)S, &mean, &pop_std);
+        dist_sum_doubles(&count, 1);
+        batch_std = count > 1 ? pop_std * sqrt(count / (count - 1)) : 0;
+    }
+    group_advantages(d->reward, d->n_groups, G, c->advantage, c->scale, c->scale_eps, batch_std, d->adv);
 
     /* the old policy is the sampler: its log-probs of the tokens it drew */
     int T = rollout_tokens(&d->r);
@@ -233,7 +262,7 @@ static void make_step_data(GrpoObjective *g, Trainer *t, long step, StepData *d)
     for (int s = 0; s < S; s++)
         memcpy(d->logp_old + d->r.offset[s], d->gens[s].logprobs, sizeof(float) * (size_t)d->gens[s].n_tokens);
     d->generation_seconds = now_seconds() - start - d->reward_seconds;
-    if (g->in.ref) {
+    if (g->in.ref && S > 0) {
         double ref_start = now_seconds();
         int *all = xmalloc(sizeof(int) * (size_t)S);
         for (int s = 0; s < S; s++) all[s] = s;
@@ -285,25 +314,53 @@ static void policy_micro_batch(void *ctx, Model *m, const Batch *b, const int *i
                             policy_token_loss, u);
 }
 
-/* μ passes over the rollout, the first in order and the others shuffled,
- * one optimizer update per minibatch. */
+/* The step's answers over all ranks: this rank holds [first, first + S) of
+ * the n_total in rank order; len (n_total) is each one's number of tokens. */
+typedef struct {
+    int first, n_total;
+    int *len;
+} GlobalAnswers;
+
+static GlobalAnswers global_answers(const Rollout *r) {
+    int S = r->n;
+    size_t total, lens[64];
+    if (dist_size() > 64) die("grpo: at most 64 ranks");
+    int *mine = xmalloc(sizeof(int) * (size_t)LMF_MAX(S, 1));
+    for (int s = 0; s < S; s++) mine[s] = rollout_response_len(r, s);
+    GlobalAnswers a = {0, 0, dist_allgather_bytes(mine, sizeof(int) * (size_t)S, &total, lens)};
+    a.n_total = (int)(total / sizeof(int));
+    for (int k = 0; k < dist_rank(); k++) a.first += (int)(lens[k] / sizeof(int));
+    free(mine);
+    return a;
+}
+
+/* μ passes over the step's answers (all ranks'), the first in order and the
+ * others shuffled, one optimizer update per minibatch: each rank computes
+ * the gradient of its own answers in the minibatch, with the minibatch's
+ * denominator, and trainer_update adds them up over the ranks. */
 static void update(GrpoObjective *g, Trainer *t, StepData *d, GrpoLossStats *st, double *loss) {
     const GrpoConfig *c = &g->c;
-    const int S = d->r.n, M = c->minibatch > 0 ? LMF_MIN(c->minibatch, S) : S;
-    int *order = xmalloc(sizeof(int) * (size_t)S);
+    GlobalAnswers all = global_answers(&d->r);
+    const int S = all.n_total, M = c->minibatch > 0 ? LMF_MIN(c->minibatch, S) : S;
+    int *order = xmalloc(sizeof(int) * (size_t)LMF_MAX(S, 1)), *local = xmalloc(sizeof(int) * (size_t)LMF_MAX(S, 1));
     int updates = 0;
     *loss = 0;
     for (int pass = 0; pass < c->updates; pass++) {
         for (int i = 0; i < S; i++) order[i] = i;
         if (pass > 0) rng_shuffle_ints(&g->rng, order, S);
         for (int start = 0; start < S; start += M) {
-            int k = LMF_MIN(M, S - start);
+            int k = LMF_MIN(M, S - start), k_local = 0;
             long tokens = 0;
-            for (int i = 0; i < k; i++) tokens += rollout_response_len(&d->r, order[start + i]);
+            for (int i = 0; i < k; i++) {
+                int answer = order[start + i];
+                tokens += all.len[answer];
+                if (answer >= all.first && answer < all.first + d->r.n) local[k_local++] = answer - all.first;
+            }
             UpdateCtx u = {.g = g, .d = d, .norm = grpo_loss_norm(c->loss.type, k, tokens, c->max_new_tokens),
                            .first_pass = pass == 0};
             trainer_zero_grads(t, 0);
-            rollout_forward(g->in.policy, &d->r, order + start, k, c->max_tokens, 1, policy_micro_batch, &u);
+            if (k_local > 0)
+                rollout_forward(g->in.policy, &d->r, local, k_local, c->max_tokens, 1, policy_micro_batch, &u);
             trainer_update(t, 0);
             *loss += u.st.loss;
             updates++;
@@ -317,26 +374,31 @@ static void update(GrpoObjective *g, Trainer *t, StepData *d, GrpoLossStats *st,
     }
     *loss /= LMF_MAX(updates, 1);
     free(order);
+    free(local);
+    free(all.len);
 }
 
 /* ---- one step ---- */
 
+/* Mean and unbiased std of x[i·stride] over every rank's n values (two passes, as on one process). */
 static void add_mean_std(StepStats *stats, const char *name, const float *x, int n, int stride) {
-    double sum = 0, sq = 0;
-    for (int i = 0; i < n; i++) sum += x[(size_t)i * stride];
-    double mean = sum / LMF_MAX(n, 1);
+    double sum[2] = {0, (double)n}, sq = 0;
+    for (int i = 0; i < n; i++) sum[0] += x[(size_t)i * stride];
+    dist_sum_doubles(sum, 2);
+    double mean = sum[0] / LMF_MAX(sum[1], 1);
     for (int i = 0; i < n; i++) sq += (x[(size_t)i * stride] - mean) * (x[(size_t)i * stride] - mean);
+    dist_sum_doubles(&sq, 1);
     char key[64];
     stats_add(stats, name, mean);
     snprintf(key, sizeof key, "%s_std", name);
-    stats_add(stats, key, n > 1 ? sqrt(sq / (n - 1)) : 0);
+    stats_add(stats, key, sum[1] > 1 ? sqrt(sq / (sum[1] - 1)) : 0);
 }
 
 static long grpo_take_step(void *ctx, Trainer *t, long step, StepStats *stats) {
     GrpoObjective *g = ctx;
     const GrpoConfig *c = &g->c;
     double start = now_seconds();
-    /* what the step found, to save if the reward program fails (compute_rewards) */
+    /* what the step found, to save if the reward program fails (stop_with_state_saved) */
     g->step_cursor = g->cursor;
     memcpy(g->step_order, g->order, sizeof(int) * (size_t)g->in.n_tasks);
     g->step_rng = g->rng;
@@ -354,17 +416,23 @@ static long grpo_take_step(void *ctx, Trainer *t, long step, StepStats *stats) {
         snprintf(key, sizeof key, "reward/%s", c->rewards[f].name);
         add_mean_std(stats, key, d.by_fn + f, S, c->n_rewards);
     }
-    stats_add(stats, "zero_signal", (double)d.zero_signal / LMF_MAX(d.groups_sampled, 1));
-    double tokens = (double)LMF_MAX(st.tokens, 1), entropy = 0, hit_limit = 0;
-    stats_add(stats, "clip/low", st.low_clipped / tokens);
-    stats_add(stats, "clip/high", st.high_clipped / tokens);
-    stats_add(stats, "clip/region", (st.low_clipped + st.high_clipped) / tokens);
-    if (g->in.ref) stats_add(stats, "kl", st.kl / tokens);
-    for (int i = 0; i < T; i++) entropy += d.entropy[i];
-    for (int s = 0; s < S; s++) hit_limit += d.gens[s].finished_by_stop == STOP_LENGTH;
-    stats_add(stats, "entropy", entropy / LMF_MAX(T, 1));
-    stats_add(stats, "length", (double)T / LMF_MAX(S, 1));
-    stats_add(stats, "hit_limit", hit_limit / LMF_MAX(S, 1));
+    /* counts over every rank's answers */
+    enum { ZERO, SAMPLED, TOKENS, LOW, HIGH, KL, ENTROPY, HIT_LIMIT, RESPONSE_TOKENS, ANSWERS, N_COUNTS };
+    double n[N_COUNTS] = {d.zero_signal, d.groups_sampled, (double)st.tokens, (double)st.low_clipped,
+                          (double)st.high_clipped, st.kl, 0, 0, T, S};
+    for (int i = 0; i < T; i++) n[ENTROPY] += d.entropy[i];
+    for (int s = 0; s < S; s++) n[HIT_LIMIT] += d.gens[s].finished_by_stop == STOP_LENGTH;
+    dist_sum_doubles(n, N_COUNTS);
+    dist_sum_doubles(&loss, 1); /* each rank's share of the loss */
+    double tokens = LMF_MAX(n[TOKENS], 1);
+    stats_add(stats, "zero_signal", n[ZERO] / LMF_MAX(n[SAMPLED], 1));
+    stats_add(stats, "clip/low", n[LOW] / tokens);
+    stats_add(stats, "clip/high", n[HIGH] / tokens);
+    stats_add(stats, "clip/region", (n[LOW] + n[HIGH]) / tokens);
+    if (g->in.ref) stats_add(stats, "kl", n[KL] / tokens);
+    stats_add(stats, "entropy", n[ENTROPY] / LMF_MAX(n[RESPONSE_TOKENS], 1));
+    stats_add(stats, "length", n[RESPONSE_TOKENS] / LMF_MAX(n[ANSWERS], 1));
+    stats_add(stats, "hit_limit", n[HIT_LIMIT] / LMF_MAX(n[ANSWERS], 1));
     stats_add(stats, "loss", loss);
     stats_add(stats, "time/generation", d.generation_seconds);
     stats_add(stats, "time/reward", d.reward_seconds);
@@ -372,7 +440,7 @@ static long grpo_take_step(void *ctx, Trainer *t, long step, StepStats *stats) {
     stats_add(stats, "time/update", update_seconds);
     stats_add(stats, "time/step", now_seconds() - start);
     free_step_data(&d);
-    return T;
+    return (long)n[RESPONSE_TOKENS];
 }
 
 /* ---- held-out evaluation ---- */
@@ -447,6 +515,7 @@ GrpoObjective *grpo_objective_new(const GrpoConfig *c, const GrpoInputs *in) {
     if (c->n_rewards < 1) die("grpo: no reward: give --reward NAME[:WEIGHT] (exact, number, regex, length, cmd, model)");
     if (!(c->temperature > 0)) die("grpo: --temperature must be positive (the ratio needs the sampling distribution)");
     if ((c->loss.beta != 0) != (in->ref != NULL)) die("grpo: a reference model is needed exactly when --beta is not 0");
+    if (c->shuffle_rewards && dist_size() > 1) die("grpo: --shuffle-rewards runs in one process (not under mpirun)");
     GrpoObjective *g = xcalloc(1, sizeof *g);
     g->c = *c;
     g->in = *in;
@@ -492,5 +561,6 @@ Objective grpo_objective(GrpoObjective *g) {
                        .evaluate = grpo_evaluate,
                        .save_state = grpo_save_state,
                        .load_state = grpo_load_state,
-                       .progress_keys = "reward,zero_signal,clip/region,kl,entropy,length,eval/reward"};
+                       .progress_keys = "reward,zero_signal,clip/region,kl,entropy,length,eval/reward",
+                       .data_parallel = 1};
 }

@@ -222,6 +222,7 @@ void trainer_checkpoint(Trainer *t) { save_checkpoint(t); }
 float trainer_update(Trainer *t, int part) {
     if (part < 0 || part >= t->n_parts) die("trainer_update: no part %d", part);
     Part *p = &t->parts[part];
+    if (dist_size() > 1) dist_sum_floats(p->params.grads, p->params.n); /* the same step on every rank */
     return adamw_step(p->opt, &p->params, schedule_lr(&t->cfg->schedule, p->spec.optim.lr, t->step));
 }
 
@@ -344,7 +345,8 @@ TrainResult trainer_run(Model *m, const Objective *obj, const TrainConfig *cfg) 
     if (cfg->max_steps < 1) die("--steps must be at least 1");
     if (cfg->zero_stage != 0 && cfg->zero_stage != 1) die("--zero must be 0 or 1, not %d", cfg->zero_stage);
     const int root = dist_is_root(), ranks = dist_size();
-    if (obj->take_step && ranks > 1) die("%s runs in one process: start it without mpirun", cfg->stage);
+    if (obj->take_step && !obj->data_parallel && ranks > 1)
+        die("%s runs in one process: start it without mpirun", cfg->stage);
     make_dirs(cfg->run_dir);
     if (root) run_dir_lock(cfg->run_dir, cfg->stage ? cfg->stage : "train");
     if (root && !cfg->nested) run_dir_hint_resume_on_interrupt(cfg->run_dir);

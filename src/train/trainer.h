@@ -59,6 +59,9 @@ typedef struct {
      * stats are the step's metrics: the trainer adds no loss, lr or
      * grad_norm of its own. */
     long (*take_step)(void *ctx, Trainer *t, long step, StepStats *stats);
+    /* A take_step objective that runs under mpirun: every rank takes the step on its share of the work, with the
+     * same stats on every rank, and trainer_update sums the parts' gradients over the ranks (0: one process). */
+    int data_parallel;
 } Objective;
 
 /* A model trained with its own AdamW, saved in each checkpoint and at the end. */
@@ -122,8 +125,9 @@ typedef struct {
 /* m: the model a micro-batch objective trains; NULL with cfg->parts (evaluate then gets NULL). */
 TrainResult trainer_run(Model *m, const Objective *obj, const TrainConfig *cfg);
 
-/* For take_step. Clips part's gradients and takes an AdamW step at the
- * scheduled learning rate of this step; returns the gradient norm. */
+/* For take_step. Clips part's gradients (summed over the ranks first, under
+ * mpirun) and takes an AdamW step at the scheduled learning rate of this
+ * step; returns the gradient norm. */
 float trainer_update(Trainer *t, int part);
 /* Zeroes part's gradients, before the micro-batches of an update add theirs. */
 void trainer_zero_grads(Trainer *t, int part);
