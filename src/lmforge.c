@@ -54,7 +54,7 @@ static const Command commands[] = {
 static void print_help(void) {
     printf("lmforge — the whole LLM training pipeline in C\n\n"
            "usage: lmforge COMMAND [options] [arguments]\n\ncommands:\n");
-    for (size_t i = 0; i < LMF_ARRAY_LEN(commands); i++) printf("  %-12s %s\n", commands[i].name, commands[i].summary);
+    for (size_t i = 0; i < LMF_ARRAY_LEN(commands); i++) printf("  %-16s %s\n", commands[i].name, commands[i].summary);
     printf("\n`lmforge COMMAND --help` documents every flag of a command.\n");
 }
 
