@@ -49,4 +49,8 @@ const char *bench_isa_name(void);
 struct Tokenizer;
 struct Tokenizer *bench_syllable_tokenizer(const char *dir);
 
+/* The sum of `key` in RUN/metrics.jsonl over every step but the first (which warms up); dies unless it has
+ * `expected` values. */
+double bench_metric_sum(const char *run, const char *key, int expected);
+
 #endif

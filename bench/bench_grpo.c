@@ -21,7 +21,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../src/base/metrics.h"
 #include "../src/base/rng.h"
 #include "../src/base/util.h"
 #include "../src/data/chat_data.h"
@@ -39,18 +38,6 @@ enum { PROMPTS = 16, GROUP = 8, MAX_NEW = 64, STEPS = 3, SEED = 1, ROUNDS = 2, M
 typedef struct {
     double generation, reward, reference, update, step;
 } PhaseTimes;
-
-static double metric_sum(const char *run, const char *key) {
-    char *path = path_join(run, "metrics.jsonl");
-    double *steps, *values, sum = 0;
-    int n = metrics_read_series(path, key, &steps, &values);
-    if (n != STEPS) die("bench: %s has %d values of %s", path, n, key);
-    for (int i = 1; i < n; i++) sum += values[i];
-    free(steps);
-    free(values);
-    free(path);
-    return sum;
-}
 
 static void update_micro_batch(void *ctx, Model *m, const Batch *b, const int *idx, const SeqPlace *places, int k) {
     (void)ctx, (void)idx, (void)places, (void)k;
@@ -152,8 +139,9 @@ BENCH(grpo) {
                                   run, policy_dir, tasks, run, STEPS, PROMPTS, GROUP, MAX_NEW, SEED);
         if (!out || !strstr(out, "ok\n")) die("bench: lmforge grpo failed:\n%s", out ? out : "");
         free(out);
-        PhaseTimes p = {metric_sum(run, "time/generation"), metric_sum(run, "time/reward"),
-                        metric_sum(run, "time/reference"), metric_sum(run, "time/update"), metric_sum(run, "time/step")};
+        PhaseTimes p = {bench_metric_sum(run, "time/generation", STEPS), bench_metric_sum(run, "time/reward", STEPS),
+                        bench_metric_sum(run, "time/reference", STEPS), bench_metric_sum(run, "time/update", STEPS),
+                        bench_metric_sum(run, "time/step", STEPS)};
         if (round == 0 || p.step < grpo.step) grpo = p;
 
         out = bench_capture("OMP_WAIT_POLICY=passive /proc/%d/exe --child grpo_alone '%s'", (int)getpid(), dir);

@@ -26,7 +26,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../src/base/metrics.h"
 #include "../src/base/rng.h"
 #include "../src/base/util.h"
 #include "../src/data/chat_data.h"
@@ -53,18 +52,6 @@ static Model *tiny_model(const Tokenizer *t, HeadKind head, uint64_t seed) {
 typedef struct {
     double generation, scoring, update, iteration;
 } PhaseTimes;
-
-static double metric_sum(const char *run, const char *key) {
-    char *path = path_join(run, "metrics.jsonl");
-    double *steps, *values, sum = 0;
-    int n = metrics_read_series(path, key, &steps, &values);
-    if (n != ITERATIONS) die("bench: %s has %d values of %s", path, n, key);
-    for (int i = 1; i < n; i++) sum += values[i];
-    free(steps);
-    free(values);
-    free(path);
-    return sum;
-}
 
 /* The sampled answers of iteration `it` (0-based), as PPO samples them. */
 static Rollout sample_iteration(Model *policy, const Tokenizer *t, long it, double *seconds) {
@@ -214,8 +201,10 @@ BENCH(ppo) {
                                   SEED);
         if (!out || !strstr(out, "ok\n")) die("bench: lmforge ppo failed:\n%s", out ? out : "");
         free(out);
-        PhaseTimes p = {metric_sum(run, "time/generation"), metric_sum(run, "time/scoring"),
-                        metric_sum(run, "time/update"), metric_sum(run, "time/iteration")};
+        PhaseTimes p = {bench_metric_sum(run, "time/generation", ITERATIONS),
+                        bench_metric_sum(run, "time/scoring", ITERATIONS),
+                        bench_metric_sum(run, "time/update", ITERATIONS),
+                        bench_metric_sum(run, "time/iteration", ITERATIONS)};
         if (round == 0 || p.iteration < ppo.iteration) ppo = p;
 
         out = bench_capture("OMP_WAIT_POLICY=passive /proc/%d/exe --child ppo_alone '%s'", (int)getpid(), dir);

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../src/base/metrics.h"
 #include "../src/base/rng.h"
 #include "../src/base/util.h"
 #include "../src/tokenizer/tokenizer.h"
@@ -32,4 +33,16 @@ Tokenizer *bench_syllable_tokenizer(const char *dir) {
     lmf_quiet = quiet;
     free(path);
     return t;
+}
+
+double bench_metric_sum(const char *run, const char *key, int expected) {
+    char *path = path_join(run, "metrics.jsonl");
+    double *steps, *values, sum = 0;
+    int n = metrics_read_series(path, key, &steps, &values);
+    if (n != expected) die("bench: %s has %d values of %s, not %d", path, n, key, expected);
+    for (int i = 1; i < n; i++) sum += values[i];
+    free(steps);
+    free(values);
+    free(path);
+    return sum;
 }

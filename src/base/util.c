@@ -1,6 +1,7 @@
 /* util.c — see util.h. */
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -203,6 +204,15 @@ char *path_join(const char *dir, const char *name) {
 int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && memcmp(s + n - m, suffix, m) == 0;
+}
+
+int same_trimmed_text(const char *a, const char *b) {
+    while (isspace((unsigned char)*a)) a++;
+    while (isspace((unsigned char)*b)) b++;
+    size_t la = strlen(a), lb = strlen(b);
+    while (la && isspace((unsigned char)a[la - 1])) la--;
+    while (lb && isspace((unsigned char)b[lb - 1])) lb--;
+    return la == lb && memcmp(a, b, la) == 0;
 }
 
 AtomicFile atomic_open(const char *path) {

@@ -55,6 +55,8 @@ void make_dirs(const char *path);
 /* Joins two path parts with one '/'. Caller frees. */
 char *path_join(const char *dir, const char *name);
 int ends_with(const char *s, const char *suffix);
+/* Whether a and b are the same text once white space is trimmed from both ends (an answer against its reference). */
+int same_trimmed_text(const char *a, const char *b);
 
 /* Atomic file write: data goes to PATH.tmp, is fsync'ed, then renamed over
  * PATH, and the directory is fsync'ed. A crash leaves the old PATH intact;

@@ -17,7 +17,6 @@
  *
  * A pair whose sample equals the data's answer (after trimming white
  * space), or whose sample is blank, teaches nothing: dropped and counted. */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,16 +37,6 @@ typedef struct {
     char *prefix;     /* text: the prefix decoded; NULL for chats */
     char *answer;     /* the data's answer */
 } Piece;
-
-/* Equal after trimming white space at both ends. */
-static int same_text(const char *a, const char *b) {
-    while (isspace((unsigned char)*a)) a++;
-    while (isspace((unsigned char)*b)) b++;
-    size_t la = strlen(a), lb = strlen(b);
-    while (la && isspace((unsigned char)a[la - 1])) la--;
-    while (lb && isspace((unsigned char)b[lb - 1])) lb--;
-    return la == lb && memcmp(a, b, la) == 0;
-}
 
 static int chat_pieces(const char *path, const Tokenizer *tok, int max_prompt, Piece **out) {
     int n;
@@ -169,7 +158,7 @@ int cmd_pairs_from_data(int argc, char **argv) {
             blank++;
             continue;
         }
-        if (same_text(sample, p->answer)) {
+        if (same_trimmed_text(sample, p->answer)) {
             same++;
             continue;
         }

@@ -19,7 +19,6 @@
  * answers to held-out prompts (generate_batch, LoRA adapters unmerged),
  * written to RUN_DIR/generations/step-N.jsonl as {"prompt", "reference",
  * "response"} (which `lmforge gold score` reads). */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,16 +103,6 @@ static void load_position(void *ctx, const cJSON *state) {
 
 /* ---- evaluation ---- */
 
-/* Equal after trimming white space at both ends. */
-static int same_answer(const char *a, const char *b) {
-    while (isspace((unsigned char)*a)) a++;
-    while (isspace((unsigned char)*b)) b++;
-    size_t la = strlen(a), lb = strlen(b);
-    while (la && isspace((unsigned char)a[la - 1])) la--;
-    while (lb && isspace((unsigned char)b[lb - 1])) lb--;
-    return la == lb && memcmp(a, b, la) == 0;
-}
-
 /* Mean loss over the held-out examples, in micro-batches as in training. */
 static double held_out_loss(SftRun *r, Model *m) {
     Batch b = {0};
@@ -169,7 +158,7 @@ static double write_generations(SftRun *r, Model *m, long step) {
         cJSON_AddStringToObject(line, "response", answers[i].text);
         jsonl_write(w, line);
         cJSON_Delete(line);
-        right += same_answer(answers[i].text, e->reference);
+        right += same_trimmed_text(answers[i].text, e->reference);
     }
     jsonl_writer_close(w);
     free(dir);
