@@ -81,15 +81,7 @@ static ModelConfig arch_config(int k, int V, const char **label) {
 static Model *arch_model(int k, int V, uint64_t seed, const char **label) {
     ModelConfig c = arch_config(k, V, label);
     Model *m = model_new(&c);
-    Rng r;
-    rng_seed(&r, seed);
-    for (int i = 0; i < m->n_tensors; i++) {
-        const ParamTensor *t = &m->tensors[i];
-        float *p = m->params + t->offset;
-        size_t n = (size_t)t->rows * (t->cols ? (size_t)t->cols : 1);
-        int norm = strstr(t->name, "norm") != NULL;
-        for (size_t j = 0; j < n; j++) p[j] = norm ? 1.0f + 0.2f * rng_normal(&r) : 0.25f * rng_normal(&r);
-    }
+    test_randomize_weights(m, seed, 0.2f);
     return m;
 }
 

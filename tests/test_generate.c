@@ -16,6 +16,7 @@
 #include "../src/model/sampler.h"
 #include "../src/tokenizer/tokenizer.h"
 #include "test.h"
+#include "test_ref_util.h"
 #include "test_pretrain_fixtures.h"
 
 typedef struct {
@@ -38,15 +39,7 @@ static Model *tiny_model(const TinyShape *s, uint64_t seed) {
     c.tie_embeddings = s->tied;
     c.max_seq_len = s->max_seq_len;
     Model *m = model_new(&c);
-    Rng r;
-    rng_seed(&r, seed);
-    for (int i = 0; i < m->n_tensors; i++) {
-        const ParamTensor *t = &m->tensors[i];
-        float *p = m->params + t->offset;
-        size_t n = (size_t)t->rows * (t->cols ? (size_t)t->cols : 1);
-        int norm = strstr(t->name, "norm") != NULL;
-        for (size_t j = 0; j < n; j++) p[j] = norm ? 1.0f + 0.1f * rng_normal(&r) : 0.25f * rng_normal(&r);
-    }
+    test_randomize_weights(m, seed, 0.1f);
     return m;
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../src/base/rng.h"
 #include "../src/base/util.h"
 #include "test.h"
 
@@ -126,5 +127,17 @@ void test_check_json_floats(const cJSON *ref, const char *key, const float *got,
     for (int i = 0; i < n && i < cJSON_GetArraySize(a); i++) {
         double want = cJSON_GetArrayItem(a, i)->valuedouble;
         CHECK_MSG(fabs(got[i] - want) <= tol * (1 + fabs(want)), "%s[%d]: %.7g, PyTorch %.7g", key, i, got[i], want);
+    }
+}
+
+void test_randomize_weights(Model *m, uint64_t seed, float norm_spread) {
+    Rng r;
+    rng_seed(&r, seed);
+    for (int i = 0; i < m->n_tensors; i++) {
+        const ParamTensor *t = &m->tensors[i];
+        float *p = m->params + t->offset;
+        size_t n = (size_t)t->rows * (t->cols ? (size_t)t->cols : 1);
+        int norm = strstr(t->name, "norm") != NULL;
+        for (size_t j = 0; j < n; j++) p[j] = norm ? 1.0f + norm_spread * rng_normal(&r) : 0.25f * rng_normal(&r);
     }
 }

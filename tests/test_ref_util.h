@@ -30,4 +30,8 @@ cJSON *test_json_floats(const float *x, int n);
 /* Checks got[0..n) against ref's array `key`: each within tol · (1 + |want|). */
 void test_check_json_floats(const cJSON *ref, const char *key, const float *got, int n, double tol);
 
+/* Fills m with random weights spread enough that logits are far from uniform (model_init_random's 0.02 gives
+ * near-ties everywhere): matrices and biases normal(0, 0.25), norms 1 + normal(0, norm_spread). */
+void test_randomize_weights(Model *m, uint64_t seed, float norm_spread);
+
 #endif
