@@ -3,9 +3,10 @@
  *
  *   DIR/pretrain/train.txt, heldout.txt   Bible chapters, fortunes, WordNet
  *                                         glosses and the tasks' facts as sentences
- *   DIR/tasks/{train,heldout}.jsonl       {"id","family","prompt","answer","answers","judge"}
+ *   DIR/tasks/{train,heldout}.jsonl       {"id","family","group","prompt","answer","answers","judge"}
  *   DIR/sft/{train,heldout}.jsonl         {"messages":[user prompt, assistant answer]}
- *   DIR/prompts/{train,heldout}.jsonl     {"prompt"} for PPO, rejection sampling, evaluation
+ *   DIR/prompts/{train,heldout}.jsonl     {"prompt","family","group"} for PPO, rejection sampling,
+ *                                         evaluation
  *
  * The task files are the gold standard that `lmforge gold` scores against.
  * See src/demo/tasks.h for the families and docs/demo_data.md for the rest. */
@@ -32,6 +33,10 @@
 #define GLOSSES_PER_DOCUMENT 16
 /* Fact sentences are shuffled and grouped into paragraphs of this many. */
 #define FACTS_PER_PARAGRAPH 8
+/* The sentiment family's sentences: short enough that the continuation fits
+ * in the demo's 16 new tokens, long enough to leave something to continue. */
+#define SENTENCE_MIN_WORDS 8
+#define SENTENCE_MAX_WORDS 16
 
 typedef struct {
     const char *out, *families, *bible, *fortunes, *wordnet, *quiz;
@@ -74,6 +79,7 @@ static void write_task_files(const char *dir, const TaskList *tasks, const int *
         cJSON *task = cJSON_CreateObject();
         cJSON_AddStringToObject(task, "id", t->id);
         cJSON_AddStringToObject(task, "family", t->family);
+        cJSON_AddStringToObject(task, "group", t->group);
         cJSON_AddStringToObject(task, "prompt", t->prompt);
         cJSON_AddStringToObject(task, "answer", t->answers.items[0]);
         cJSON_AddItemToObject(task, "answers",
@@ -95,6 +101,8 @@ static void write_task_files(const char *dir, const TaskList *tasks, const int *
 
         cJSON *prompt = cJSON_CreateObject();
         cJSON_AddStringToObject(prompt, "prompt", t->prompt);
+        cJSON_AddStringToObject(prompt, "family", t->family);
+        cJSON_AddStringToObject(prompt, "group", t->group);
         jsonl_print(files[2].f, prompt);
         cJSON_Delete(prompt);
     }
@@ -162,6 +170,50 @@ static void load_natural_text(const DemoDataOptions *o, const WordNet *wn, Natur
     bible_load_chapters(o->bible, &text->chapters);
     fortunes_load(o->fortunes, &text->fortunes);
     corpus_group_lines(&wn->entries, GLOSSES_PER_DOCUMENT, "\n", &text->glosses);
+}
+
+/* Keeps the documents whose flag in drop[] is 0. */
+static void drop_documents(StrList *docs, const char *drop) {
+    StrList kept = {0};
+    for (int i = 0; i < docs->n; i++) {
+        if (drop[i]) free(docs->items[i]);
+        else strlist_take(&kept, docs->items[i]);
+    }
+    free(docs->items);
+    *docs = kept;
+}
+
+/* The sentiment family's sentences: the first plain sentence of up to max
+ * documents drawn at random from the Bible chapters and the fortunes. Those
+ * documents leave the pretraining text, so the model never reads the
+ * continuations it is asked for. */
+static void take_sentences(NaturalText *text, uint64_t seed, int max, StrList *sentences) {
+    StrList *sources[] = {&text->chapters, &text->fortunes};
+    int n_docs = text->chapters.n + text->fortunes.n;
+    char **found = xcalloc((size_t)n_docs + 1, sizeof(char *));
+    int *order = xmalloc(((size_t)n_docs + 1) * sizeof(int));
+    for (int i = 0; i < n_docs; i++) order[i] = i;
+    Rng rng;
+    rng_seed(&rng, seed ^ str_hash("sentences"));
+    rng_shuffle_ints(&rng, order, n_docs);
+    for (int i = 0, taken = 0; i < n_docs && taken < max; i++) {
+        int d = order[i], s = d >= text->chapters.n;
+        found[d] = plain_sentence(sources[s]->items[d - (s ? text->chapters.n : 0)], SENTENCE_MIN_WORDS,
+                                  SENTENCE_MAX_WORDS);
+        if (found[d]) {
+            strlist_add(sentences, found[d]);
+            taken++;
+        }
+    }
+    char *drop = xcalloc((size_t)n_docs + 1, 1);
+    for (int d = 0; d < n_docs; d++) drop[d] = found[d] != NULL;
+    int n_chapters = text->chapters.n;
+    drop_documents(&text->chapters, drop);
+    drop_documents(&text->fortunes, drop + n_chapters);
+    for (int d = 0; d < n_docs; d++) free(found[d]);
+    free(found);
+    free(drop);
+    free(order);
 }
 
 static void free_natural_text(NaturalText *text) {
@@ -258,9 +310,13 @@ int cmd_demo_data(int argc, char **argv) {
     NaturalText text;
     load_natural_text(&o, wn, &text);
 
+    StrList sentences = {0};
+    int sentiment = tasks_family_index("sentiment");
+    if (wanted[sentiment]) take_sentences(&text, (uint64_t)o.seed, o.max_per_family, &sentences);
+
     TaskList tasks = {0};
     StrList facts = {0};
-    TaskSources src = {.quiz_dir = o.quiz, .quiz_index = &quiz_index, .wordnet = wn};
+    TaskSources src = {.quiz_dir = o.quiz, .quiz_index = &quiz_index, .wordnet = wn, .sentences = &sentences};
     TaskOptions topt = {.seed = (uint64_t)o.seed, .heldout_frac = o.heldout_frac,
                         .max_per_family = o.max_per_family, .fact_repeats = o.fact_repeats,
                         .qa_repeats = o.qa_repeats};
@@ -281,6 +337,7 @@ int cmd_demo_data(int argc, char **argv) {
     free(wanted);
     tasks_free(&tasks);
     strlist_free(&facts);
+    strlist_free(&sentences);
     free_natural_text(&text);
     quiz_file_free(&quiz_index);
     wordnet_free(wn);

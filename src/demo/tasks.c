@@ -262,10 +262,36 @@ static void collect_additions(const Collect *c, ItemList *out) {
     }
 }
 
+/* ---- sentence continuation ---- */
+
+/* "Continue: A gift of a flower" → "will soon be made to you.": the first 4
+ * to 6 words (by a hash of the sentence) are the prompt, the rest the answer.
+ * Sentences whose opening words another sentence has already used are left
+ * out, so that a prompt has one reference. */
+static void collect_continuations(const Collect *c, ItemList *out) {
+    if (!c->src->sentences) return;
+    StrMap seen = {0};
+    for (int i = 0; i < c->src->sentences->n; i++) {
+        const char *s = c->src->sentences->items[i];
+        int words = 4 + (int)(str_hash(s) % 3);
+        const char *cut = s;
+        for (int w = 0; w < words && cut; w++) cut = strchr(cut + (w > 0), ' ');
+        if (!cut || !cut[1]) continue;
+        char *opening = xstrndup(s, (size_t)(cut - s));
+        if (!strmap_get(&seen, opening)) {
+            strmap_put(&seen, opening, (void *)1);
+            item_add(out, opening, cut + 1);
+        }
+        free(opening);
+    }
+    strmap_free(&seen);
+}
+
 /* ---- the families ---- */
 
 typedef struct {
     const char *name;
+    const char *group;
     JudgeKind judge;
     const char *prompt;       /* {subject} is replaced */
     const char *facts[4];     /* sentences with {subject} and {answer}; none for the skills */
@@ -273,25 +299,26 @@ typedef struct {
 } Family;
 
 static const Family families[] = {
-    {"capital", JUDGE_EXACT, "What is the capital of {subject}?",
+    {"capital", "knowledge", JUDGE_EXACT, "What is the capital of {subject}?",
      {"The capital of {subject} is {answer}.", "{answer} is the capital of {subject}.",
       "The capital city of {subject} is {answer}."},
      collect_capitals},
-    {"element_symbol", JUDGE_EXACT, "What is the chemical symbol for {subject}?",
+    {"element_symbol", "knowledge", JUDGE_EXACT, "What is the chemical symbol for {subject}?",
      {"The chemical symbol for {subject} is {answer}.", "{subject} has the chemical symbol {answer}.",
       "{answer} is the symbol of the element {subject}."},
      collect_element_symbols},
-    {"element_number", JUDGE_EXACT, "What is the atomic number of {subject}?",
+    {"element_number", "knowledge", JUDGE_EXACT, "What is the atomic number of {subject}?",
      {"The atomic number of {subject} is {answer}.", "{subject} has atomic number {answer}.",
       "Element number {answer} is {subject}."},
      collect_element_numbers},
-    {"define", JUDGE_F1, "Define {subject}.",
+    {"define", "knowledge", JUDGE_F1, "Define {subject}.",
      {"{subject}: {answer}.", "The word {subject} means {answer}.", "A definition of {subject} is {answer}."},
      collect_definitions},
-    {"addition", JUDGE_EXACT, "What is {subject}?", {0}, collect_additions},
-    {"reverse", JUDGE_EXACT, "Spell '{subject}' backwards.", {0}, collect_reversals},
-    {"uppercase", JUDGE_EXACT_CASE, "Write '{subject}' in capital letters.", {0}, collect_uppercase},
-    {"word_count", JUDGE_EXACT, "How many words are in: {subject}?", {0}, collect_word_counts},
+    {"addition", "computation", JUDGE_DIGITS, "What is {subject}?", {0}, collect_additions},
+    {"reverse", "computation", JUDGE_EDIT, "Spell '{subject}' backwards.", {0}, collect_reversals},
+    {"uppercase", "computation", JUDGE_EDIT_CASE, "Write '{subject}' in capital letters.", {0}, collect_uppercase},
+    {"word_count", "computation", JUDGE_COUNT, "How many words are in: {subject}?", {0}, collect_word_counts},
+    {"sentiment", "sentiment", JUDGE_SENTIMENT, "Continue: {subject}", {0}, collect_continuations},
 };
 
 int tasks_n_families(void) { return (int)LMF_ARRAY_LEN(families); }
@@ -302,6 +329,11 @@ int tasks_family_index(const char *name) {
     for (int i = 0; i < tasks_n_families(); i++)
         if (strcmp(families[i].name, name) == 0) return i;
     return -1;
+}
+
+const char *tasks_family_group(const char *name) {
+    int f = tasks_family_index(name);
+    return f < 0 ? NULL : families[f].group;
 }
 
 /* The template with {subject} and {answer} filled in, its first letter capitalised. */
@@ -382,6 +414,7 @@ void tasks_build(const TaskSources *src, const int *wanted, const TaskOptions *o
             Item *it = ranked[i].item;
             Task *t = task_add(out);
             t->family = fam->name;
+            t->group = fam->group;
             t->id = xsprintf("%s-%d", fam->name, i);
             t->subject = xstrdup(it->subject);
             t->prompt = fill(fam->prompt, it->subject, "");

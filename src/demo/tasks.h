@@ -1,14 +1,25 @@
 /* tasks.h — the demo's instruction tasks: short questions with known right
  * answers, in families that each have one phrasing and one gold judge.
  *
- *   capital         What is the capital of Kenya?          Nairobi     (quiz files)
- *   element_symbol  What is the chemical symbol for gold?  Au          (quiz files)
- *   element_number  What is the atomic number of gold?     79          (quiz files)
- *   define          Define year.                           a period of time containing 365 days  (WordNet, f1)
- *   addition        What is 17 + 25?                       42
- *   reverse         Spell 'house' backwards.               esuoh
- *   uppercase       Write 'house' in capital letters.      HOUSE       (exact-case)
- *   word_count      How many words are in: one house?      2
+ *   group        family          prompt                                 answer      judge
+ *   knowledge    capital         What is the capital of Kenya?          Nairobi     exact (quiz files)
+ *                element_symbol  What is the chemical symbol for gold?  Au          exact (quiz files)
+ *                element_number  What is the atomic number of gold?     79          exact (quiz files)
+ *                define          Define year.                           a period of time containing 365 days
+ *                                                                                   f1 (WordNet)
+ *   computation  addition        What is 17 + 25?                       42          digits
+ *                reverse         Spell 'house' backwards.               esuoh       edit
+ *                uppercase       Write 'house' in capital letters.      HOUSE       edit-case
+ *                word_count      How many words are in: one house?      2           count
+ *   sentiment    sentiment       Continue: A gift of a flower           will soon be made to you.
+ *                                                                                   sentiment (VADER)
+ *
+ * The knowledge families ask for facts a small model cannot hold; the
+ * computation families are skills it can learn, judged with partial credit
+ * (judge.h); the sentiment family asks to continue the first words of a
+ * sentence that the pretraining text leaves out, its reference answer the
+ * sentence's real continuation and its gold the positivity of the answer
+ * (Ziegler et al. 2019; the IMDb experiment of the DPO paper).
  *
  * Each family's tasks are split by subject: a held-out task asks about an
  * entity, word or pair of numbers that no training task asks about. The
@@ -34,6 +45,7 @@
 
 typedef struct {
     const char *family;
+    const char *group; /* "knowledge", "computation" or "sentiment" */
     char *id;        /* "capital-12" */
     char *subject;   /* what the prompt asks about: "Kenya", "17 + 25", "house" */
     char *prompt;
@@ -52,6 +64,7 @@ typedef struct {
     const char *quiz_dir;
     const QuizFile *quiz_index;
     const WordNet *wordnet;
+    const StrList *sentences; /* for the sentiment family: sentences kept out of the pretraining text */
 } TaskSources;
 
 typedef struct {
@@ -66,6 +79,8 @@ int tasks_n_families(void);
 const char *tasks_family_name(int i);
 /* The index of a family, or -1. */
 int tasks_family_index(const char *name);
+/* The group of a family, or NULL for an unknown one. */
+const char *tasks_family_group(const char *name);
 
 /* Builds the families whose flag is set in wanted[] (by index), appending
  * their tasks to out (each family's held-out tasks marked) and their fact

@@ -20,4 +20,10 @@ void bible_load_chapters(const char *dump_file, StrList *chapters);
  * script (the Chinese collections of fortunes-zh). */
 void fortunes_load(const char *dir, StrList *fortunes);
 
+/* The first plain sentence of a document with min_words to max_words words,
+ * or NULL: it starts with a capital letter, ends with . ! or ?, holds only
+ * ASCII letters, digits, spaces and , ; : ' - inside, and comes with single
+ * spaces (line breaks and runs of spaces collapsed). Caller frees. */
+char *plain_sentence(const char *document, int min_words, int max_words);
+
 #endif
