@@ -7,6 +7,15 @@
 set -e
 cd "$(dirname "$0")/.."
 run_dir=${DEMO_RUN_DIR:-runs/demo}
+# The sentiment family's gold is VADER from the npm package vader-sentiment,
+# installed once into the npm cache (~/.cache/lmforge-npm).
+if [ -z "${LMF_SENTIMENT_CMD:-}" ]; then
+    sh scripts/npm_cache.sh || {
+        echo "demo: could not install the npm package vader-sentiment (needs npm and the registry);" \
+            "run again with --set families=... without sentiment to skip that family" >&2
+        exit 1
+    }
+fi
 # Waiting threads sleep instead of spinning: the stages share 2 cores with
 # the child processes they start (annotators), and spinning would steal them.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}

@@ -268,3 +268,145 @@ TEST(demo_gold_score_command) {
     test_system("rm -rf '%s'", dir);
     free(dir);
 }
+
+/* Tasks of the three groups: graded computation, knowledge, sentiment. */
+static const char *GROUP_TASKS =
+    "{\"id\":\"addition-0\",\"family\":\"addition\",\"group\":\"computation\",\"prompt\":\"What is 17 + 25?\","
+    "\"answer\":\"42\",\"answers\":[\"42\"],\"judge\":\"digits\"}\n"
+    "{\"id\":\"uppercase-0\",\"family\":\"uppercase\",\"group\":\"computation\","
+    "\"prompt\":\"Write 'house' in capital letters.\",\"answer\":\"HOUSE\",\"answers\":[\"HOUSE\"],\"judge\":\"edit-case\"}\n"
+    "{\"id\":\"capital-0\",\"family\":\"capital\",\"prompt\":\"What is the capital of Kenya?\",\"answer\":\"Nairobi\","
+    "\"answers\":[\"Nairobi\"],\"judge\":\"exact\"}\n"
+    "{\"id\":\"sentiment-0\",\"family\":\"sentiment\",\"group\":\"sentiment\",\"prompt\":\"Continue: A gift of a\","
+    "\"answer\":\"flower will soon be made to you.\",\"answers\":[\"flower will soon be made to you.\"],"
+    "\"judge\":\"sentiment\"}\n";
+
+/* A stand-in for the VADER scorer that needs no npm: 0.9 for a completion
+ * with "good" in it, 0.2 otherwise, one reply a line. */
+static char *write_fake_scorer(const char *dir) {
+    char *path = path_join(dir, "fake_sentiment.sh");
+    const char *script = "while IFS= read -r line; do case \"$line\" in\n"
+                         "  *good*) echo '{\"reward\": 0.9}' ;;\n"
+                         "  *) echo '{\"reward\": 0.2}' ;;\n"
+                         "esac; done\n";
+    atomic_write(path, script, strlen(script));
+    char *command = xsprintf("sh '%s'", path);
+    free(path);
+    return command;
+}
+
+static char *write_group_tasks(const char *dir) {
+    char *path = path_join(dir, "group_tasks.jsonl");
+    atomic_write(path, GROUP_TASKS, strlen(GROUP_TASKS));
+    return path;
+}
+
+TEST(demo_gold_groups_graded_and_sentiment_scores) {
+    char *dir = test_tmpdir("gold-groups");
+    char *path = write_group_tasks(dir), *fake = write_fake_scorer(dir);
+    const char *files[] = {path};
+    GoldSet *g = gold_load(files, 1);
+    gold_set_sentiment_command(g, fake);
+    CHECK_EQ_INT(gold_n_groups(g), 3);
+    CHECK(!strcmp(gold_group_name(g, 0), "computation") && !strcmp(gold_group_name(g, 1), "knowledge") &&
+          !strcmp(gold_group_name(g, 2), "sentiment"));
+    CHECK(!strcmp(gold_family_group(g, "addition"), "computation"));
+    CHECK(!strcmp(gold_family_group(g, "capital"), "knowledge")); /* no "group" field: the demo's group */
+    CHECK(gold_family_group(g, "poetry") == NULL);
+    CHECK(!strcmp(gold_group(g, "Continue: A gift of a"), "sentiment"));
+    /* graded: two wrong sums score differently; exact match stays available */
+    CHECK_NEAR(gold_score(g, "What is 17 + 25?", "41"), 0.5, 1e-12);
+    CHECK_NEAR(gold_score(g, "What is 17 + 25?", "24"), 0, 1e-12);
+    CHECK(gold_exact(g, "What is 17 + 25?", "41") == 0 && gold_exact(g, "What is 17 + 25?", "42.") == 1);
+    CHECK(gold_exact(g, "Continue: A gift of a", "good") == -1);
+    /* one batch mixing local judges and the scorer */
+    const char *prompts[] = {"Continue: A gift of a", "Write 'house' in capital letters.", "Continue: A gift of a",
+                             "What is the capital of Kenya?"};
+    const char *responses[] = {"good friend", "HOUSe", "bad day", "Nairobi"};
+    double s[4];
+    gold_score_many(g, prompts, responses, 4, s);
+    CHECK_NEAR(s[0], 0.9, 1e-6);
+    CHECK_NEAR(s[1], 0.8, 1e-12);
+    CHECK_NEAR(s[2], 0.2, 1e-6);
+    CHECK_NEAR(s[3], 1, 1e-12);
+    gold_free(g);
+    free(fake);
+    free(path);
+    test_system("rm -rf '%s'", dir);
+    free(dir);
+}
+
+/* `gold judge` as a reward program, and `gold annotate` on the graded gold,
+ * with the fake scorer given by flag and by LMF_SENTIMENT_CMD. */
+TEST(demo_gold_judge_speaks_the_reward_program_protocol) {
+    char *dir = test_tmpdir("gold-judge");
+    char *tasks = write_group_tasks(dir), *fake = write_fake_scorer(dir);
+    char *in = path_join(dir, "in.jsonl");
+    const char *input = "{\"prompt\":\"What is 17 + 25?\",\"completion\":\"42 is the sum\"}\n"
+                        "{\"prompt\":[{\"role\":\"user\",\"content\":\"Continue: A gift of a\"}],\"completion\":\"good\"}\n"
+                        "{\"prompt\":\"Continue: A gift of a\",\"completion\":\"sad\"}\n";
+    atomic_write(in, input, strlen(input));
+    CHECK(test_system("%s gold judge --tasks %s --sentiment-cmd \"%s\" < %s > %s/out 2> %s/err", lmforge_bin(), tasks,
+                      fake, in, dir, dir) == 0);
+    char *out_path = path_join(dir, "out"), *out = read_file(out_path, NULL);
+    const double want[] = {16.0 / 27, 0.9, 0.2};
+    const char *groups[] = {"computation", "sentiment", "sentiment"};
+    char *save = NULL, *line = strtok_r(out, "\n", &save);
+    for (int i = 0; i < 3; i++, line = strtok_r(NULL, "\n", &save)) {
+        CHECK_MSG(line != NULL, "reply %d missing", i + 1);
+        if (!line) break;
+        cJSON *j = cJSON_Parse(line);
+        CHECK_NEAR(cJSON_GetObjectItem(j, "reward")->valuedouble, want[i], 1e-6);
+        CHECK(!strcmp(cJSON_GetObjectItem(j, "group")->valuestring, groups[i]));
+        cJSON_Delete(j);
+    }
+    free(out);
+
+    /* The annotator ranks by the dense gold: with noise 0, 42 > "42 is the sum" > 41 > 24. */
+    const char *ann = "{\"prompt\":\"What is 17 + 25?\",\"responses\":[\"41\",\"42 is the sum\",\"24\",\"42\"]}\n"
+                      "{\"prompt\":\"Continue: A gift of a\",\"responses\":[\"sad\",\"good\"]}\n";
+    atomic_write(in, ann, strlen(ann));
+    CHECK(test_system("LMF_SENTIMENT_CMD=\"%s\" %s gold annotate --noise 0 --tasks %s < %s > %s/out 2> %s/err", fake,
+                      lmforge_bin(), tasks, in, dir, dir) == 0);
+    out = read_file(out_path, NULL);
+    CHECK_MSG(strstr(out, "{\"ranking\":[3,1,0,2]}\n{\"ranking\":[1,0]}") != NULL, "got %s", out);
+    free(out);
+
+    /* Without node's package and no scorer given: one line saying how to get it. */
+    atomic_write(in, input, strlen(input));
+    CHECK(test_system("LMF_SENTIMENT_CMD= LMF_NPM_CACHE=%s/empty %s gold judge --tasks %s < %s > /dev/null 2> %s/err",
+                      dir, lmforge_bin(), tasks, in, dir) != 0);
+    CHECK(err_contains(dir, "scripts/npm_cache.sh"));
+    free(out_path);
+    free(in);
+    free(fake);
+    free(tasks);
+    test_system("rm -rf '%s'", dir);
+    free(dir);
+}
+
+/* The real scorer: scripts/sentiment_judge.js with the npm package
+ * vader-sentiment, fetched into the npm cache like the tokenizer references. */
+TEST(demo_gold_sentiment_with_real_vader) {
+    if (test_system("node --version > /dev/null 2>&1") != 0) SKIP("node is not installed");
+    if (test_system("sh scripts/npm_cache.sh > /dev/null 2>&1") != 0)
+        SKIP("vader-sentiment unavailable (no npm registry reachable and none in the npm cache)");
+    char *dir = test_tmpdir("gold-vader");
+    char *path = write_group_tasks(dir);
+    const char *files[] = {path};
+    unsetenv("LMF_SENTIMENT_CMD");
+    GoldSet *g = gold_load(files, 1);
+    const char *p = "Continue: A gift of a";
+    const char *prompts[] = {p, p, p};
+    const char *responses[] = {"I love this, it is great!", "the cat sat", "a horrible, awful day"};
+    double s[3];
+    gold_score_many(g, prompts, responses, 3, s);
+    /* VADER's compound scores: 0.8622 and 0 (no sentiment word), mapped by (c + 1) / 2 */
+    CHECK_NEAR(s[0], (0.8622 + 1) / 2, 1e-6);
+    CHECK_NEAR(s[1], 0.5, 1e-9);
+    CHECK(s[2] < 0.2);
+    gold_free(g);
+    free(path);
+    test_system("rm -rf '%s'", dir);
+    free(dir);
+}
