@@ -179,6 +179,26 @@ static const char *const FILES[] = {"pretrain/train.txt", "pretrain/heldout.txt"
                                     "tasks/heldout.jsonl", "sft/train.jsonl",     "sft/heldout.jsonl",
                                     "prompts/train.jsonl", "prompts/heldout.jsonl"};
 
+/* The sentence of a sentiment task: its prompt's words after "Continue: ", a space, its answer. Caller frees. */
+static char *sentiment_sentence(const cJSON *t) {
+    const char *p = str(t, "prompt");
+    CHECK(strncmp(p, "Continue: ", 10) == 0);
+    return xsprintf("%s %s", strncmp(p, "Continue: ", 10) == 0 ? p + 10 : p, str(t, "answer"));
+}
+
+/* 1 if a sentiment task of tasks was cut from the sentence holding snippet. */
+static int sentiment_took(const cJSON *tasks, const char *snippet) {
+    const cJSON *t;
+    int took = 0;
+    cJSON_ArrayForEach(t, tasks) {
+        if (strcmp(str(t, "family"), "sentiment") != 0) continue;
+        char *sentence = sentiment_sentence(t);
+        took |= strstr(sentence, snippet) != NULL;
+        free(sentence);
+    }
+    return took;
+}
+
 static int prompt_in(const cJSON *tasks, const char *prompt) {
     const cJSON *t;
     cJSON_ArrayForEach(t, tasks) if (strcmp(str(t, "prompt"), prompt) == 0) return 1;
@@ -209,7 +229,19 @@ static void check_split_files(const char *dir, const char *split) {
         const cJSON *t = cJSON_GetArrayItem(tasks, i);
         const char *judge = str(t, "judge");
         CHECK(*str(t, "id") && *str(t, "family") && *str(t, "prompt") && *str(t, "answer"));
-        CHECK(!strcmp(judge, "exact") || !strcmp(judge, "exact-case") || !strcmp(judge, "f1"));
+        CHECK_MSG(strstr(" exact exact-case f1 digits count edit edit-case sentiment ", judge) && *judge, "judge %s",
+                  judge);
+        /* every family in its group, in the task and the prompt files */
+        static const char *const groups[][2] = {
+            {"capital", "knowledge"},     {"element_symbol", "knowledge"}, {"element_number", "knowledge"},
+            {"define", "knowledge"},      {"addition", "computation"},     {"reverse", "computation"},
+            {"uppercase", "computation"}, {"word_count", "computation"},   {"sentiment", "sentiment"}};
+        int grouped = 0;
+        for (size_t k = 0; k < LMF_ARRAY_LEN(groups); k++)
+            grouped += !strcmp(str(t, "family"), groups[k][0]) && !strcmp(str(t, "group"), groups[k][1]);
+        CHECK_MSG(grouped == 1, "%s: family %s, group %s", str(t, "id"), str(t, "family"), str(t, "group"));
+        const cJSON *p = cJSON_GetArrayItem(prompts, i);
+        CHECK(!strcmp(str(p, "family"), str(t, "family")) && !strcmp(str(p, "group"), str(t, "group")));
         const cJSON *answers = cJSON_GetObjectItemCaseSensitive(t, "answers");
         CHECK(cJSON_IsArray(answers) && strcmp(cJSON_GetArrayItem(answers, 0)->valuestring, str(t, "answer")) == 0);
         const cJSON *messages = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(sft, i), "messages");
@@ -246,8 +278,8 @@ TEST(demo_data_on_fixtures) {
     cJSON *train = read_jsonl(out, "tasks/train.jsonl"), *heldout = read_jsonl(out, "tasks/heldout.jsonl");
     const cJSON *t;
     cJSON_ArrayForEach(t, heldout) CHECK_MSG(!prompt_in(train, str(t, "prompt")), "in both splits: %s", str(t, "prompt"));
-    const char *families[] = {"capital", "element_symbol", "element_number", "define",
-                              "addition", "reverse",       "uppercase",      "word_count"};
+    const char *families[] = {"capital", "element_symbol", "element_number", "define",   "addition",
+                              "reverse", "uppercase",      "word_count",     "sentiment"};
     for (size_t i = 0; i < LMF_ARRAY_LEN(families); i++) {
         int n[2] = {0, 0};
         cJSON_ArrayForEach(t, train) n[0] += !strcmp(str(t, "family"), families[i]);
@@ -263,6 +295,21 @@ TEST(demo_data_on_fixtures) {
     CHECK(*reversed && strcmp(reversed, uppercased) == 0);
     free(reversed);
     free(uppercased);
+    /* The sentiment family's sentences come from the fixture's text: 8 to 16 plain words, 4 to 6 of them the prompt. */
+    cJSON *all = cJSON_Duplicate(train, 1);
+    cJSON_ArrayForEach(t, heldout) cJSON_AddItemToArray(all, cJSON_Duplicate(t, 1));
+    cJSON_ArrayForEach(t, all) {
+        if (strcmp(str(t, "family"), "sentiment") != 0) continue;
+        CHECK(!strcmp(str(t, "judge"), "sentiment"));
+        int prompt_words = 1, words = 1;
+        for (const char *c = str(t, "prompt") + 10; *c; c++) prompt_words += *c == ' ';
+        char *sentence = sentiment_sentence(t);
+        for (const char *c = sentence; *c; c++) words += *c == ' ';
+        CHECK_MSG(prompt_words >= 4 && prompt_words <= 6 && words >= 8 && words <= 16, "%s", sentence);
+        free(sentence);
+    }
+    CHECK(sentiment_took(all, "A gift of a flower will soon be made to you."));
+    CHECK(!sentiment_took(all, "A day for firm decisions")); /* "!!!!!" is not plain */
     cJSON_Delete(train);
     cJSON_Delete(heldout);
 
@@ -274,10 +321,14 @@ TEST(demo_data_on_fixtures) {
         CHECK(strstr(train_txt, "The chemical symbol for gold is Au."));
         CHECK(strstr(train_txt, "The word year means a period of time containing 365 days."));
         CHECK(!strstr(heldout_txt, "capital of"));
-        /* Each Bible chapter and fortune is in exactly one file; references, .dat, .u8 copies, Chinese and ASCII art are not. */
-        const char *docs[] = {"In the beginning God created", "The LORD is my shepherd", "Drain the moat."};
-        for (size_t i = 0; i < LMF_ARRAY_LEN(docs); i++)
-            CHECK_MSG(!strstr(train_txt, docs[i]) != !strstr(heldout_txt, docs[i]), "\"%s\" not in exactly one", docs[i]);
+        /* Each Bible chapter and fortune is in exactly one file, or in none when the sentiment family
+         * took a sentence of it; references, .dat, .u8 copies, Chinese and ASCII art are not. */
+        const char *docs[] = {"In the beginning God created", "The LORD is my shepherd", "Drain the moat.",
+                              "A gift of a flower", "A tall, dark stranger"};
+        for (size_t i = 0; i < LMF_ARRAY_LEN(docs); i++) {
+            int copies = !!strstr(train_txt, docs[i]) + !!strstr(heldout_txt, docs[i]);
+            CHECK_MSG(copies == !sentiment_took(all, docs[i]), "\"%s\" in %d files", docs[i], copies);
+        }
         const char *absent[] = {"Ge1:1", "STRFILE-INDEX", "CHINESE-FILE", "ASCII-ART-FILE"};
         for (size_t i = 0; i < LMF_ARRAY_LEN(absent); i++)
             CHECK_MSG(!strstr(train_txt, absent[i]) && !strstr(heldout_txt, absent[i]), "\"%s\" leaked", absent[i]);
@@ -288,6 +339,7 @@ TEST(demo_data_on_fixtures) {
     }
     free(train_txt);
     free(heldout_txt);
+    cJSON_Delete(all);
     free(out);
     free_fixture(&f);
 }
@@ -378,6 +430,18 @@ TEST_SLOW(demo_data_on_the_debian_packages) {
     CHECK_EQ_INT(mirrored, 0);
     char *train_txt = read_in(out, "pretrain/train.txt"), *heldout_txt = read_in(out, "pretrain/heldout.txt");
     CHECK(train_txt && heldout_txt && strlen(train_txt) + strlen(heldout_txt) <= 4000000);
+    /* 500 sentiment tasks whose sentences the pretraining text never shows */
+    int n_sentiment = 0, leaked = 0;
+    cJSON *both[] = {train, heldout};
+    for (int b = 0; b < 2; b++) cJSON_ArrayForEach(t, both[b]) {
+            if (strcmp(str(t, "family"), "sentiment") != 0) continue;
+            n_sentiment++;
+            char *sentence = sentiment_sentence(t);
+            leaked += train_txt && heldout_txt && (strstr(train_txt, sentence) || strstr(heldout_txt, sentence));
+            free(sentence);
+        }
+    CHECK_MSG(n_sentiment > 450 && n_sentiment <= 500, "%d sentiment tasks", n_sentiment); /* openings used twice are dropped */
+    CHECK_EQ_INT(leaked, 0);
     CHECK(heldout_txt && strlen(heldout_txt) > 500000);
     free(train_txt);
     free(heldout_txt);

@@ -10,6 +10,7 @@
  *
  * The task files are the gold standard that `lmforge gold` scores against.
  * See src/demo/tasks.h for the families and docs/demo_data.md for the rest. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,34 +185,42 @@ static void drop_documents(StrList *docs, const char *drop) {
 }
 
 /* The sentiment family's sentences: the first plain sentence of up to max
- * documents drawn at random from the Bible chapters and the fortunes. Those
- * documents leave the pretraining text, so the model never reads the
- * continuations it is asked for. */
+ * documents drawn at random from the Bible chapters and the fortunes, leaving
+ * out sentences that occur more than once in the sources. Those documents
+ * leave the pretraining text, so the model never reads the continuations it
+ * is asked for. */
 static void take_sentences(NaturalText *text, uint64_t seed, int max, StrList *sentences) {
     StrList *sources[] = {&text->chapters, &text->fortunes};
-    int n_docs = text->chapters.n + text->fortunes.n;
-    char **found = xcalloc((size_t)n_docs + 1, sizeof(char *));
+    int n_chapters = text->chapters.n, n_docs = n_chapters + text->fortunes.n;
+    StrList *split = xcalloc((size_t)n_docs + 1, sizeof(StrList)); /* the sentences of each document */
+    StrMap seen = {0}; /* sentence → 1 once seen, 2 when seen again */
+    for (int d = 0; d < n_docs; d++) {
+        split_sentences(sources[d >= n_chapters]->items[d >= n_chapters ? d - n_chapters : d], &split[d]);
+        for (int i = 0; i < split[d].n; i++)
+            strmap_put(&seen, split[d].items[i], (void *)(intptr_t)(strmap_get(&seen, split[d].items[i]) ? 2 : 1));
+    }
     int *order = xmalloc(((size_t)n_docs + 1) * sizeof(int));
     for (int i = 0; i < n_docs; i++) order[i] = i;
     Rng rng;
     rng_seed(&rng, seed ^ str_hash("sentences"));
     rng_shuffle_ints(&rng, order, n_docs);
-    for (int i = 0, taken = 0; i < n_docs && taken < max; i++) {
-        int d = order[i], s = d >= text->chapters.n;
-        found[d] = plain_sentence(sources[s]->items[d - (s ? text->chapters.n : 0)], SENTENCE_MIN_WORDS,
-                                  SENTENCE_MAX_WORDS);
-        if (found[d]) {
-            strlist_add(sentences, found[d]);
-            taken++;
-        }
-    }
     char *drop = xcalloc((size_t)n_docs + 1, 1);
-    for (int d = 0; d < n_docs; d++) drop[d] = found[d] != NULL;
-    int n_chapters = text->chapters.n;
+    for (int i = 0, taken = 0; i < n_docs && taken < max; i++) {
+        const StrList *doc = &split[order[i]];
+        for (int k = 0; k < doc->n; k++)
+            if (is_plain_sentence(doc->items[k], SENTENCE_MIN_WORDS, SENTENCE_MAX_WORDS) &&
+                strmap_get(&seen, doc->items[k]) == (void *)1) {
+                strlist_add(sentences, doc->items[k]);
+                drop[order[i]] = 1;
+                taken++;
+                break;
+            }
+    }
     drop_documents(&text->chapters, drop);
     drop_documents(&text->fortunes, drop + n_chapters);
-    for (int d = 0; d < n_docs; d++) free(found[d]);
-    free(found);
+    for (int d = 0; d < n_docs; d++) strlist_free(&split[d]);
+    free(split);
+    strmap_free(&seen);
     free(drop);
     free(order);
 }

@@ -125,10 +125,12 @@ void fortunes_load(const char *dir, StrList *fortunes) {
     if (files == 0) die("no fortune files in %s (install the Debian package fortunes)", dir);
 }
 
-/* One sentence from s up to its end mark (. ! ? followed by space or the end),
- * white space collapsed, into b; returns where the next one starts. */
+/* One sentence from s up to its end mark (. ! ? : followed by space or the
+ * end), white space collapsed, into b; returns where the next one starts. An
+ * opening quote or parenthesis is left out, so that a quoted sentence equals
+ * the same sentence unquoted. */
 static const char *next_sentence(const char *s, StrBuf *b) {
-    while (isspace((unsigned char)*s)) s++;
+    while (isspace((unsigned char)*s) || *s == '"' || *s == '(') s++;
     int space = 0;
     for (; *s; s++) {
         if (isspace((unsigned char)*s)) {
@@ -138,30 +140,29 @@ static const char *next_sentence(const char *s, StrBuf *b) {
         if (space) strbuf_append_char(b, ' ');
         space = 0;
         strbuf_append_char(b, *s);
-        if (strchr(".!?", *s) && (!s[1] || isspace((unsigned char)s[1]))) return s + 1;
+        if (strchr(".!?:", *s) && (!s[1] || isspace((unsigned char)s[1]))) return s + 1;
     }
     return s;
 }
 
-static int is_plain(const char *s, int min_words, int max_words) {
+void split_sentences(const char *document, StrList *out) {
+    for (const char *s = document; *s;) {
+        StrBuf b = {0};
+        s = next_sentence(s, &b);
+        if (b.len) strlist_take(out, strbuf_take(&b));
+        strbuf_free(&b);
+    }
+}
+
+int is_plain_sentence(const char *s, int min_words, int max_words) {
     size_t n = strlen(s);
     if (n < 2 || !isupper((unsigned char)s[0]) || !strchr(".!?", s[n - 1])) return 0;
     int words = 1;
     for (size_t i = 0; i + 1 < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == ' ') words++;
-        else if (!isalnum(c) && !strchr(",;:'-", c)) return 0;
+        else if (!isalnum(c) && !strchr(",;'-", c)) return 0;
     }
     return words >= min_words && words <= max_words;
 }
 
-char *plain_sentence(const char *document, int min_words, int max_words) {
-    for (const char *s = document; *s;) {
-        StrBuf b = {0};
-        s = next_sentence(s, &b);
-        char *sentence = strbuf_take(&b);
-        if (is_plain(sentence, min_words, max_words)) return sentence;
-        free(sentence);
-    }
-    return NULL;
-}

@@ -20,10 +20,14 @@ void bible_load_chapters(const char *dump_file, StrList *chapters);
  * script (the Chinese collections of fortunes-zh). */
 void fortunes_load(const char *dir, StrList *fortunes);
 
-/* The first plain sentence of a document with min_words to max_words words,
- * or NULL: it starts with a capital letter, ends with . ! or ?, holds only
- * ASCII letters, digits, spaces and , ; : ' - inside, and comes with single
- * spaces (line breaks and runs of spaces collapsed). Caller frees. */
-char *plain_sentence(const char *document, int min_words, int max_words);
+/* Appends the sentences of a document to out: the text up to each end mark
+ * (. ! ? or : followed by white space or the end: a fortune's "Heller's Law:"
+ * heads a sentence that other fortunes quote alone), with line breaks and
+ * runs of spaces collapsed to single spaces. */
+void split_sentences(const char *document, StrList *out);
+/* 1 if a sentence (as split_sentences gives it) is plain and has min_words
+ * to max_words words: it starts with a capital letter, ends with . ! or ?,
+ * and holds only ASCII letters, digits, spaces and , ; ' - inside. */
+int is_plain_sentence(const char *sentence, int min_words, int max_words);
 
 #endif
