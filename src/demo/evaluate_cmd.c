@@ -195,6 +195,7 @@ static void label_prompts(HeldOut *h, EvalReport *r) {
     }
 }
 
+/* The index of the group, or -1 with a warning naming the flag when no prompt is in it. */
 static int group_named(const EvalReport *r, const char *name, const char *flag) {
     for (int g = 0; g < r->n_groups; g++)
         if (strcmp(r->groups[g], name) == 0) return g;
@@ -204,7 +205,9 @@ static int group_named(const EvalReport *r, const char *name, const char *flag) 
         free(known);
         known = next;
     }
-    die("evaluate: %s %s: no prompt is in that group (groups: %s)", flag, name, known);
+    warn("evaluate: %s %s: no prompt is in that group (groups: %s); left out", flag, name, known);
+    free(known);
+    return -1;
 }
 
 /* ---- models answering ---- */
@@ -643,11 +646,15 @@ int cmd_evaluate(int argc, char **argv) {
         greedy_answers(ck.model, tok, &h, &s, answers, gold[i]);
         if (i == 0) { /* the judge has now answered for every prompt: families and groups are known */
             label_prompts(&h, &r);
-            for (int k = 0; k < target_groups.n; k++) r.target_group[group_named(&r, target_groups.items[k], "--target-group")] = 1;
-            if (target_groups.n == 0)
+            int targets = 0;
+            for (int k = 0; k < target_groups.n; k++) {
+                int g = group_named(&r, target_groups.items[k], "--target-group");
+                if (g >= 0) r.target_group[g] = 1, targets++;
+            }
+            if (targets == 0)
                 for (int g = 0; g < r.n_groups; g++) r.target_group[g] = 1;
             for (int k = 0; k < h.n; k++) r.target_prompts += r.target_group[h.group_index[k]];
-            if (gain_group) group_named(&r, gain_group, "--gain-group");
+            if (gain_group) group_named(&r, gain_group, "--gain-group"); /* a warning when it has no prompt */
         }
         c->gold = mean_of(gold[i], h.n);
         c->family_gold = means_by(gold[i], h.family_index, h.n, r.n_families);

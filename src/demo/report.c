@@ -238,10 +238,12 @@ static TargetRow *target_rows(const EvalReport *r, int *n) {
     for (int i = 0; i < r->n_gain_targets && base; i++) {
         const CheckpointFigures *c = find_checkpoint(r, r->gain_targets[i]);
         if (!c) continue;
-        double mine = g >= 0 ? c->group_gold[g] : c->gold, theirs = g >= 0 ? base->group_gold[g] : base->gold;
+        /* a --gain-group without prompts: not measured here */
+        double mine = g >= 0 ? c->group_gold[g] : r->gain_group ? NAN : c->gold;
+        double theirs = g >= 0 ? base->group_gold[g] : r->gain_group ? NAN : base->gold;
         double gain = mine - theirs;
         t[(*n)++] = (TargetRow){xsprintf("%s at least %+.2f gold over %s (%s)", c->name, r->gain_min, r->baseline,
-                                         g >= 0 ? r->groups[g] : "all prompts"),
+                                         r->gain_group ? r->gain_group : "all prompts"),
                                 xsprintf("%+.3f (%.3f vs %.3f)", gain, mine, theirs), gain, r->gain_min,
                                 isfinite(gain) ? gain >= r->gain_min : -1, 0};
     }
