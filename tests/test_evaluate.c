@@ -226,6 +226,25 @@ TEST(evaluate_report_matches_what_the_fake_judge_implies) {
         free(p);
     }
     CHECK(test_system("grep -q 'Reward–KL frontier' %s/report.md && grep -q '### grp-a' %s/report.md", out, out) == 0);
+
+    /* without a reward model: no agreement, no best-of-n, the other series still on the frontier */
+    char *out2 = path_join(dir, "out2");
+    rc = test_system("OMP_WAIT_POLICY=passive %s evaluate --out %s --prompts %s --judge 'python3 %s' --model sft=%s "
+                     "--frontier b1=%s --max-prompts 4 --bon-prompts 4 --kl-prompts 4 --max-new-tokens 6 > %s/log2 2>&1",
+                     lmforge_bin(), out2, prompts, judge_path, sft, b1, dir);
+    CHECK_MSG(rc == 0, "evaluate without --reward failed (exit %d); see %s/log2", rc, dir);
+    char *report2_path = path_join(out2, "report.json");
+    if (rc == 0) {
+        cJSON *report2 = json_read_file(report2_path);
+        CHECK_EQ_INT(json_get_int(report2, "heldout_prompts", report2_path), 4);
+        CHECK(cJSON_GetObjectItemCaseSensitive(report2, "reward_model") == NULL);
+        const cJSON *series = json_get_array(report2, "frontier", report2_path);
+        CHECK_EQ_INT(cJSON_GetArraySize(series), 1);
+        CHECK_EQ_INT(cJSON_GetArraySize(json_get_array(report2, "targets", report2_path)), 0);
+        cJSON_Delete(report2);
+    }
+    free(report2_path);
+    free(out2);
 free_report:
     cJSON_Delete(report);
     free(report_path);

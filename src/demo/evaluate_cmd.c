@@ -626,6 +626,7 @@ int cmd_evaluate(int argc, char **argv) {
         r.ppl_tokens = text.len;
     }
     r.n_prompts = h.n;
+    r.frontier_prompts = LMF_MIN(s.bon_prompts, h.n);
 
     char *answers_dir = path_join(out, "answers"), *plots_dir = path_join(out, "plots");
     make_dirs(answers_dir);

@@ -372,7 +372,7 @@ static void md_frontier(FILE *f, const EvalReport *r) {
                "the models given; their KL is estimated as in the checkpoint table. Each series starts at %s itself "
                "(KL 0); its gold gain over that first point R is fitted against d = √KL by least squares with Gao et "
                "al.'s forms: best-of-n %s, RL (PPO, GRPO, DPO) %s.\n\n",
-            r->baseline, r->temperature, r->rm_prompts ? r->rm_prompts : 0, r->baseline, r->rm_answers, r->baseline,
+            r->baseline, r->temperature, r->frontier_prompts, r->baseline, r->rm_answers, r->baseline,
             r->baseline, frontier_form_formula(FRONTIER_BEST_OF_N), frontier_form_formula(FRONTIER_RL));
     fprintf(f, "| series | form | α | β | R² | points fitted | peak passed |\n|---|---|---:|---:|---:|---:|---|\n");
     for (int i = 0; i < r->n_frontier; i++) {

@@ -90,6 +90,7 @@ typedef struct {
     int rm_prompts, rm_answers; /* held-out prompts, answers sampled from the baseline for each */
     double gold_mean, gold_sd, rm_mean, rm_sd; /* of the baseline's samples: the over-optimisation plot's units */
     /* the frontier: best-of-n first, when there is a reward model */
+    int frontier_prompts; /* held-out prompts its policies answer */
     FrontierSeries *frontier;
     int n_frontier;
     /* wall times */
