@@ -44,11 +44,11 @@ static const Command commands[] = {
     {"generate", cmd_generate, "sample continuations of prompts (batched, KV cache); text or JSONL out"},
     {"chat", cmd_chat, "chat with a model in ChatML, streaming its replies"},
     {"eval", cmd_eval, "loss and perplexity of a model on text"},
+    {"evaluate", cmd_evaluate, "measure checkpoints against a judge program: report.md, frontier plots, report.json"},
     {"export", cmd_export, "write a model as one GGUF file for llama.cpp and ollama (f32, f16, q8_0)"},
     /* the demo's data and judges */
     {"demo-data", cmd_demo_data, "build the demo's pretraining text, tasks, SFT data and prompts from Debian packages"},
     {"gold", cmd_gold, "gold judges of the demo tasks: score answers, or rank them as a simulated annotator"},
-    {"demo-eval", cmd_demo_eval, "measure the demo's checkpoints against the gold standard: report.md, plots, report.json"},
 };
 
 static void print_help(void) {

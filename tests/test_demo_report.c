@@ -1,7 +1,7 @@
-/* test_demo_report.c — the arithmetic of the demo's report: the win rate
- * (ties count ½), the KL of best-of-n, the reward model's agreement with
- * gold on pairs whose gold scores differ, the best-of-first-n pick, and the
- * wall times read back from pipeline.jsonl. */
+/* test_demo_report.c — the arithmetic of the evaluation report: the win
+ * rate (ties count ½), the KL of best-of-n, the reward model's agreement
+ * with gold on pairs whose gold scores differ, the best-of-first-n pick, the
+ * over-optimisation peak, and the wall times read back from pipeline.jsonl. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +43,7 @@ TEST(demo_rm_agreement_counts_only_pairs_whose_gold_differs) {
     const double gold[] = {1, 0, 1, 0.5};
     const float rm[] = {2.0f, -1.0f, 0.5f, 0.5f};
     PairAgreement acc = {0};
-    pair_agreement_add(&acc, gold, rm, 4);
+    pair_agreement_add(&acc, gold, rm, 4, 0);
     CHECK_EQ_INT(acc.pairs, 5);
     /* (0,1) right, (0,3) right, (1,2) right, (1,3) right (0.5 > -1), (2,3) an RM tie: ½ */
     CHECK_NEAR(acc.correct, 4.5, 1e-12);
@@ -51,11 +51,11 @@ TEST(demo_rm_agreement_counts_only_pairs_whose_gold_differs) {
     /* a reward model with the order reversed gets none of them */
     const float reversed[] = {-2.0f, 1.0f, -0.5f, 0.0f};
     PairAgreement bad = {0};
-    pair_agreement_add(&bad, gold, reversed, 4);
+    pair_agreement_add(&bad, gold, reversed, 4, 0);
     CHECK_NEAR(pair_agreement_rate(&bad), 0.0, 1e-12);
     /* prompts accumulate; all-equal gold adds nothing */
     const double same[] = {0, 0, 0};
-    pair_agreement_add(&acc, same, rm, 3);
+    pair_agreement_add(&acc, same, rm, 3, 0);
     CHECK_EQ_INT(acc.pairs, 5);
     PairAgreement none = {0};
     CHECK(isnan(pair_agreement_rate(&none)));
@@ -88,4 +88,35 @@ TEST(demo_stage_times_are_read_from_pipeline_jsonl) {
     free(missing);
     free(path);
     free(dir);
+}
+
+TEST(frontier_peak_passed_needs_gold_up_then_down_while_rm_rises) {
+    /* x, name, kl, gold, rm */
+    const PolicyPoint over[] = {{0, NULL, 0, 0.5, 0}, {1, NULL, 1, 0.7, 1}, {2, NULL, 2, 0.6, 2}};
+    CHECK(frontier_peak_passed(over, 3));
+    CHECK(!frontier_peak_passed(over, 2)); /* still rising */
+    /* the reward model fell with the gold score: no over-optimisation */
+    const PolicyPoint both_fall[] = {{0, NULL, 0, 0.5, 0}, {1, NULL, 1, 0.7, 1}, {2, NULL, 2, 0.6, 0.5}};
+    CHECK(!frontier_peak_passed(both_fall, 3));
+    /* the gold score never rose above the baseline: no peak to pass */
+    const PolicyPoint never[] = {{0, NULL, 0, 0.5, 0}, {1, NULL, 1, 0.4, 1}, {2, NULL, 2, 0.3, 2}};
+    CHECK(!frontier_peak_passed(never, 3));
+    /* flat at the top: not fallen */
+    const PolicyPoint flat[] = {{0, NULL, 0, 0.5, 0}, {1, NULL, 1, 0.7, 1}, {2, NULL, 2, 0.7, 2}};
+    CHECK(!frontier_peak_passed(flat, 3));
+    /* no reward-model scores: cannot tell */
+    const PolicyPoint no_rm[] = {{0, NULL, 0, 0.5, NAN}, {1, NULL, 1, 0.7, NAN}, {2, NULL, 2, 0.6, NAN}};
+    CHECK(!frontier_peak_passed(no_rm, 3));
+}
+
+TEST(demo_rm_agreement_skips_pairs_within_the_margin) {
+    const double gold[] = {1.0, 0.95, 0.0};
+    const float rm[] = {0.0f, 1.0f, -1.0f}; /* wrong on the close pair (0,1), right on the others */
+    PairAgreement all = {0}, wide = {0};
+    pair_agreement_add(&all, gold, rm, 3, 0);
+    pair_agreement_add(&wide, gold, rm, 3, 0.1);
+    CHECK_EQ_INT(all.pairs, 3);
+    CHECK_NEAR(pair_agreement_rate(&all), 2.0 / 3, 1e-12);
+    CHECK_EQ_INT(wide.pairs, 2); /* (0,1) differs by 0.05 <= 0.1 */
+    CHECK_NEAR(pair_agreement_rate(&wide), 1.0, 1e-12);
 }

@@ -22,10 +22,10 @@ WinRate win_rate(const double *gold_a, const double *gold_b, int n) {
 
 double kl_best_of_n(int n) { return log((double)n) - (double)(n - 1) / n; }
 
-void pair_agreement_add(PairAgreement *acc, const double *gold, const float *rm, int k) {
+void pair_agreement_add(PairAgreement *acc, const double *gold, const float *rm, int k, double margin) {
     for (int i = 0; i < k; i++)
         for (int j = i + 1; j < k; j++) {
-            if (gold[i] == gold[j]) continue;
+            if (!(fabs(gold[i] - gold[j]) > margin)) continue;
             int better = gold[i] > gold[j] ? i : j, worse = better == i ? j : i;
             acc->pairs++;
             if (rm[better] > rm[worse]) acc->correct += 1;

@@ -1,7 +1,7 @@
-/* evaluate.h — what the demo's report measures about a checkpoint: its
- * answers to held-out prompts judged by the gold standard, how often it
- * beats the SFT model, how far it has moved from it (KL), and how well the
- * reward model agrees with the gold judge.
+/* evaluate.h — what `lmforge evaluate` measures about a checkpoint: its
+ * answers to held-out prompts scored by the judge program (the gold
+ * standard), how often it beats the baseline, how far it has moved from it
+ * (KL), and how well the reward model agrees with the judge.
  *
  * The arithmetic comes first, as pure functions (unit-tested); then the
  * parts that run models on answers sampled with sample_answers
@@ -32,15 +32,17 @@ WinRate win_rate(const double *gold_a, const double *gold_b, int n);
 double kl_best_of_n(int n);
 
 /* Agreement of reward-model scores with gold scores on the pairs of answers
- * to one prompt whose gold scores differ: a pair counts 1 when the reward
- * model orders it as the gold judge does, ½ when it scores both the same. */
+ * to one prompt whose gold scores differ by more than a margin: a pair
+ * counts 1 when the reward model orders it as the gold judge does, ½ when it
+ * scores both the same. */
 typedef struct {
-    long pairs;     /* pairs with different gold scores */
+    long pairs;     /* pairs whose gold scores differ by more than the margin */
     double correct; /* of them, ordered right (ties ½) */
 } PairAgreement;
 
-/* Adds the C(k,2) pairs among k answers to one prompt. */
-void pair_agreement_add(PairAgreement *acc, const double *gold, const float *rm, int k);
+/* Adds those of the C(k,2) pairs among k answers to one prompt whose gold
+ * scores differ by more than margin (0: any difference). */
+void pair_agreement_add(PairAgreement *acc, const double *gold, const float *rm, int k, double margin);
 /* correct / pairs, or NaN without pairs. */
 double pair_agreement_rate(const PairAgreement *acc);
 

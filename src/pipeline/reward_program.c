@@ -21,11 +21,17 @@ RewardProgram *reward_program_start(const char *command, double timeout_seconds)
 }
 
 char *reward_program_score(RewardProgram *p, cJSON *const *requests, int n, float *rewards) {
+    return reward_program_score_replies(p, requests, n, rewards, NULL);
+}
+
+char *reward_program_score_replies(RewardProgram *p, cJSON *const *requests, int n, float *rewards, cJSON **replies) {
     if (p->failed) return xsprintf("%s has stopped after an earlier error", child_name(p->child));
     for (int i = 0; i < n; i++) {
         char *error, *reply = child_ask(p->child, requests[i], p->timeout, &error);
         if (!reply) {
             p->failed = 1;
+            if (replies)
+                for (int k = 0; k < i; k++) cJSON_Delete(replies[k]), replies[k] = NULL;
             return error;
         }
         cJSON *j = cJSON_Parse(reply);
@@ -37,10 +43,13 @@ char *reward_program_score(RewardProgram *p, cJSON *const *requests, int n, floa
             free(reply);
             p->failed = 1;
             child_kill(p->child);
+            if (replies)
+                for (int k = 0; k < i; k++) cJSON_Delete(replies[k]), replies[k] = NULL;
             return error;
         }
         rewards[i] = (float)r->valuedouble;
-        cJSON_Delete(j);
+        if (replies) replies[i] = j;
+        else cJSON_Delete(j);
         free(reply);
     }
     return NULL;

@@ -22,6 +22,10 @@ RewardProgram *reward_program_start(const char *command, double timeout_seconds)
  * holding a finite number "reward". After an error the program is gone:
  * every later call returns an error too. */
 char *reward_program_score(RewardProgram *p, cJSON *const *requests, int n, float *rewards);
+/* The same, keeping each whole reply: replies[i] gets the parsed object
+ * (caller deletes), for programs that say more than the reward. On an error
+ * the replies already read are deleted and set to NULL. */
+char *reward_program_score_replies(RewardProgram *p, cJSON *const *requests, int n, float *rewards, cJSON **replies);
 /* Ends the program (closing its input, or killing it after an error). */
 void reward_program_stop(RewardProgram *p);
 
