@@ -50,7 +50,8 @@ TEST_SLOW(demo_recipe_runs_end_to_end_in_miniature) {
         "--set vocab=512 --set dim=64 --set layers=2 --set heads=4 --set pretrain_steps=40 --set pretrain_lr=3e-3 "
         "--set sft_epochs=6 --set sft_lr=3e-3 --set k=4 --set rm_epochs=1 --set ppo_iterations=2 --set ppo_prompts=16 "
         "--set refresh_every=1 --set refresh_prompts=8 --set rounds=2 --set rs_n=2 --set max_new_tokens=6 --set eval_prompts=120 "
-        "--set kl_prompts=16 --set bon_prompts=8 > %s/log 2>&1",
+        "--set kl_prompts=16 --set bon_prompts=8 --set rs_prompts=200 --set spin_rounds=2 --set spin_pairs=40 "
+        "--set grpo_steps=2 --set grpo_prompts=4 --set grpo_group=2 > %s/log 2>&1",
         scorer, lmforge_bin(), dir, dir);
     free(scorer);
     CHECK_MSG(rc == 0, "the pipeline failed (exit %d); see %s/log", rc, dir);
@@ -60,7 +61,9 @@ TEST_SLOW(demo_recipe_runs_end_to_end_in_miniature) {
         "data/tasks/heldout.jsonl", "tokenizer/tokenizer.json", "pretrain/model/model.safetensors",
         "pretrain/loss.svg", "sft/model/model.safetensors", "preferences/pairs.jsonl", "rm/model/model.safetensors",
         "ppo/model/model.safetensors", "ppo/comparisons-1.jsonl", "round1/rs/sft.jsonl", "round1/pairs.jsonl",
-        "round1/dpo/model/model.safetensors", "round2/dpo/model/model.safetensors", "report.md", "report.json",
+        "round1/dpo/model/model.safetensors", "round2/dpo/model/model.safetensors", "frontier/dpo-beta-low/model/model.safetensors",
+        "frontier/dpo-beta-high/model/model.safetensors", "spin1/pairs.jsonl", "spin2/dpo/model/model.safetensors",
+        "grpo/model/model.safetensors", "report.md", "report.json", "plots/frontier.svg",
         "plots/overoptimization.svg", "plots/pretrain_loss.svg", "plots/dpo_margin.svg", "answers/sft.jsonl",
         "answers/dpo2.jsonl", "pipeline.jsonl"};
     for (size_t i = 0; i < LMF_ARRAY_LEN(outputs); i++) {
@@ -76,7 +79,7 @@ TEST_SLOW(demo_recipe_runs_end_to_end_in_miniature) {
     CHECK_MSG(sft > pretrained + 0.05, "held-out gold score %.3f after SFT, %.3f before", sft, pretrained);
     printf("  held-out gold score: pretrained %.3f, SFT %.3f\n", pretrained, sft);
     /* every checkpoint of the recipe is in the table */
-    static const char *const names[] = {"pretrained", "sft", "ppo", "dpo1", "dpo2"};
+    static const char *const names[] = {"pretrained", "sft", "ppo", "dpo1", "dpo2", "spin1", "spin2", "grpo"};
     for (size_t i = 0; i < LMF_ARRAY_LEN(names); i++)
         CHECK_MSG(checkpoint_gold(report, names[i], report_path) >= 0, "no checkpoint %s in report.json", names[i]);
     cJSON_Delete(report);
