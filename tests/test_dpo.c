@@ -215,7 +215,7 @@ TEST(dpo_answer_logp_sum_matches_token_by_token_reference) {
                "{\"prompt\":[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":\"Name a "
                "fruit.\"}],\"chosen\":\"A ripe pear.\",\"rejected\":[{\"role\":\"assistant\",\"content\":\"hammer\"}]}\n"
                "{\"prompt\":\"Give me a fruit.\",\"chosen\":\"plum\",\"rejected\":\"a saw or a drill\"}\n");
-    PrefPairs set = pref_pairs_load((const char *[]){pairs_path}, 1, t, 64, 0);
+    PrefPairs set = pref_pairs_load((const char *[]){pairs_path}, 1, t, 64);
     CHECK_EQ_INT(set.n, 2);
 
     /* the marked tokens are exactly the answer and its <|im_end|> */
@@ -286,7 +286,7 @@ TEST(dpo_pairs_read_every_format_and_truncate_prompts_alike) {
                      "\n"
                      "{\"prompt\":[{\"role\":\"user\",\"content\":\"Name a fruit.\"}],"
                      "\"chosen\":[{\"role\":\"assistant\",\"content\":\"pear\"}],\"rejected\":\"saw\"}\n");
-    PrefPairs set = pref_pairs_load((const char *[]){path}, 1, t, 64, 0);
+    PrefPairs set = pref_pairs_load((const char *[]){path}, 1, t, 64);
     CHECK_EQ_INT(set.n, 2);
     /* a string prompt is one user message: both lines give the same tokens */
     for (int k = 0; k < 2; k++) {
@@ -296,11 +296,13 @@ TEST(dpo_pairs_read_every_format_and_truncate_prompts_alike) {
     int full_len = set.pairs[0].ids[CHOSEN].len, answer = set.pairs[0].answer_tokens[CHOSEN];
     pref_pairs_free(&set);
 
-    /* --truncate-prompt: both sequences lose the same prompt tokens, the answers stay whole */
+    /* the length policy: both sequences lose the same prompt tokens, the answers stay whole */
     int max_len = full_len - 3;
     lmf_quiet = 1; /* it reports the shortened prompts */
-    set = pref_pairs_load((const char *[]){path}, 1, t, max_len, 1);
+    set = pref_pairs_load((const char *[]){path}, 1, t, max_len);
     lmf_quiet = 0;
+    CHECK_EQ_INT(set.lengths.truncated, 2);
+    CHECK_EQ_INT(set.lengths.answer_cut, 0);
     const PrefPair *p = &set.pairs[0];
     CHECK_EQ_INT(p->ids[CHOSEN].len, max_len);
     CHECK_EQ_INT(p->answer_tokens[CHOSEN], answer);
@@ -310,10 +312,20 @@ TEST(dpo_pairs_read_every_format_and_truncate_prompts_alike) {
     CHECK_EQ_INT(p->ids[CHOSEN].len - p->answer_tokens[CHOSEN], p->ids[REJECTED].len - p->answer_tokens[REJECTED]);
     pref_pairs_free(&set);
 
+    /* ...then, when the prompt is down to one token, the answer loses its end */
+    lmf_quiet = 1;
+    set = pref_pairs_load((const char *[]){path}, 1, t, 3);
+    lmf_quiet = 0;
+    CHECK_EQ_INT(set.lengths.answer_cut, 2);
+    CHECK_EQ_INT(set.pairs[0].ids[CHOSEN].len, 3);
+    CHECK_EQ_INT(set.pairs[0].mask[CHOSEN].data[0], 0); /* one prompt token stays, to predict the answer */
+    CHECK_EQ_INT(set.pairs[0].answer_tokens[CHOSEN], 2);
+    pref_pairs_free(&set);
+
     /* splitting off held-out pairs keeps every pair exactly once */
     char *many = path_join(dir, "many.jsonl");
     write_fruit_pairs(many, 40, 0, 0);
-    PrefPairs all = pref_pairs_load((const char *[]){many}, 1, t, 64, 0);
+    PrefPairs all = pref_pairs_load((const char *[]){many}, 1, t, 64);
     uint64_t before = pref_pairs_fingerprint(&all);
     PrefPairs held = pref_pairs_split(&all, 0.25, 3);
     CHECK_EQ_INT(held.n, 10);
@@ -340,7 +352,7 @@ static void load_bad_pairs(void *ctx) {
     char *path = path_join(b->dir, "bad.jsonl");
     char *text = xsprintf("{\"prompt\":\"Name a fruit.\",\"chosen\":\"pear\",\"rejected\":\"saw\"}\n%s\n", b->line);
     write_text(path, text);
-    pref_pairs_load((const char *[]){path}, 1, b->t, b->max_len, 0);
+    pref_pairs_load((const char *[]){path}, 1, b->t, b->max_len);
 }
 
 TEST(dpo_bad_pairs_die_with_file_line_and_field) {
@@ -357,11 +369,6 @@ TEST(dpo_bad_pairs_die_with_file_line_and_field) {
         {"{\"prompt\":\"Hi\",\"chosen\":[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":\"assistant\",\"content\":\"pear\"}],"
          "\"rejected\":\"saw\"}", "field \"chosen\" must be a string or a list holding one", 64},
         {"{\"chosen\":\"pear\",\"rejected\":\"saw\"}", "bad.jsonl:2: field \"prompt\" is missing", 64},
-        {"{\"prompt\":\"Name a fruit. Name a fruit. Name a fruit. Name a fruit. Name a fruit. Name a fruit.\","
-         "\"chosen\":\"pear\",\"rejected\":\"saw\"}", "bad.jsonl:2: the prompt (", 32},
-        {"{\"prompt\":\"Hi\",\"chosen\":\"saw\",\"rejected\":\"pear pear pear pear pear pear pear pear pear pear pear "
-         "pear pear pear pear pear pear pear pear pear pear pear pear pear pear pear pear pear pear pear\"}",
-         "bad.jsonl:2: the rejected answer alone takes", 32},
     };
     for (size_t i = 0; i < LMF_ARRAY_LEN(cases); i++) {
         BadPairs b = {dir, cases[i].line, t, cases[i].max_len};

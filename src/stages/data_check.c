@@ -59,7 +59,6 @@ typedef struct {
     const char *copy, *original;
     const char *tokenizer_dir; /* or NULL: bytes */
     int seq_len;               /* NO_LIMIT when not given */
-    int truncate_prompt;       /* dpo's --truncate-prompt */
 } Check;
 
 /* ---- the format, from the first record's fields ---- */
@@ -199,7 +198,7 @@ static void read_sft(const Check *c) {
 
 static void read_dpo(const Check *c) {
     Tokenizer *t = check_tokenizer(c);
-    PrefPairs p = pref_pairs_load(&c->copy, 1, t, c->seq_len, c->truncate_prompt);
+    PrefPairs p = pref_pairs_load(&c->copy, 1, t, c->seq_len);
     pref_pairs_free(&p);
     tokenizer_free(t);
 }
@@ -325,9 +324,8 @@ static void report_sft(const Check *c) {
     print_lengths("example (prompt and answer in ChatML)", len, d->n, c);
     if (limited(c)) {
         SftData *s = sft_data_load(&c->copy, 1, t, &cut);
-        printf("  at --seq-len %d: sft truncates %d from the prompt's start (%d of them lose answer tokens too), "
-               "skips %d left with no answer token\n",
-               c->seq_len, s->stats.n_truncated, s->stats.n_response_cut, s->stats.n_skipped);
+        printf("  at --seq-len %d: sft truncates %d of %d records (%d lose the end of an answer)\n", c->seq_len,
+               s->stats.n_truncated, s->stats.n_records, s->stats.n_response_cut);
         sft_data_free(s);
     }
     free(len);
@@ -337,7 +335,7 @@ static void report_sft(const Check *c) {
 
 static void report_pairs(const Check *c, int with_rm) {
     Tokenizer *t = check_tokenizer(c);
-    PrefPairs p = pref_pairs_load(&c->copy, 1, t, NO_LIMIT, 0);
+    PrefPairs p = pref_pairs_load(&c->copy, 1, t, NO_LIMIT);
     int n_records, *lines = record_lines(c->copy, &n_records);
     int *len = xmalloc(sizeof(int) * (size_t)LMF_MAX(p.n, 1));
     for (int i = 0; i < p.n; i++) len[i] = LMF_MAX(p.pairs[i].ids[CHOSEN].len, p.pairs[i].ids[REJECTED].len);
@@ -345,11 +343,14 @@ static void report_pairs(const Check *c, int with_rm) {
            n_records - p.n);
     print_lengths("pair (its longer sequence)", len, p.n, c);
     if (limited(c)) {
-        /* without --truncate-prompt, dpo refused the longer pairs above */
-        printf("  at --seq-len %d: dpo cuts the prompt of %d pairs", c->seq_len, count_above(len, p.n, c->seq_len));
+        PrefPairs cut = pref_pairs_load(&c->copy, 1, t, c->seq_len);
+        printf("  at --seq-len %d: dpo truncates %d of %d records (%d lose the end of an answer)", c->seq_len,
+               cut.lengths.truncated, cut.lengths.records, cut.lengths.answer_cut);
+        pref_pairs_free(&cut);
         if (with_rm) {
             PreferenceSet *s = preference_set_load(&c->copy, 1, t, c->seq_len, 0.0f);
-            printf("; rm truncates %d of %d sequences", s->seqs.truncated, s->seqs.n);
+            printf("; rm truncates %d of %d responses (%d lose the end of an answer)", s->seqs.truncated, s->seqs.n,
+                   s->seqs.answer_cut);
             preference_set_free(s);
         }
         printf("\n");
@@ -373,8 +374,8 @@ static void report_rankings(const Check *c) {
     print_lengths("response (with its prompt in ChatML)", s->seqs.len, s->seqs.n, c);
     if (limited(c)) {
         PreferenceSet *cut = preference_set_load(&c->copy, 1, t, c->seq_len, 0.0f);
-        printf("  at --seq-len %d: rm truncates %d of %d sequences from the prompt's start\n", c->seq_len,
-               cut->seqs.truncated, cut->seqs.n);
+        printf("  at --seq-len %d: rm truncates %d of %d responses (%d lose the end of an answer)\n", c->seq_len,
+               cut->seqs.truncated, cut->seqs.n, cut->seqs.answer_cut);
         preference_set_free(cut);
     }
     free(lines);
@@ -479,7 +480,7 @@ static int check_file(Check *c, Format fmt) {
 
 static int cmd_data_check(int argc, char **argv) {
     const char *tokenizer_dir = NULL, *format = "auto";
-    int seq_len = 0, truncate_prompt = 0;
+    int seq_len = 0, truncate_prompt = 0; /* the old dpo flag, accepted and ignored */
     Option opts[] = {
         OPT_STR("tokenizer", &tokenizer_dir, "the tokenizer the stages will use (a directory or tokenizer.json); "
                                              "without it, lengths are in bytes"),
@@ -487,7 +488,7 @@ static int cmd_data_check(int argc, char **argv) {
                                      "there (0: lengths only; needs --tokenizer)"),
         OPT_STR("format", &format, "auto (from the fields of the first record), text, sft, pairs, rankings, prompts "
                                    "or tasks"),
-        OPT_FLAG("truncate-prompt", &truncate_prompt, "check pairs as dpo --truncate-prompt reads them"),
+        OPT_FLAG("truncate-prompt", &truncate_prompt, "deprecated, no effect: every stage cuts prompts to fit --seq-len"),
         OPT_END};
     char **files;
     int n_files = args_parse("data check", "FILE...",
@@ -526,7 +527,7 @@ static int cmd_data_check(int argc, char **argv) {
         if (fmt == FMT_UNKNOWN) fmt = detect_format(files[i]);
         if (fmt == FMT_PAIRS && forced != FMT_UNKNOWN && detect_format(files[i]) == FMT_PREFIX_PAIRS)
             fmt = FMT_PREFIX_PAIRS;
-        Check c = {copy, files[i], tokenizer_dir, seq_len ? seq_len : NO_LIMIT, truncate_prompt};
+        Check c = {copy, files[i], tokenizer_dir, seq_len ? seq_len : NO_LIMIT};
         int p = check_file(&c, fmt);
         problems += p;
         bad_files += p > 0;

@@ -337,7 +337,7 @@ static void report_chosen_logp(const TrainResult *res, const DpoRun *r) {
 int cmd_dpo(int argc, char **argv) {
     const char *init = NULL, *ref = NULL, *loss_name = "sigmoid";
     float beta = 0.1f, label_smoothing = 0, nll_weight = 0;
-    int truncate_prompt = 0;
+    int truncate_prompt = 0; /* accepted and ignored: the length policy always cuts the prompt first */
     TrainOptions t = train_options_defaults();
     t.out = "runs/dpo";
     t.lr = 1e-5f;
@@ -351,7 +351,7 @@ int cmd_dpo(int argc, char **argv) {
         OPT_FLOAT("beta", &beta, "beta: strength of the pull towards the reference"),
         OPT_FLOAT("label-smoothing", &label_smoothing, "conservative DPO: probability that a label is wrong (0: off)"),
         OPT_FLOAT("nll-weight", &nll_weight, "weight of a per-token NLL term on the chosen answer (Llama 3.1: 0.2)"),
-        OPT_FLAG("truncate-prompt", &truncate_prompt, "cut the start of prompts that do not fit instead of failing"),
+        OPT_FLAG("truncate-prompt", &truncate_prompt, "deprecated, no effect: prompts are always cut to fit --seq-len"),
         TRAIN_OPTIONS(&t, "pairs", "peak learning rate"),
         OPT_END};
     char **positional;
@@ -379,8 +379,8 @@ int cmd_dpo(int argc, char **argv) {
     if (max_len < 2 || max_len > m->cfg.max_seq_len)
         die("dpo: --seq-len %d must be between 2 and the model's context length %d", max_len, m->cfg.max_seq_len);
 
-    PrefPairs train = pref_pairs_load(t.data.items, t.data.n, start.tokenizer, max_len, truncate_prompt);
-    PrefPairs eval = t.eval.n ? pref_pairs_load(t.eval.items, t.eval.n, start.tokenizer, max_len, truncate_prompt)
+    PrefPairs train = pref_pairs_load(t.data.items, t.data.n, start.tokenizer, max_len);
+    PrefPairs eval = t.eval.n ? pref_pairs_load(t.eval.items, t.eval.n, start.tokenizer, max_len)
                               : pref_pairs_split(&train, t.eval_fraction, (uint64_t)seed);
     if (train.n == 0) die("dpo: no training pairs are left after holding out %d for evaluation", eval.n);
     int pad_id = tokenizer_eos_id(start.tokenizer);
