@@ -3,6 +3,7 @@
  * reference, the pair data and its errors, a reference of another kind, and
  * `lmforge dpo` learning a known preference and resuming exactly. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@
 #include "../src/data/chat_data.h"
 #include "../src/data/preference_pairs.h"
 #include "../src/io/model_dir.h"
+#include "../src/io/safetensors.h"
 #include "../src/kernels/kernels.h"
 #include "../src/train/dpo_loss.h"
 #include "test.h"
@@ -514,6 +516,49 @@ TEST_SLOW(dpo_resume_reproduces_an_uninterrupted_run) {
     CHECK(test_system("cmp -s '%s/a/metrics.jsonl' '%s/b/metrics.jsonl'", dir, dir) == 0);
     tokenizer_free(t);
     test_system("rm -rf '%s'", dir);
+    free(policy);
+    free(data);
+    free(dir);
+}
+
+/* Reference log-probs are computed only for the pairs a run visits: a run
+ * of one step of 4 pairs scores 4 of the 32 training pairs (and the held-out
+ * ones), keeps them in ref_logps.safetensors, and a resumed run reads them
+ * back instead of scoring again. */
+TEST(dpo_scores_only_the_pairs_the_run_visits_and_resume_reuses_them) {
+    char *dir = test_tmpdir("dpo-lazy");
+    Tokenizer *t = tiny_tokenizer(dir, 0);
+    char *policy = save_tiny_model(dir, "policy", t, 32, 5);
+    char *data = path_join(dir, "pairs.jsonl");
+    write_fruit_pairs(data, 40, 0, 0);
+    const char *flags = "--batch 4 --steps 2 --save-every 1 --eval-fraction 0.2";
+    CHECK(test_system("%s dpo --init '%s' --data '%s' --out '%s/run' %s > '%s/first.log' 2>&1", lmforge_bin(),
+                      policy, data, dir, flags, dir) == 0);
+    CHECK(test_system("grep -q 'scoring 8 of 32 training pairs .* and 8 held-out pairs' '%s/first.log'", dir) == 0);
+    char *cache = xsprintf("%s/run/ref_logps.safetensors", dir);
+    SafeTensors *st = st_open(cache);
+    const StTensor *ref = st_find(st, "ref_logps");
+    CHECK(ref && st_numel(ref) == 2 * 40);
+    if (ref && st_numel(ref) == 2 * 40) {
+        float v[80];
+        st_read_f32(ref, v, 80);
+        int train_scored = 0, eval_scored = 0;
+        for (int i = 0; i < 32; i++) train_scored += !isnan(v[2 * i]) && !isnan(v[2 * i + 1]);
+        for (int i = 32; i < 40; i++) eval_scored += !isnan(v[2 * i]) && !isnan(v[2 * i + 1]) && v[2 * i] < 0;
+        CHECK_EQ_INT(train_scored, 8);
+        CHECK_EQ_INT(eval_scored, 8);
+    }
+    st_close(st);
+    /* "killed" after step 1: the resumed run reads the scores back */
+    CHECK(test_system("rm -rf '%s/run/checkpoint-2' '%s/run/model'", dir, dir) == 0);
+    CHECK(test_system("%s dpo --init '%s' --data '%s' --out '%s/run' %s --resume > '%s/resume.log' 2>&1",
+                      lmforge_bin(), policy, data, dir, flags, dir) == 0);
+    CHECK(test_system("grep -q 'reference log-probs read from' '%s/resume.log'", dir) == 0);
+    CHECK(test_system("grep -q 'scoring' '%s/resume.log'", dir) != 0);
+    CHECK(test_system("test -s '%s/run/model/model.safetensors'", dir) == 0);
+    tokenizer_free(t);
+    test_system("rm -rf '%s'", dir);
+    free(cache);
     free(policy);
     free(data);
     free(dir);
