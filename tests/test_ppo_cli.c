@@ -343,8 +343,6 @@ TEST_SLOW(ppo_bad_input_and_configuration_die_with_clear_errors) {
     } cases[] = {
         {xsprintf("--policy '%s' --reward '%s' --prompts '%s'", s.sft, s.rm, empty), "empty.jsonl: no prompts"},
         {xsprintf("--policy '%s' --reward '%s' --prompts '%s'", s.sft, s.rm, bad), "bad.jsonl:2: field \"prompt\""},
-        {xsprintf("--policy '%s' --reward '%s' --prompts '%s'", s.sft, s.rm, long_prompt),
-         "leaves no room for an answer in the context of 64"},
         {xsprintf("--policy '%s' --reward '%s' --prompts '%s'", s.sft, other_rm, s.prompts),
          "ppo: the reward model"},
         {xsprintf("--policy '%s' --reward '%s' --prompts '%s'", s.sft, other_rm, s.prompts),
@@ -372,6 +370,14 @@ TEST_SLOW(ppo_bad_input_and_configuration_die_with_clear_errors) {
         check_ppo_dies(&s, cases[i].args, cases[i].expected);
         free(cases[i].args);
     }
+
+    /* a prompt that leaves no room for an answer is cut from its start (the
+     * length policy of every stage), with one warning, not refused */
+    CHECK(test_system(FIXTURE_ENV " %s ppo --policy '%s' --reward '%s' --prompts '%s' --out '%s/long' --iterations 1 "
+                      "--rollout-prompts 2 --minibatch 2 --max-new-tokens 4 > '%s/long.log' 2>&1 && grep -q "
+                      "'long.jsonl: 1 of 1 prompts leave no room for an answer in the context of 64 tokens: cut from "
+                      "the start to 60 tokens' '%s/long.log'",
+                      lmforge_bin(), s.sft, s.rm, long_prompt, s.dir, s.dir, s.dir) == 0);
 
     /* a run directory with checkpoints is not overwritten */
     CHECK(test_system(FIXTURE_ENV " %s ppo %s --out '%s/done' --iterations 1 --rollout-prompts 4 --max-new-tokens 4 "

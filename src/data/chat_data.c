@@ -184,3 +184,27 @@ void length_report(const char *what, const char *unit, const LengthStats *s, int
         warn("%s: %d of %d %s truncated to --seq-len %d (prompts cut from the start)", what, s->truncated,
              s->records, unit, seq_len);
 }
+
+int fit_prompt(IntVec *ids, int context, int room) {
+    if (ids->len + 1 < context) return 0;
+    int keep = LMF_MAX(1, context - room), drop = ids->len - keep;
+    memmove(ids->data, ids->data + drop, sizeof(int) * (size_t)keep);
+    ids->len = keep;
+    return drop;
+}
+
+void prompts_length_report(const char *what, const Tokenizer *t, const Conversation *prompts, int n, int context,
+                           int room) {
+    int cut = 0;
+    IntVec ids = {0};
+    for (int i = 0; i < n; i++) {
+        ids.len = 0;
+        render_prompt(t, &prompts[i], &ids);
+        cut += fit_prompt(&ids, context, room) > 0;
+    }
+    intvec_free(&ids);
+    if (cut)
+        warn("%s: %d of %d prompts leave no room for an answer in the context of %d tokens: cut from the start to "
+             "%d tokens",
+             what, cut, n, context, LMF_MAX(1, context - room));
+}

@@ -86,6 +86,17 @@ typedef struct {
 
 int fit_prompt_cut(const IntVec *ids, const IntVec *mask, int seq_len);
 int fit_seq_len(IntVec *ids, IntVec *mask, int prompt_cut, int seq_len);
+/* The same policy for a prompt that a model answers (ppo, grpo): a rendered
+ * prompt that leaves no room for an answer in `context` tokens loses tokens
+ * from its start, down to context - room (at least one), so that `room`
+ * answer tokens fit; generation then cuts the answer at the context. A
+ * prompt with room is left whole. Returns the tokens dropped. */
+int fit_prompt(IntVec *ids, int context, int room);
+/* Counts the prompts fit_prompt would cut and gives the one warning,
+ * naming `what`: "N of M prompts cut from the start to fit the context C". */
+void prompts_length_report(const char *what, const Tokenizer *t, const Conversation *prompts, int n, int context,
+                           int room);
+
 /* The one warning a loader gives, naming its data when anything was cut:
  * "WHAT: N of M records truncated to --seq-len L (K lost the end of an
  * answer)"; `unit` is "records", or "responses" where a record holds several. */

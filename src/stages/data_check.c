@@ -209,42 +209,19 @@ static void read_rm(const Check *c) {
     tokenizer_free(t);
 }
 
-/* Rendered prompts, and a prompt that leaves no room for an answer refused
- * as ppo refuses it (sample and rs stop at the model's context). */
-static void check_prompt_lengths(const Check *c, const Tokenizer *t, const Conversation *prompts, int n) {
-    int n_lines, *lines = record_lines(c->copy, &n_lines);
-    for (int i = 0; i < n; i++) {
-        IntVec ids = {0};
-        render_prompt(t, &prompts[i], &ids);
-        if (ids.len + 1 >= c->seq_len)
-            die_at(c->copy, i < n_lines ? lines[i] : 0,
-                   "the prompt takes %d tokens and leaves no room for an answer within --seq-len %d", ids.len,
-                   c->seq_len);
-        intvec_free(&ids);
-    }
-    free(lines);
-}
-
+/* A prompt too long for --seq-len is cut, not refused (fit_prompt): the
+ * readers refuse only what is malformed. */
 static void read_prompts(const Check *c) {
-    Tokenizer *t = check_tokenizer(c);
     int n;
     Conversation *p = load_prompts(c->copy, &n);
-    check_prompt_lengths(c, t, p, n);
     for (int i = 0; i < n; i++) conversation_free(&p[i]);
     free(p);
-    tokenizer_free(t);
 }
 
 static void read_tasks(const Check *c) {
-    Tokenizer *t = check_tokenizer(c);
     int n;
     TaskPrompt *tasks = load_task_prompts(c->copy, 1, &n);
-    Conversation *p = xmalloc(sizeof(Conversation) * (size_t)n);
-    for (int i = 0; i < n; i++) p[i] = tasks[i].prompt;
-    check_prompt_lengths(c, t, p, n);
-    free(p);
     task_prompts_free(tasks, n);
-    tokenizer_free(t);
 }
 
 typedef struct {
@@ -394,9 +371,16 @@ static void report_prompt_list(const Check *c, const Tokenizer *t, const Convers
     printf("  %d prompts accepted\n", n);
     print_lengths("prompt (ChatML, with the assistant's generation prompt)", len, n, c);
     if (limited(c)) {
+        /* fit_prompt's rule, with room for one answer token: ppo and grpo leave --max-new-tokens */
+        int cut = 0;
+        for (int i = 0; i < n; i++) cut += len[i] + 1 >= c->seq_len;
         qsort(len, (size_t)n, sizeof(int), cmp_int);
-        printf("  at --seq-len %d: every prompt leaves room for an answer of %d tokens or more\n", c->seq_len,
-               c->seq_len - len[n - 1]);
+        if (cut)
+            printf("  at --seq-len %d: %d of %d prompts leave no room for an answer: ppo and grpo cut them from the "
+                   "start\n", c->seq_len, cut, n);
+        else
+            printf("  at --seq-len %d: every prompt leaves room for an answer of %d tokens or more\n", c->seq_len,
+                   c->seq_len - len[n - 1]);
     }
     free(len);
 }

@@ -66,6 +66,15 @@ static char *score_with_program(void *ctx, cJSON *const *requests, int n, float 
     return reward_program_score(ctx, requests, n, rewards);
 }
 
+/* The length policy's one warning about prompts cut to leave room for an answer (fit_prompt). */
+static void warn_long_prompts(const char *path, const Tokenizer *tok, const TaskPrompt *tasks, int n, int context,
+                              int room) {
+    Conversation *prompts = xmalloc(sizeof(Conversation) * (size_t)LMF_MAX(n, 1));
+    for (int i = 0; i < n; i++) prompts[i] = tasks[i].prompt;
+    prompts_length_report(path, tok, prompts, n, context, room);
+    free(prompts);
+}
+
 int cmd_grpo(int argc, char **argv) {
     GrpoOptions o = {.out = "runs/grpo", .loss_type = "dapo", .scale = "group", .advantage = "grpo",
                      .schedule = "constant", .steps = 100, .warmup = 0, .eval_every = 10, .save_every = 20,
@@ -166,6 +175,8 @@ int cmd_grpo(int argc, char **argv) {
     int n_tasks, n_eval = 0;
     TaskPrompt *tasks = load_task_prompts(o.prompts, needs_answer, &n_tasks);
     TaskPrompt *eval = o.eval ? load_task_prompts(o.eval, needs_answer, &n_eval) : NULL;
+    warn_long_prompts(o.prompts, policy.tokenizer, tasks, n_tasks, policy.model->cfg.max_seq_len, o.max_new_tokens);
+    if (eval) warn_long_prompts(o.eval, policy.tokenizer, eval, n_eval, policy.model->cfg.max_seq_len, o.max_new_tokens);
     RewardProgram *program = o.reward_cmd ? reward_program_start(o.reward_cmd, o.reward_timeout) : NULL;
 
     GrpoInputs in = {.policy = policy.model, .ref = ref.model, .tok = policy.tokenizer, .tasks = tasks,

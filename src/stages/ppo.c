@@ -230,6 +230,10 @@ int cmd_ppo(int argc, char **argv) {
     int n_eval = 0;
     Conversation *eval_prompts = o->eval_prompts ? load_prompts(o->eval_prompts, &n_eval) : NULL;
     RewardProgram *judge = o->judge ? reward_program_start(o->judge, 0) : NULL;
+    int context = policy.model->cfg.max_seq_len;
+    prompts_length_report(o->prompts_path, policy.tokenizer, prompts, n_prompts, context, o->max_new_tokens);
+    if (eval_prompts)
+        prompts_length_report(o->eval_prompts, policy.tokenizer, eval_prompts, n_eval, context, o->max_new_tokens);
     TokenData ptx = {0};
     if (o->ptx_coef > 0) {
         if (!o->ptx_data) die("ppo: --ptx-coef needs --ptx-data");

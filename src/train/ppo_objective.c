@@ -91,20 +91,24 @@ static SampleOptions sampling(const PpoObjective *p, int n_samples, uint64_t see
     return so;
 }
 
-/* Prompts which[0..n) rendered with the generation prompt; dies if one leaves no room for an answer. */
-static RenderedPrompts render_answerable_prompts(const PpoObjective *p, const int *which, int n) {
-    RenderedPrompts r = render_prompts(p->in.tok, p->in.prompts, which, n);
-    for (int i = 0; i < n; i++)
-        if (r.lens[i] + 1 >= p->in.policy->cfg.max_seq_len)
-            die("ppo: prompt %d has %d tokens and leaves no room for an answer in the context of %d", which[i] + 1,
-                r.lens[i], p->in.policy->cfg.max_seq_len);
+/* Prompts which[0..n) of `prompts` rendered with the generation prompt, one
+ * that leaves no room for an answer cut from its start (fit_prompt; the
+ * stage warned about them when it read them). */
+static RenderedPrompts render_answerable_prompts(const PpoObjective *p, const Conversation *prompts, const int *which,
+                                                 int n) {
+    RenderedPrompts r = render_prompts(p->in.tok, prompts, which, n);
+    for (int i = 0; i < n; i++) {
+        fit_prompt(&r.ids[i], p->in.policy->cfg.max_seq_len, p->c.max_new_tokens);
+        r.tokens[i] = r.ids[i].data;
+        r.lens[i] = r.ids[i].len;
+    }
     return r;
 }
 
 Generation *ppo_fresh_answers(PpoObjective *p, long step, int n, int K, int **which_out) {
     int *which = xmalloc(sizeof(int) * (size_t)n);
     for (int i = 0; i < n; i++) which[i] = (int)rng_below(&p->rng, (uint64_t)p->in.n_prompts);
-    RenderedPrompts rendered = render_answerable_prompts(p, which, n);
+    RenderedPrompts rendered = render_answerable_prompts(p, p->in.prompts, which, n);
     SampleOptions so = sampling(p, K, (uint64_t)p->c.seed * 7777777ULL + (uint64_t)step);
     so.logprobs = 0;
     Generation *g = sample_answers(p->in.policy, p->in.tok, &rendered, so);
@@ -120,7 +124,7 @@ static void make_rollout(PpoObjective *p, RolloutData *d) {
     int n = o->rollout_prompts;
     double start = now_seconds();
     d->prompt_of = next_prompts(p, n);
-    RenderedPrompts rendered = render_answerable_prompts(p, d->prompt_of, n);
+    RenderedPrompts rendered = render_answerable_prompts(p, p->in.prompts, d->prompt_of, n);
     SampleOptions so = sampling(p, 1, (uint64_t)o->seed * 1000003ULL + (uint64_t)p->iteration);
     d->gens = sample_answers(p->in.policy, p->in.tok, &rendered, so);
     d->r = rollout_of_generations(n, rendered.tokens, rendered.lens, d->gens, 1);
@@ -406,11 +410,7 @@ static void ppo_evaluate(void *ctx, Model *m, StepStats *stats) {
     const PpoConfig *o = &p->c;
     int n = p->in.n_eval_prompts, *all = xmalloc(sizeof(int) * (size_t)n);
     for (int i = 0; i < n; i++) all[i] = i;
-    RenderedPrompts rendered = render_prompts(p->in.tok, p->in.eval_prompts, all, n);
-    for (int i = 0; i < n; i++)
-        if (rendered.lens[i] + 1 >= p->in.policy->cfg.max_seq_len)
-            die("ppo: held-out prompt %d has %d tokens and leaves no room for an answer in the context of %d", i + 1,
-                rendered.lens[i], p->in.policy->cfg.max_seq_len);
+    RenderedPrompts rendered = render_answerable_prompts(p, p->in.eval_prompts, all, n);
     /* the same seed every time: the answers change only as the policy does */
     Generation *g = sample_answers(p->in.policy, p->in.tok, &rendered, sampling(p, 1, (uint64_t)o->seed * 104729ULL));
     Rollout r = rollout_of_generations(n, rendered.tokens, rendered.lens, g, 1);
