@@ -477,6 +477,20 @@ static void grpo_evaluate(void *ctx, Model *m, StepStats *stats) {
         total += fn->weight * sum / n;
     }
     stats_add(stats, "eval/reward", total);
+    if (g->in.judge) {
+        cJSON **requests = xmalloc(sizeof(cJSON *) * (size_t)n);
+        float *scores = xmalloc(sizeof(float) * (size_t)n);
+        for (int i = 0; i < n; i++)
+            requests[i] = task_reward_request(&g->in.eval[which[i]], gens[i].text ? gens[i].text : "");
+        char *why = g->in.judge(g->in.judge_ctx, requests, n, scores);
+        if (why) die("grpo: --judge: %s", why);
+        double sum = 0;
+        for (int i = 0; i < n; i++) sum += scores[i];
+        stats_add(stats, "eval/judge", sum / n);
+        for (int i = 0; i < n; i++) cJSON_Delete(requests[i]);
+        free(requests);
+        free(scores);
+    }
     generations_free(gens, n);
     free(gens);
     free(which);
