@@ -481,6 +481,7 @@ static int cmd_data_check(int argc, char **argv) {
                              "truncated, skipped or refused at --seq-len. Exits 1 if any record would be refused.",
                              opts, argc, argv, &files);
     if (n_files < 1) die("data check: expected one or more FILEs (see lmforge data check --help)");
+    if (truncate_prompt) warn("data check: --truncate-prompt is deprecated and does nothing: long prompts are always cut");
     if (seq_len < 0 || seq_len == 1) die("data check: --seq-len must be 0 (lengths only) or at least 2");
     if (seq_len && !tokenizer_dir) die("data check: --seq-len counts tokens: give the --tokenizer too");
     Format forced = FMT_UNKNOWN;

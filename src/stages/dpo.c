@@ -402,6 +402,7 @@ int cmd_dpo(int argc, char **argv) {
                           opts, argc, argv, &positional);
     free(positional);
     if (npos) die("dpo: unexpected argument (data goes in --data; see lmforge dpo --help)");
+    if (truncate_prompt) warn("dpo: --truncate-prompt is deprecated and does nothing: long prompts are always cut");
     if (!init) die("dpo: --init MODEL is required (the policy's starting checkpoint)");
     if (t.data.n == 0) die("dpo: --data FILE is required ({\"prompt\",\"chosen\",\"rejected\"} JSONL)");
     train_options_check(&t, "dpo");
