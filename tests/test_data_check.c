@@ -61,7 +61,7 @@ TEST(data_check_detects_counts_and_lists_what_the_stages_refuse) {
     CHECK(out_has(dir, "out.txt", "refused by sft: sft.jsonl:5: not valid JSON"));
     CHECK(out_has(dir, "out.txt", "3 records accepted"));
     CHECK(out_has(dir, "out.txt", "tokens per example (prompt and answer in ChatML): p50"));
-    CHECK(out_has(dir, "out.txt", "at --seq-len 60: sft truncates 1 from the prompt"));
+    CHECK(out_has(dir, "out.txt", "at --seq-len 60: sft truncates 1 of 3 records (0 lose the end of an answer)"));
     CHECK(out_has(dir, "out.txt", "2 records refused"));
     CHECK(test_system("test $(wc -l < '%s/err.txt') -eq 1", dir) == 0);
     CHECK(out_has(dir, "err.txt", "data check: 1 of 1 file would be refused"));
@@ -86,14 +86,14 @@ TEST(data_check_detects_counts_and_lists_what_the_stages_refuse) {
     CHECK(out_has(dir, "out.txt", "corpus.txt: pretraining text"));
     CHECK(test_system("test -s '%s/err.txt'", dir) != 0);
 
-    /* at a short --seq-len: prompts that leave no room for an answer, pairs dpo cannot fit */
-    CHECK(check(dir, "prompts.jsonl pairs.jsonl --tokenizer tok --seq-len 12") == 1);
-    CHECK(out_has(dir, "out.txt", "refused by prompts: prompts.jsonl:1: the prompt takes"));
-    CHECK(out_has(dir, "out.txt", "refused by prompts: prompts.jsonl:2: the prompt takes"));
-    CHECK(out_has(dir, "out.txt", "refused by dpo: pairs.jsonl:1: "));
-    /* ...which rm would truncate instead, and dpo --truncate-prompt too */
+    /* at a short --seq-len: prompts that leave no room for an answer are cut, as ppo and grpo cut them */
+    CHECK(check(dir, "prompts.jsonl pairs.jsonl --tokenizer tok --seq-len 12") == 0);
+    CHECK(out_has(dir, "out.txt", "at --seq-len 12: 2 of 2 prompts leave no room for an answer: ppo and grpo cut"));
+    /* pairs are cut by the one length policy (the loaders' own counts), in
+     * dpo and rm alike; the old --truncate-prompt is accepted */
     CHECK(check(dir, "pairs.jsonl --tokenizer tok --seq-len 12 --truncate-prompt") == 0);
-    CHECK(out_has(dir, "out.txt", "dpo cuts the prompt of 1 pairs; rm truncates 2 of 2 sequences"));
+    CHECK(out_has(dir, "out.txt", "dpo truncates 1 of 1 records ("));
+    CHECK(out_has(dir, "out.txt", "rm truncates 2 of 2 responses ("));
 
     /* a file of no known format, and usage errors */
     write_text(dir, "odd.jsonl", "{\"foo\": 1}\n");

@@ -340,6 +340,16 @@ TEST(demo_data_on_fixtures) {
     free(train_txt);
     free(heldout_txt);
     cJSON_Delete(all);
+    /* the documents demo-data reports are the ones the readers of .txt see
+     * (a blank line ends one; the fortune with a blank line inside stays one) */
+    for (int k = 0; k < 2; k++) {
+        const char *name = k ? "heldout" : "train";
+        CHECK_MSG(test_system("a=$(sed -n 's|.*pretrain/%s.txt *[0-9.]* MB, \\([0-9]*\\) documents.*|\\1|p' '%s.log'); "
+                              "b=$(%s data check '%s/pretrain/%s.txt' | sed -n 's/^  \\([0-9]*\\) documents.*/\\1/p'); "
+                              "test -n \"$a\" && test \"$a\" = \"$b\"",
+                              name, out, lmforge_bin(), out, name) == 0,
+                  "demo-data and data check count different documents in %s.txt", name);
+    }
     free(out);
     free_fixture(&f);
 }

@@ -3,6 +3,7 @@
  * reference, the pair data and its errors, a reference of another kind, and
  * `lmforge dpo` learning a known preference and resuming exactly. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@
 #include "../src/data/chat_data.h"
 #include "../src/data/preference_pairs.h"
 #include "../src/io/model_dir.h"
+#include "../src/io/safetensors.h"
 #include "../src/kernels/kernels.h"
 #include "../src/train/dpo_loss.h"
 #include "test.h"
@@ -215,7 +217,7 @@ TEST(dpo_answer_logp_sum_matches_token_by_token_reference) {
                "{\"prompt\":[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":\"Name a "
                "fruit.\"}],\"chosen\":\"A ripe pear.\",\"rejected\":[{\"role\":\"assistant\",\"content\":\"hammer\"}]}\n"
                "{\"prompt\":\"Give me a fruit.\",\"chosen\":\"plum\",\"rejected\":\"a saw or a drill\"}\n");
-    PrefPairs set = pref_pairs_load((const char *[]){pairs_path}, 1, t, 64, 0);
+    PrefPairs set = pref_pairs_load((const char *[]){pairs_path}, 1, t, 64);
     CHECK_EQ_INT(set.n, 2);
 
     /* the marked tokens are exactly the answer and its <|im_end|> */
@@ -286,7 +288,7 @@ TEST(dpo_pairs_read_every_format_and_truncate_prompts_alike) {
                      "\n"
                      "{\"prompt\":[{\"role\":\"user\",\"content\":\"Name a fruit.\"}],"
                      "\"chosen\":[{\"role\":\"assistant\",\"content\":\"pear\"}],\"rejected\":\"saw\"}\n");
-    PrefPairs set = pref_pairs_load((const char *[]){path}, 1, t, 64, 0);
+    PrefPairs set = pref_pairs_load((const char *[]){path}, 1, t, 64);
     CHECK_EQ_INT(set.n, 2);
     /* a string prompt is one user message: both lines give the same tokens */
     for (int k = 0; k < 2; k++) {
@@ -296,11 +298,13 @@ TEST(dpo_pairs_read_every_format_and_truncate_prompts_alike) {
     int full_len = set.pairs[0].ids[CHOSEN].len, answer = set.pairs[0].answer_tokens[CHOSEN];
     pref_pairs_free(&set);
 
-    /* --truncate-prompt: both sequences lose the same prompt tokens, the answers stay whole */
+    /* the length policy: both sequences lose the same prompt tokens, the answers stay whole */
     int max_len = full_len - 3;
     lmf_quiet = 1; /* it reports the shortened prompts */
-    set = pref_pairs_load((const char *[]){path}, 1, t, max_len, 1);
+    set = pref_pairs_load((const char *[]){path}, 1, t, max_len);
     lmf_quiet = 0;
+    CHECK_EQ_INT(set.lengths.truncated, 2);
+    CHECK_EQ_INT(set.lengths.answer_cut, 0);
     const PrefPair *p = &set.pairs[0];
     CHECK_EQ_INT(p->ids[CHOSEN].len, max_len);
     CHECK_EQ_INT(p->answer_tokens[CHOSEN], answer);
@@ -310,10 +314,20 @@ TEST(dpo_pairs_read_every_format_and_truncate_prompts_alike) {
     CHECK_EQ_INT(p->ids[CHOSEN].len - p->answer_tokens[CHOSEN], p->ids[REJECTED].len - p->answer_tokens[REJECTED]);
     pref_pairs_free(&set);
 
+    /* ...then, when the prompt is down to one token, the answer loses its end */
+    lmf_quiet = 1;
+    set = pref_pairs_load((const char *[]){path}, 1, t, 3);
+    lmf_quiet = 0;
+    CHECK_EQ_INT(set.lengths.answer_cut, 2);
+    CHECK_EQ_INT(set.pairs[0].ids[CHOSEN].len, 3);
+    CHECK_EQ_INT(set.pairs[0].mask[CHOSEN].data[0], 0); /* one prompt token stays, to predict the answer */
+    CHECK_EQ_INT(set.pairs[0].answer_tokens[CHOSEN], 2);
+    pref_pairs_free(&set);
+
     /* splitting off held-out pairs keeps every pair exactly once */
     char *many = path_join(dir, "many.jsonl");
     write_fruit_pairs(many, 40, 0, 0);
-    PrefPairs all = pref_pairs_load((const char *[]){many}, 1, t, 64, 0);
+    PrefPairs all = pref_pairs_load((const char *[]){many}, 1, t, 64);
     uint64_t before = pref_pairs_fingerprint(&all);
     PrefPairs held = pref_pairs_split(&all, 0.25, 3);
     CHECK_EQ_INT(held.n, 10);
@@ -340,7 +354,7 @@ static void load_bad_pairs(void *ctx) {
     char *path = path_join(b->dir, "bad.jsonl");
     char *text = xsprintf("{\"prompt\":\"Name a fruit.\",\"chosen\":\"pear\",\"rejected\":\"saw\"}\n%s\n", b->line);
     write_text(path, text);
-    pref_pairs_load((const char *[]){path}, 1, b->t, b->max_len, 0);
+    pref_pairs_load((const char *[]){path}, 1, b->t, b->max_len);
 }
 
 TEST(dpo_bad_pairs_die_with_file_line_and_field) {
@@ -357,11 +371,6 @@ TEST(dpo_bad_pairs_die_with_file_line_and_field) {
         {"{\"prompt\":\"Hi\",\"chosen\":[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":\"assistant\",\"content\":\"pear\"}],"
          "\"rejected\":\"saw\"}", "field \"chosen\" must be a string or a list holding one", 64},
         {"{\"chosen\":\"pear\",\"rejected\":\"saw\"}", "bad.jsonl:2: field \"prompt\" is missing", 64},
-        {"{\"prompt\":\"Name a fruit. Name a fruit. Name a fruit. Name a fruit. Name a fruit. Name a fruit.\","
-         "\"chosen\":\"pear\",\"rejected\":\"saw\"}", "bad.jsonl:2: the prompt (", 32},
-        {"{\"prompt\":\"Hi\",\"chosen\":\"saw\",\"rejected\":\"pear pear pear pear pear pear pear pear pear pear pear "
-         "pear pear pear pear pear pear pear pear pear pear pear pear pear pear pear pear pear pear pear\"}",
-         "bad.jsonl:2: the rejected answer alone takes", 32},
     };
     for (size_t i = 0; i < LMF_ARRAY_LEN(cases); i++) {
         BadPairs b = {dir, cases[i].line, t, cases[i].max_len};
@@ -507,6 +516,49 @@ TEST_SLOW(dpo_resume_reproduces_an_uninterrupted_run) {
     CHECK(test_system("cmp -s '%s/a/metrics.jsonl' '%s/b/metrics.jsonl'", dir, dir) == 0);
     tokenizer_free(t);
     test_system("rm -rf '%s'", dir);
+    free(policy);
+    free(data);
+    free(dir);
+}
+
+/* Reference log-probs are computed only for the pairs a run visits: a run
+ * of one step of 4 pairs scores 4 of the 32 training pairs (and the held-out
+ * ones), keeps them in ref_logps.safetensors, and a resumed run reads them
+ * back instead of scoring again. */
+TEST(dpo_scores_only_the_pairs_the_run_visits_and_resume_reuses_them) {
+    char *dir = test_tmpdir("dpo-lazy");
+    Tokenizer *t = tiny_tokenizer(dir, 0);
+    char *policy = save_tiny_model(dir, "policy", t, 32, 5);
+    char *data = path_join(dir, "pairs.jsonl");
+    write_fruit_pairs(data, 40, 0, 0);
+    const char *flags = "--batch 4 --steps 2 --save-every 1 --eval-fraction 0.2";
+    CHECK(test_system("%s dpo --init '%s' --data '%s' --out '%s/run' %s > '%s/first.log' 2>&1", lmforge_bin(),
+                      policy, data, dir, flags, dir) == 0);
+    CHECK(test_system("grep -q 'scoring 8 of 32 training pairs .* and 8 held-out pairs' '%s/first.log'", dir) == 0);
+    char *cache = xsprintf("%s/run/ref_logps.safetensors", dir);
+    SafeTensors *st = st_open(cache);
+    const StTensor *ref = st_find(st, "ref_logps");
+    CHECK(ref && st_numel(ref) == 2 * 40);
+    if (ref && st_numel(ref) == 2 * 40) {
+        float v[80];
+        st_read_f32(ref, v, 80);
+        int train_scored = 0, eval_scored = 0;
+        for (int i = 0; i < 32; i++) train_scored += !isnan(v[2 * i]) && !isnan(v[2 * i + 1]);
+        for (int i = 32; i < 40; i++) eval_scored += !isnan(v[2 * i]) && !isnan(v[2 * i + 1]) && v[2 * i] < 0;
+        CHECK_EQ_INT(train_scored, 8);
+        CHECK_EQ_INT(eval_scored, 8);
+    }
+    st_close(st);
+    /* "killed" after step 1: the resumed run reads the scores back */
+    CHECK(test_system("rm -rf '%s/run/checkpoint-2' '%s/run/model'", dir, dir) == 0);
+    CHECK(test_system("%s dpo --init '%s' --data '%s' --out '%s/run' %s --resume > '%s/resume.log' 2>&1",
+                      lmforge_bin(), policy, data, dir, flags, dir) == 0);
+    CHECK(test_system("grep -q 'reference log-probs read from' '%s/resume.log'", dir) == 0);
+    CHECK(test_system("grep -q 'scoring' '%s/resume.log'", dir) != 0);
+    CHECK(test_system("test -s '%s/run/model/model.safetensors'", dir) == 0);
+    tokenizer_free(t);
+    test_system("rm -rf '%s'", dir);
+    free(cache);
     free(policy);
     free(data);
     free(dir);

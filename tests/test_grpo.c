@@ -214,3 +214,37 @@ TEST_SLOW(grpo_under_mpirun_shares_each_step_over_the_ranks) {
     free(sft);
     free(dir);
 }
+
+/* --judge: an outside program scores the held-out greedy answers at each
+ * evaluation (eval/judge), seeing each prompt, completion and gold answer. */
+TEST_SLOW(grpo_judge_scores_the_held_out_answers) {
+    char *dir = test_tmpdir("grpo-judge");
+    char *sft = ppo_test_write_sft(dir, "sft");
+    write_tasks(dir);
+    char *script = xsprintf("while IFS= read -r line; do printf '%%s\\n' \"$line\" >> '%s/judged.jsonl'; "
+                            "echo '{\"reward\": 0.75}'; done\n", dir);
+    char *judge = path_join(dir, "judge.sh");
+    write_bytes(judge, script, strlen(script));
+    char *flags = xsprintf("--steps 2 --eval-every 1 --eval-limit 4 --reward exact --judge 'sh %s'", judge);
+    CHECK(grpo(dir, sft, "run", flags) == 0);
+    char *run = path_join(dir, "run");
+    double *v;
+    int n = ppo_test_metric(run, "eval/judge", &v);
+    CHECK_EQ_INT(n, 2);
+    for (int i = 0; i < n; i++) CHECK(v[i] == 0.75);
+    CHECK(test_system("test $(wc -l < '%s/judged.jsonl') -eq 8 && grep -q '\"completion\"' '%s/judged.jsonl' && "
+                      "grep -q '\"answer\":\"pear\"' '%s/judged.jsonl'",
+                      dir, dir, dir) == 0);
+    /* without held-out prompts there is nothing to judge */
+    CHECK(test_system(FIXTURE_ENV " %s grpo --init %s --prompts %s/tasks.jsonl --judge true --out %s/bad > /dev/null "
+                      "2> %s/err.txt; test $? -eq 1 && grep -q -- '--judge needs --eval' %s/err.txt",
+                      lmforge_bin(), sft, dir, dir, dir, dir) == 0);
+    free(v);
+    free(run);
+    free(flags);
+    free(judge);
+    free(script);
+    free(sft);
+    if (!test_failed()) test_system("rm -rf '%s'", dir);
+    free(dir);
+}

@@ -231,7 +231,7 @@ static void load_sft(void *p) {
 
 static void load_dpo(void *p) {
     const LoadArgs *a = p;
-    PrefPairs pairs = pref_pairs_load(&a->path, 1, a->tok, 64, 0);
+    PrefPairs pairs = pref_pairs_load(&a->path, 1, a->tok, 64);
     pref_pairs_free(&pairs);
 }
 
@@ -283,7 +283,7 @@ TEST(input_answers_must_say_something_in_every_stage) {
     const char *mixed = "{\"prompt\": \"hi\", \"chosen\": \"yes\", \"rejected\": \"no\"}\n"
                         "{\"prompt\": \"hi\", \"chosen\": \"same\", \"rejected\": \"same\"}\n";
     char *p = write_in(dir, "d.jsonl", mixed, strlen(mixed));
-    PrefPairs pairs = pref_pairs_load((const char *const *)&p, 1, tok, 64, 0);
+    PrefPairs pairs = pref_pairs_load((const char *const *)&p, 1, tok, 64);
     CHECK_EQ_INT(pairs.n, 1);
     pref_pairs_free(&pairs);
     PreferenceSet *set = preference_set_load((const char *const *)&p, 1, tok, 64, 0);

@@ -7,6 +7,7 @@
  * PPO-ptx runs, the reward-model refresh through an annotator, exact resume
  * (across a refresh, and after an annotator failed), and clear errors. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -342,8 +343,6 @@ TEST_SLOW(ppo_bad_input_and_configuration_die_with_clear_errors) {
     } cases[] = {
         {xsprintf("--policy '%s' --reward '%s' --prompts '%s'", s.sft, s.rm, empty), "empty.jsonl: no prompts"},
         {xsprintf("--policy '%s' --reward '%s' --prompts '%s'", s.sft, s.rm, bad), "bad.jsonl:2: field \"prompt\""},
-        {xsprintf("--policy '%s' --reward '%s' --prompts '%s'", s.sft, s.rm, long_prompt),
-         "leaves no room for an answer in the context of 64"},
         {xsprintf("--policy '%s' --reward '%s' --prompts '%s'", s.sft, other_rm, s.prompts),
          "ppo: the reward model"},
         {xsprintf("--policy '%s' --reward '%s' --prompts '%s'", s.sft, other_rm, s.prompts),
@@ -372,6 +371,14 @@ TEST_SLOW(ppo_bad_input_and_configuration_die_with_clear_errors) {
         free(cases[i].args);
     }
 
+    /* a prompt that leaves no room for an answer is cut from its start (the
+     * length policy of every stage), with one warning, not refused */
+    CHECK(test_system(FIXTURE_ENV " %s ppo --policy '%s' --reward '%s' --prompts '%s' --out '%s/long' --iterations 1 "
+                      "--rollout-prompts 2 --minibatch 2 --max-new-tokens 4 > '%s/long.log' 2>&1 && grep -q "
+                      "'long.jsonl: 1 of 1 prompts leave no room for an answer in the context of 64 tokens: cut from "
+                      "the start to 60 tokens' '%s/long.log'",
+                      lmforge_bin(), s.sft, s.rm, long_prompt, s.dir, s.dir, s.dir) == 0);
+
     /* a run directory with checkpoints is not overwritten */
     CHECK(test_system(FIXTURE_ENV " %s ppo %s --out '%s/done' --iterations 1 --rollout-prompts 4 --max-new-tokens 4 "
                       "> /dev/null 2>&1",
@@ -385,5 +392,48 @@ TEST_SLOW(ppo_bad_input_and_configuration_die_with_clear_errors) {
     free(bad);
     free(long_prompt);
     free(other_rm);
+    teardown(&s);
+}
+
+/* --eval-prompts with --judge: every --eval-every iterations the held-out
+ * prompts are answered, scored by the reward model and by the judge program
+ * (which sees each prompt and completion), with the KL to the reference; the
+ * score plot marks the reward-model refresh. */
+TEST_SLOW(ppo_held_out_evaluation_logs_the_reward_model_the_judge_and_the_kl) {
+    Setup s = setup("ppo-eval");
+    char *judge = path_join(s.dir, "judge.sh");
+    char *script = xsprintf("#!/bin/sh\nwhile IFS= read -r line; do printf '%%s\\n' \"$line\" >> '%s/judged.jsonl'; "
+                            "echo '{\"reward\": 0.25}'; done\n", s.dir);
+    write_bytes(judge, script, strlen(script));
+    char *annotator = xsprintf("%s gold annotate --tasks '%s' --seed 4", lmforge_bin(), s.tasks);
+    char *flags = xsprintf("--iterations 4 --eval-prompts '%s' --eval-every 2 --judge 'sh %s' --refresh-every 2 "
+                           "--refresh-prompts 4 --refresh-k 2 --annotator \"%s\"",
+                           s.prompts, judge, annotator);
+    CHECK(run_ppo(&s, "run", flags) == 0);
+    char *run = path_join(s.dir, "run");
+    double *score, *judged, *kl;
+    int n_score = ppo_test_metric(run, "eval/score", &score), n_judge = ppo_test_metric(run, "eval/judge", &judged);
+    int n_kl = ppo_test_metric(run, "eval/kl", &kl);
+    CHECK_EQ_INT(n_score, 2); /* after iterations 2 and 4 */
+    CHECK_EQ_INT(n_judge, 2);
+    CHECK_EQ_INT(n_kl, 2);
+    for (int i = 0; i < n_judge; i++) CHECK(judged[i] == 0.25);
+    for (int i = 0; i < n_kl; i++) CHECK(isfinite(kl[i]) && kl[i] != 0);
+    for (int i = 0; i < n_score; i++) CHECK(isfinite(score[i]));
+    /* the judge saw every held-out prompt at both evaluations, with its completion */
+    CHECK(test_system("test $(wc -l < '%s/judged.jsonl') -eq $((2 * $(grep -c . '%s'))) && "
+                      "grep -c '\"completion\"' '%s/judged.jsonl' | grep -q . && grep -q '\"prompt\"' '%s/judged.jsonl'",
+                      s.dir, s.prompts, s.dir, s.dir) == 0);
+    /* the refresh is logged and marked on the plots */
+    CHECK(test_system("grep -q '\"reward_model_refresh\"' '%s/metrics.jsonl'", run) == 0);
+    CHECK(test_system("grep -q 'class=\"mark\"' '%s/score.svg' && grep -q 'class=\"mark\"' '%s/judge.svg'", run, run) == 0);
+    free(score);
+    free(judged);
+    free(kl);
+    free(run);
+    free(flags);
+    free(annotator);
+    free(script);
+    free(judge);
     teardown(&s);
 }

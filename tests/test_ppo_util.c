@@ -22,11 +22,15 @@ const char *const PPO_ASKS[PPO_N_ASKS] = {"Name a fruit.", "Say a fruit name.", 
 const Tokenizer *ppo_test_tokenizer(void) {
     static Tokenizer *tok;
     if (tok) return tok;
-    char *dir = test_tmpdir("ppotok"), *path = path_join(dir, "corpus.txt");
+    /* one document holding every line (a .txt would be 200 documents: the
+     * merges, and the fixtures' thresholds, were set on this one) */
+    char *dir = test_tmpdir("ppotok"), *path = path_join(dir, "corpus.jsonl");
     FILE *f = xfopen(path, "w");
+    fputs("{\"text\": \"", f);
     for (int i = 0; i < 200; i++)
-        fprintf(f, "%s %s or %s.\n\n", PPO_ASKS[i % PPO_N_ASKS], PPO_FRUITS[i % PPO_N_WORDS],
+        fprintf(f, "%s %s or %s.\\n\\n", PPO_ASKS[i % PPO_N_ASKS], PPO_FRUITS[i % PPO_N_WORDS],
                 PPO_TOOLS[(i * 3) % PPO_N_WORDS]);
+    fputs("\"}\n", f);
     fclose(f);
     BpeTrainOptions o = {.vocab_size = 300, .min_frequency = 2};
     const char *files[1] = {path};

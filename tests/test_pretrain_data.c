@@ -42,6 +42,35 @@ static void free_docs(char **docs, int n) {
     free(docs);
 }
 
+/* In a .txt file a blank line (one or more, or white space only) ends a
+ * document: two documents give an end-of-text token between them, and a
+ * document's own line breaks stay in it. */
+TEST(pretrain_txt_documents_end_at_blank_lines) {
+    char *dir = test_tmpdir("txtdocs");
+    char *text = fixture_write_text(dir, "vocab.txt", 100, 5);
+    Tokenizer *tok = fixture_tokenizer(text, 300);
+    char *path = path_join(dir, "two.txt");
+    const char *body = "\nThe farmer sells stones.\nHe finds more.\n\n \n\nThe farmer sleeps.\n";
+    write_bytes(path, body, strlen(body));
+    const char *inputs[] = {path};
+    IntVec got = tokenize_inputs(inputs, 1, tok), want = {0};
+    int eos = tokenizer_eos_id(tok);
+    const char *first = "The farmer sells stones.\nHe finds more.", *second = "The farmer sleeps.";
+    tokenizer_encode(tok, first, strlen(first), 0, &want);
+    intvec_push(&want, eos);
+    tokenizer_encode(tok, second, strlen(second), 0, &want);
+    intvec_push(&want, eos);
+    CHECK_EQ_INT(got.len, want.len);
+    CHECK(got.len == want.len && memcmp(got.data, want.data, sizeof(int) * (size_t)got.len) == 0);
+    intvec_free(&got);
+    intvec_free(&want);
+    tokenizer_free(tok);
+    test_system("rm -rf '%s'", dir);
+    free(path);
+    free(text);
+    free(dir);
+}
+
 TEST(pretrain_validation_split_keeps_documents_whole) {
     char *dir = test_tmpdir("split");
     char *text = fixture_write_text(dir, "vocab.txt", 200, 7);

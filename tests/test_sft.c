@@ -300,7 +300,7 @@ TEST(sft_truncation_and_skips_are_counted) {
     char *text = xsprintf("{\"prompt\":\"Hi\",\"completion\":\"Hello\"}\n"       /* fits */
                           "{\"prompt\":\"%s\",\"completion\":\"Paris\"}\n"       /* loses its prompt's start */
                           "{\"prompt\":\"Hi\",\"completion\":\"%s\"}\n"          /* loses the answer's end */
-                          "{\"prompt\":\"%s %s\",\"completion\":\"%s\"}\n",      /* nothing trained left */
+                          "{\"prompt\":\"%s %s\",\"completion\":\"%s\"}\n",      /* loses both */
                           long_text, long_text, long_text, long_text, long_text);
     char *path = write_data(dir, text);
     const char *paths[1] = {path};
@@ -317,16 +317,20 @@ TEST(sft_truncation_and_skips_are_counted) {
     CHECK_EQ_INT(d->stats.n_records, 4);
     CHECK_EQ_INT(d->stats.n_truncated, 3);
     CHECK_EQ_INT(d->stats.n_response_cut, 2); /* the long answers */
-    CHECK_EQ_INT(d->stats.n_skipped, 1);      /* long prompt + long answer: the first tokens hold no answer */
-    CHECK_EQ_INT(d->n, 3);
+    CHECK_EQ_INT(d->stats.n_skipped, 0);      /* the length policy keeps the start of every answer */
+    CHECK_EQ_INT(d->n, 4);
     CHECK_EQ_INT(d->stats.n_tokens_dropped, w[1].len + w[2].len + w[3].len - 3L * max_len);
     /* the long prompt lost its start: the example is the last max_len tokens, answer intact */
     const SftExample *e = &d->items[1];
     CHECK_EQ_INT(e->len, max_len);
     CHECK(memcmp(e->ids, w[1].ids + w[1].len - max_len, sizeof(int) * (size_t)max_len) == 0);
     CHECK(memcmp(e->mask, w[1].mask + w[1].len - max_len, sizeof(int) * (size_t)max_len) == 0);
-    /* the long answer kept its start */
-    CHECK(memcmp(d->items[2].ids, w[2].ids, sizeof(int) * (size_t)max_len) == 0);
+    /* the long answers kept their start, after one prompt token that predicts it */
+    for (int k = 2; k < 4; k++) {
+        CHECK_EQ_INT(d->items[k].len, max_len);
+        CHECK_EQ_INT(prompt_part(&d->items[k]), 1);
+        CHECK(memcmp(d->items[k].ids, w[k].ids + prompt_part(&w[k]) - 1, sizeof(int) * (size_t)max_len) == 0);
+    }
     sft_data_free(whole);
     sft_data_free(d);
     test_system("rm -rf %s", dir);

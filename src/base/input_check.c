@@ -153,3 +153,28 @@ const char *json_parse_failure(const char *s) {
     }
     return "not valid JSON";
 }
+
+/* Whether the line s[0..len) holds only white space. */
+static int blank_line(const char *s, size_t len) {
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\f' && s[i] != '\v') return 0;
+    return 1;
+}
+
+int text_documents(const char *s, size_t len, TextDocFn fn, void *ctx) {
+    int n = 0;
+    size_t start = 0, end = 0; /* the document being gathered: s[start..end), empty while end == start */
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr(s + i, '\n', len - i);
+        size_t line_end = nl ? (size_t)(nl - s) : len;
+        if (blank_line(s + i, line_end - i)) {
+            if (end > start) fn(s + start, end - start, ctx), n++;
+            start = end = line_end + 1;
+        } else {
+            end = line_end;
+        }
+        i = line_end + 1;
+    }
+    if (end > start) fn(s + start, end - start, ctx), n++;
+    return n;
+}

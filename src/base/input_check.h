@@ -29,6 +29,14 @@ size_t utf8_bom_length(const char *s, size_t len);
  * byte, invalid UTF-8) with its byte offset in *offset, or NULL. */
 const char *text_problem(const char *s, size_t len, size_t *offset);
 
+/* The documents of a .txt corpus, the one rule of tokenizer train,
+ * pretrain, eval, data check and demo-data: runs of lines separated by one
+ * or more blank lines (empty, or only white space). Calls fn for each, from
+ * its first character to the end of its last line (the newline that ends it
+ * left out); returns how many there were. */
+typedef void (*TextDocFn)(const char *doc, size_t len, void *ctx);
+int text_documents(const char *s, size_t len, TextDocFn fn, void *ctx);
+
 /* JSON text: text_problem(), raw control characters inside strings, then the escapes: \u0000 and lone
  * surrogates. */
 const char *json_text_problem(const char *s, size_t len, size_t *offset);

@@ -242,8 +242,25 @@ static void draw_legend(FILE *f, const Axes *a, const PlotSeries *series, int n_
     }
 }
 
+/* Dashed grey lines at the marks inside the x range, the first one labelled. */
+static void draw_marks(FILE *f, const Axes *a, const PlotMarks *m) {
+    int shown = 0;
+    for (int i = 0; i < m->n; i++) {
+        if (!isfinite(m->x[i]) || m->x[i] < a->x.lo || m->x[i] > a->x.hi) continue;
+        double x = pixel_x(a, m->x[i]);
+        fprintf(f, "<line class=\"mark\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#555\" "
+                   "stroke-dasharray=\"6 4\"/>\n", x, TOP, x, HEIGHT - BOTTOM);
+        if (!shown++ && m->label) text_element(f, x + 4, TOP + 14, "start", 11, " fill=\"#555\"", m->label);
+    }
+}
+
 void plot_svg(const char *path, const char *title, const char *xlabel, const char *ylabel, const PlotSeries *series,
               int n_series, PlotScale y_scale) {
+    plot_svg_marked(path, title, xlabel, ylabel, series, n_series, y_scale, NULL);
+}
+
+void plot_svg_marked(const char *path, const char *title, const char *xlabel, const char *ylabel,
+                     const PlotSeries *series, int n_series, PlotScale y_scale, const PlotMarks *marks) {
     Axes a = {.log_y = y_scale == PLOT_LOG_Y};
     data_limits(&a, series, n_series);
     double xticks[MAX_TICKS], yticks[MAX_TICKS];
@@ -268,6 +285,7 @@ void plot_svg(const char *path, const char *title, const char *xlabel, const cha
     for (int s = 0; s < n_series; s++)
         for (int i = 0; i < series[s].n && !any; i++) any = usable(&a, series[s].x[i], series[s].y[i]);
     if (!any) text_element(f, (LEFT + WIDTH - RIGHT) / 2.0, (TOP + HEIGHT - BOTTOM) / 2.0, "middle", 14, "", "no data");
+    if (any && marks) draw_marks(f, &a, marks); /* under the curves */
     fputs("<g clip-path=\"url(#plot-area)\">\n", f);
     for (int s = 0; s < n_series; s++) draw_series(f, &a, &series[s], COLORS[s % LMF_ARRAY_LEN(COLORS)]);
     fputs("</g>\n", f);
@@ -277,6 +295,11 @@ void plot_svg(const char *path, const char *title, const char *xlabel, const cha
 }
 
 void plot_metrics(const char *run_dir, const char *keys, const char *svg_path, PlotScale y_scale) {
+    plot_metrics_marked(run_dir, keys, svg_path, y_scale, NULL);
+}
+
+void plot_metrics_marked(const char *run_dir, const char *keys, const char *svg_path, PlotScale y_scale,
+                         const char *mark_key) {
     enum { MAX_KEYS = LMF_ARRAY_LEN(COLORS) };
     char *path = path_join(run_dir, "metrics.jsonl");
     char *list = xstrdup(keys), *rest = NULL;
@@ -290,7 +313,12 @@ void plot_metrics(const char *run_dir, const char *keys, const char *svg_path, P
         series[n++] = (PlotSeries){key, steps, values, count};
     }
     if (n == 0) die("plot_metrics: no keys given");
-    plot_svg(svg_path, run_dir, "step", n == 1 ? series[0].label : "value", series, n, y_scale);
+    PlotMarks marks = {mark_key, NULL, 0};
+    double *mark_values = NULL;
+    if (mark_key) marks.n = metrics_read_series(path, mark_key, (double **)&marks.x, &mark_values);
+    plot_svg_marked(svg_path, run_dir, "step", n == 1 ? series[0].label : "value", series, n, y_scale, &marks);
+    free((double *)marks.x);
+    free(mark_values);
     for (int i = 0; i < n; i++) {
         free((double *)series[i].x);
         free((double *)series[i].y);

@@ -149,17 +149,62 @@ void render_continuation(const Tokenizer *t, const char *prefix, const char *con
     for (int i = 0; i < ids->len; i++) intvec_push(mask, i >= prefix_len);
 }
 
-int truncate_sequence(IntVec *ids, IntVec *mask, int max_len) {
-    int len = ids->len;
-    if (len <= max_len) return 0;
-    int first_marked = 0;
-    while (first_marked < len && !mask->data[first_marked]) first_marked++;
-    int drop = len - max_len;
-    if (drop <= first_marked) { /* the prompt side can give up enough */
-        memmove(ids->data, ids->data + drop, sizeof(int) * (size_t)max_len);
-        memmove(mask->data, mask->data + drop, sizeof(int) * (size_t)max_len);
-    }
-    /* else: the marked part alone is too long; keep the first max_len tokens */
-    ids->len = mask->len = max_len;
+static int first_marked(const IntVec *mask) {
+    int i = 0;
+    while (i < mask->len && !mask->data[i]) i++;
+    return i;
+}
+
+int fit_prompt_cut(const IntVec *ids, const IntVec *mask, int seq_len) {
+    int over = ids->len - seq_len;
+    if (over <= 0) return 0;
+    return LMF_MIN(over, LMF_MAX(first_marked(mask) - 1, 0));
+}
+
+int fit_seq_len(IntVec *ids, IntVec *mask, int prompt_cut, int seq_len) {
+    if (prompt_cut == 0 && ids->len <= seq_len) return 0;
+    int start = first_marked(mask);
+    /* what stays of the answer: marked tokens in [start, seq_len + prompt_cut) */
+    int end = LMF_MIN(ids->len, seq_len + prompt_cut), kept = 0;
+    for (int i = start; i < end; i++) kept += mask->data[i] != 0;
+    if (kept == 0) return -1;
+    int len = end - prompt_cut, dropped = ids->len - len;
+    memmove(ids->data, ids->data + prompt_cut, sizeof(int) * (size_t)len);
+    memmove(mask->data, mask->data + prompt_cut, sizeof(int) * (size_t)len);
+    ids->len = mask->len = len;
+    return dropped;
+}
+
+void length_report(const char *what, const char *unit, const LengthStats *s, int seq_len) {
+    if (!s->truncated) return;
+    if (s->answer_cut)
+        warn("%s: %d of %d %s truncated to --seq-len %d (%d lost the end of an answer)", what, s->truncated,
+             s->records, unit, seq_len, s->answer_cut);
+    else
+        warn("%s: %d of %d %s truncated to --seq-len %d (prompts cut from the start)", what, s->truncated,
+             s->records, unit, seq_len);
+}
+
+int fit_prompt(IntVec *ids, int context, int room) {
+    if (ids->len + 1 < context) return 0;
+    int keep = LMF_MAX(1, context - room), drop = ids->len - keep;
+    memmove(ids->data, ids->data + drop, sizeof(int) * (size_t)keep);
+    ids->len = keep;
     return drop;
+}
+
+void prompts_length_report(const char *what, const Tokenizer *t, const Conversation *prompts, int n, int context,
+                           int room) {
+    int cut = 0;
+    IntVec ids = {0};
+    for (int i = 0; i < n; i++) {
+        ids.len = 0;
+        render_prompt(t, &prompts[i], &ids);
+        cut += fit_prompt(&ids, context, room) > 0;
+    }
+    intvec_free(&ids);
+    if (cut)
+        warn("%s: %d of %d prompts leave no room for an answer in the context of %d tokens: cut from the start to "
+             "%d tokens",
+             what, cut, n, context, LMF_MAX(1, context - room));
 }

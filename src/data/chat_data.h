@@ -66,10 +66,40 @@ void render_exchange(const Tokenizer *t, const Conversation *prompt, const char 
  * the continuation's tokens. */
 void render_continuation(const Tokenizer *t, const char *prefix, const char *continuation, IntVec *ids, IntVec *mask);
 
-/* Shortens a sequence to max_len tokens by dropping tokens from the start
- * (the prompt side). If the marked tokens alone are longer than max_len, the
- * end is cut instead, keeping the first max_len tokens. Returns the number of
- * tokens dropped (0 when it fitted). */
-int truncate_sequence(IntVec *ids, IntVec *mask, int max_len);
+/* The length policy, the same in every stage (sft, rm, dpo, pairs, and what
+ * `lmforge data check` reports): a sequence longer than --seq-len loses
+ * prompt tokens from the start, down to one (it predicts the answer's first
+ * token), then answer tokens from the end. Nothing is refused unless nothing
+ * of the answer (the marked tokens) would remain.
+ *
+ * fit_prompt_cut: how many tokens the start of this sequence gives up (a pair
+ * of answers to one prompt takes the larger of its two, so that both follow
+ * the same prompt). fit_seq_len: cuts prompt_cut tokens from the start, then
+ * the end down to seq_len; returns the tokens dropped, or -1 (the sequence
+ * unchanged) when no marked token would remain. */
+typedef struct {
+    int records;         /* records (sequences, or pairs) read */
+    int truncated;       /* records that lost tokens */
+    int answer_cut;      /* of those, records whose answer lost its end */
+    long tokens_dropped; /* all the tokens they lost */
+} LengthStats;
+
+int fit_prompt_cut(const IntVec *ids, const IntVec *mask, int seq_len);
+int fit_seq_len(IntVec *ids, IntVec *mask, int prompt_cut, int seq_len);
+/* The same policy for a prompt that a model answers (ppo, grpo): a rendered
+ * prompt that leaves no room for an answer in `context` tokens loses tokens
+ * from its start, down to context - room (at least one), so that `room`
+ * answer tokens fit; generation then cuts the answer at the context. A
+ * prompt with room is left whole. Returns the tokens dropped. */
+int fit_prompt(IntVec *ids, int context, int room);
+/* Counts the prompts fit_prompt would cut and gives the one warning,
+ * naming `what`: "N of M prompts cut from the start to fit the context C". */
+void prompts_length_report(const char *what, const Tokenizer *t, const Conversation *prompts, int n, int context,
+                           int room);
+
+/* The one warning a loader gives, naming its data when anything was cut:
+ * "WHAT: N of M records truncated to --seq-len L (K lost the end of an
+ * answer)"; `unit` is "records", or "responses" where a record holds several. */
+void length_report(const char *what, const char *unit, const LengthStats *s, int seq_len);
 
 #endif

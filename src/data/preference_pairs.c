@@ -39,39 +39,33 @@ static const char *answer_text(const JsonlRecord *rec, const char *field) {
     return text;
 }
 
-static int first_marked(const IntVec *mask) {
-    int i = 0;
-    while (i < mask->len && !mask->data[i]) i++;
-    return i;
+/* Fits both sequences of the pair to seq_len by the length policy
+ * (chat_data.h), with the same prompt cut for both, so that both answers
+ * follow the same prompt. Counts the pair in *ls. */
+static void fit_pair(PrefPair *p, const JsonlRecord *rec, int seq_len, LengthStats *ls) {
+    int cut = LMF_MAX(fit_prompt_cut(&p->ids[CHOSEN], &p->mask[CHOSEN], seq_len),
+                      fit_prompt_cut(&p->ids[REJECTED], &p->mask[REJECTED], seq_len));
+    long dropped = 0;
+    int answer_cut = 0;
+    for (int k = 0; k < 2; k++) {
+        int d = fit_seq_len(&p->ids[k], &p->mask[k], cut, seq_len);
+        if (d < 0) jsonl_die(rec, "field \"%s\": nothing of the answer fits --seq-len %d", FIELD[k], seq_len);
+        int kept = 0;
+        for (int i = 0; i < p->mask[k].len; i++) kept += p->mask[k].data[i];
+        answer_cut |= kept < p->answer_tokens[k];
+        p->answer_tokens[k] = kept;
+        dropped += d;
+    }
+    ls->records++;
+    ls->truncated += dropped > 0;
+    ls->answer_cut += answer_cut;
+    ls->tokens_dropped += dropped;
 }
 
-/* Makes both sequences of the pair fit max_len, or dies saying why not.
- * Returns 1 if the prompt was cut. */
-static int fit_pair(PrefPair *p, const JsonlRecord *rec, int max_len, int truncate_prompt) {
-    int longer = p->ids[REJECTED].len > p->ids[CHOSEN].len ? REJECTED : CHOSEN;
-    int drop = p->ids[longer].len - max_len;
-    if (drop <= 0) return 0;
-    for (int k = 0; k < 2; k++)
-        if (p->answer_tokens[k] + 1 > max_len)
-            jsonl_die(rec, "the %s answer alone takes %d tokens: it does not fit --seq-len %d", FIELD[k],
-                      p->answer_tokens[k], max_len);
-    if (!truncate_prompt)
-        jsonl_die(rec, "the prompt (%d tokens) and the %s answer (%d) do not fit --seq-len %d; raise --seq-len or "
-                       "pass --truncate-prompt to cut the prompt's start",
-                  first_marked(&p->mask[longer]), FIELD[longer], p->answer_tokens[longer], max_len);
-    for (int k = 0; k < 2; k++)
-        /* at least one prompt token must stay: it predicts the answer's first token */
-        if (drop > first_marked(&p->mask[k]) - 1)
-            jsonl_die(rec, "the %s answer (%d tokens) leaves no room for its prompt within --seq-len %d", FIELD[k],
-                      p->answer_tokens[k], max_len);
-    /* the same cut for both, so that both answers follow the same prompt */
-    for (int k = 0; k < 2; k++) truncate_sequence(&p->ids[k], &p->mask[k], p->ids[k].len - drop);
-    return 1;
-}
-
-PrefPairs pref_pairs_load(const char *const *paths, int n_paths, const Tokenizer *t, int max_len, int truncate_prompt) {
+PrefPairs pref_pairs_load(const char *const *paths, int n_paths, const Tokenizer *t, int max_len) {
     PrefPairs set = {0};
-    int cap = 0, truncated = 0, identical = 0;
+    int cap = 0, identical = 0;
+    LengthStats ls = {0};
     JsonlReader *r = jsonl_open_files(paths, n_paths);
     JsonlRecord rec;
     while (jsonl_next(r, &rec)) {
@@ -104,7 +98,7 @@ PrefPairs pref_pairs_load(const char *const *paths, int n_paths, const Tokenizer
             else render_exchange(t, &prompt, answers[k], &p->ids[k], &p->mask[k]);
             for (int i = 0; i < p->mask[k].len; i++) p->answer_tokens[k] += p->mask[k].data[i];
         }
-        truncated += fit_pair(p, &rec, max_len, truncate_prompt);
+        fit_pair(p, &rec, max_len, &ls);
         conversation_free(&prompt);
     }
     jsonl_close(r);
@@ -113,7 +107,8 @@ PrefPairs pref_pairs_load(const char *const *paths, int n_paths, const Tokenizer
         warn("%s: %d of %d pairs skipped: the same chosen and rejected answer teaches nothing", what, identical,
              identical + set.n);
     if (set.n == 0) die("%s: no preference pairs%s", what, identical ? " left (every pair was identical)" : "");
-    if (truncated) info("%d of %d pairs had their prompt shortened to fit --seq-len %d", truncated, set.n, max_len);
+    length_report(what, "records", &ls, max_len);
+    set.lengths = ls;
     return set;
 }
 
@@ -129,7 +124,7 @@ void pref_pairs_free(PrefPairs *p) {
 
 PrefPairs pref_pairs_split(PrefPairs *all, double fraction, uint64_t seed) {
     int n_out = (int)(fraction * all->n);
-    PrefPairs out = {xcalloc((size_t)LMF_MAX(n_out, 1), sizeof(PrefPair)), 0};
+    PrefPairs out = {.pairs = xcalloc((size_t)LMF_MAX(n_out, 1), sizeof(PrefPair))};
     if (n_out <= 0) return out;
     int *order = xmalloc(sizeof(int) * (size_t)all->n);
     char *held = xcalloc((size_t)all->n, 1);

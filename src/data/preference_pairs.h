@@ -10,7 +10,7 @@
  * (and its closing <|im_end|>) are marked.
  *
  * Bad input dies naming FILE:LINE and the field: a missing or empty answer,
- * an answer of another type, a pair that does not fit the length limit. A
+ * an answer of another type. A
  * pair whose chosen answer equals its rejected one is skipped with a
  * FILE:LINE warning, as the reward model's reader does. */
 #ifndef LMF_PREFERENCE_PAIRS_H
@@ -20,6 +20,7 @@
 
 #include "../base/intvec.h"
 #include "../tokenizer/tokenizer.h"
+#include "chat_data.h"
 #include "packing.h"
 
 enum { CHOSEN = 0, REJECTED = 1 };
@@ -33,13 +34,14 @@ typedef struct {
 typedef struct {
     PrefPair *pairs;
     int n;
+    LengthStats lengths; /* what the length policy cut, as pref_pairs_load reported it */
 } PrefPairs;
 
-/* Reads the files as one dataset. A sequence longer than max_len tokens dies
- * with a message naming the line, unless truncate_prompt: then both
- * sequences of the pair lose the same number of tokens from the start of the
- * prompt (an answer itself is never cut; one that does not fit still dies). */
-PrefPairs pref_pairs_load(const char *const *paths, int n_paths, const Tokenizer *t, int max_len, int truncate_prompt);
+/* Reads the files as one dataset. A pair longer than max_len tokens is cut
+ * by the length policy (chat_data.h): both sequences lose the same tokens
+ * from the start of the prompt, then each answer its end; one warning counts
+ * the pairs cut. */
+PrefPairs pref_pairs_load(const char *const *paths, int n_paths, const Tokenizer *t, int max_len);
 void pref_pairs_free(PrefPairs *p);
 
 /* Moves a random `fraction` of the pairs (rounded down) out of `all` into

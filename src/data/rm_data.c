@@ -35,7 +35,7 @@ void seq_set_free(SeqSet *s) {
 void seq_set_add_exchanges(SeqSet *s, const Tokenizer *tok, const Conversation *prompts, const int *prompt_of,
                            const char *const *responses, int n, int max_len) {
     IntVec *ids = xcalloc((size_t)LMF_MAX(n, 1), sizeof(IntVec));
-    int *truncated = xcalloc((size_t)LMF_MAX(n, 1), sizeof(int));
+    int *truncated = xcalloc((size_t)LMF_MAX(n, 1), sizeof(int)); /* 1: cut, 2: the answer's end too */
 #pragma omp parallel for schedule(dynamic, 16)
     for (int i = 0; i < n; i++) {
         IntVec mask = {0};
@@ -44,12 +44,19 @@ void seq_set_add_exchanges(SeqSet *s, const Tokenizer *tok, const Conversation *
         int end = mask.len;
         while (end > 0 && !mask.data[end - 1]) end--;
         ids[i].len = mask.len = end;
-        truncated[i] = truncate_sequence(&ids[i], &mask, max_len) > 0;
+        /* nothing is refused here: an answer keeps at least its first token */
+        int answer = 0, cut = fit_prompt_cut(&ids[i], &mask, max_len);
+        for (int k = 0; k < mask.len; k++) answer += mask.data[k];
+        if (fit_seq_len(&ids[i], &mask, cut, max_len) > 0) {
+            for (int k = 0; k < mask.len; k++) answer -= mask.data[k];
+            truncated[i] = answer > 0 ? 2 : 1;
+        }
         intvec_free(&mask);
     }
     for (int i = 0; i < n; i++) {
         seq_set_push(s, ids[i].data, ids[i].len);
-        s->truncated += truncated[i];
+        s->truncated += truncated[i] > 0;
+        s->answer_cut += truncated[i] == 2;
         intvec_free(&ids[i]);
     }
     free(ids);
@@ -314,8 +321,8 @@ PreferenceSet *preference_set_load(const char *const *paths, int n_paths, const 
     if (p->n_pairs == 0) die("%s: no comparison to learn from", what);
     exchanges_render(&l.exchanges, tok, max_len, &p->seqs);
     exchanges_free(&l.exchanges);
-    if (p->seqs.truncated)
-        warn("%s: %d sequences were longer than %d tokens and were cut", what, p->seqs.truncated, max_len);
+    LengthStats ls = {p->seqs.n, p->seqs.truncated, p->seqs.answer_cut, 0};
+    length_report(what, "responses", &ls, max_len);
     return p;
 }
 

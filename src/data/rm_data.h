@@ -38,7 +38,8 @@ typedef struct {
     IntVec tokens;
     int *start, *len; /* (n) where each sequence lies in tokens */
     int n, cap;
-    int truncated; /* sequences shortened to the maximum length */
+    int truncated;  /* sequences shortened to the maximum length */
+    int answer_cut; /* of those, sequences whose answer lost its end */
 } SeqSet;
 
 static inline SeqRef seq_set_get(const SeqSet *s, int i) {
@@ -48,8 +49,8 @@ void seq_set_free(SeqSet *s);
 
 /* Renders (prompts[prompt_of[i]], responses[i]) for i < n, in parallel, and
  * appends each as a sequence that ends at the response's <|im_end|>. A
- * sequence longer than max_len loses tokens from the start of its prompt
- * (see truncate_sequence) and is counted in s->truncated. */
+ * sequence longer than max_len is cut by the length policy (fit_seq_len,
+ * chat_data.h) and counted in s->truncated. */
 void seq_set_add_exchanges(SeqSet *s, const Tokenizer *tok, const Conversation *prompts, const int *prompt_of,
                            const char *const *responses, int n, int max_len);
 

@@ -74,7 +74,8 @@ SftData *sft_data_load(const char *const *paths, int n_paths, const Tokenizer *t
         sft_render_record(&rec, t, o->last_turn_only, &ids, &mask, &e.prompt, &e.reference);
         d->stats.n_records++;
         int targets_before = count_targets(&mask);
-        int dropped = truncate_sequence(&ids, &mask, o->max_len);
+        int dropped = fit_seq_len(&ids, &mask, fit_prompt_cut(&ids, &mask, o->max_len), o->max_len);
+        if (dropped < 0) jsonl_die(&rec, "nothing of the answer fits --seq-len %d", o->max_len);
         if (dropped) {
             d->stats.n_truncated++;
             d->stats.n_tokens_dropped += dropped;
@@ -100,6 +101,8 @@ SftData *sft_data_load(const char *const *paths, int n_paths, const Tokenizer *t
     /* Say so here, naming the data, rather than later in terms of a split. */
     const char *what = n_paths == 1 ? paths[0] : "the SFT files";
     if (d->stats.n_records == 0) die("%s: no examples (expected one JSON object per line)", what);
+    LengthStats ls = {d->stats.n_records, d->stats.n_truncated, d->stats.n_response_cut, d->stats.n_tokens_dropped};
+    length_report(what, "records", &ls, o->max_len);
     if (d->n == 0) die("%s: none of the %d examples has an answer token within --seq-len %d", what, d->stats.n_records, o->max_len);
     return d;
 }

@@ -10,9 +10,9 @@
  *
  * A trained turn is its content and its closing <|im_end|>, so the model
  * learns to stop; system and user turns, and the template's own tokens, are
- * context. A sequence longer than max_len loses tokens from the prompt side
- * (truncate_sequence); one left with nothing to learn is skipped. Both are
- * counted in SftDataStats for the stage to report. */
+ * context. A sequence longer than max_len is cut by the length policy
+ * (fit_seq_len, chat_data.h: the prompt's start, then the answer's end) and
+ * counted in SftDataStats; the loader gives the one warning. */
 #ifndef LMF_SFT_DATA_H
 #define LMF_SFT_DATA_H
 

@@ -66,9 +66,10 @@ static PathList collect_inputs(const char *const *inputs, int n) {
     return l;
 }
 
-/* Calls fn(doc, len, ctx) for every document of every file. */
-typedef void (*DocFn)(const char *doc, size_t len, void *ctx);
-static void for_each_document(const PathList *files, DocFn fn, void *ctx) {
+/* Calls fn(doc, len, ctx) for every document of every file: in a .txt file,
+ * the runs of lines between blank lines (text_documents); in a .jsonl file,
+ * each record's "text". */
+static void for_each_document(const PathList *files, TextDocFn fn, void *ctx) {
     for (int i = 0; i < files->n; i++) {
         const char *p = files->paths[i];
         if (ends_with(p, ".txt")) {
@@ -80,7 +81,7 @@ static void for_each_document(const PathList *files, DocFn fn, void *ctx) {
             if (why) die("%s: %s at byte offset %zu", p, why, bom + offset);
             if (len == bom) die("%s: empty file", p);
             if (jsonl_text_is_blank(text + bom)) die("%s: only white space, no text", p);
-            fn(text + bom, len - bom, ctx);
+            text_documents(text + bom, len - bom, fn, ctx); /* a blank line ends a document */
             free(text);
             continue;
         }
@@ -151,7 +152,7 @@ static void add_sources(cJSON *m, const char *key, const PathList *files) {
 static cJSON *make_manifest(const PathList *files, const PathList *val_files, uint64_t fingerprint,
                             double val_fraction, uint64_t seed) {
     cJSON *m = cJSON_CreateObject();
-    cJSON_AddNumberToObject(m, "version", 1);
+    cJSON_AddNumberToObject(m, "version", 2); /* 2: a blank line ends a .txt document */
     add_sources(m, "sources", files);
     if (val_files->n) add_sources(m, "val_sources", val_files);
     char hex[32];

@@ -1,8 +1,9 @@
 /* text_data.h — a pretraining corpus: text files tokenized once into token
  * shards (shards.h), split into training and validation by document.
  *
- * Inputs are .txt files (one document each), .jsonl files (one document per
- * line, in the "text" field), folders of them (searched recursively, in
+ * Inputs are .txt files (documents separated by blank lines: one or more
+ * empty lines, text_documents in input_check.h), .jsonl files (one document
+ * per line, in the "text" field), folders of them (searched recursively, in
  * sorted order), or a folder of shards made earlier (manifest.json +
  * train.bin + val.bin). Each document ends with the EOS token. The shards go
  * to shard_dir with a manifest recording the sources (path, size, mtime) and

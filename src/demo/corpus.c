@@ -18,23 +18,36 @@ void corpus_group_lines(const StrList *lines, int per_document, const char *sepa
     }
 }
 
-/* Bytes a document takes in the output: its text without trailing newlines, then a blank line. */
-static size_t written_size(const char *doc) {
-    size_t n = strlen(doc);
-    while (n > 0 && doc[n - 1] == '\n') n--;
-    return n + 2;
+/* Writes a document as a .txt corpus holds it (text_documents, input_check.h):
+ * its lines without the blank ones, which would split it (a fortune's or a
+ * chapter's paragraphs stay one document), then a blank line. f may be NULL.
+ * Returns the bytes it takes. */
+static size_t write_document(FILE *f, const char *doc) {
+    size_t size = 0;
+    for (const char *line = doc; *line;) {
+        size_t n = strcspn(line, "\n"), i = 0;
+        while (i < n && strchr(" \t\r\f\v", line[i])) i++;
+        if (i < n) { /* not blank */
+            if (f) {
+                fwrite(line, 1, n, f);
+                fputc('\n', f);
+            }
+            size += n + 1;
+        }
+        line += n + (line[n] == '\n');
+    }
+    if (f) fputc('\n', f);
+    return size + 1;
 }
+
+static size_t written_size(const char *doc) { return write_document(NULL, doc); }
 
 static void write_documents(const char *path, const char **docs, int n, Rng *rng) {
     int *order = xmalloc((size_t)(n + 1) * sizeof(int));
     for (int i = 0; i < n; i++) order[i] = i;
     rng_shuffle_ints(rng, order, n);
     AtomicFile af = atomic_open(path);
-    for (int i = 0; i < n; i++) {
-        const char *doc = docs[order[i]];
-        fwrite(doc, 1, written_size(doc) - 2, af.f);
-        fputs("\n\n", af.f);
-    }
+    for (int i = 0; i < n; i++) write_document(af.f, docs[order[i]]);
     atomic_commit(&af);
     free(order);
 }

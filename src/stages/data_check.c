@@ -59,7 +59,6 @@ typedef struct {
     const char *copy, *original;
     const char *tokenizer_dir; /* or NULL: bytes */
     int seq_len;               /* NO_LIMIT when not given */
-    int truncate_prompt;       /* dpo's --truncate-prompt */
 } Check;
 
 /* ---- the format, from the first record's fields ---- */
@@ -199,7 +198,7 @@ static void read_sft(const Check *c) {
 
 static void read_dpo(const Check *c) {
     Tokenizer *t = check_tokenizer(c);
-    PrefPairs p = pref_pairs_load(&c->copy, 1, t, c->seq_len, c->truncate_prompt);
+    PrefPairs p = pref_pairs_load(&c->copy, 1, t, c->seq_len);
     pref_pairs_free(&p);
     tokenizer_free(t);
 }
@@ -210,42 +209,19 @@ static void read_rm(const Check *c) {
     tokenizer_free(t);
 }
 
-/* Rendered prompts, and a prompt that leaves no room for an answer refused
- * as ppo refuses it (sample and rs stop at the model's context). */
-static void check_prompt_lengths(const Check *c, const Tokenizer *t, const Conversation *prompts, int n) {
-    int n_lines, *lines = record_lines(c->copy, &n_lines);
-    for (int i = 0; i < n; i++) {
-        IntVec ids = {0};
-        render_prompt(t, &prompts[i], &ids);
-        if (ids.len + 1 >= c->seq_len)
-            die_at(c->copy, i < n_lines ? lines[i] : 0,
-                   "the prompt takes %d tokens and leaves no room for an answer within --seq-len %d", ids.len,
-                   c->seq_len);
-        intvec_free(&ids);
-    }
-    free(lines);
-}
-
+/* A prompt too long for --seq-len is cut, not refused (fit_prompt): the
+ * readers refuse only what is malformed. */
 static void read_prompts(const Check *c) {
-    Tokenizer *t = check_tokenizer(c);
     int n;
     Conversation *p = load_prompts(c->copy, &n);
-    check_prompt_lengths(c, t, p, n);
     for (int i = 0; i < n; i++) conversation_free(&p[i]);
     free(p);
-    tokenizer_free(t);
 }
 
 static void read_tasks(const Check *c) {
-    Tokenizer *t = check_tokenizer(c);
     int n;
     TaskPrompt *tasks = load_task_prompts(c->copy, 1, &n);
-    Conversation *p = xmalloc(sizeof(Conversation) * (size_t)n);
-    for (int i = 0; i < n; i++) p[i] = tasks[i].prompt;
-    check_prompt_lengths(c, t, p, n);
-    free(p);
     task_prompts_free(tasks, n);
-    tokenizer_free(t);
 }
 
 typedef struct {
@@ -325,9 +301,8 @@ static void report_sft(const Check *c) {
     print_lengths("example (prompt and answer in ChatML)", len, d->n, c);
     if (limited(c)) {
         SftData *s = sft_data_load(&c->copy, 1, t, &cut);
-        printf("  at --seq-len %d: sft truncates %d from the prompt's start (%d of them lose answer tokens too), "
-               "skips %d left with no answer token\n",
-               c->seq_len, s->stats.n_truncated, s->stats.n_response_cut, s->stats.n_skipped);
+        printf("  at --seq-len %d: sft truncates %d of %d records (%d lose the end of an answer)\n", c->seq_len,
+               s->stats.n_truncated, s->stats.n_records, s->stats.n_response_cut);
         sft_data_free(s);
     }
     free(len);
@@ -337,7 +312,7 @@ static void report_sft(const Check *c) {
 
 static void report_pairs(const Check *c, int with_rm) {
     Tokenizer *t = check_tokenizer(c);
-    PrefPairs p = pref_pairs_load(&c->copy, 1, t, NO_LIMIT, 0);
+    PrefPairs p = pref_pairs_load(&c->copy, 1, t, NO_LIMIT);
     int n_records, *lines = record_lines(c->copy, &n_records);
     int *len = xmalloc(sizeof(int) * (size_t)LMF_MAX(p.n, 1));
     for (int i = 0; i < p.n; i++) len[i] = LMF_MAX(p.pairs[i].ids[CHOSEN].len, p.pairs[i].ids[REJECTED].len);
@@ -345,11 +320,14 @@ static void report_pairs(const Check *c, int with_rm) {
            n_records - p.n);
     print_lengths("pair (its longer sequence)", len, p.n, c);
     if (limited(c)) {
-        /* without --truncate-prompt, dpo refused the longer pairs above */
-        printf("  at --seq-len %d: dpo cuts the prompt of %d pairs", c->seq_len, count_above(len, p.n, c->seq_len));
+        PrefPairs cut = pref_pairs_load(&c->copy, 1, t, c->seq_len);
+        printf("  at --seq-len %d: dpo truncates %d of %d records (%d lose the end of an answer)", c->seq_len,
+               cut.lengths.truncated, cut.lengths.records, cut.lengths.answer_cut);
+        pref_pairs_free(&cut);
         if (with_rm) {
             PreferenceSet *s = preference_set_load(&c->copy, 1, t, c->seq_len, 0.0f);
-            printf("; rm truncates %d of %d sequences", s->seqs.truncated, s->seqs.n);
+            printf("; rm truncates %d of %d responses (%d lose the end of an answer)", s->seqs.truncated, s->seqs.n,
+                   s->seqs.answer_cut);
             preference_set_free(s);
         }
         printf("\n");
@@ -373,8 +351,8 @@ static void report_rankings(const Check *c) {
     print_lengths("response (with its prompt in ChatML)", s->seqs.len, s->seqs.n, c);
     if (limited(c)) {
         PreferenceSet *cut = preference_set_load(&c->copy, 1, t, c->seq_len, 0.0f);
-        printf("  at --seq-len %d: rm truncates %d of %d sequences from the prompt's start\n", c->seq_len,
-               cut->seqs.truncated, cut->seqs.n);
+        printf("  at --seq-len %d: rm truncates %d of %d responses (%d lose the end of an answer)\n", c->seq_len,
+               cut->seqs.truncated, cut->seqs.n, cut->seqs.answer_cut);
         preference_set_free(cut);
     }
     free(lines);
@@ -393,9 +371,16 @@ static void report_prompt_list(const Check *c, const Tokenizer *t, const Convers
     printf("  %d prompts accepted\n", n);
     print_lengths("prompt (ChatML, with the assistant's generation prompt)", len, n, c);
     if (limited(c)) {
+        /* fit_prompt's rule, with room for one answer token: ppo and grpo leave --max-new-tokens */
+        int cut = 0;
+        for (int i = 0; i < n; i++) cut += len[i] + 1 >= c->seq_len;
         qsort(len, (size_t)n, sizeof(int), cmp_int);
-        printf("  at --seq-len %d: every prompt leaves room for an answer of %d tokens or more\n", c->seq_len,
-               c->seq_len - len[n - 1]);
+        if (cut)
+            printf("  at --seq-len %d: %d of %d prompts leave no room for an answer: ppo and grpo cut them from the "
+                   "start\n", c->seq_len, cut, n);
+        else
+            printf("  at --seq-len %d: every prompt leaves room for an answer of %d tokens or more\n", c->seq_len,
+                   c->seq_len - len[n - 1]);
     }
     free(len);
 }
@@ -479,7 +464,7 @@ static int check_file(Check *c, Format fmt) {
 
 static int cmd_data_check(int argc, char **argv) {
     const char *tokenizer_dir = NULL, *format = "auto";
-    int seq_len = 0, truncate_prompt = 0;
+    int seq_len = 0, truncate_prompt = 0; /* the old dpo flag, accepted and ignored */
     Option opts[] = {
         OPT_STR("tokenizer", &tokenizer_dir, "the tokenizer the stages will use (a directory or tokenizer.json); "
                                              "without it, lengths are in bytes"),
@@ -487,7 +472,7 @@ static int cmd_data_check(int argc, char **argv) {
                                      "there (0: lengths only; needs --tokenizer)"),
         OPT_STR("format", &format, "auto (from the fields of the first record), text, sft, pairs, rankings, prompts "
                                    "or tasks"),
-        OPT_FLAG("truncate-prompt", &truncate_prompt, "check pairs as dpo --truncate-prompt reads them"),
+        OPT_FLAG("truncate-prompt", &truncate_prompt, "deprecated, no effect: every stage cuts prompts to fit --seq-len"),
         OPT_END};
     char **files;
     int n_files = args_parse("data check", "FILE...",
@@ -496,6 +481,7 @@ static int cmd_data_check(int argc, char **argv) {
                              "truncated, skipped or refused at --seq-len. Exits 1 if any record would be refused.",
                              opts, argc, argv, &files);
     if (n_files < 1) die("data check: expected one or more FILEs (see lmforge data check --help)");
+    if (truncate_prompt) warn("data check: --truncate-prompt is deprecated and does nothing: long prompts are always cut");
     if (seq_len < 0 || seq_len == 1) die("data check: --seq-len must be 0 (lengths only) or at least 2");
     if (seq_len && !tokenizer_dir) die("data check: --seq-len counts tokens: give the --tokenizer too");
     Format forced = FMT_UNKNOWN;
@@ -526,7 +512,7 @@ static int cmd_data_check(int argc, char **argv) {
         if (fmt == FMT_UNKNOWN) fmt = detect_format(files[i]);
         if (fmt == FMT_PAIRS && forced != FMT_UNKNOWN && detect_format(files[i]) == FMT_PREFIX_PAIRS)
             fmt = FMT_PREFIX_PAIRS;
-        Check c = {copy, files[i], tokenizer_dir, seq_len ? seq_len : NO_LIMIT, truncate_prompt};
+        Check c = {copy, files[i], tokenizer_dir, seq_len ? seq_len : NO_LIMIT};
         int p = check_file(&c, fmt);
         problems += p;
         bad_files += p > 0;

@@ -5,10 +5,11 @@
  * does (the losses are in train/dpo_loss.h). The recipe:
  *   1. read the pairs; each becomes two ChatML sequences whose answer tokens
  *      are marked (data/preference_pairs.h);
- *   2. score every pair once with the reference, before training: by
- *      default the reference is the starting checkpoint itself, so no second
- *      model is ever held; a --ref checkpoint is loaded, used and freed. The
- *      scores are kept in RUN_DIR/ref_logps.safetensors for --resume;
+ *   2. score the pairs the run will visit once with the reference, before
+ *      training (a short --steps run scores only its share): by default the
+ *      reference is the starting checkpoint itself, so no second model is
+ *      ever held; a --ref checkpoint is loaded, used and freed. The scores
+ *      are kept in RUN_DIR/ref_logps.safetensors for --resume;
  *   3. train: each micro-batch holds the chosen and rejected sequences of
  *      --batch pairs; the loss of a pair gives ∂loss/∂(summed log-prob) of
  *      each answer, which train/sequence_logps.h turns into the gradient on
@@ -48,23 +49,26 @@ typedef struct {
     SeqPlace *places; /* (2 * pairs_per_batch) */
 } PairBatch;
 
-/* out (n, 2) = the summed log-probs of each pair's chosen and rejected answer
- * under m; progress shown as "LABEL i/n" unless label is NULL. */
-static void score_pairs(Model *m, const PrefPairs *set, const Layout *L, float *out, const char *label) {
+/* out (set->n, 2): the summed log-probs of the chosen and rejected answers
+ * of pairs which[0..n) (all of them when which is NULL) under m, in batches
+ * of consecutive entries; progress shown as "LABEL i/n" unless label is NULL. */
+static void score_pairs(Model *m, const PrefPairs *set, const int *which, int n, const Layout *L, float *out,
+                        const char *label) {
     int P = L->pairs_per_batch;
     PairBatch pb = {0, xmalloc(sizeof(int) * (size_t)P), xmalloc(sizeof(SeqPlace) * 2 * (size_t)P)};
     double *sums = xmalloc(sizeof(double) * 2 * (size_t)P);
     Batch b = {0};
     SequenceLogps s = {0};
     Progress progress;
-    if (label) progress_init(&progress, label, 0, (set->n + P - 1) / P);
-    for (int start = 0; start < set->n; start += P) {
-        pb.n = LMF_MIN(P, set->n - start);
-        for (int i = 0; i < pb.n; i++) pb.idx[i] = start + i;
+    if (label) progress_init(&progress, label, 0, (n + P - 1) / P);
+    for (int start = 0; start < n; start += P) {
+        pb.n = LMF_MIN(P, n - start);
+        for (int i = 0; i < pb.n; i++) pb.idx[i] = which ? which[start + i] : start + i;
         pref_pairs_pack(set, pb.idx, pb.n, L->max_len, L->packed, L->pad_id, &b, pb.places);
         model_forward(m, b.tokens, b.doc_start, b.B, b.T, 0);
         sequence_logps_forward(&s, m, &b, pb.places, 2 * pb.n, sums);
-        for (int i = 0; i < 2 * pb.n; i++) out[2 * (size_t)start + i] = (float)sums[i];
+        for (int i = 0; i < pb.n; i++)
+            for (int k = 0; k < 2; k++) out[2 * (size_t)pb.idx[i] + k] = (float)sums[2 * i + k];
         if (!label) continue;
         progress_add_tokens(&progress, (double)b.n_tokens);
         progress_update(&progress, start / P + 1, NULL);
@@ -145,45 +149,85 @@ static int load_ref_logps(const char *path, const char *fingerprint, size_t n_pa
     return ok;
 }
 
+/* The training pairs of epoch `epoch`, in its seeded order: a function of
+ * the seed and the epoch alone, so that a resumed run sees the same pairs. */
+static void epoch_order(int *order, int n, uint64_t seed, long epoch) {
+    for (int i = 0; i < n; i++) order[i] = i;
+    Rng rng;
+    rng_seed(&rng, seed * 1000003 + (uint64_t)epoch);
+    rng_shuffle_ints(&rng, order, n);
+}
+
+/* Appends to *list the pairs [0, n) whose reference log-probs are not known
+ * yet (NaN) and that `used` marks (all when used is NULL), in index order. */
+static int missing_pairs(const float *logps, int n, const char *used, int *list) {
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if ((!used || used[i]) && isnan(logps[2 * (size_t)i])) list[k++] = i;
+    return k;
+}
+
 /* The reference log-probs (n_train + n_eval, 2) of the training pairs, then
- * the held-out ones. On --resume they are read back from the run directory;
- * otherwise computed with the reference (the policy's starting weights unless
- * --ref names another checkpoint) and saved there. */
+ * the held-out ones; NaN for a training pair the run never visits (its first
+ * `total` pairs, when fewer than an epoch: a short run scores only those).
+ * They are computed with the reference (the policy's starting weights unless
+ * --ref names another checkpoint) and kept in the run directory, so that
+ * --resume reads them back and scores only what is still missing. Which
+ * pairs are scored does not change their values: batches are runs of
+ * consecutive pairs in index order, as a full epoch scores them. */
 static float *reference_logps(Model *policy, const Tokenizer *tok, const char *init, const char *ref_dir,
                               const PrefPairs *train, const PrefPairs *eval, const Layout *L, const char *out_dir,
-                              int resume) {
+                              int resume, uint64_t seed, long total) {
     size_t n = (size_t)train->n + (size_t)eval->n;
     float *logps = xmalloc(sizeof(float) * 2 * n);
+    for (size_t i = 0; i < 2 * n; i++) logps[i] = NAN;
     char fingerprint[64];
     snprintf(fingerprint, sizeof fingerprint, "%016llx-%016llx", (unsigned long long)pref_pairs_fingerprint(train),
              (unsigned long long)pref_pairs_fingerprint(eval));
     char *path = path_join(out_dir, "ref_logps.safetensors");
-    if (resume && load_ref_logps(path, fingerprint, n, logps)) {
-        info("reference log-probs read from %s", path);
-        free(path);
-        return logps;
+    int read_back = resume && load_ref_logps(path, fingerprint, n, logps);
+    char *used = NULL; /* NULL: every training pair */
+    if (total < train->n) {
+        int *order = xmalloc(sizeof(int) * (size_t)train->n);
+        epoch_order(order, train->n, seed, 0);
+        used = xcalloc((size_t)train->n, 1);
+        for (long k = 0; k < total; k++) used[order[k]] = 1;
+        free(order);
     }
-    if (ref_dir && !same_path(ref_dir, init)) {
-        ModelDir ref = model_dir_load(ref_dir);
-        check_reference(ref_dir, &ref, policy, tok, L->max_len);
-        info("scoring the pairs with the reference %s", ref_dir);
-        score_pairs(ref.model, train, L, logps, "reference batch");
-        score_pairs(ref.model, eval, L, logps + 2 * (size_t)train->n, "reference batch");
-        model_dir_free(&ref);
-    } else {
-        /* Training has not started: the policy is still the reference. */
-        info("scoring the pairs with the reference (the starting model %s)", init);
-        score_pairs(policy, train, L, logps, "reference batch");
-        score_pairs(policy, eval, L, logps + 2 * (size_t)train->n, "reference batch");
+    int *todo_train = xmalloc(sizeof(int) * (size_t)LMF_MAX(train->n, 1));
+    int *todo_eval = xmalloc(sizeof(int) * (size_t)LMF_MAX(eval->n, 1));
+    int n_train = missing_pairs(logps, train->n, used, todo_train);
+    int n_eval = missing_pairs(logps + 2 * (size_t)train->n, eval->n, NULL, todo_eval);
+    free(used);
+    if (read_back) info("reference log-probs read from %s", path);
+    if (n_train + n_eval > 0) {
+        info("scoring %d of %d training pairs (the ones %ld pairs of training visit) and %d held-out pairs with the "
+             "reference%s",
+             n_train, train->n, total, n_eval, read_back ? " (not in the saved ones)" : "");
+        /* Before training the policy still is the reference (resume loads
+         * the checkpoint later); a --ref checkpoint is loaded, used and freed. */
+        ModelDir ref = {0};
+        Model *scorer = policy;
+        if (ref_dir && !same_path(ref_dir, init)) {
+            ref = model_dir_load(ref_dir);
+            check_reference(ref_dir, &ref, policy, tok, L->max_len);
+            scorer = ref.model;
+        }
+        info("the reference: %s", ref_dir ? ref_dir : init);
+        score_pairs(scorer, train, todo_train, n_train, L, logps, "reference batch");
+        score_pairs(scorer, eval, todo_eval, n_eval, L, logps + 2 * (size_t)train->n, "reference batch");
+        if (ref.model) model_dir_free(&ref);
+        make_dirs(out_dir);
+        StWriter *w = st_writer_new();
+        int64_t shape[2] = {(int64_t)n, 2};
+        st_writer_metadata(w, "pairs_fingerprint", fingerprint);
+        st_writer_metadata(w, "reference", ref_dir ? ref_dir : init);
+        st_writer_add(w, "ref_logps", ST_F32, 2, shape, logps);
+        st_writer_save(w, path);
+        st_writer_free(w);
     }
-    make_dirs(out_dir);
-    StWriter *w = st_writer_new();
-    int64_t shape[2] = {(int64_t)n, 2};
-    st_writer_metadata(w, "pairs_fingerprint", fingerprint);
-    st_writer_metadata(w, "reference", ref_dir ? ref_dir : init);
-    st_writer_add(w, "ref_logps", ST_F32, 2, shape, logps);
-    st_writer_save(w, path);
-    st_writer_free(w);
+    free(todo_train);
+    free(todo_eval);
     free(path);
     return logps;
 }
@@ -210,10 +254,7 @@ typedef struct {
 static int pair_at(DpoRun *r, long k) {
     long epoch = k / r->train->n;
     if (epoch != r->order_epoch) {
-        for (int i = 0; i < r->train->n; i++) r->order[i] = i;
-        Rng rng;
-        rng_seed(&rng, r->seed * 1000003 + (uint64_t)epoch);
-        rng_shuffle_ints(&rng, r->order, r->train->n);
+        epoch_order(r->order, r->train->n, r->seed, epoch);
         r->order_epoch = epoch;
     }
     return r->order[k % r->train->n];
@@ -286,7 +327,7 @@ static void evaluate_pairs(void *ctx, Model *m, StepStats *stats) {
     DpoRun *r = ctx;
     if (r->eval->n == 0) return;
     float *logps = xmalloc(sizeof(float) * 2 * (size_t)r->eval->n);
-    score_pairs(m, r->eval, &r->layout, logps, NULL);
+    score_pairs(m, r->eval, NULL, r->eval->n, &r->layout, logps, NULL);
     for (int i = 0; i < r->eval->n; i++) {
         DpoPairLoss pl = pair_loss(r, &r->eval->pairs[i], r->ref_eval + 2 * (size_t)i, logps[2 * i],
                                    logps[2 * i + 1], "eval/", stats);
@@ -337,7 +378,7 @@ static void report_chosen_logp(const TrainResult *res, const DpoRun *r) {
 int cmd_dpo(int argc, char **argv) {
     const char *init = NULL, *ref = NULL, *loss_name = "sigmoid";
     float beta = 0.1f, label_smoothing = 0, nll_weight = 0;
-    int truncate_prompt = 0;
+    int truncate_prompt = 0; /* accepted and ignored: the length policy always cuts the prompt first */
     TrainOptions t = train_options_defaults();
     t.out = "runs/dpo";
     t.lr = 1e-5f;
@@ -351,7 +392,7 @@ int cmd_dpo(int argc, char **argv) {
         OPT_FLOAT("beta", &beta, "beta: strength of the pull towards the reference"),
         OPT_FLOAT("label-smoothing", &label_smoothing, "conservative DPO: probability that a label is wrong (0: off)"),
         OPT_FLOAT("nll-weight", &nll_weight, "weight of a per-token NLL term on the chosen answer (Llama 3.1: 0.2)"),
-        OPT_FLAG("truncate-prompt", &truncate_prompt, "cut the start of prompts that do not fit instead of failing"),
+        OPT_FLAG("truncate-prompt", &truncate_prompt, "deprecated, no effect: prompts are always cut to fit --seq-len"),
         TRAIN_OPTIONS(&t, "pairs", "peak learning rate"),
         OPT_END};
     char **positional;
@@ -361,6 +402,7 @@ int cmd_dpo(int argc, char **argv) {
                           opts, argc, argv, &positional);
     free(positional);
     if (npos) die("dpo: unexpected argument (data goes in --data; see lmforge dpo --help)");
+    if (truncate_prompt) warn("dpo: --truncate-prompt is deprecated and does nothing: long prompts are always cut");
     if (!init) die("dpo: --init MODEL is required (the policy's starting checkpoint)");
     if (t.data.n == 0) die("dpo: --data FILE is required ({\"prompt\",\"chosen\",\"rejected\"} JSONL)");
     train_options_check(&t, "dpo");
@@ -379,8 +421,8 @@ int cmd_dpo(int argc, char **argv) {
     if (max_len < 2 || max_len > m->cfg.max_seq_len)
         die("dpo: --seq-len %d must be between 2 and the model's context length %d", max_len, m->cfg.max_seq_len);
 
-    PrefPairs train = pref_pairs_load(t.data.items, t.data.n, start.tokenizer, max_len, truncate_prompt);
-    PrefPairs eval = t.eval.n ? pref_pairs_load(t.eval.items, t.eval.n, start.tokenizer, max_len, truncate_prompt)
+    PrefPairs train = pref_pairs_load(t.data.items, t.data.n, start.tokenizer, max_len);
+    PrefPairs eval = t.eval.n ? pref_pairs_load(t.eval.items, t.eval.n, start.tokenizer, max_len)
                               : pref_pairs_split(&train, t.eval_fraction, (uint64_t)seed);
     if (train.n == 0) die("dpo: no training pairs are left after holding out %d for evaluation", eval.n);
     int pad_id = tokenizer_eos_id(start.tokenizer);
@@ -391,7 +433,8 @@ int cmd_dpo(int argc, char **argv) {
     info("data: %d training pairs, %d held out; %ld pairs per step (%d x %d), %ld steps", train.n, eval.n,
          pairs_per_step, batch, grad_accum, max_steps);
 
-    float *ref_logps = reference_logps(m, start.tokenizer, init, ref, &train, &eval, &layout, out, t.resume);
+    float *ref_logps = reference_logps(m, start.tokenizer, init, ref, &train, &eval, &layout, out, t.resume,
+                                      (uint64_t)seed, total);
     DpoRun run = {.train = &train,
                   .eval = &eval,
                   .ref_train = ref_logps,

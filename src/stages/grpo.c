@@ -27,7 +27,7 @@
 
 typedef struct {
     const char *init, *prompts, *eval, *out, *loss_type, *scale, *advantage, *regex, *reward_cmd, *reward_model;
-    const char *schedule;
+    const char *schedule, *judge;
     OptList rewards;
     long steps, warmup, eval_every, save_every;
     int prompts_per_step, group, minibatch, updates, max_new_tokens, max_tokens, eval_limit, dynamic_sampling;
@@ -66,6 +66,15 @@ static char *score_with_program(void *ctx, cJSON *const *requests, int n, float 
     return reward_program_score(ctx, requests, n, rewards);
 }
 
+/* The length policy's one warning about prompts cut to leave room for an answer (fit_prompt). */
+static void warn_long_prompts(const char *path, const Tokenizer *tok, const TaskPrompt *tasks, int n, int context,
+                              int room) {
+    Conversation *prompts = xmalloc(sizeof(Conversation) * (size_t)LMF_MAX(n, 1));
+    for (int i = 0; i < n; i++) prompts[i] = tasks[i].prompt;
+    prompts_length_report(path, tok, prompts, n, context, room);
+    free(prompts);
+}
+
 int cmd_grpo(int argc, char **argv) {
     GrpoOptions o = {.out = "runs/grpo", .loss_type = "dapo", .scale = "group", .advantage = "grpo",
                      .schedule = "constant", .steps = 100, .warmup = 0, .eval_every = 10, .save_every = 20,
@@ -81,6 +90,8 @@ int cmd_grpo(int argc, char **argv) {
         OPT_STR("eval", &o.eval, "held-out prompts with answers: greedy answers scored by the verifiers at each "
                                  "evaluation"),
         OPT_INT("eval-limit", &o.eval_limit, "held-out prompts evaluated, spread over the file (0: all)"),
+        OPT_STR("judge", &o.judge, "program scoring the held-out greedy answers (eval/judge): JSON lines "
+                                   "{\"prompt\",\"completion\",...} in, {\"reward\": x} out (needs --eval)"),
         OPT_STR("out", &o.out, "run directory: checkpoints, metrics.jsonl, reward.svg, model/"),
         OPT_LIST("reward", &o.rewards, "NAME[:WEIGHT], repeatable: exact, number, regex, length (verifiers), cmd "
                                        "(--reward-cmd), model (--reward-model); the reward is the weighted sum"),
@@ -166,12 +177,17 @@ int cmd_grpo(int argc, char **argv) {
     int n_tasks, n_eval = 0;
     TaskPrompt *tasks = load_task_prompts(o.prompts, needs_answer, &n_tasks);
     TaskPrompt *eval = o.eval ? load_task_prompts(o.eval, needs_answer, &n_eval) : NULL;
+    warn_long_prompts(o.prompts, policy.tokenizer, tasks, n_tasks, policy.model->cfg.max_seq_len, o.max_new_tokens);
+    if (eval) warn_long_prompts(o.eval, policy.tokenizer, eval, n_eval, policy.model->cfg.max_seq_len, o.max_new_tokens);
     RewardProgram *program = o.reward_cmd ? reward_program_start(o.reward_cmd, o.reward_timeout) : NULL;
+    if (o.judge && !eval) die("grpo: --judge needs --eval FILE (the held-out prompts it judges)");
+    RewardProgram *judge = o.judge ? reward_program_start(o.judge, o.reward_timeout) : NULL;
 
     GrpoInputs in = {.policy = policy.model, .ref = ref.model, .tok = policy.tokenizer, .tasks = tasks,
                      .n_tasks = n_tasks, .eval = eval, .n_eval = n_eval, .eval_limit = o.eval_limit,
                      .regex = o.regex, .program_rewards = program ? score_with_program : NULL,
-                     .program_ctx = program, .reward_model = o.reward_model, .run_dir = o.out};
+                     .program_ctx = program, .judge = judge ? score_with_program : NULL, .judge_ctx = judge,
+                     .reward_model = o.reward_model, .run_dir = o.out};
     GrpoObjective *grpo = grpo_objective_new(&c, &in);
     info("grpo: %d prompts, %d per step x %d answers, %ld steps; policy %.2fM parameters", n_tasks,
          o.prompts_per_step, o.group, o.steps, policy.model->n_params / 1e6);
@@ -225,6 +241,7 @@ int cmd_grpo(int argc, char **argv) {
     free(base_path);
     grpo_objective_free(grpo);
     reward_program_stop(program);
+    reward_program_stop(judge);
     task_prompts_free(tasks, n_tasks);
     if (eval) task_prompts_free(eval, n_eval);
     if (ref.model) model_dir_free(&ref);

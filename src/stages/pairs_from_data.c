@@ -38,15 +38,19 @@ typedef struct {
     char *answer;     /* the data's answer */
 } Piece;
 
-static int chat_pieces(const char *path, const Tokenizer *tok, int max_prompt, Piece **out) {
+/* A prompt that leaves no room for an answer in `context` is cut from its
+ * start (the length policy, fit_prompt), with one warning. */
+static int chat_pieces(const char *path, const Tokenizer *tok, int context, int room, Piece **out) {
     int n;
     TaskPrompt *tasks = load_task_prompts(path, 1, &n);
     Piece *p = xcalloc((size_t)n, sizeof(Piece));
+    Conversation *prompts = xmalloc(sizeof(Conversation) * (size_t)n);
+    for (int i = 0; i < n; i++) prompts[i] = tasks[i].prompt;
+    prompts_length_report(path, tok, prompts, n, context, room);
+    free(prompts);
     for (int i = 0; i < n; i++) {
         render_prompt(tok, &tasks[i].prompt, &p[i].ids);
-        if (p[i].ids.len > max_prompt)
-            die("%s: prompt %d has %d tokens and leaves no room for an answer in the model's context", path, i + 1,
-                p[i].ids.len);
+        fit_prompt(&p[i].ids, context, room);
         cJSON *prompt = conversation_to_json(&tasks[i].prompt);
         p[i].prompt_json = cJSON_PrintUnformatted(prompt);
         cJSON_Delete(prompt);
@@ -124,7 +128,7 @@ int cmd_pairs_from_data(int argc, char **argv) {
             die("pairs-from-data: %s and %s: give either chat files (.jsonl) or text, not both", pos[1], pos[i]);
     if (chats && npos > 2) die("pairs-from-data: give one chat file (concatenate several with cat)");
     Piece *pieces;
-    int n = chats ? chat_pieces(pos[1], tok, ck.model->cfg.max_seq_len - 1, &pieces)
+    int n = chats ? chat_pieces(pos[1], tok, ck.model->cfg.max_seq_len, so.max_new_tokens, &pieces)
                   : text_pieces((const char *const *)pos + 1, npos - 1, tok, prefix_tokens, continuation_tokens,
                                 &pieces);
     if (!chats) {

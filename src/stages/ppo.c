@@ -27,13 +27,15 @@
 #include "../base/util.h"
 #include "../io/model_dir.h"
 #include "../pipeline/annotator.h"
+#include "../pipeline/reward_program.h"
 #include "../train/ppo_objective.h"
 #include "../train/run_dir.h"
 #include "stages.h"
 
 typedef struct {
     const char *policy, *reward, *value, *prompts_path, *out, *kl_name, *annotator, *ptx_data;
-    long iterations;
+    const char *eval_prompts, *judge; /* held-out evaluation */
+    long iterations, eval_every;
     int rollout_prompts, minibatch, epochs, max_new_tokens, max_tokens, save_every, keep, seed, resume, resume_override;
     float temperature, top_p, lr, value_lr, beta, target_kl, gamma, lam, clip, value_clip, vf_coef, grad_clip;
     float score_clip, eos_penalty, ptx_coef;
@@ -122,6 +124,23 @@ static void refresh_reward_model(void *ctx, PpoObjective *p, Trainer *t, long st
     free(which);
 }
 
+/* ---- held-out evaluation by an outside judge ---- */
+
+/* The --judge program (reward_program.h) scores each held-out answer:
+ * {"prompt": ..., "completion": ...} in, {"reward": x} out. */
+static void judge_answers(void *ctx, const Conversation *prompts, const Generation *g, int n, float *out) {
+    cJSON **requests = xmalloc(sizeof(cJSON *) * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        requests[i] = cJSON_CreateObject();
+        cJSON_AddItemToObject(requests[i], "prompt", conversation_to_json(&prompts[i]));
+        cJSON_AddStringToObject(requests[i], "completion", g[i].text ? g[i].text : "");
+    }
+    char *why = reward_program_score(ctx, requests, n, out);
+    if (why) die("ppo: --judge: %s", why);
+    for (int i = 0; i < n; i++) cJSON_Delete(requests[i]);
+    free(requests);
+}
+
 /* ---- the run ---- */
 
 int cmd_ppo(int argc, char **argv) {
@@ -132,7 +151,7 @@ int cmd_ppo(int argc, char **argv) {
                       .target_kl = 0, .kl_horizon = 10000, .gamma = 1.0f, .lam = 0.95f, .clip = 0.2f,
                       .value_clip = 0.2f, .vf_coef = 0.1f, .grad_clip = 1.0f, .score_clip = 0, .eos_penalty = 0,
                       .ptx_coef = 0, .whiten = 1, .refresh_every = 0, .refresh_prompts = 64, .refresh_k = 4,
-                      .refresh_epochs = 1, .refresh_lr = 1e-5f};
+                      .refresh_epochs = 1, .refresh_lr = 1e-5f, .eval_every = 10};
     Option opts[] = {
         OPT_STR("policy", &o->policy, "the SFT model to start from; also the frozen reference (required)"),
         OPT_STR("reward", &o->reward, "the reward model (required)"),
@@ -169,6 +188,13 @@ int cmd_ppo(int argc, char **argv) {
         OPT_INT("refresh-k", &o->refresh_k, "answers per prompt ranked at each refresh"),
         OPT_INT("refresh-epochs", &o->refresh_epochs, "epochs of reward-model training per refresh"),
         OPT_FLOAT("refresh-lr", &o->refresh_lr, "reward-model learning rate at refreshes"),
+        OPT_STR("eval-prompts", &o->eval_prompts, "held-out JSONL prompts: every --eval-every iterations the policy "
+                                                  "answers them (sampled at --temperature, a fixed seed) and "
+                                                  "eval/score, eval/kl (and eval/judge) are logged"),
+        OPT_LONG("eval-every", &o->eval_every, "evaluate on --eval-prompts every N iterations and at the end "
+                                               "(0: only at the end)"),
+        OPT_STR("judge", &o->judge, "program scoring the held-out answers: {\"prompt\",\"completion\"} JSON lines in, "
+                                    "{\"reward\": x} out (needs --eval-prompts)"),
         OPT_INT("max-tokens", &o->max_tokens, "tokens per forward pass (bounds memory)"),
         OPT_INT("save-every", &o->save_every, "checkpoint every N iterations (and at the end; 0: only at the end)"),
         OPT_INT("keep", &o->keep, "checkpoints kept"),
@@ -192,6 +218,8 @@ int cmd_ppo(int argc, char **argv) {
     if (o->refresh_k < 2 && o->refresh_every > 0) die("ppo: --refresh-k must be at least 2");
     if (o->refresh_prompts < 1 && o->refresh_every > 0) die("ppo: --refresh-prompts must be positive");
     if (o->target_kl > 0 && o->kl_horizon < 1) die("ppo: --kl-horizon must be positive");
+    if (o->judge && !o->eval_prompts) die("ppo: --judge needs --eval-prompts FILE (the held-out prompts it judges)");
+    if (o->eval_every < 0) die("ppo: --eval-every must be 0 or positive");
 
     ModelDir policy = model_dir_load(o->policy);
     if (policy.model->cfg.head != HEAD_LM) die("ppo: the policy %s has no language-model head", o->policy);
@@ -199,6 +227,13 @@ int cmd_ppo(int argc, char **argv) {
     ModelDir ref = model_dir_load(o->policy);
     int n_prompts;
     Conversation *prompts = load_prompts(o->prompts_path, &n_prompts);
+    int n_eval = 0;
+    Conversation *eval_prompts = o->eval_prompts ? load_prompts(o->eval_prompts, &n_eval) : NULL;
+    RewardProgram *judge = o->judge ? reward_program_start(o->judge, 0) : NULL;
+    int context = policy.model->cfg.max_seq_len;
+    prompts_length_report(o->prompts_path, policy.tokenizer, prompts, n_prompts, context, o->max_new_tokens);
+    if (eval_prompts)
+        prompts_length_report(o->eval_prompts, policy.tokenizer, eval_prompts, n_eval, context, o->max_new_tokens);
     TokenData ptx = {0};
     if (o->ptx_coef > 0) {
         if (!o->ptx_data) die("ppo: --ptx-coef needs --ptx-data");
@@ -217,7 +252,9 @@ int cmd_ppo(int argc, char **argv) {
                     .grad_clip = o->grad_clip, .seed = o->seed};
     PpoInputs in = {.policy = policy.model, .ref = ref.model, .tok = policy.tokenizer, .reward_dir = o->reward,
                     .critic_dir = o->value, .prompts = prompts, .n_prompts = n_prompts,
-                    .ptx = o->ptx_coef > 0 ? &ptx : NULL, .ptx_source = o->ptx_data, .run_dir = o->out};
+                    .ptx = o->ptx_coef > 0 ? &ptx : NULL, .ptx_source = o->ptx_data, .run_dir = o->out,
+                    .eval_prompts = eval_prompts, .n_eval_prompts = n_eval, .judge = judge ? judge_answers : NULL,
+                    .judge_ctx = judge};
     PpoObjective *ppo = ppo_objective_new(&pc, &in);
     Refresh refresh = {o, prompts, n_prompts};
     ppo_objective_on_refresh(ppo, o->refresh_every, refresh_reward_model, &refresh);
@@ -235,19 +272,30 @@ int cmd_ppo(int argc, char **argv) {
     tc.keep_checkpoints = o->keep;
     tc.resume = o->resume;
     tc.tokenizer = policy.tokenizer;
+    tc.eval_every = o->eval_every;
     tc.plot_keys = NULL;
     tc.parts = parts;
     tc.n_parts = PPO_PARTS;
     Objective obj = ppo_objective(ppo);
     trainer_run(NULL, &obj, &tc);
 
+    /* a refresh changes the reward model's scale: the plots mark each one */
     char *svg = path_join(o->out, "score.svg");
-    plot_metrics(o->out, "score,score_normalized", svg, PLOT_LINEAR_Y);
+    plot_metrics_marked(o->out, eval_prompts ? "score,score_normalized,eval/score" : "score,score_normalized", svg,
+                        PLOT_LINEAR_Y, "reward_model_refresh");
     free(svg);
     svg = path_join(o->out, "kl.svg");
-    plot_metrics(o->out, "kl", svg, PLOT_LINEAR_Y);
+    plot_metrics_marked(o->out, eval_prompts ? "kl,eval/kl" : "kl", svg, PLOT_LINEAR_Y, "reward_model_refresh");
     free(svg);
-    info("score and KL curves in %s/score.svg and kl.svg", o->out);
+    if (judge) {
+        svg = path_join(o->out, "judge.svg");
+        plot_metrics_marked(o->out, "eval/judge", svg, PLOT_LINEAR_Y, "reward_model_refresh");
+        free(svg);
+    }
+    info("score and KL curves in %s/score.svg and kl.svg%s", o->out, judge ? ", the judge's in judge.svg" : "");
+    reward_program_stop(judge);
+    for (int i = 0; i < n_eval; i++) conversation_free(&eval_prompts[i]);
+    free(eval_prompts);
     ppo_objective_free(ppo);
     if (o->ptx_coef > 0) token_data_close(&ptx);
     for (int i = 0; i < n_prompts; i++) conversation_free(&prompts[i]);

@@ -132,8 +132,9 @@ int cmd_pretrain(int argc, char **argv) {
         OPT_END};
     char **inputs;
     int n_inputs = args_parse("pretrain", "DATA...",
-                              "Pretrain a model on text: .txt files, .jsonl files with a \"text\" field, folders of "
-                              "them, or a folder of token shards.",
+                              "Pretrain a model on text: .txt files (a blank line ends a document), .jsonl files with "
+                              "a \"text\" field (a document per record), folders of them, or a folder of token "
+                              "shards. An end-of-text token follows each document.",
                               opts, argc, argv, &inputs);
     if (n_inputs < 1) die("pretrain: no training data given (see lmforge pretrain --help)");
     train_options_check(&t, "pretrain");

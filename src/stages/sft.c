@@ -180,15 +180,10 @@ static void evaluate_sft(void *ctx, Model *m, StepStats *stats) {
 
 /* ---- the command ---- */
 
-static void report_data(const char *what, const SftData *d, int max_len) {
+static void report_data(const char *what, const SftData *d) {
     const SftDataStats *s = &d->stats;
     info("%s: %d examples from %d records", what, d->n, s->n_records);
-    if (s->n_truncated)
-        info("%s: %d sequences were longer than %d tokens and lost %ld tokens in all, from the prompt side", what,
-             s->n_truncated, max_len, s->n_tokens_dropped);
-    if (s->n_response_cut)
-        warn("%s: %d sequences lost trained tokens: their responses alone are longer than %d tokens", what,
-             s->n_response_cut, max_len);
+    /* truncation: the loader warned (length_report) */
     if (s->n_skipped) warn("%s: %d records skipped: no trained token left after truncation", what, s->n_skipped);
 }
 
@@ -242,10 +237,10 @@ int cmd_sft(int argc, char **argv) {
 
     SftOptions so = {seq_len, last_turn_only};
     SftData *train = sft_data_load(t.data.items, t.data.n, tok, &so), *eval;
-    report_data("training data", train, seq_len);
+    report_data("training data", train);
     if (t.eval.n) {
         eval = sft_data_load(t.eval.items, t.eval.n, tok, &so);
-        report_data("held-out data", eval, seq_len);
+        report_data("held-out data", eval);
     } else {
         eval = sft_data_split(train, t.eval_fraction, (uint64_t)seed);
         if (eval->n) info("held out %d of the training examples for evaluation", eval->n);

@@ -26,8 +26,8 @@ static int cmd_train(int argc, char **argv) {
     };
     char **files;
     int n_files = args_parse("tokenizer train", "FILES...",
-                             "Learn byte-level BPE merges from raw text: UTF-8 .txt files, and .jsonl files with one\n"
-                             "{\"text\": ...} per line.",
+                             "Learn byte-level BPE merges from raw text: UTF-8 .txt files (a blank line ends a\n"
+                             "document, as in pretrain), and .jsonl files with one {\"text\": ...} document per line.",
                              opts, argc, argv, &files);
     if (!out) die("tokenizer train: --out DIR is required");
     if (n_files == 0) die("tokenizer train: give at least one text file");

@@ -49,6 +49,8 @@ static void corpus_add(Corpus *c, char *text, size_t len) {
     c->bytes += len;
 }
 
+static void add_document(const char *doc, size_t len, void *c) { corpus_add(c, xstrndup(doc, len), len); }
+
 /* One document per line: {"text": "..."}; blank lines are skipped. The
  * shared reader applies the input policy (README: Reliability). */
 static void read_jsonl(Corpus *c, const char *path) {
@@ -71,7 +73,8 @@ static void read_corpus(Corpus *c, const char **files, int n_files) {
             char *text = read_file(files[i], &len);
             const char *why = text_problem(text, len, &offset); /* raw bytes are not text */
             if (why) die("%s: %s at byte offset %zu", files[i], why, offset);
-            corpus_add(c, text, len);
+            text_documents(text, len, add_document, c); /* a blank line ends a document, as in pretraining */
+            free(text);
         }
     }
 }

@@ -61,9 +61,8 @@ static Generation *sample_groups(GrpoObjective *g, const int *which, int n, IntV
     RenderedPrompts r = {n, rendered, xmalloc(sizeof(int *) * (size_t)n), xmalloc(sizeof(int) * (size_t)n)};
     for (int i = 0; i < n; i++) {
         render_prompt(g->in.tok, &g->in.tasks[which[i]].prompt, &rendered[i]);
-        if (rendered[i].len + 1 >= g->in.policy->cfg.max_seq_len)
-            die("grpo: prompt %d has %d tokens and leaves no room for an answer in the context of %d", which[i] + 1,
-                rendered[i].len, g->in.policy->cfg.max_seq_len);
+        /* the length policy: the stage warned about prompts cut here */
+        fit_prompt(&rendered[i], g->in.policy->cfg.max_seq_len, g->c.max_new_tokens);
         r.tokens[i] = rendered[i].data;
         r.lens[i] = rendered[i].len;
     }
@@ -458,6 +457,7 @@ static void grpo_evaluate(void *ctx, Model *m, StepStats *stats) {
     RenderedPrompts r = {n, rendered, xmalloc(sizeof(int *) * (size_t)n), xmalloc(sizeof(int) * (size_t)n)};
     for (int i = 0; i < n; i++) {
         render_prompt(g->in.tok, &g->in.eval[which[i]].prompt, &rendered[i]);
+        fit_prompt(&rendered[i], g->in.policy->cfg.max_seq_len, g->c.max_new_tokens);
         r.tokens[i] = rendered[i].data;
         r.lens[i] = rendered[i].len;
     }
@@ -477,6 +477,20 @@ static void grpo_evaluate(void *ctx, Model *m, StepStats *stats) {
         total += fn->weight * sum / n;
     }
     stats_add(stats, "eval/reward", total);
+    if (g->in.judge) {
+        cJSON **requests = xmalloc(sizeof(cJSON *) * (size_t)n);
+        float *scores = xmalloc(sizeof(float) * (size_t)n);
+        for (int i = 0; i < n; i++)
+            requests[i] = task_reward_request(&g->in.eval[which[i]], gens[i].text ? gens[i].text : "");
+        char *why = g->in.judge(g->in.judge_ctx, requests, n, scores);
+        if (why) die("grpo: --judge: %s", why);
+        double sum = 0;
+        for (int i = 0; i < n; i++) sum += scores[i];
+        stats_add(stats, "eval/judge", sum / n);
+        for (int i = 0; i < n; i++) cJSON_Delete(requests[i]);
+        free(requests);
+        free(scores);
+    }
     generations_free(gens, n);
     free(gens);
     free(which);

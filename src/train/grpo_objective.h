@@ -67,6 +67,9 @@ typedef struct {
      * a message (malloc'ed) when the program failed. The stage runs the program (pipeline/reward_program.h). */
     char *(*program_rewards)(void *ctx, cJSON *const *requests, int n, float *rewards);
     void *program_ctx;
+    /* An outside judge of the held-out answers (eval/judge), called as program_rewards is; NULL for none. */
+    char *(*judge)(void *ctx, cJSON *const *requests, int n, float *rewards);
+    void *judge_ctx;
     const char *reward_model; /* REWARD_MODEL: a reward model's directory */
     const char *run_dir;      /* samples.jsonl: four answers a step */
 } GrpoInputs;

@@ -91,20 +91,24 @@ static SampleOptions sampling(const PpoObjective *p, int n_samples, uint64_t see
     return so;
 }
 
-/* Prompts which[0..n) rendered with the generation prompt; dies if one leaves no room for an answer. */
-static RenderedPrompts render_answerable_prompts(const PpoObjective *p, const int *which, int n) {
-    RenderedPrompts r = render_prompts(p->in.tok, p->in.prompts, which, n);
-    for (int i = 0; i < n; i++)
-        if (r.lens[i] + 1 >= p->in.policy->cfg.max_seq_len)
-            die("ppo: prompt %d has %d tokens and leaves no room for an answer in the context of %d", which[i] + 1,
-                r.lens[i], p->in.policy->cfg.max_seq_len);
+/* Prompts which[0..n) of `prompts` rendered with the generation prompt, one
+ * that leaves no room for an answer cut from its start (fit_prompt; the
+ * stage warned about them when it read them). */
+static RenderedPrompts render_answerable_prompts(const PpoObjective *p, const Conversation *prompts, const int *which,
+                                                 int n) {
+    RenderedPrompts r = render_prompts(p->in.tok, prompts, which, n);
+    for (int i = 0; i < n; i++) {
+        fit_prompt(&r.ids[i], p->in.policy->cfg.max_seq_len, p->c.max_new_tokens);
+        r.tokens[i] = r.ids[i].data;
+        r.lens[i] = r.ids[i].len;
+    }
     return r;
 }
 
 Generation *ppo_fresh_answers(PpoObjective *p, long step, int n, int K, int **which_out) {
     int *which = xmalloc(sizeof(int) * (size_t)n);
     for (int i = 0; i < n; i++) which[i] = (int)rng_below(&p->rng, (uint64_t)p->in.n_prompts);
-    RenderedPrompts rendered = render_answerable_prompts(p, which, n);
+    RenderedPrompts rendered = render_answerable_prompts(p, p->in.prompts, which, n);
     SampleOptions so = sampling(p, K, (uint64_t)p->c.seed * 7777777ULL + (uint64_t)step);
     so.logprobs = 0;
     Generation *g = sample_answers(p->in.policy, p->in.tok, &rendered, so);
@@ -120,7 +124,7 @@ static void make_rollout(PpoObjective *p, RolloutData *d) {
     int n = o->rollout_prompts;
     double start = now_seconds();
     d->prompt_of = next_prompts(p, n);
-    RenderedPrompts rendered = render_answerable_prompts(p, d->prompt_of, n);
+    RenderedPrompts rendered = render_answerable_prompts(p, p->in.prompts, d->prompt_of, n);
     SampleOptions so = sampling(p, 1, (uint64_t)o->seed * 1000003ULL + (uint64_t)p->iteration);
     d->gens = sample_answers(p->in.policy, p->in.tok, &rendered, so);
     d->r = rollout_of_generations(n, rendered.tokens, rendered.lens, d->gens, 1);
@@ -350,7 +354,10 @@ static long ppo_take_step(void *ctx, Trainer *t, long step, StepStats *stats) {
     p->iteration = step;
     if (p->trim_samples) keep_samples_up_to(p->in.run_dir, step);
     p->trim_samples = 0;
-    if (p->refresh && step > 0 && step % p->refresh_every == 0) p->refresh(p->refresh_ctx, p, t, step);
+    if (p->refresh && step > 0 && step % p->refresh_every == 0) {
+        p->refresh(p->refresh_ctx, p, t, step);
+        stats_add(stats, "reward_model_refresh", 1); /* the score's scale changes here: plots mark it */
+    }
 
     double start = now_seconds();
     RolloutData d = {0};
@@ -393,6 +400,47 @@ static long ppo_take_step(void *ctx, Trainer *t, long step, StepStats *stats) {
     stats_add(stats, "time/iteration", now_seconds() - start);
     free_rollout(&d);
     return T;
+}
+
+/* ---- held-out evaluation ---- */
+
+static void ppo_evaluate(void *ctx, Model *m, StepStats *stats) {
+    (void)m; /* a take_step objective's models are its parts */
+    PpoObjective *p = ctx;
+    const PpoConfig *o = &p->c;
+    int n = p->in.n_eval_prompts, *all = xmalloc(sizeof(int) * (size_t)n);
+    for (int i = 0; i < n; i++) all[i] = i;
+    RenderedPrompts rendered = render_answerable_prompts(p, p->in.eval_prompts, all, n);
+    /* the same seed every time: the answers change only as the policy does */
+    Generation *g = sample_answers(p->in.policy, p->in.tok, &rendered, sampling(p, 1, (uint64_t)o->seed * 104729ULL));
+    Rollout r = rollout_of_generations(n, rendered.tokens, rendered.lens, g, 1);
+    rendered_prompts_free(&rendered);
+    int T = rollout_tokens(&r);
+    float *lp = xalloc_floats(2 * (size_t)T + 1), *ref_lp = lp + T, *score = xmalloc(sizeof(float) * (size_t)n);
+    for (int b = 0; b < n; b += o->minibatch) {
+        int k = LMF_MIN(o->minibatch, n - b);
+        rollout_logprobs(p->in.policy, &r, all + b, k, o->temperature, o->max_tokens, lp, NULL);
+        rollout_logprobs(p->in.ref, &r, all + b, k, o->temperature, o->max_tokens, ref_lp, NULL);
+    }
+    rollout_scores(p->reward, &r, score);
+    double total = 0, kl = 0;
+    for (int s = 0; s < n; s++) total += score[s];
+    for (int i = 0; i < T; i++) kl += kl_estimate(lp[i], ref_lp[i], o->kl);
+    stats_add(stats, "eval/score", total / n);
+    stats_add(stats, "eval/kl", kl / n);
+    stats_add(stats, "eval/length", (double)T / n);
+    if (p->in.judge) {
+        p->in.judge(p->in.judge_ctx, p->in.eval_prompts, g, n, score);
+        total = 0;
+        for (int s = 0; s < n; s++) total += score[s];
+        stats_add(stats, "eval/judge", total / n);
+    }
+    free(score);
+    free(lp);
+    rollout_free(&r);
+    generations_free(g, n);
+    free(g);
+    free(all);
 }
 
 /* ---- resume ---- */
@@ -455,6 +503,7 @@ Objective ppo_objective(PpoObjective *p) {
     return (Objective){
         .ctx = p,
         .take_step = ppo_take_step,
+        .evaluate = p->in.n_eval_prompts > 0 ? ppo_evaluate : NULL,
         .save_state = ppo_save_state,
         .load_state = ppo_load_state,
         .progress_keys = "score,kl,entropy,clipfrac,approx_kl,value_loss,explained_variance,length,beta",

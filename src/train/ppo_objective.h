@@ -42,6 +42,9 @@ typedef struct {
     int seed;                   /* sampling seeds and the RNG of prompt order, epochs and ptx windows */
 } PpoConfig;
 
+/* Writes out[i], a judge's score of answer g[i] to prompts[i], i < n. */
+typedef void (*PpoJudgeFn)(void *ctx, const Conversation *prompts, const Generation *g, int n, float *out);
+
 /* What PPO works on. The objective keeps the pointers (the stage owns what
  * they point to); it loads the reward model and the critic itself, and
  * dies if either has no score head or another tokenizer than the policy. */
@@ -55,6 +58,11 @@ typedef struct {
     const TokenData *ptx;     /* PPO-ptx text, or NULL */
     const char *ptx_source;   /* its files, for messages */
     const char *run_dir;      /* samples.jsonl: four answers an iteration */
+    /* Held-out evaluation (the trainer's eval steps; none when n_eval_prompts is 0) */
+    const Conversation *eval_prompts;
+    int n_eval_prompts;
+    PpoJudgeFn judge;         /* an outside judge's score of each answer, or NULL */
+    void *judge_ctx;
 } PpoInputs;
 
 typedef struct PpoObjective PpoObjective;
@@ -67,7 +75,13 @@ void ppo_objective_free(PpoObjective *p);
  * model in use) and the progress line. Metrics per iteration: score,
  * score_normalized, kl, entropy, policy_loss, clipfrac, approx_kl,
  * value_loss, value_clipfrac, explained_variance, length, stopped, beta,
- * time/generation, time/scoring, time/update, time/iteration. */
+ * time/generation, time/scoring, time/update, time/iteration, and
+ * reward_model_refresh (1) at an iteration that starts with a refreshed
+ * reward model. With eval prompts, at the trainer's eval steps: the policy
+ * samples one answer per held-out prompt at the run's temperature, with the
+ * same seed at every evaluation, and logs eval/score (the reward model in
+ * use, raw), eval/kl (summed per answer, the run's estimator),
+ * eval/length and, with a judge, eval/judge. */
 Objective ppo_objective(PpoObjective *p);
 /* The policy (final copy in RUN_DIR/model) and the critic (RUN_DIR/value,
  * saved with the reward model's statistics), with AdamW at lr and value_lr,

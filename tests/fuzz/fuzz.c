@@ -118,7 +118,7 @@ static void run(uint8_t kind, const uint8_t *data, size_t len) {
         break;
     }
     case 3: {
-        PrefPairs p = pref_pairs_load(paths, 1, tok, 32, kind & 8);
+        PrefPairs p = pref_pairs_load(paths, 1, tok, kind & 8 ? 32 : 8);
         pref_pairs_free(&p);
         break;
     }
