@@ -345,7 +345,7 @@ TEST(demo_data_on_fixtures) {
     for (int k = 0; k < 2; k++) {
         const char *name = k ? "heldout" : "train";
         CHECK_MSG(test_system("a=$(sed -n 's|.*pretrain/%s.txt *[0-9.]* MB, \\([0-9]*\\) documents.*|\\1|p' '%s.log'); "
-                              "b=$(%s data check '%s/pretrain/%s.txt' | sed -n 's/^  \\([0-9]*\\) documents.*/\\1/p'); "
+                              "b=$(%s data check '%s/pretrain/%s.txt' | sed -n 's/^  \\([0-9]*\\) document.*/\\1/p'); "
                               "test -n \"$a\" && test \"$a\" = \"$b\"",
                               name, out, lmforge_bin(), out, name) == 0,
                   "demo-data and data check count different documents in %s.txt", name);
