@@ -5,7 +5,10 @@
  * letters, so every judge score, mean, win rate and fit in report.json can
  * be recomputed from the answers the command wrote. Also: the families and
  * groups (the prompt line's first, then the judge's reply), and a judge that
- * dies or replies garbage, or bad arguments, stop it with a clear error. */
+ * dies or replies garbage, or bad arguments, stop it with a clear error.
+ * The reference answers' log-likelihood (--references) is checked against
+ * the held-out loss `lmforge sft` reports on the same file, and the Routes
+ * table (--route) against the checkpoint table. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +229,11 @@ TEST(evaluate_report_matches_what_the_fake_judge_implies) {
         free(p);
     }
     CHECK(test_system("grep -q 'Reward–KL frontier' %s/report.md && grep -q '### grp-a' %s/report.md", out, out) == 0);
+    /* without --references and --route: no ref. log-lik column, no Routes table */
+    CHECK(test_system("grep -q 'ref. log-lik' %s/report.md", out) != 0);
+    CHECK(test_system("grep -q '## Routes' %s/report.md", out) != 0);
+    CHECK(cJSON_GetObjectItemCaseSensitive(c_noisy, "reference_loglik") == NULL);
+    CHECK(cJSON_GetObjectItemCaseSensitive(report, "routes") == NULL);
 
     /* without a reward model: no agreement, no best-of-n, the other series still on the frontier */
     char *out2 = path_join(dir, "out2");
@@ -298,6 +306,9 @@ TEST(evaluate_rejects_bad_arguments) {
         {"--out o --prompts p --judge j --model a=b --win-target c", "evaluate: --win-target c is not one of the --model names"},
         {"--out o --prompts p --judge j --model a=b --temperature 0", "--temperature must be positive"},
         {bad_line, "bad.jsonl:2: field \"family\" must be a non-empty string"},
+        {"--out o --prompts p --judge j --model a=b --route R", "evaluate: --route R: expected ROUTE=NAME1,NAME2,..."},
+        {"--out o --prompts p --judge j --model a=b --route R=a,c", "evaluate: --route R=a,c: \"c\" is not one of the --model names"},
+        {"--out o --prompts p --judge j --model a=b --references-limit -1", "--references-limit) and --temperature must be positive"},
     };
     for (size_t i = 0; i < LMF_ARRAY_LEN(cases); i++)
         CHECK_MSG(test_system("%s evaluate %s > %s/out 2> %s/err; test $? -eq 1 && grep -qF -- '%s' %s/err", lmforge_bin(),
@@ -305,4 +316,140 @@ TEST(evaluate_rejects_bad_arguments) {
                   "evaluate %s: expected \"%s\"", cases[i].args, cases[i].expected);
     if (!test_failed()) test_system("rm -rf %s", dir);
     free(bad_line), free(sft), free(bad), free(dir);
+}
+
+/* SFT data in every format: chats (with a system turn, with two assistant
+ * turns) and prompt/completion records (string and message forms). */
+static const char *const REFERENCES[] = {
+    "{\"messages\": [{\"role\": \"user\", \"content\": \"Name a fruit.\"}, {\"role\": \"assistant\", \"content\": \"apple\"}]}",
+    "{\"prompt\": \"Say a fruit name.\", \"completion\": \"pear\"}",
+    "{\"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", \"content\": \"Which fruit "
+    "do you like?\"}, {\"role\": \"assistant\", \"content\": \"plum\"}]}",
+    "{\"prompt\": [{\"role\": \"user\", \"content\": \"Give me a fruit.\"}], \"completion\": [{\"role\": \"assistant\", "
+    "\"content\": \"hammer\"}]}",
+    "{\"messages\": [{\"role\": \"user\", \"content\": \"Name a fruit.\"}, {\"role\": \"assistant\", \"content\": "
+    "\"grape\"}, {\"role\": \"user\", \"content\": \"Another.\"}, {\"role\": \"assistant\", \"content\": \"mango\"}]}",
+};
+
+/* REFERENCES[which[i]] for i < n into DIR/NAME. */
+static char *write_references(const char *dir, const char *name, const int *which, int n) {
+    char *path = path_join(dir, name);
+    FILE *f = fopen(path, "w");
+    for (int i = 0; i < n; i++) fprintf(f, "%s\n", REFERENCES[which[i]]);
+    fclose(f);
+    return path;
+}
+
+/* The held-out losses `lmforge sft --eval FILE --eval-at-start --steps 1`
+ * reports: before the step (of INIT; its log line, to 4 decimals) and after
+ * it (of RUN/model; metrics.jsonl, to 9 digits); returns how many it found. */
+static int sft_eval_losses(const char *init, const char *file, const char *run, double loss[2]) {
+    int rc = test_system("OMP_WAIT_POLICY=passive %s sft --init %s --data %s --eval %s --eval-at-start --steps 1 "
+                         "--eval-prompts 0 --out %s > %s.log 2>&1",
+                         lmforge_bin(), init, file, file, run, run);
+    CHECK_MSG(rc == 0, "sft failed (exit %d); see %s.log", rc, run);
+    if (rc) return 0;
+    char *log = xsprintf("%s.log", run), *text = read_file(log, NULL), *at = strstr(text, "eval at step 0: eval/loss ");
+    int found = at && sscanf(at, "eval at step 0: eval/loss %lf", &loss[0]) == 1;
+    double *v;
+    if (ppo_test_metric(run, "eval/loss", &v) == 1) loss[1] = v[0], found++;
+    free(v);
+    free(text);
+    free(log);
+    return found;
+}
+
+TEST(evaluate_reference_loglik_is_minus_sft_eval_loss_and_routes_repeat_the_figures) {
+    char *dir = test_tmpdir("evaluate-refs");
+    char *sft = ppo_test_write_sft(dir, "sft"), *prompts = write_prompts(dir), *judge_path = path_join(dir, "judge.py");
+    char *noisy = path_join(dir, "noisy"), *run = path_join(dir, "sft-run"), *run_sub = path_join(dir, "sft-run-sub");
+    char *out = path_join(dir, "out"), *out_sub = path_join(dir, "out-sub");
+    char *report_path = path_join(out, "report.json"), *md_path = path_join(out, "report.md");
+    char *tuned = path_join(run, "model"), *md = NULL;
+    cJSON *report = NULL;
+    write_text(judge_path, JUDGE_PY);
+    write_jittered(sft, noisy, 0.05f, 1);
+    const int all[] = {0, 1, 2, 3, 4}, spread[] = {0, 2}; /* --references-limit 2 of 5: examples 0 and 2 */
+    char *refs = write_references(dir, "refs.jsonl", all, 5), *refs_sub = write_references(dir, "sub.jsonl", spread, 2);
+
+    /* SFT's held-out loss on the file: of the SFT model (step 0), and of the model after one step */
+    double sft_loss[2], sub_loss[2];
+    CHECK_EQ_INT(sft_eval_losses(sft, refs, run, sft_loss), 2);
+    CHECK_EQ_INT(sft_eval_losses(sft, refs_sub, run_sub, sub_loss), 2);
+    if (test_failed()) goto done;
+
+    int rc = test_system("OMP_WAIT_POLICY=passive %s evaluate --out %s --prompts %s --judge 'python3 %s' --model sft=%s "
+                         "--model noisy=%s --model tuned=%s --references %s --route SPIN=tuned,sft --route RS+DPO=noisy "
+                         "--max-prompts 4 --kl-prompts 2 --max-new-tokens 4 > %s/log 2>&1",
+                         lmforge_bin(), out, prompts, judge_path, sft, noisy, tuned, refs, dir);
+    CHECK_MSG(rc == 0, "evaluate failed (exit %d); see %s/log", rc, dir);
+    if (rc) goto done;
+    report = json_read_file(report_path);
+    const char *names[3] = {"sft", "noisy", "tuned"};
+    const cJSON *c[3];
+    double ll[3];
+    for (int i = 0; i < 3; i++) {
+        c[i] = checkpoint_named(report, names[i], report_path);
+        CHECK(c[i] != NULL);
+        if (!c[i]) goto done;
+        ll[i] = json_get_double(c[i], "reference_loglik", report_path);
+    }
+    /* minus SFT's held-out loss, for the model SFT started from (logged to 4 decimals) and for the one it wrote */
+    CHECK_NEAR(ll[0], -sft_loss[0], 6e-5);
+    CHECK_NEAR(ll[2], -sft_loss[1], 1e-5);
+    /* a log-probability, and one that tells models apart */
+    CHECK(ll[0] < 0 && ll[1] < 0);
+    CHECK(fabs(ll[1] - ll[0]) > 1e-3);
+    const cJSON *info = cJSON_GetObjectItemCaseSensitive(report, "references");
+    CHECK(info && json_get_int(info, "examples", report_path) == 5);
+
+    /* report.md: the column in the checkpoint table, and the Routes rows in order with the same figures */
+    md = read_file(md_path, NULL);
+    const char *routes = strstr(md, "## Routes"), *at = routes;
+    CHECK_MSG(routes != NULL, "no Routes table in %s", md_path);
+    if (!routes) goto done;
+    CHECK(strstr(md, "| ref. log-lik |") != NULL);
+    const char *route_of[3] = {"SPIN", "SPIN", "RS+DPO"};
+    const int member[3] = {2, 0, 1};
+    for (int k = 0; k < 3; k++) {
+        const cJSON *ck = c[member[k]];
+        double gold = json_get_double(ck, "gold", report_path), kl = json_get_double(ck, "kl", report_path);
+        double win = json_get_double(cJSON_GetObjectItemCaseSensitive(ck, "win_rate"), "rate", report_path);
+        char *row = xsprintf("| %s | %s | %.3f | %.3f | %.2f | %.4f |\n", route_of[k], names[member[k]], gold, win, kl,
+                             ll[member[k]]);
+        char *cells = xsprintf("| %s |", names[member[k]]); /* its checkpoint-table row: the same numbers */
+        char *figures = xsprintf(" **%.3f** | %.3f (", gold, win), *tail = xsprintf(" %.2f | - | %.4f |\n", kl, ll[member[k]]);
+        const char *found = strstr(at, row), *line = strstr(md, cells), *eol = line ? strchr(line, '\n') : NULL;
+        CHECK_MSG(found != NULL, "Routes row %d, \"%s\", missing or out of order in %s", k, row, md_path);
+        if (found) at = found + strlen(row);
+        CHECK_MSG(line && line < routes && eol && strstr(line, figures) && strstr(line, figures) < eol &&
+                      strncmp(eol + 1 - strlen(tail), tail, strlen(tail)) == 0,
+                  "checkpoint row of %s does not show \"%s\" ... \"%s\"", names[member[k]], figures, tail);
+        free(row), free(cells), free(figures), free(tail);
+    }
+    const cJSON *route_list = json_get_array(report, "routes", report_path);
+    CHECK_EQ_INT(cJSON_GetArraySize(route_list), 2);
+
+    /* --references-limit 2: the evenly spread examples 0 and 2, as SFT scores a file of just those */
+    char *tuned_sub = path_join(run_sub, "model");
+    rc = test_system("OMP_WAIT_POLICY=passive %s evaluate --out %s --prompts %s --judge 'python3 %s' --model sft=%s "
+                     "--model tuned=%s --references %s --references-limit 2 --max-prompts 2 --kl-prompts 1 "
+                     "--max-new-tokens 2 > %s/log2 2>&1",
+                     lmforge_bin(), out_sub, prompts, judge_path, sft, tuned_sub, refs, dir);
+    free(tuned_sub);
+    CHECK_MSG(rc == 0, "evaluate --references-limit failed (exit %d); see %s/log2", rc, dir);
+    if (rc == 0) {
+        char *sub_path = path_join(out_sub, "report.json");
+        cJSON *sub = json_read_file(sub_path);
+        CHECK_NEAR(json_get_double(checkpoint_named(sub, "sft", sub_path), "reference_loglik", sub_path), -sub_loss[0], 6e-5);
+        CHECK_NEAR(json_get_double(checkpoint_named(sub, "tuned", sub_path), "reference_loglik", sub_path), -sub_loss[1], 1e-5);
+        CHECK_EQ_INT(json_get_int(cJSON_GetObjectItemCaseSensitive(sub, "references"), "examples", sub_path), 2);
+        cJSON_Delete(sub);
+        free(sub_path);
+    }
+done:
+    if (!test_failed() && !getenv("KEEP")) test_system("rm -rf %s", dir);
+    cJSON_Delete(report);
+    free(md), free(dir), free(sft), free(prompts), free(judge_path), free(noisy), free(run), free(run_sub), free(out);
+    free(out_sub), free(report_path), free(md_path), free(tuned), free(refs), free(refs_sub);
 }

@@ -9,7 +9,11 @@
  *   group and overall, and the win rate against the baseline prompt by prompt;
  *   answers sampled (--temperature) → KL to the baseline, their judge and
  *   reward-model scores;
- *   perplexity on held-out text (--heldout-text).
+ *   perplexity on held-out text (--heldout-text);
+ *   the log-likelihood of reference answers (--references, SFT data), per
+ *   answer token: minus SFT's held-out loss on the same file.
+ * --route groups checkpoints into routes (RLHF-PPO, RS+DPO, SPIN...) shown
+ * side by side in one table.
  * Then the reward model against the judge (pairs of the baseline's answers
  * whose judge scores differ by more than --agreement-margin), and the
  * reward–KL frontier (Gao et al. 2022): best-of-n by the reward model, the
@@ -27,6 +31,7 @@
 #include "../base/jsonl.h"
 #include "../base/util.h"
 #include "../data/chat_data.h"
+#include "../data/sft_data.h"
 #include "../data/text_data.h"
 #include "../io/model_dir.h"
 #include "../pipeline/reward_program.h"
@@ -311,6 +316,39 @@ static double heldout_loss(Model *m, const IntVec *text, const EvalSettings *s) 
     return sum / counted;
 }
 
+/* The reference answers (--references): SFT data rendered as SFT renders it,
+ * with the baseline's context as the length limit, and the examples scored
+ * (an evenly spread subset with --references-limit). */
+typedef struct {
+    SftData *data;
+    int *which, n; /* (n) indices into data */
+    int max_row, pad_id;
+} References;
+
+static References references_load(const char *path, const Tokenizer *tok, int max_len, int limit) {
+    SftOptions so = {max_len, 0};
+    References refs = {sft_data_load(&path, 1, tok, &so), NULL, 0, max_len,
+                       tokenizer_eos_id(tok) >= 0 ? tokenizer_eos_id(tok) : 0}; /* SFT's padding */
+    const SftDataStats *st = &refs.data->stats;
+    if (st->n_response_cut)
+        warn("evaluate: --references %s: %d answers are longer than the %d-token context and lose their end", path,
+             st->n_response_cut, max_len);
+    if (st->n_skipped) warn("evaluate: --references %s: %d records have no answer token; left out", path, st->n_skipped);
+    if (refs.data->n == 0) die("evaluate: --references %s holds no example with an answer", path);
+    refs.n = limit > 0 ? LMF_MIN(limit, refs.data->n) : refs.data->n;
+    refs.which = xmalloc(sizeof(int) * (size_t)refs.n);
+    for (int i = 0; i < refs.n; i++) refs.which[i] = (int)((long)i * refs.data->n / refs.n);
+    return refs;
+}
+
+/* Mean log-probability per answer token of the reference answers: minus
+ * SFT's held-out loss, computed by the same function with SFT's batch
+ * layout (16 examples packed per forward pass). */
+static double reference_loglik(Model *m, const References *refs, long *tokens) {
+    double sum = lm_loss_examples(m, refs->data, refs->which, refs->n, 16, refs->max_row, 1, refs->pad_id, tokens);
+    return -sum / (double)LMF_MAX(*tokens, 1);
+}
+
 /* ---- best-of-n and the reward model's agreement ---- */
 
 /* The baseline's bon_n answers to each of bon_prompts prompts, scored by the
@@ -437,6 +475,26 @@ static FrontierSeries run_series(const char *label, const char *run, const char 
     return f;
 }
 
+/* "ROUTE=NAME1,NAME2,..." of --route: the named --model checkpoints, in order. */
+static EvalRoute parse_route(const char *arg, char *const *names, int n_models) {
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg || !eq[1]) die("evaluate: --route %s: expected ROUTE=NAME1,NAME2,...", arg);
+    EvalRoute route = {xstrndup(arg, (size_t)(eq - arg)), NULL, 0};
+    for (const char *p = eq + 1;;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        int found = -1;
+        for (int i = 0; i < n_models; i++)
+            if (strlen(names[i]) == len && strncmp(names[i], p, len) == 0) found = i;
+        if (found < 0) die("evaluate: --route %s: \"%.*s\" is not one of the --model names", arg, (int)len, p);
+        route.members = xrealloc(route.members, sizeof(int) * (size_t)(route.n + 1));
+        route.members[route.n++] = found;
+        if (!end) break;
+        p = end + 1;
+    }
+    return route;
+}
+
 /* "NAME=DIR" of --model and --frontier. */
 static void split_named(const char *flag, const char *arg, char **name, const char **dir) {
     const char *eq = strchr(arg, '=');
@@ -518,8 +576,10 @@ int cmd_evaluate(int argc, char **argv) {
     const char *out = NULL, *prompts_path = NULL, *judge_cmd = NULL, *baseline_name = NULL, *reward = NULL;
     const char *heldout_text = NULL, *ppo_run = NULL, *grpo_run = NULL, *frontier_label = "DPO";
     const char *pretrain_run = NULL, *sft_run = NULL, *rm_run = NULL, *pipeline_file = NULL, *gain_group = NULL;
+    const char *references = NULL;
     OptList models = {0}, frontier = {0}, dpo_runs = {0}, win_targets = {0}, gain_targets = {0}, target_groups = {0};
-    int max_prompts = 0, seed = 1;
+    OptList routes = {0};
+    int max_prompts = 0, seed = 1, references_limit = 0;
     float time_target = 0, judge_timeout = 0, margin = 0.01f, win_min = 0.6f, gain_min = 0.15f, agreement_min = 0.8f;
     EvalSettings s = {.max_new_tokens = 16, .kl_prompts = 200, .kl_samples = 1, .bon_prompts = 100, .bon_n = 64,
                       .seq_len = 128, .ppl_tokens = 32768, .temperature = 1};
@@ -536,6 +596,11 @@ int cmd_evaluate(int argc, char **argv) {
         OPT_STR("reward", &reward, "a reward model: its agreement with the judge, best-of-n, reward-model scores"),
         OPT_FLOAT("agreement-margin", &margin, "pairs count for the agreement only if their judge scores differ by more"),
         OPT_STR("heldout-text", &heldout_text, "plain text for the perplexity of every checkpoint"),
+        OPT_STR("references", &references, "SFT data ({\"messages\"} or {\"prompt\",\"completion\"} JSONL) whose "
+                                           "answers' mean log-prob per answer token each checkpoint gets (ref. log-lik: "
+                                           "minus SFT's held-out loss on the file)"),
+        OPT_INT("references-limit", &references_limit, "--references examples scored, spread over the file (0: all)"),
+        OPT_LIST("route", &routes, "ROUTE=NAME1,NAME2,...: a route's --model checkpoints in order, for the Routes table"),
         OPT_STR("ppo-run", &ppo_run, "PPO run directory: its checkpoint-N/policy are a frontier series"),
         OPT_STR("grpo-run", &grpo_run, "GRPO run directory: its checkpoint-N are a frontier series"),
         OPT_LIST("frontier", &frontier, "NAME=DIR: a policy of the --frontier-label series (e.g. DPO at one beta)"),
@@ -575,8 +640,9 @@ int cmd_evaluate(int argc, char **argv) {
     if (!out || !prompts_path || !judge_cmd) die("evaluate: --out, --prompts and --judge are required");
     if (models.n == 0) die("evaluate: no --model NAME=DIR to evaluate");
     if (s.max_new_tokens < 1 || s.kl_prompts < 1 || s.kl_samples < 1 || s.bon_prompts < 1 || s.bon_n < 1 ||
-        s.ppl_tokens < 2 || s.seq_len < 1 || max_prompts < 0 || !(s.temperature > 0) || !(margin >= 0))
-        die("evaluate: the sizes (--max-new-tokens, --kl-*, --bon-*, --ppl-tokens, --seq-len, --max-prompts) and "
+        s.ppl_tokens < 2 || s.seq_len < 1 || max_prompts < 0 || references_limit < 0 || !(s.temperature > 0) || !(margin >= 0))
+        die("evaluate: the sizes (--max-new-tokens, --kl-*, --bon-*, --ppl-tokens, --seq-len, --max-prompts, "
+            "--references-limit) and "
             "--temperature must be positive, --agreement-margin >= 0");
     s.seed = (uint64_t)seed;
     double t0 = now_seconds();
@@ -597,7 +663,9 @@ int cmd_evaluate(int argc, char **argv) {
             for (int i = 0; i < models.n; i++) known |= strcmp(names[i], held[l]->items[k]) == 0;
             if (!known) die("evaluate: --%s %s is not one of the --model names", l ? "gain-target" : "win-target", held[l]->items[k]);
         }
-    EvalReport r = {.judge = judge_cmd, .prompts_path = prompts_path, .baseline = baseline_name,
+    EvalRoute *route_list = xcalloc((size_t)LMF_MAX(routes.n, 1), sizeof(EvalRoute));
+    for (int k = 0; k < routes.n; k++) route_list[k] = parse_route(routes.items[k], names, models.n);
+    EvalReport r = {.routes = route_list, .n_routes = routes.n, .references = references, .judge = judge_cmd, .prompts_path = prompts_path, .baseline = baseline_name,
                     .kl_prompts = s.kl_prompts, .kl_samples = s.kl_samples, .max_new_tokens = s.max_new_tokens,
                     .temperature = s.temperature, .reward_model = reward, .agreement_margin = margin,
                     .heldout_text = heldout_text, .win_targets = win_targets.items, .n_win_targets = win_targets.n,
@@ -624,6 +692,12 @@ int cmd_evaluate(int argc, char **argv) {
         text.len = (int)LMF_MIN((long)text.len, s.ppl_tokens);
         if (text.len < 2) die("evaluate: %s holds fewer than 2 tokens", heldout_text);
         r.ppl_tokens = text.len;
+    }
+    References refs = {0};
+    if (references) {
+        refs = references_load(references, tok, base.model->cfg.max_seq_len, references_limit);
+        r.reference_examples = refs.n;
+        r.reference_total = refs.data->n;
     }
     r.n_prompts = h.n;
     r.frontier_prompts = LMF_MIN(s.bon_prompts, h.n);
@@ -666,8 +740,17 @@ int cmd_evaluate(int argc, char **argv) {
         c->sample_rm = sp.rm;
         c->loss = heldout_text ? heldout_loss(ck.model, &text, &s) : NAN;
         c->perplexity = exp(c->loss);
-        info("evaluate: %-12s gold %.3f  KL %.2f  perplexity %.1f  (%.0fs; answers in %s)", names[i], c->gold, c->kl,
-             c->perplexity, now_seconds() - t, answers);
+        c->reference_loglik = NAN;
+        if (references) {
+            if (ck.model->cfg.max_seq_len < refs.max_row)
+                die("evaluate: %s has a context of %d tokens, shorter than the baseline's %d that --references is "
+                    "laid out for", dirs[i], ck.model->cfg.max_seq_len, refs.max_row);
+            c->reference_loglik = reference_loglik(ck.model, &refs, &r.reference_tokens);
+        }
+        char ref[48] = "";
+        if (references) snprintf(ref, sizeof ref, "  ref. log-lik %.4f", c->reference_loglik);
+        info("evaluate: %-12s gold %.3f  KL %.2f  perplexity %.1f%s  (%.0fs; answers in %s)", names[i], c->gold, c->kl,
+             c->perplexity, ref, now_seconds() - t, answers);
         free(answers);
         if (i != base_index) model_dir_free(&ck);
     }
@@ -679,6 +762,7 @@ int cmd_evaluate(int argc, char **argv) {
         for (int k = 0; k < h.n; k++)
             if (r.target_group[h.group_index[k]]) a[m] = gold[i][k], b[m++] = gold[base_index][k];
         r.checkpoints[i].target_win = win_rate(a, b, m);
+        r.checkpoints[i].target_gold = mean_of(a, m);
     }
     free(a);
     free(b);
@@ -756,6 +840,16 @@ int cmd_evaluate(int argc, char **argv) {
     free(r.family_prompts);
     free(r.group_prompts);
     free(r.target_group);
+    for (int k = 0; k < routes.n; k++) {
+        free(route_list[k].name);
+        free(route_list[k].members);
+    }
+    free(route_list);
+    free(routes.items);
+    if (references) {
+        sft_data_free(refs.data);
+        free(refs.which);
+    }
     free(answers_dir);
     free(plots_dir);
     intvec_free(&text);

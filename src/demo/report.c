@@ -286,10 +286,10 @@ static void md_checkpoint_table(FILE *f, const EvalReport *r) {
     const char **names = by_group ? r->groups : r->families;
     fprintf(f, "| checkpoint |");
     for (int k = 0; k < cols; k++) fprintf(f, " %s |", names[k]);
-    fprintf(f, " gold, all | win rate vs %s (W / T / L) | wins of decided | KL to %s | perplexity |\n|---|", r->baseline,
-            r->baseline);
+    fprintf(f, " gold, all | win rate vs %s (W / T / L) | wins of decided | KL to %s | perplexity |%s\n|---|",
+            r->baseline, r->baseline, r->references ? " ref. log-lik |" : "");
     for (int k = 0; k < cols; k++) fprintf(f, "---:|");
-    fprintf(f, "---:|---:|---:|---:|---:|\n");
+    fprintf(f, "---:|---:|---:|---:|---:|%s\n", r->references ? "---:|" : "");
     for (int i = 0; i < r->n_checkpoints; i++) {
         const CheckpointFigures *c = &r->checkpoints[i];
         fprintf(f, "| %s |", c->name);
@@ -299,8 +299,29 @@ static void md_checkpoint_table(FILE *f, const EvalReport *r) {
         md_number(f, " %.3f |", decided ? (double)c->win.wins / decided : NAN);
         md_number(f, " %.2f |", c->kl);
         md_number(f, " %.1f |", c->perplexity);
+        if (r->references) md_number(f, " %.4f |", c->reference_loglik);
         fprintf(f, "\n");
     }
+}
+
+/* The routes side by side: one block of rows per route, its checkpoints in order. */
+static void md_routes(FILE *f, const EvalReport *r) {
+    char *scope = target_scope(r);
+    fprintf(f, "## Routes\n\n| route | checkpoint | gold (%s) | win rate vs %s (%s) | KL to %s |%s\n|---|---|---:|---:|---:|%s\n",
+            scope, r->baseline, scope, r->baseline, r->references ? " ref. log-lik |" : "", r->references ? "---:|" : "");
+    for (int i = 0; i < r->n_routes; i++)
+        for (int k = 0; k < r->routes[i].n; k++) {
+            const CheckpointFigures *c = &r->checkpoints[r->routes[i].members[k]];
+            fprintf(f, "| %s | %s |", r->routes[i].name, c->name);
+            md_number(f, " %.3f |", c->target_gold);
+            md_number(f, " %.3f |", c->target_win.rate);
+            md_number(f, " %.2f |", c->kl);
+            if (r->references) md_number(f, " %.4f |", c->reference_loglik);
+            fprintf(f, "\n");
+        }
+    fprintf(f, "\nEach route's checkpoints in the order given (--route), with the figures of the checkpoint table%s.\n\n",
+            strcmp(scope, "all prompts") == 0 ? "" : ", gold and win rate on the target groups' prompts");
+    free(scope);
 }
 
 /* One table per group: its families' gold scores and the group's mean. */
@@ -435,7 +456,14 @@ void report_write_markdown(const char *path, const EvalReport *r) {
     if (r->heldout_text)
         fprintf(f, "- **perplexity**: exp of the mean next-token loss on the first %ld tokens of `%s`.\n", r->ppl_tokens,
                 r->heldout_text);
-    fprintf(f, "\n## Gold score by group\n\n");
+    if (r->references)
+        fprintf(f, "- **ref. log-lik**: the mean log-probability, in nats per answer token, of the reference answers of "
+                   "`%s` (%d of its %d examples, %ld answer tokens), teacher forced after their prompts and masked "
+                   "to the answers as SFT's loss is: minus SFT's held-out loss on that file. Higher is closer to the "
+                   "data's own answers.\n", r->references, r->reference_examples, r->reference_total, r->reference_tokens);
+    fprintf(f, "\n");
+    if (r->n_routes) md_routes(f, r);
+    fprintf(f, "## Gold score by group\n\n");
     md_group_tables(f, r);
 
     fprintf(f, "## Targets\n\n");
@@ -541,7 +569,26 @@ void report_write_json(const char *path, const EvalReport *r) {
         cJSON_AddItemToObject(o, "sample_rm", number_or_null(c->sample_rm));
         cJSON_AddItemToObject(o, "heldout_loss", number_or_null(c->loss));
         cJSON_AddItemToObject(o, "perplexity", number_or_null(c->perplexity));
+        cJSON_AddItemToObject(o, "target_gold", number_or_null(c->target_gold));
+        if (r->references) cJSON_AddItemToObject(o, "reference_loglik", number_or_null(c->reference_loglik));
         cJSON_AddItemToArray(checkpoints, o);
+    }
+    if (r->references) {
+        cJSON *refs = cJSON_AddObjectToObject(root, "references");
+        cJSON_AddStringToObject(refs, "path", r->references);
+        cJSON_AddNumberToObject(refs, "examples", r->reference_examples);
+        cJSON_AddNumberToObject(refs, "examples_in_file", r->reference_total);
+        cJSON_AddNumberToObject(refs, "answer_tokens", (double)r->reference_tokens);
+    }
+    if (r->n_routes) {
+        cJSON *routes = cJSON_AddArrayToObject(root, "routes");
+        for (int i = 0; i < r->n_routes; i++) {
+            cJSON *o = cJSON_CreateObject(), *members = cJSON_AddArrayToObject(o, "checkpoints");
+            cJSON_AddStringToObject(o, "route", r->routes[i].name);
+            for (int k = 0; k < r->routes[i].n; k++)
+                cJSON_AddItemToArray(members, cJSON_CreateString(r->checkpoints[r->routes[i].members[k]].name));
+            cJSON_AddItemToArray(routes, o);
+        }
     }
     if (r->reward_model) {
         cJSON *rm = cJSON_AddObjectToObject(root, "reward_model");

@@ -23,7 +23,16 @@ typedef struct {
     double sample_gold;      /* mean gold score of those sampled answers */
     double sample_rm;        /* and their mean reward-model score (NaN without a reward model) */
     double loss, perplexity; /* on the held-out text (NaN without it) */
+    double target_gold;      /* mean gold score of the greedy answers on the target groups' prompts */
+    double reference_loglik; /* nats per answer token of the --references answers, teacher forced (NaN without) */
 } CheckpointFigures;
+
+/* A route to alignment (--route ROUTE=NAME1,NAME2,...): checkpoints, in order. */
+typedef struct {
+    char *name;
+    int *members; /* (n) indices into the report's checkpoints */
+    int n;
+} EvalRoute;
 
 /* A point of the frontier: a policy at some KL from the baseline, its gold
  * score and its reward-model score. */
@@ -73,6 +82,13 @@ typedef struct {
     long ppl_tokens;
     CheckpointFigures *checkpoints;
     int n_checkpoints;
+    /* the reference answers' log-likelihood (references NULL: not measured) */
+    const char *references;
+    int reference_examples; /* examples scored, of reference_total in the file */
+    int reference_total;
+    long reference_tokens; /* answer tokens scored */
+    EvalRoute *routes;
+    int n_routes;
     /* targets */
     const char **win_targets; /* checkpoints held to the win-rate target */
     int n_win_targets;

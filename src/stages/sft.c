@@ -105,21 +105,8 @@ static void load_position(void *ctx, const cJSON *state) {
 
 /* Mean loss over the held-out examples, in micro-batches as in training. */
 static double held_out_loss(SftRun *r, Model *m) {
-    Batch b = {0};
-    int *idx = xmalloc(sizeof(int) * (size_t)r->batch);
-    double sum = 0;
-    long count = 0;
-    for (int start = 0; start < r->eval->n; start += r->batch) {
-        int n = LMF_MIN(r->batch, r->eval->n - start);
-        for (int i = 0; i < n; i++) idx[i] = start + i;
-        sft_make_batch(&b, r->eval, idx, n, r->max_row, r->packed, r->pad_id);
-        model_forward(m, b.tokens, b.doc_start, b.B, b.T, 0);
-        long counted;
-        sum += lm_loss_sum(m, b.targets, &counted);
-        count += counted;
-    }
-    free(idx);
-    batch_free(&b);
+    long count;
+    double sum = lm_loss_examples(m, r->eval, NULL, r->eval->n, r->batch, r->max_row, r->packed, r->pad_id, &count);
     return sum / (double)LMF_MAX(count, 1);
 }
 

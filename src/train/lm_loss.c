@@ -70,3 +70,24 @@ double lm_loss_windows(Model *m, const int *tokens, long n, int T, int batch, lo
     *n_counted = counted;
     return loss_sum;
 }
+
+double lm_loss_examples(Model *m, const SftData *d, const int *which, int n, int batch, int max_row, int packed,
+                        int pad_id, long *n_counted) {
+    Batch b = {0};
+    int *idx = xmalloc(sizeof(int) * (size_t)LMF_MAX(batch, 1));
+    double sum = 0;
+    long count = 0;
+    for (int start = 0; start < n; start += batch) {
+        int k = LMF_MIN(batch, n - start);
+        for (int i = 0; i < k; i++) idx[i] = which ? which[start + i] : start + i;
+        sft_make_batch(&b, d, idx, k, max_row, packed, pad_id);
+        model_forward(m, b.tokens, b.doc_start, b.B, b.T, 0);
+        long counted;
+        sum += lm_loss_sum(m, b.targets, &counted);
+        count += counted;
+    }
+    free(idx);
+    batch_free(&b);
+    *n_counted = count;
+    return sum;
+}

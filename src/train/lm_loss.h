@@ -2,6 +2,7 @@
 #ifndef LMF_LM_LOSS_H
 #define LMF_LM_LOSS_H
 
+#include "../data/sft_data.h"
 #include "../model/model.h"
 #include "trainer.h"
 
@@ -26,5 +27,14 @@ double lm_objective_loss_and_grad(void *ctx, Model *m, const Batch *b, double no
 typedef void (*LmWindowsProgress)(void *ctx, long windows_done, long n_windows, double loss_sum, long counted);
 double lm_loss_windows(Model *m, const int *tokens, long n, int T, int batch, long *n_counted,
                        LmWindowsProgress on_batch, void *ctx);
+
+/* Evaluation on SFT examples (sft_data.h): examples which[0..n) of d (which
+ * NULL: the first n), `batch` per forward pass laid out by sft_make_batch
+ * (rows of max_row tokens, packed or padded with pad_id). Returns the summed
+ * cross-entropy of their trained tokens (the answers); *n_counted gets their
+ * number. SFT's held-out loss is sum / *n_counted; `lmforge evaluate
+ * --references` reports minus it. */
+double lm_loss_examples(Model *m, const SftData *d, const int *which, int n, int batch, int max_row, int packed,
+                        int pad_id, long *n_counted);
 
 #endif
