@@ -29,6 +29,7 @@ struct LabelServer {
     struct MHD_Daemon *daemon;
     LabelQueue *q;
     pthread_mutex_t lock;
+    pthread_cond_t ranked; /* broadcast after every ranking written */
     LabelServerOptions o;
     char *token;
     int loopback, port;
@@ -229,6 +230,7 @@ static enum MHD_Result api_next(LabelServer *s, struct MHD_Connection *c) {
     } else {
         cJSON_AddNullToObject(o, "id");
     }
+    if (s->o.stream) cJSON_AddTrueToObject(o, "waiting"); /* more prompts may come: the page asks again */
     LabelProgress p = label_queue_progress(s->q, labeler);
     pthread_mutex_unlock(&s->lock);
     add_progress(o, &p);
@@ -278,6 +280,7 @@ static enum MHD_Result api_post(LabelServer *s, struct MHD_Connection *c, int is
             int rc = label_queue_record(s->q, (int)id->valuedouble, labeler->valuestring, ranking, all_bad,
                                         now_seconds(), err, sizeof err);
             if (rc) status = (unsigned)rc;
+            else pthread_cond_broadcast(&s->ranked);
         }
     }
     LabelProgress p = label_queue_progress(s->q, cJSON_IsString(labeler) ? labeler->valuestring : NULL);
@@ -349,6 +352,7 @@ LabelServer *label_server_start(LabelQueue *q, const LabelServerOptions *o) {
     s->token = o->token ? xstrdup(o->token) : NULL;
     s->loopback = label_host_is_loopback(o->host);
     pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->ranked, NULL);
     const char *host = strcmp(o->host, "localhost") == 0 ? "127.0.0.1" : o->host;
     struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
     struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)o->port)};
@@ -381,9 +385,35 @@ int label_server_all_done(LabelServer *s) {
     return p.done >= p.wanted;
 }
 
+long label_server_done(LabelServer *s) {
+    pthread_mutex_lock(&s->lock);
+    LabelProgress p = label_queue_progress(s->q, NULL);
+    pthread_mutex_unlock(&s->lock);
+    return p.done;
+}
+
 void label_server_stop(LabelServer *s) {
     MHD_stop_daemon(s->daemon);
     pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->ranked);
     free(s->token);
     free(s);
+}
+
+int label_server_add(LabelServer *s, const cJSON *prompt, const cJSON *responses) {
+    pthread_mutex_lock(&s->lock);
+    int i = label_queue_add(s->q, prompt, responses);
+    pthread_mutex_unlock(&s->lock);
+    return i;
+}
+
+cJSON *label_server_wait_ranking(LabelServer *s, int i) {
+    pthread_mutex_lock(&s->lock);
+    while (!label_queue_item(s->q, i)->ranking) pthread_cond_wait(&s->ranked, &s->lock);
+    const LabelItem *it = label_queue_item(s->q, i);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "responses", cJSON_Duplicate(it->responses, 1));
+    cJSON_AddItemToObject(o, "ranking", cJSON_Duplicate(it->ranking, 1));
+    pthread_mutex_unlock(&s->lock);
+    return o;
 }
