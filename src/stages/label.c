@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../base/args.h"
 #include "../base/util.h"
@@ -102,7 +103,7 @@ static cJSON *parse_request(const char *line, char *err, size_t err_len) {
 
 /* --from-stdin: answers annotator requests, one line at a time, with the
  * rankings people give on the page. Ends at the end of stdin. */
-static void serve_stdin(LabelServer *s) {
+static void serve_stdin(LabelServer *s, FILE *replies) {
     char *line = NULL, err[160];
     size_t cap = 0;
     long n = 0, asked = 0;
@@ -114,22 +115,21 @@ static void serve_stdin(LabelServer *s) {
         int i = label_server_add(s, cJSON_GetObjectItemCaseSensitive(req, "prompt"), responses);
         cJSON *ranked = NULL;
         if (i >= 0) { /* else nothing for a person to choose: fewer than two distinct non-empty answers */
-            info("label: request %ld is on the page; waiting for its ranking", n);
             ranked = label_server_wait_ranking(s, i);
             asked++;
         }
         cJSON *reply = cJSON_CreateObject();
         cJSON_AddItemToObject(reply, "ranking", full_ranking(responses, ranked));
         char *text = cJSON_PrintUnformatted(reply);
-        printf("%s\n", text);
-        fflush(stdout);
+        fprintf(replies, "%s\n", text);
+        fflush(replies);
         free(text);
         cJSON_Delete(reply);
         cJSON_Delete(ranked);
         cJSON_Delete(req);
     }
     free(line);
-    info("label --from-stdin: end of input after %ld requests (%ld ranked on the page)", n, asked);
+    info("label --from-stdin: end of input after %ld requests (%ld with answers to rank)", n, asked);
 }
 
 int cmd_label(int argc, char **argv) {
@@ -174,6 +174,14 @@ int cmd_label(int argc, char **argv) {
     if (!(lease > 0)) die("label: --lease must be positive");
     if (max_body < 1024) die("label: --max-body %d: expected at least 1024", max_body);
 
+    /* with --from-stdin stdout is the protocol's: the replies get a descriptor of their own, and
+     * everything else written to stdout (info(), from anywhere) goes to stderr */
+    FILE *replies = NULL;
+    if (from_stdin) {
+        int fd = dup(STDOUT_FILENO);
+        if (fd < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0 || !(replies = fdopen(fd, "w")))
+            die_errno("label: --from-stdin: cannot set up stdout");
+    }
     LabelQueueOptions qo = {.overlap = overlap, .seed = (uint64_t)seed, .lease = lease, .stream = from_stdin};
     LabelQueue *q = label_queue_open(from_stdin ? NULL : positional[0], out, &qo);
     LabelProgress p = label_queue_progress(q, NULL);
@@ -184,8 +192,6 @@ int cmd_label(int argc, char **argv) {
     if (!loopback) random_token(token);
     LabelServerOptions so = {.host = host, .port = port, .token = loopback ? NULL : token,
                              .max_body = (size_t)max_body, .rate = rate, .stream = from_stdin};
-    /* with --from-stdin stdout is the protocol's: what people read goes to stderr */
-    FILE *say = from_stdin ? stderr : stdout;
 
     /* Ctrl-C and SIGTERM are taken by sigwait below, in this thread: blocked
      * before the server's thread starts, so that it inherits the mask and a
@@ -200,22 +206,23 @@ int cmd_label(int argc, char **argv) {
     const char *shown = strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 ? "THIS-MACHINE" : host;
     int v6 = strchr(shown, ':') != NULL;
     if (from_stdin)
-        fprintf(say, "label: ranking the requests on stdin as they come, replies on stdout\n");
+        printf("label: ranking the requests on stdin as they come, replies on stdout\n");
     else
-        fprintf(say, "label: %d prompts (%ld rankings wanted, %ld done); %d sample lines without two different "
+        printf("label: %d prompts (%ld rankings wanted, %ld done); %d sample lines without two different "
                      "answers left out\n",
                 p.prompts, p.wanted, p.done, p.left_out);
-    fprintf(say, "label: open http://%s%s%s:%d/%s%s\n", v6 ? "[" : "", shown, v6 ? "]" : "", label_server_port(s),
+    printf("label: open http://%s%s%s:%d/%s%s\n", v6 ? "[" : "", shown, v6 ? "]" : "", label_server_port(s),
             loopback ? "" : "?token=", loopback ? "" : token);
-    fprintf(say, "label: port %d; rankings go to %s; Ctrl-C stops\n", label_server_port(s),
+    printf("label: port %d; rankings go to %s; Ctrl-C stops\n", label_server_port(s),
             out ? out : "the program asking (stdout)");
-    if (min) fprintf(say, "label: stops once %s holds %d rankings\n", out, min);
-    fflush(say);
+    if (min) printf("label: stops once %s holds %d rankings\n", out, min);
+    fflush(stdout);
 
     if (from_stdin) {
         /* Ctrl-C ends it at once (its caller stops too); every ranking written is whole */
         pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
-        serve_stdin(s);
+        serve_stdin(s, replies);
+        fclose(replies);
     }
     while (!from_stdin) {
         if (exit_when_done && label_server_all_done(s)) break;
