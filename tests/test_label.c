@@ -829,3 +829,79 @@ TEST_SLOW(label_page_ranks_the_answers_of_a_ppo_refresh) {
     if (!test_failed()) test_system("rm -rf '%s'", dir);
     free(dir);
 }
+
+/* The page in Debian's chromium driven through the DevTools protocol
+ * (puppeteer-core, fetched once into the npm cache; tests/label/
+ * browser_test.js): keys, a drag, a reload, two labelers at once, a <script>
+ * answer kept inert; then --out holds exactly what was clicked. */
+TEST(label_page_in_chromium_through_the_devtools_protocol) {
+    if (test_system("command -v chromium > /dev/null 2>&1 && command -v node > /dev/null 2>&1") != 0)
+        SKIP("no chromium or node (apt-get install chromium nodejs npm) to drive the page with");
+    const char *env = getenv("LMF_NPM_CACHE"), *home = getenv("HOME");
+    char *cache = env && *env ? xsprintf("%s/label-browser", env)
+                              : xsprintf("%s/.cache/lmforge-npm/label-browser", home && *home ? home : "/tmp");
+    if (test_system("sh tests/label/fetch_puppeteer.sh '%s' > /dev/null 2>&1", cache) != 0) {
+        free(cache);
+        SKIP("puppeteer-core unavailable: no npm registry reachable and none cached (tests/label/fetch_puppeteer.sh)");
+    }
+    char *dir = test_tmpdir("label-devtools");
+    char *samples = path_join(dir, "samples.jsonl");
+    FILE *f = xfopen(samples, "w");
+    fprintf(f, "{\"prompt\": \"What is the capital of France?\", \"responses\": [\"Paris\", \"Rome\", \"Lyon\"]}\n");
+    fprintf(f, "{\"prompt\": [{\"role\": \"system\", \"content\": \"Answer in one word.\"}, {\"role\": \"user\", "
+               "\"content\": \"What is the capital of Spain?\"}], \"responses\": [\"Madrid\", \"Paris\", \"Lima\"]}\n");
+    fprintf(f, "{\"prompt\": \"Say hello.\", \"responses\": [\"hello\", \"<script>window.pwned=1</script><img src=x "
+               "onerror=window.pwned=2>\", \"bye\"]}\n");
+    for (int i = 0; i < 2; i++)
+        fprintf(f, "{\"prompt\": \"What is %d plus %d?\", \"responses\": [\"%d\", \"%d\", \"%d\"]}\n", i, i, 2 * i,
+                2 * i + 1, i + 7);
+    fclose(f);
+    Server s;
+    CHECK(start_server(&s, dir, "samples.jsonl --out ranks.jsonl --port 0 --rate 0"));
+    const char *shots = getenv("LMF_LABEL_SCREENSHOTS"); /* a directory: the README's screenshots are taken there */
+    int rc = test_system("NODE_PATH='%s/node_modules' timeout 120 node tests/label/browser_test.js "
+                         "'http://127.0.0.1:%d/' '%s' '%s' > '%s/browser.log' 2>&1",
+                         cache, s.port, dir, shots ? shots : "", dir);
+    CHECK_EQ_INT(stop_server(&s), 0);
+    char *log = read_file(path_join(dir, "browser.log"), NULL);
+    CHECK_MSG(rc == 0, "the browser test failed: %s", log);
+    free(log);
+    /* --out holds what was clicked: each prompt once, its answers in the order ranked */
+    char *out = path_join(dir, "ranks.jsonl"), *clicked = path_join(dir, "clicked.jsonl");
+    int n_out = count_lines(out), n_clicked = count_lines(clicked), matched = 0;
+    CHECK_EQ_INT(n_out, 5);
+    CHECK_EQ_INT(n_clicked, 5);
+    for (int c = 0; c < n_clicked; c++) {
+        cJSON *want = line_json(clicked, c);
+        const char *prompt = cJSON_GetObjectItem(want, "prompt")->valuestring;
+        const cJSON *ranked = cJSON_GetObjectItem(want, "ranked");
+        for (int i = 0; i < n_out; i++) {
+            cJSON *got = line_json(out, i);
+            const cJSON *p = cJSON_GetObjectItem(got, "prompt");
+            if (cJSON_IsArray(p)) p = cJSON_GetObjectItem(cJSON_GetArrayItem(p, cJSON_GetArraySize(p) - 1), "content");
+            const cJSON *responses = cJSON_GetObjectItem(got, "responses"), *ranking = cJSON_GetObjectItem(got, "ranking");
+            if (cJSON_IsString(p) && strcmp(p->valuestring, prompt) == 0) {
+                int same = cJSON_GetArraySize(ranking) == cJSON_GetArraySize(ranked) && cJSON_GetArraySize(ranked) == 3;
+                for (int k = 0; same && k < 3; k++) {
+                    const cJSON *r = cJSON_GetArrayItem(ranking, k);
+                    same = cJSON_IsNumber(r) && strcmp(cJSON_GetArrayItem(responses, r->valueint)->valuestring,
+                                                       cJSON_GetArrayItem(ranked, k)->valuestring) == 0;
+                }
+                char *a = json_compact(got), *b = json_compact(want);
+                CHECK_MSG(same, "written %s, clicked %s", a, b);
+                free(a);
+                free(b);
+                matched += same;
+            }
+            cJSON_Delete(got);
+        }
+        cJSON_Delete(want);
+    }
+    CHECK_EQ_INT(matched, 5);
+    free(out);
+    free(clicked);
+    free(samples);
+    free(cache);
+    if (!test_failed()) test_system("rm -rf '%s'", dir);
+    free(dir);
+}
