@@ -148,20 +148,23 @@ int cmd_label(int argc, char **argv) {
         OPT_INT("rate", &rate, "requests per second per client address (more get 429; 0: no bound)"),
         OPT_INT("max-body", &max_body, "bytes of a request body (more get 413)"),
         OPT_FLAG("exit-when-done", &exit_when_done, "stop once every prompt has its rankings"),
-        OPT_INT("min", &min, "stop once --out holds N rankings (a recipe step waiting for enough of them)"),
+        OPT_INT("min", &min, "stop once --out holds N rankings of these samples (a recipe step waiting for enough; with "
+                             "--exit-when-done, whichever comes first; 0: no such bound)"),
         OPT_FLAG("from-stdin", &from_stdin, "be an annotator program (ppo --annotator): rank each "
                                             "{\"prompt\",\"responses\"} line of stdin on the page, reply "
                                             "{\"ranking\"} on stdout; no SAMPLES; ends with stdin"),
         OPT_INT("seed", &seed, "which prompts overlap, and the order each labeler sees the answers in"),
         OPT_END};
     char **positional;
-    int npos = args_parse("label", "SAMPLES.jsonl | stats RANKINGS.jsonl",
+    int npos = args_parse("label", "SAMPLES.jsonl | --from-stdin | stats RANKINGS.jsonl",
                           "Serve a web page where people rank each prompt's sampled answers ({\"prompt\","
                           "\"responses\":[...]}, as lmforge sample writes them; ties, all bad and skip too), "
                           "appending each ranking to --out as {\"prompt\",\"responses\",\"ranking\",\"labeler\","
                           "\"seconds\"}, the format lmforge rm trains on. Several labelers at once each get prompts "
                           "no one else is ranking. Ctrl-C stops it; run it again to carry on. `lmforge label stats "
-                          "RANKINGS.jsonl` reports agreement and time per labeler.",
+                          "RANKINGS.jsonl` reports agreement and time per labeler. With --from-stdin it is an "
+                          "annotator program instead: `lmforge ppo --annotator \"lmforge label --from-stdin\"` puts "
+                          "people in PPO's reward-model refreshes.",
                           opts, argc, argv, &positional);
     if (from_stdin && npos != 0) die("label: --from-stdin reads the prompts from stdin: no SAMPLES file");
     if (from_stdin && (exit_when_done || min || overlap > 0))
