@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../base/util.h"
 #include "label_page.h"
@@ -33,6 +34,7 @@ struct LabelServer {
     LabelServerOptions o;
     char *token;
     int loopback, port;
+    int in_flight; /* requests between their headers and their reply sent */
     RateSlot rate[RATE_SLOTS];
 };
 
@@ -318,6 +320,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     Request *r = *con_cls;
     if (!r) { /* the headers are in, the body (if any) not yet */
         *con_cls = r = xcalloc(1, sizeof *r);
+        pthread_mutex_lock(&s->lock);
+        s->in_flight++;
+        pthread_mutex_unlock(&s->lock);
         const char *reason = NULL;
         unsigned status = admit(s, c, &reason);
         return status ? send_error(c, status, reason) : MHD_YES;
@@ -338,9 +343,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode why) {
-    (void)cls, (void)c, (void)why;
+    (void)c, (void)why;
+    LabelServer *s = cls;
     Request *r = *con_cls;
-    if (r) free(r->body);
+    if (r) {
+        free(r->body);
+        pthread_mutex_lock(&s->lock);
+        s->in_flight--;
+        pthread_mutex_unlock(&s->lock);
+    }
     free(r);
     *con_cls = NULL;
 }
@@ -393,6 +404,15 @@ long label_server_done(LabelServer *s) {
 }
 
 void label_server_stop(LabelServer *s) {
+    /* the replies under way go out first (for up to 5 s): a ranking just written, whose reply would
+     * otherwise be cut off, must not read as "not saved" on the page */
+    for (int i = 0; i < 500; i++) {
+        pthread_mutex_lock(&s->lock);
+        int busy = s->in_flight;
+        pthread_mutex_unlock(&s->lock);
+        if (!busy) break;
+        usleep(10 * 1000);
+    }
     MHD_stop_daemon(s->daemon);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->ranked);
