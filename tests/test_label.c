@@ -898,6 +898,38 @@ TEST(label_page_in_chromium_through_the_devtools_protocol) {
         cJSON_Delete(want);
     }
     CHECK_EQ_INT(matched, 5);
+
+    /* --from-stdin: the page, open before any request, gets one when it comes and ranks it */
+    f = xfopen(path_join(dir, "request.jsonl"), "w");
+    fprintf(f, "{\"prompt\": \"Pick one.\", \"responses\": [\"red\", \"green\", \"blue\"]}\n");
+    fclose(f);
+    char *bin = realpath(lmforge_bin(), NULL);
+    char *cmd = xsprintf("sh -c 'while [ ! -e go ]; do sleep 0.1; done; cat request.jsonl; while [ ! -e done ]; do sleep 0.1; done' | timeout 120 '%s' label "
+                         "--from-stdin --port 0 --rate 0 > replies.jsonl 2> label.log", bin);
+    CHECK(start_command(&s, dir, cmd, "label.log"));
+    rc = test_system("NODE_PATH='%s/node_modules' timeout 120 node tests/label/browser_test.js --stream "
+                     "'http://127.0.0.1:%d/' '%s' > '%s/browser.log' 2>&1", cache, s.port, dir, dir);
+    log = read_file(path_join(dir, "browser.log"), NULL);
+    CHECK_MSG(rc == 0, "the browser test (--stream) failed: %s", log);
+    free(log);
+    fclose(xfopen(path_join(dir, "done"), "w")); /* the input ends, whatever happened in the browser */
+    CHECK_EQ_INT(wait_exit(&s, 20), 0);
+    cJSON *want = line_json(clicked, 0);
+    char *ranked = json_compact(cJSON_GetObjectItem(want, "ranked")), *replies = read_file(path_join(dir, "replies.jsonl"), NULL);
+    /* the reply ranks the answers as clicked: red 0, green 1, blue 2 */
+    char expect[64] = "{\"ranking\":[";
+    const char *names[] = {"red", "green", "blue"};
+    for (int k = 0; k < 3; k++)
+        for (int j = 0; j < 3; j++)
+            if (strcmp(cJSON_GetArrayItem(cJSON_GetObjectItem(want, "ranked"), k)->valuestring, names[j]) == 0)
+                snprintf(expect + strlen(expect), sizeof expect - strlen(expect), "%s%d", k ? "," : "", j);
+    strcat(expect, "]}\n");
+    CHECK_MSG(strcmp(replies, expect) == 0, "clicked %s, replied %s", ranked, replies);
+    free(ranked);
+    free(replies);
+    cJSON_Delete(want);
+    free(cmd);
+    free(bin);
     free(out);
     free(clicked);
     free(samples);

@@ -1,6 +1,7 @@
 // browser_test.js — the label page driven in Debian's chromium through the
 // DevTools protocol (puppeteer-core), the way people use it:
 //   node tests/label/browser_test.js URL OUT_DIR [SCREENSHOT_DIR]
+//   node tests/label/browser_test.js --stream URL OUT_DIR
 // URL is `lmforge label`'s, serving five prompts, the third of which has an
 // answer holding markup. Two labelers, ann and bob, in two browser
 // contexts (no shared storage). ann ranks her first prompt with the keys,
@@ -10,13 +11,17 @@
 // left; bob, at the same time, gets other prompts. Every ranking submitted
 // is written to OUT_DIR/clicked.jsonl as {"prompt": the last turn's text,
 // "ranked": the answers' texts best first}, for the C test to compare with
-// --out. Exits non-zero with a message on the first thing that is wrong.
+// --out. With --stream the server is `lmforge label --from-stdin`, whose
+// input waits for OUT_DIR/go (and ends at OUT_DIR/done): the page, open and waiting, must pick up the
+// prompt that then arrives by itself, and rank it. Exits non-zero with a
+// message on the first thing that is wrong.
 'use strict';
 const puppeteer = require('puppeteer-core');
 const fs = require('fs');
 const path = require('path');
 
-const [url, outDir, shots] = process.argv.slice(2);
+const stream = process.argv[2] === '--stream';
+const [url, outDir, shots] = process.argv.slice(stream ? 3 : 2);
 const clicked = [];
 
 function check(ok, what) {
@@ -87,6 +92,20 @@ async function rankByDrag(page) {
     await movedOn(page, s.prompt);
 }
 
+// The page open before any prompt exists; the prompt comes while it waits.
+async function streamed(browser) {
+    const page = await (await browser.createBrowserContext()).newPage();
+    page.setDefaultTimeout(20000);
+    await page.goto(url + '?labeler=dan');
+    await page.waitForFunction(() => /Waiting for the model/.test(document.getElementById('done-text').textContent) &&
+        !document.getElementById('finished').hidden);
+    fs.writeFileSync(path.join(outDir, 'go'), '');
+    await rankByKeys(page, [2, 1, 3]);
+    await page.waitForFunction(() => /Waiting for the model/.test(document.getElementById('done-text').textContent) &&
+        !document.getElementById('finished').hidden);
+    fs.writeFileSync(path.join(outDir, 'done'), ''); // the input ends: the server with it
+}
+
 async function main() {
     const browser = await puppeteer.launch({
         executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -95,6 +114,7 @@ async function main() {
         protocolTimeout: 60000,
     });
     try {
+        if (stream) return await streamed(browser);
         const open = async (labeler) => {
             const context = await browser.createBrowserContext();
             const page = await context.newPage();
