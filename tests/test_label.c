@@ -750,6 +750,14 @@ TEST(label_from_stdin_answers_annotator_requests_with_the_pages_rankings) {
     log = read_file(path_join(dir, "bad.log"), NULL);
     CHECK_MSG(strstr(log, "stdin line 1: field \"responses\" must be a list of strings"), "bad: %s", log);
     free(log);
+    /* a ranking in --out that is not one, which it would answer with: an error naming the file and line */
+    test_system("cd '%s' && echo '{\"prompt\": \"Q\", \"responses\": [\"a\", \"b\"], \"ranking\": [0, 5]}' >> ranks.jsonl",
+                dir);
+    CHECK(test_system("cd '%s' && echo '{\"prompt\": \"Q\", \"responses\": [\"a\", \"b\"]}' | '%s' label "
+                      "--from-stdin --port 0 --out ranks.jsonl > /dev/null 2> bad.log", dir, bin) != 0);
+    log = read_file(path_join(dir, "bad.log"), NULL);
+    CHECK_MSG(strstr(log, "ranks.jsonl:3: \"ranking\" must hold each answer index 0..1 once"), "bad: %s", log);
+    free(log);
     free(cmd);
     free(bin);
     free(requests);

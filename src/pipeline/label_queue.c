@@ -171,6 +171,8 @@ static void drop_partial_last_line(const char *path) {
     free(text);
 }
 
+static cJSON *checked_ranking(const cJSON *ranking, int k, char *err, size_t err_len);
+
 static void resume(LabelQueue *q, const char *out) {
     if (!file_exists(out)) return;
     drop_partial_last_line(out);
@@ -196,8 +198,13 @@ static void resume(LabelQueue *q, const char *out) {
             continue;
         }
         add_ranked_by(&q->items[i], labeler_id(q, who ? who : ""));
-        const cJSON *ranking = cJSON_GetObjectItemCaseSensitive(rec.json, "ranking");
-        if (!q->items[i].ranking && ranking) q->items[i].ranking = cJSON_Duplicate(ranking, 1);
+        /* kept to answer a program asking again: in a stream it must be one */
+        LabelItem *it = &q->items[i];
+        char err[128];
+        cJSON *ranking = checked_ranking(cJSON_GetObjectItemCaseSensitive(rec.json, "ranking"), it->k, err, sizeof err);
+        if (!ranking && q->o.stream) jsonl_die(&rec, "%s", err);
+        if (!it->ranking) it->ranking = ranking;
+        else cJSON_Delete(ranking);
     }
     jsonl_close(r);
     if (lines) info("label: %s holds %ld rankings; carrying on from there", out, lines);
