@@ -669,6 +669,12 @@ TEST(label_recipe_step_waits_for_rankings_then_rm_trains_on_them) {
     free(log);
     /* run again: both steps complete, nothing waits */
     CHECK_EQ_INT(test_system("cd '%s' && '%s' pipeline human.recipe --run-dir . > again.log 2>&1", dir, bin), 0);
+    /* more than the samples can give would never end: refused at once */
+    CHECK(test_system("cd '%s' && '%s' label samples.jsonl --out more.jsonl --port 0 --min 4 > min.log 2>&1", dir,
+                      bin) != 0);
+    log = read_file(path_join(dir, "min.log"), NULL);
+    CHECK_MSG(strstr(log, "--min 4: samples.jsonl wants only 3 rankings (3 prompts)"), "--min 4: %s", log);
+    free(log);
     free(rm_config);
     free(out);
     free(cmd);

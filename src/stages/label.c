@@ -211,28 +211,30 @@ int cmd_label(int argc, char **argv) {
     if (from_stdin)
         printf("label: ranking the requests on stdin as they come, replies on stdout\n");
     else
-        printf("label: %d prompts (%ld rankings wanted, %ld done); %d sample lines without two different "
-                     "answers left out\n",
-                p.prompts, p.wanted, p.done, p.left_out);
+        printf("label: %d prompts (%ld rankings wanted, %ld done); %d sample lines without two different answers "
+               "left out\n",
+               p.prompts, p.wanted, p.done, p.left_out);
     printf("label: open http://%s%s%s:%d/%s%s\n", v6 ? "[" : "", shown, v6 ? "]" : "", label_server_port(s),
-            loopback ? "" : "?token=", loopback ? "" : token);
+           loopback ? "" : "?token=", loopback ? "" : token);
     printf("label: port %d; rankings go to %s; Ctrl-C stops\n", label_server_port(s),
-            out ? out : "the program asking (stdout)");
+           out ? out : "the program asking (stdout)");
     if (min) printf("label: stops once %s holds %d rankings\n", out, min);
     fflush(stdout);
 
     if (from_stdin) {
-        /* Ctrl-C ends it at once (its caller stops too); every ranking written is whole */
+        /* blocked in getline or on a ranking, it ends at Ctrl-C (its caller stops too); a line of --out cut
+         * short by that is removed on the next start */
         pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
         serve_stdin(s, replies);
         fclose(replies);
-    }
-    while (!from_stdin) {
-        if (exit_when_done && label_server_all_done(s)) break;
-        if (min && label_server_done(s) >= min) break;
-        struct timespec wait = {0, 200 * 1000 * 1000};
-        int sig = sigtimedwait(&stop, NULL, &wait);
-        if (sig == SIGINT || sig == SIGTERM) break;
+    } else {
+        for (;;) {
+            if (exit_when_done && label_server_all_done(s)) break;
+            if (min && label_server_done(s) >= min) break;
+            struct timespec wait = {0, 200 * 1000 * 1000};
+            int sig = sigtimedwait(&stop, NULL, &wait);
+            if (sig == SIGINT || sig == SIGTERM) break;
+        }
     }
     label_server_stop(s);
     p = label_queue_progress(q, NULL);
