@@ -22,6 +22,7 @@
 #include "../src/base/util.h"
 #include "../src/io/model_dir.h"
 #include "test.h"
+#include "test_ppo_util.h"
 #include "test_rm_util.h"
 
 typedef struct {
@@ -31,29 +32,35 @@ typedef struct {
     char *log;
 } Server;
 
-/* Starts `lmforge label ARGS` in dir, its output in dir/label.log, and waits
- * for the line that gives its port. Returns 0 if it did not come up. */
-static int start_server(Server *s, const char *dir, const char *args) {
+/* The number after the last "label: port " in a log, or 0. */
+static int last_port(const char *log) {
+    char *text = file_exists(log) ? read_file(log, NULL) : NULL;
+    int port = 0;
+    for (const char *at = text; at && (at = strstr(at, "label: port ")); at++) port = atoi(at + strlen("label: port "));
+    free(text);
+    return port;
+}
+
+/* Runs `sh -c CMD` in dir (CMD writes its output to dir/LOG) and waits
+ * for the line that gives the label server's port. Returns 0 if it did not
+ * come up. */
+static int start_command(Server *s, const char *dir, const char *cmd, const char *log) {
     memset(s, 0, sizeof *s);
-    s->log = path_join(dir, "label.log");
-    char *bin = realpath(lmforge_bin(), NULL);
-    if (!bin) return 0;
-    char *cmd = xsprintf("cd '%s' && exec '%s' label %s > label.log 2>&1", dir, bin, args);
+    s->log = path_join(dir, log);
+    char *full = xsprintf("cd '%s' && exec %s", dir, cmd);
     unlink(s->log);
     fflush(stdout);
     fflush(stderr);
     s->pid = fork();
     if (s->pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        execl("/bin/sh", "sh", "-c", full, (char *)NULL);
         _exit(127);
     }
-    free(cmd);
-    free(bin);
-    for (int i = 0; i < 200 && !s->port; i++) {
+    free(full);
+    for (int i = 0; i < 600 && !s->port; i++) {
         usleep(50 * 1000);
+        s->port = last_port(s->log);
         char *text = file_exists(s->log) ? read_file(s->log, NULL) : NULL;
-        const char *at = text ? strstr(text, "label: port ") : NULL;
-        if (at) s->port = atoi(at + strlen("label: port "));
         const char *tok = text ? strstr(text, "?token=") : NULL;
         if (tok) sscanf(tok + 7, "%63[0-9a-f]", s->token);
         free(text);
@@ -63,6 +70,37 @@ static int start_server(Server *s, const char *dir, const char *args) {
         }
     }
     return s->port > 0;
+}
+
+/* Starts `lmforge label ARGS` in dir, its output in dir/label.log. */
+static int start_server(Server *s, const char *dir, const char *args) {
+    char *bin = realpath(lmforge_bin(), NULL);
+    char *cmd = xsprintf("'%s' label %s > label.log 2>&1", bin ? bin : "lmforge", args);
+    int ok = start_command(s, dir, cmd, "label.log");
+    free(cmd);
+    free(bin);
+    return ok;
+}
+
+/* Waits up to `seconds` for the command to exit by itself; its exit status,
+ * or -1 (then it is killed). */
+static int wait_exit(Server *s, double seconds) {
+    int status = -1;
+    double t0 = now_seconds();
+    while (s->pid > 0) {
+        if (waitpid(s->pid, &status, WNOHANG) == s->pid) break;
+        if (now_seconds() - t0 > seconds) {
+            kill(s->pid, SIGKILL);
+            waitpid(s->pid, NULL, 0);
+            status = -1;
+            break;
+        }
+        usleep(50 * 1000);
+    }
+    s->pid = 0;
+    free(s->log);
+    s->log = NULL;
+    return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /* Ctrl-C; returns the exit status (-1 if it did not stop within 10 s). */
@@ -587,6 +625,329 @@ TEST(label_page_in_headless_chromium) {
                              dir, flags, s.port), 0);
     free(flags);
     CHECK_EQ_INT(stop_server(&s), 0);
+    if (!test_failed()) test_system("rm -rf '%s'", dir);
+    free(dir);
+}
+
+/* A recipe step that waits for people: `lmforge label --min 2` holds the
+ * pipeline until two rankings are in (posted here over HTTP while it
+ * waits), then the next step trains a reward model on them. */
+TEST(label_recipe_step_waits_for_rankings_then_rm_trains_on_them) {
+    char *dir = test_tmpdir("label-recipe");
+    write_samples(dir, 0);
+    write_language_model(path_join(dir, "sft"));
+    char *recipe = path_join(dir, "human.recipe");
+    FILE *f = xfopen(recipe, "w");
+    fprintf(f, "step label\n"
+               "    lmforge label ${run_dir}/samples.jsonl --out ${run_dir}/ranks.jsonl --port 0 --rate 0 --min 2 "
+               "--exit-when-done\n"
+               "    output ${run_dir}/ranks.jsonl\n"
+               "step rm\n"
+               "    lmforge rm --init ${run_dir}/sft --out ${run_dir}/rm --data ${run_dir}/ranks.jsonl --steps 2 "
+               "--eval-fraction 0 --batch 2\n"
+               "    output ${run_dir}/rm/model/config.json\n");
+    fclose(f);
+    char *bin = realpath(lmforge_bin(), NULL);
+    char *cmd = xsprintf("env OMP_NUM_THREADS=1 '%s' pipeline human.recipe --run-dir . > pipeline.log 2>&1", bin);
+    Server s;
+    if (!start_command(&s, dir, cmd, "pipeline.log")) {
+        CHECK_MSG(0, "the label step did not start; see %s/pipeline.log", dir);
+        return;
+    }
+    char check[32], *rm_config = path_join(dir, "rm/model/config.json"), *out = path_join(dir, "ranks.jsonl");
+    int id = next_prompt(&s, "ann", check, NULL);
+    CHECK_EQ_INT(rank(&s, "ann", id, check, "[2,[0,1]]"), 200);
+    usleep(800 * 1000); /* one ranking of the two wanted: the pipeline still waits */
+    CHECK_MSG(server_alive(&s) && !dir_exists(path_join(dir, "rm")), "the pipeline went on after one ranking");
+    id = next_prompt(&s, "bob", check, NULL);
+    CHECK_EQ_INT(rank(&s, "bob", id, check, "[0,1,2]"), 200);
+    CHECK_MSG(wait_exit(&s, 120) == 0, "the pipeline failed; see %s/pipeline.log", dir);
+    CHECK_EQ_INT(count_lines(out), 2);
+    CHECK_MSG(file_exists(rm_config), "rm did not train on the rankings; see %s/pipeline.log", dir);
+    char *log = read_file(path_join(dir, "pipeline.log"), NULL);
+    CHECK_MSG(strstr(log, "stops once") && strstr(log, "pipeline complete: 2 steps"), "log: %s", log);
+    free(log);
+    /* run again: both steps complete, nothing waits */
+    CHECK_EQ_INT(test_system("cd '%s' && '%s' pipeline human.recipe --run-dir . > again.log 2>&1", dir, bin), 0);
+    /* more than the samples can give would never end: refused at once */
+    CHECK(test_system("cd '%s' && '%s' label samples.jsonl --out more.jsonl --port 0 --min 4 > min.log 2>&1", dir,
+                      bin) != 0);
+    log = read_file(path_join(dir, "min.log"), NULL);
+    CHECK_MSG(strstr(log, "--min 4: samples.jsonl wants only 3 rankings (3 prompts)"), "--min 4: %s", log);
+    free(log);
+    free(rm_config);
+    free(out);
+    free(cmd);
+    free(bin);
+    free(recipe);
+    if (!test_failed()) test_system("rm -rf '%s'", dir);
+    free(dir);
+}
+
+/* `lmforge label --from-stdin` as an annotator program: each request line
+ * shows up on the page only once the one before is ranked, and the reply on
+ * stdout is the person's ranking over every answer asked about. */
+TEST(label_from_stdin_answers_annotator_requests_with_the_pages_rankings) {
+    char *dir = test_tmpdir("label-stdin");
+    char *requests = path_join(dir, "requests.jsonl");
+    FILE *f = xfopen(requests, "w");
+    fprintf(f, "{\"prompt\": \"Say hi.\", \"responses\": [\"hi\", \"\", \"<b>yo</b>\", \"hi\"]}\n"); /* a repeat, a blank */
+    fprintf(f, "{\"prompt\": [{\"role\": \"user\", \"content\": \"Count.\"}], \"responses\": [\"1\", \"2\", \"3\"]}\n");
+    fprintf(f, "{\"prompt\": \"Same?\", \"responses\": [\"x\", \"x\"]}\n"); /* nothing to choose: no person asked */
+    fprintf(f, "{\"prompt\": \"Say hi.\", \"responses\": [\"hi\", \"\", \"<b>yo</b>\", \"hi\"]}\n"); /* asked again */
+    fclose(f);
+    Server s;
+    char *bin = realpath(lmforge_bin(), NULL);
+    char *cmd = xsprintf("'%s' label --from-stdin --port 0 --rate 0 --out ranks.jsonl < requests.jsonl "
+                         "> replies.jsonl 2> label.log", bin);
+    CHECK(start_command(&s, dir, cmd, "label.log"));
+    char check[32];
+    cJSON *reply;
+    /* the first request: its two distinct non-empty answers, and only it */
+    int id = -1;
+    for (int i = 0; i < 100 && id < 0; i++, usleep(50 * 1000)) {
+        id = next_prompt(&s, "ann", check, &reply);
+        if (id < 0) cJSON_Delete(reply);
+    }
+    CHECK_EQ_INT(id, 0);
+    CHECK_EQ_INT(cJSON_GetObjectItem(reply, "prompts")->valueint, 1);
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(reply, "waiting")));
+    const cJSON *shown = cJSON_GetObjectItem(reply, "responses");
+    CHECK_EQ_INT(cJSON_GetArraySize(shown), 2);
+    int yo = strcmp(cJSON_GetArrayItem(shown, 1)->valuestring, "<b>yo</b>") == 0 ? 1 : 0;
+    cJSON_Delete(reply);
+    /* a skip: with nobody else there it comes back, since a program waits on it */
+    char *json = xsprintf("{\"labeler\":\"ann\",\"id\":0,\"check\":\"%s\"}", check);
+    CHECK_EQ_INT(request(&s, "POST", "/api/skip", json, NULL), 200);
+    free(json);
+    CHECK_EQ_INT(next_prompt(&s, "ann", check, NULL), 0);
+    char ranking[16];
+    snprintf(ranking, sizeof ranking, "[%d,%d]", yo, 1 - yo); /* "<b>yo</b>" best */
+    CHECK_EQ_INT(rank(&s, "ann", 0, check, ranking), 200);
+    /* the second request reaches the page after the first is answered */
+    id = -1;
+    for (int i = 0; i < 100 && id < 0; i++, usleep(50 * 1000)) id = next_prompt(&s, "ann", check, NULL);
+    CHECK_EQ_INT(id, 1);
+    CHECK_EQ_INT(rank(&s, "ann", 1, check, "[2,[0,1]]"), 200); /* a tie: kept in the order asked */
+    CHECK_MSG(wait_exit(&s, 20) == 0, "label --from-stdin did not end with its input; see %s/label.log", dir);
+    char *replies = read_file(path_join(dir, "replies.jsonl"), NULL);
+    /* "<b>yo</b>" (2), then "hi" with its repeat (0, 3), the blank (1) last; the fourth asked again is answered
+     * from the first ranking */
+    CHECK_MSG(strcmp(replies, "{\"ranking\":[2,0,3,1]}\n{\"ranking\":[2,0,1]}\n{\"ranking\":[0,1]}\n"
+                              "{\"ranking\":[2,0,3,1]}\n") == 0,
+              "stdout: %s", replies);
+    free(replies);
+    CHECK_EQ_INT(count_lines(path_join(dir, "ranks.jsonl")), 2);
+    char *log = read_file(path_join(dir, "label.log"), NULL);
+    CHECK_MSG(strstr(log, "label: open http://127.0.0.1:"), "the URL is not on stderr: %s", log);
+    free(log);
+
+    /* run again on the same --out: both answered from it, with no one on the page */
+    free(cmd);
+    cmd = xsprintf("cd '%s' && head -n 2 requests.jsonl | timeout 20 '%s' label --from-stdin --port 0 --out ranks.jsonl "
+                   "> again.jsonl 2> again.log", dir, bin);
+    CHECK_EQ_INT(test_system("%s", cmd), 0);
+    replies = read_file(path_join(dir, "again.jsonl"), NULL);
+    CHECK_MSG(strcmp(replies, "{\"ranking\":[2,0,3,1]}\n{\"ranking\":[2,0,1]}\n") == 0, "again: %s", replies);
+    free(replies);
+    /* a bad request: an error naming the line, non-zero */
+    CHECK(test_system("cd '%s' && printf '{\"prompt\": \"a\", \"responses\": [1, 2]}\\n' | '%s' label --from-stdin "
+                      "--port 0 > /dev/null 2> bad.log", dir, bin) != 0);
+    log = read_file(path_join(dir, "bad.log"), NULL);
+    CHECK_MSG(strstr(log, "stdin line 1: field \"responses\" must be a list of strings"), "bad: %s", log);
+    free(log);
+    /* a ranking in --out that is not one, which it would answer with: an error naming the file and line */
+    test_system("cd '%s' && echo '{\"prompt\": \"Q\", \"responses\": [\"a\", \"b\"], \"ranking\": [0, 5]}' >> ranks.jsonl",
+                dir);
+    CHECK(test_system("cd '%s' && echo '{\"prompt\": \"Q\", \"responses\": [\"a\", \"b\"]}' | '%s' label "
+                      "--from-stdin --port 0 --out ranks.jsonl > /dev/null 2> bad.log", dir, bin) != 0);
+    log = read_file(path_join(dir, "bad.log"), NULL);
+    CHECK_MSG(strstr(log, "ranks.jsonl:3: \"ranking\" must hold each answer index 0..1 once"), "bad: %s", log);
+    free(log);
+    free(cmd);
+    free(bin);
+    free(requests);
+    if (!test_failed()) test_system("rm -rf '%s'", dir);
+    free(dir);
+}
+
+/* People in PPO's reward-model refresh loop, with no change to ppo:
+ * `--annotator "lmforge label --from-stdin"` puts each refresh's answers on
+ * the page, and a labeler here (ranking a fruit above a tool, over HTTP)
+ * gives the rankings the refresh trains on. */
+TEST_SLOW(label_page_ranks_the_answers_of_a_ppo_refresh) {
+    char *dir = test_tmpdir("label-ppo");
+    char *sft = ppo_test_write_sft(dir, "sft"), *rm = ppo_test_write_reward_model(dir, "rm");
+    char *prompts = ppo_test_write_prompts(dir), *bin = realpath(lmforge_bin(), NULL);
+    char *cmd = xsprintf("env OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=1 '%s' ppo --policy '%s' --reward '%s' --prompts "
+                         "'%s' --out run --rollout-prompts 8 --minibatch 8 --epochs 1 --max-new-tokens 6 "
+                         "--iterations 2 --refresh-every 1 --refresh-prompts 3 --refresh-k 4 --refresh-lr 1e-3 "
+                         "--annotator \"'%s' label --from-stdin --port 0 --rate 0\" > ppo.log 2>&1",
+                         bin, sft, rm, prompts, bin);
+    Server s;
+    CHECK_MSG(start_command(&s, dir, cmd, "ppo.log"), "no label page came up; see %s/ppo.log", dir);
+    int ranked = 0, status = -1;
+    double t0 = now_seconds();
+    while (s.pid > 0 && now_seconds() - t0 < 180) {
+        if (waitpid(s.pid, &status, WNOHANG) == s.pid) {
+            s.pid = 0;
+            break;
+        }
+        s.port = last_port(s.log); /* each refresh starts the annotator, and its server, afresh */
+        char check[32];
+        cJSON *reply = NULL;
+        int id = next_prompt(&s, "ann", check, &reply);
+        if (id >= 0) { /* the fruits first */
+            const cJSON *responses = cJSON_GetObjectItem(reply, "responses");
+            char order[64] = "[";
+            for (int pass = 0; pass < 2; pass++)
+                for (int i = 0; i < cJSON_GetArraySize(responses); i++)
+                    if (ppo_test_is_fruit(cJSON_GetArrayItem(responses, i)->valuestring) == (pass == 0))
+                        snprintf(order + strlen(order), sizeof order - strlen(order), "%s%d", strlen(order) > 1 ? "," : "", i);
+            strcat(order, "]");
+            ranked += rank(&s, "ann", id, check, order) == 200;
+        } else {
+            usleep(100 * 1000);
+        }
+        cJSON_Delete(reply);
+    }
+    if (s.pid > 0) kill(s.pid, SIGKILL), waitpid(s.pid, NULL, 0);
+    free(s.log);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "ppo failed; see %s/ppo.log", dir);
+    CHECK_MSG(ranked >= 1, "no answers of the refreshes reached the page; see %s/ppo.log", dir);
+    /* the comparisons each refresh trained on are the page's rankings: a fruit first wherever there is one */
+    int n_lines = 0, fruit_first = 0, with_fruit = 0;
+    for (int it = 1; it <= 2; it++) {
+        char *path = xsprintf("%s/run/comparisons-%d.jsonl", dir, it);
+        int n;
+        cJSON **lines = ppo_test_read_jsonl(path, &n);
+        for (int i = 0; i < n; i++) {
+            const cJSON *responses = cJSON_GetObjectItem(lines[i], "responses");
+            int best = cJSON_GetArrayItem(cJSON_GetObjectItem(lines[i], "ranking"), 0)->valueint, any = 0;
+            for (int k = 0; k < cJSON_GetArraySize(responses); k++)
+                any |= ppo_test_is_fruit(cJSON_GetArrayItem(responses, k)->valuestring);
+            with_fruit += any;
+            fruit_first += any && ppo_test_is_fruit(cJSON_GetArrayItem(responses, best)->valuestring);
+        }
+        n_lines += n;
+        ppo_test_free_jsonl(lines, n);
+        free(path);
+    }
+    CHECK_MSG(n_lines >= 1 && fruit_first == with_fruit, "%d comparisons, %d of the %d with a fruit rank one first",
+              n_lines, fruit_first, with_fruit);
+    free(cmd);
+    free(bin);
+    free(sft);
+    free(rm);
+    free(prompts);
+    if (!test_failed()) test_system("rm -rf '%s'", dir);
+    free(dir);
+}
+
+/* The page in Debian's chromium driven through the DevTools protocol
+ * (puppeteer-core, fetched once into the npm cache; tests/label/
+ * browser_test.js): keys, a drag, a reload, two labelers at once, a <script>
+ * answer kept inert; then --out holds exactly what was clicked. */
+TEST(label_page_in_chromium_through_the_devtools_protocol) {
+    if (test_system("command -v chromium > /dev/null 2>&1 && command -v node > /dev/null 2>&1") != 0)
+        SKIP("no chromium or node (apt-get install chromium nodejs npm) to drive the page with");
+    const char *env = getenv("LMF_NPM_CACHE"), *home = getenv("HOME");
+    char *cache = env && *env ? xsprintf("%s/label-browser", env)
+                              : xsprintf("%s/.cache/lmforge-npm/label-browser", home && *home ? home : "/tmp");
+    if (test_system("sh tests/label/fetch_puppeteer.sh '%s' > /dev/null 2>&1", cache) != 0) {
+        free(cache);
+        SKIP("puppeteer-core unavailable: no npm registry reachable and none cached (tests/label/fetch_puppeteer.sh)");
+    }
+    char *dir = test_tmpdir("label-devtools");
+    char *samples = path_join(dir, "samples.jsonl");
+    FILE *f = xfopen(samples, "w");
+    fprintf(f, "{\"prompt\": \"What is the capital of France?\", \"responses\": [\"Paris\", \"Rome\", \"Lyon\"]}\n");
+    fprintf(f, "{\"prompt\": [{\"role\": \"system\", \"content\": \"Answer in one word.\"}, {\"role\": \"user\", "
+               "\"content\": \"What is the capital of Spain?\"}], \"responses\": [\"Madrid\", \"Paris\", \"Lima\"]}\n");
+    fprintf(f, "{\"prompt\": \"Say hello.\", \"responses\": [\"hello\", \"<script>window.pwned=1</script><img src=x "
+               "onerror=window.pwned=2>\", \"bye\"]}\n");
+    for (int i = 0; i < 2; i++)
+        fprintf(f, "{\"prompt\": \"What is %d plus %d?\", \"responses\": [\"%d\", \"%d\", \"%d\"]}\n", i, i, 2 * i,
+                2 * i + 1, i + 7);
+    fclose(f);
+    Server s;
+    CHECK(start_server(&s, dir, "samples.jsonl --out ranks.jsonl --port 0 --rate 0"));
+    const char *shots = getenv("LMF_LABEL_SCREENSHOTS"); /* a directory: the README's screenshots are taken there */
+    int rc = test_system("NODE_PATH='%s/node_modules' timeout 120 node tests/label/browser_test.js "
+                         "'http://127.0.0.1:%d/' '%s' '%s' > '%s/browser.log' 2>&1",
+                         cache, s.port, dir, shots ? shots : "", dir);
+    CHECK_EQ_INT(stop_server(&s), 0);
+    char *log = read_file(path_join(dir, "browser.log"), NULL);
+    CHECK_MSG(rc == 0, "the browser test failed: %s", log);
+    free(log);
+    /* --out holds what was clicked: each prompt once, its answers in the order ranked */
+    char *out = path_join(dir, "ranks.jsonl"), *clicked = path_join(dir, "clicked.jsonl");
+    int n_out = count_lines(out), n_clicked = count_lines(clicked), matched = 0;
+    CHECK_EQ_INT(n_out, 5);
+    CHECK_EQ_INT(n_clicked, 5);
+    for (int c = 0; c < n_clicked; c++) {
+        cJSON *want = line_json(clicked, c);
+        const char *prompt = cJSON_GetObjectItem(want, "prompt")->valuestring;
+        const cJSON *ranked = cJSON_GetObjectItem(want, "ranked");
+        for (int i = 0; i < n_out; i++) {
+            cJSON *got = line_json(out, i);
+            const cJSON *p = cJSON_GetObjectItem(got, "prompt");
+            if (cJSON_IsArray(p)) p = cJSON_GetObjectItem(cJSON_GetArrayItem(p, cJSON_GetArraySize(p) - 1), "content");
+            const cJSON *responses = cJSON_GetObjectItem(got, "responses"), *ranking = cJSON_GetObjectItem(got, "ranking");
+            if (cJSON_IsString(p) && strcmp(p->valuestring, prompt) == 0) {
+                int same = cJSON_GetArraySize(ranking) == cJSON_GetArraySize(ranked) && cJSON_GetArraySize(ranked) == 3;
+                for (int k = 0; same && k < 3; k++) {
+                    const cJSON *r = cJSON_GetArrayItem(ranking, k);
+                    same = cJSON_IsNumber(r) && strcmp(cJSON_GetArrayItem(responses, r->valueint)->valuestring,
+                                                       cJSON_GetArrayItem(ranked, k)->valuestring) == 0;
+                }
+                char *a = json_compact(got), *b = json_compact(want);
+                CHECK_MSG(same, "written %s, clicked %s", a, b);
+                free(a);
+                free(b);
+                matched += same;
+            }
+            cJSON_Delete(got);
+        }
+        cJSON_Delete(want);
+    }
+    CHECK_EQ_INT(matched, 5);
+
+    /* --from-stdin: the page, open before any request, gets one when it comes and ranks it */
+    f = xfopen(path_join(dir, "request.jsonl"), "w");
+    fprintf(f, "{\"prompt\": \"Pick one.\", \"responses\": [\"red\", \"green\", \"blue\"]}\n");
+    fclose(f);
+    char *bin = realpath(lmforge_bin(), NULL);
+    char *cmd = xsprintf("sh -c 'while [ ! -e go ]; do sleep 0.1; done; cat request.jsonl; while [ ! -e done ]; do sleep 0.1; done' | timeout 120 '%s' label "
+                         "--from-stdin --port 0 --rate 0 > replies.jsonl 2> label.log", bin);
+    CHECK(start_command(&s, dir, cmd, "label.log"));
+    rc = test_system("NODE_PATH='%s/node_modules' timeout 120 node tests/label/browser_test.js --stream "
+                     "'http://127.0.0.1:%d/' '%s' > '%s/browser.log' 2>&1", cache, s.port, dir, dir);
+    log = read_file(path_join(dir, "browser.log"), NULL);
+    CHECK_MSG(rc == 0, "the browser test (--stream) failed: %s", log);
+    free(log);
+    fclose(xfopen(path_join(dir, "done"), "w")); /* the input ends, whatever happened in the browser */
+    CHECK_EQ_INT(wait_exit(&s, 20), 0);
+    cJSON *want = line_json(clicked, 0);
+    char *ranked = json_compact(cJSON_GetObjectItem(want, "ranked")), *replies = read_file(path_join(dir, "replies.jsonl"), NULL);
+    /* the reply ranks the answers as clicked: red 0, green 1, blue 2 */
+    char expect[64] = "{\"ranking\":[";
+    const char *names[] = {"red", "green", "blue"};
+    for (int k = 0; k < 3; k++)
+        for (int j = 0; j < 3; j++)
+            if (strcmp(cJSON_GetArrayItem(cJSON_GetObjectItem(want, "ranked"), k)->valuestring, names[j]) == 0)
+                snprintf(expect + strlen(expect), sizeof expect - strlen(expect), "%s%d", k ? "," : "", j);
+    strcat(expect, "]}\n");
+    CHECK_MSG(strcmp(replies, expect) == 0, "clicked %s, replied %s", ranked, replies);
+    free(ranked);
+    free(replies);
+    cJSON_Delete(want);
+    free(cmd);
+    free(bin);
+    free(out);
+    free(clicked);
+    free(samples);
+    free(cache);
     if (!test_failed()) test_system("rm -rf '%s'", dir);
     free(dir);
 }

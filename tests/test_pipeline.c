@@ -224,6 +224,17 @@ TEST(example_recipes_chain_their_rounds) {
         CHECK(strstr(control->command, "--shuffle-rewards") != NULL && !strstr(grpo->command, "--shuffle-rewards"));
     }
     plan_free(&p);
+    /* people rank: the label step waits for ${label_min} rankings, and rm trains on its --out */
+    RecipeVar fifty[] = {{"run_dir", "R", 0}, {"lmforge", "/bin/lmforge", 0}, {"label_min", "50", 1}};
+    p = recipe_load("recipes/human.recipe", fifty, 3);
+    const PlanStep *label = find_step(&p, "label"), *rm = find_step(&p, "rm");
+    CHECK(label && rm);
+    if (label && rm) {
+        CHECK(strcmp(arg_after(label, "label"), "R/samples.jsonl") == 0);
+        CHECK(strcmp(arg_after(label, "--min"), "50") == 0);
+        CHECK(strcmp(arg_after(rm, "--data"), arg_after(label, "--out")) == 0);
+    }
+    plan_free(&p);
     p = recipe_load("recipes/instructgpt.recipe", vars, 3);
     CHECK_EQ_INT(p.n, 8);
     CHECK(strcmp(p.steps[p.n - 1].key, "ppo") == 0 && strcmp(arg_after(&p.steps[p.n - 1], "--reward"), "R/rm/model") == 0);

@@ -17,7 +17,7 @@
 
 struct LabelQueue {
     LabelItem *items;
-    int n, left_out;
+    int n, cap, left_out;
     char **labelers; /* id -> name */
     int n_labelers;
     int *table; /* open addressing on check: item index + 1, 0 empty */
@@ -74,17 +74,15 @@ int label_name_ok(const char *name) {
     return 1;
 }
 
-/* One line of SAMPLES as a prompt to rank, or 0 when it has fewer than two
- * distinct non-empty answers. */
-static int make_item(const JsonlRecord *rec, LabelItem *it) {
-    const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(rec->json, "prompt");
-    if (!cJSON_IsString(prompt) && !cJSON_IsArray(prompt))
-        jsonl_die(rec, "field \"prompt\" must be a string or a list of messages");
-    int k = cJSON_GetArraySize(jsonl_get_array(rec, "responses"));
+/* A prompt with its answers (checked: a string or messages, and a list of
+ * strings) as an item, or 0 when it has fewer than two distinct non-empty
+ * answers. */
+static int make_item(const cJSON *prompt, const cJSON *responses, LabelItem *it) {
     cJSON *list = cJSON_CreateArray();
     int n = 0;
-    for (int i = 0; i < k; i++) {
-        const char *text = jsonl_array_string(rec, "responses", i);
+    const cJSON *r;
+    cJSON_ArrayForEach(r, responses) {
+        const char *text = r->valuestring;
         int seen = preference_answer_is_blank(text);
         for (int j = 0; j < n && !seen; j++) seen = strcmp(cJSON_GetArrayItem(list, j)->valuestring, text) == 0;
         if (!seen) {
@@ -108,6 +106,51 @@ static int make_item(const JsonlRecord *rec, LabelItem *it) {
     return 1;
 }
 
+/* One line of SAMPLES (or OUT) as an item; dies on a bad field. */
+static int make_item_from_line(const JsonlRecord *rec, LabelItem *it) {
+    const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(rec->json, "prompt");
+    if (!cJSON_IsString(prompt) && !cJSON_IsArray(prompt))
+        jsonl_die(rec, "field \"prompt\" must be a string or a list of messages");
+    int k = cJSON_GetArraySize(jsonl_get_array(rec, "responses"));
+    for (int i = 0; i < k; i++) jsonl_array_string(rec, "responses", i);
+    return make_item(prompt, cJSON_GetObjectItemCaseSensitive(rec->json, "responses"), it);
+}
+
+static void free_item(LabelItem *it) {
+    cJSON_Delete(it->prompt);
+    cJSON_Delete(it->responses);
+    cJSON_Delete(it->ranking);
+    free(it->key);
+    free(it->ranked_by);
+    free(it->skipped_by);
+}
+
+static void table_put(LabelQueue *q, int i) {
+    size_t mask = q->table_size - 1, at = q->items[i].check & mask;
+    while (q->table[at]) at = (at + 1) & mask;
+    q->table[at] = i + 1;
+}
+
+/* Keeps the table at most half full, for items 0..n. */
+static void table_fit(LabelQueue *q, int n) {
+    if (q->table_size >= 2 * (size_t)n + 2) return;
+    free(q->table);
+    q->table_size = 16;
+    while (q->table_size < 2 * (size_t)n + 2) q->table_size *= 2;
+    q->table = xcalloc(q->table_size, sizeof(int));
+    for (int i = 0; i < q->n; i++) table_put(q, i);
+}
+
+static void append_item(LabelQueue *q, const LabelItem *it) {
+    if (q->n == q->cap) {
+        q->cap = q->cap ? 2 * q->cap : 64;
+        q->items = xrealloc(q->items, sizeof(LabelItem) * (size_t)q->cap);
+    }
+    table_fit(q, q->n + 1);
+    q->items[q->n] = *it;
+    table_put(q, q->n++);
+}
+
 static void add_ranked_by(LabelItem *it, int id) {
     it->ranked_by = xrealloc(it->ranked_by, sizeof(int) * (size_t)(it->n_ranked + 1));
     it->ranked_by[it->n_ranked++] = id;
@@ -128,6 +171,8 @@ static void drop_partial_last_line(const char *path) {
     free(text);
 }
 
+static cJSON *checked_ranking(const cJSON *ranking, int k, char *err, size_t err_len);
+
 static void resume(LabelQueue *q, const char *out) {
     if (!file_exists(out)) return;
     drop_partial_last_line(out);
@@ -143,11 +188,23 @@ static void resume(LabelQueue *q, const char *out) {
         int i = find_item(q, key);
         free(key);
         lines++;
+        if (i < 0 && q->o.stream) { /* a prompt a program asked about before: asked again, it is answered from here */
+            int k = cJSON_GetArraySize(responses);
+            for (int j = 0; j < k; j++) jsonl_array_string(&rec, "responses", j);
+            i = label_queue_add(q, prompt, responses);
+        }
         if (i < 0) {
             unknown++;
             continue;
         }
         add_ranked_by(&q->items[i], labeler_id(q, who ? who : ""));
+        /* kept to answer a program asking again: in a stream it must be one */
+        LabelItem *it = &q->items[i];
+        char err[128];
+        cJSON *ranking = checked_ranking(cJSON_GetObjectItemCaseSensitive(rec.json, "ranking"), it->k, err, sizeof err);
+        if (!ranking && q->o.stream) jsonl_die(&rec, "%s", err);
+        if (!it->ranking) it->ranking = ranking;
+        else cJSON_Delete(ranking);
     }
     jsonl_close(r);
     if (lines) info("label: %s holds %ld rankings; carrying on from there", out, lines);
@@ -157,44 +214,28 @@ static void resume(LabelQueue *q, const char *out) {
 LabelQueue *label_queue_open(const char *samples, const char *out, const LabelQueueOptions *o) {
     LabelQueue *q = xcalloc(1, sizeof *q);
     q->o = *o;
-    JsonlReader *r = jsonl_open(samples);
-    JsonlRecord rec;
-    int cap = 0;
-    while (jsonl_next(r, &rec)) {
-        if (q->n == cap) {
-            cap = cap ? 2 * cap : 64;
-            q->items = xrealloc(q->items, sizeof(LabelItem) * (size_t)cap);
+    q->fd = -1;
+    table_fit(q, 0);
+    if (samples) {
+        JsonlReader *r = jsonl_open(samples);
+        JsonlRecord rec;
+        LabelItem it;
+        while (jsonl_next(r, &rec)) {
+            if (!make_item_from_line(&rec, &it)) {
+                q->left_out++;
+            } else if (find_item(q, it.key) >= 0) { /* the same line twice is one prompt: it keeps its first place */
+                free_item(&it);
+                q->left_out++;
+            } else {
+                append_item(q, &it);
+            }
         }
-        if (make_item(&rec, &q->items[q->n])) q->n++;
-        else q->left_out++;
+        jsonl_close(r);
+        if (q->n == 0) die("label: %s has no line with two distinct non-empty answers to rank", samples);
     }
-    jsonl_close(r);
-    if (q->n == 0) die("label: %s has no line with two distinct non-empty answers to rank", samples);
-
-    /* the same line twice is one prompt: it keeps its first place */
-    q->table_size = 16;
-    while (q->table_size < 2 * (size_t)q->n) q->table_size *= 2;
-    q->table = xcalloc(q->table_size, sizeof(int));
-    int kept = 0;
-    for (int i = 0; i < q->n; i++) {
-        LabelItem *it = &q->items[i];
-        if (find_item(q, it->key) >= 0) {
-            cJSON_Delete(it->prompt);
-            cJSON_Delete(it->responses);
-            free(it->key);
-            free(it->ranked_by);
-            q->left_out++;
-            continue;
-        }
-        q->items[kept] = *it;
-        size_t mask = q->table_size - 1, at = it->check & mask;
-        while (q->table[at]) at = (at + 1) & mask;
-        q->table[at] = ++kept;
-    }
-    q->n = kept;
 
     /* the overlap prompts: a seeded draw, the same on every restart */
-    int *order = xmalloc(sizeof(int) * (size_t)q->n);
+    int *order = xmalloc(sizeof(int) * (size_t)(q->n + 1));
     for (int i = 0; i < q->n; i++) order[i] = i;
     Rng rng;
     rng_seed(&rng, o->seed);
@@ -203,25 +244,33 @@ LabelQueue *label_queue_open(const char *samples, const char *out, const LabelQu
     for (int i = 0; i < n_overlap && i < q->n; i++) q->items[order[i]].need = 2;
     free(order);
 
-    resume(q, out);
-    q->out_path = xstrdup(out);
-    q->fd = open(out, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (q->fd < 0) die_errno("label: cannot open %s", out);
+    if (out) {
+        resume(q, out);
+        q->out_path = xstrdup(out);
+        q->fd = open(out, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (q->fd < 0) die_errno("label: cannot open %s", out);
+    }
     return q;
+}
+
+int label_queue_add(LabelQueue *q, const cJSON *prompt, const cJSON *responses) {
+    LabelItem it;
+    if (!make_item(prompt, responses, &it)) return -1;
+    int i = find_item(q, it.key);
+    if (i >= 0) {
+        free_item(&it);
+        return i;
+    }
+    append_item(q, &it);
+    return q->n - 1;
 }
 
 void label_queue_close(LabelQueue *q) {
     if (!q) return;
-    for (int i = 0; i < q->n; i++) {
-        LabelItem *it = &q->items[i];
-        cJSON_Delete(it->prompt);
-        cJSON_Delete(it->responses);
-        free(it->key);
-        free(it->ranked_by);
-        free(it->skipped_by);
-    }
+    for (int i = 0; i < q->n; i++) free_item(&q->items[i]);
     for (int i = 0; i < q->n_labelers; i++) free(q->labelers[i]);
-    if (fsync(q->fd) != 0 || close(q->fd) != 0) warn("label: closing %s: %s", q->out_path, strerror(errno));
+    if (q->fd >= 0 && (fsync(q->fd) != 0 || close(q->fd) != 0))
+        warn("label: closing %s: %s", q->out_path, strerror(errno));
     free(q->labelers);
     free(q->items);
     free(q->table);
@@ -240,15 +289,17 @@ int label_queue_next(LabelQueue *q, const char *labeler, double now) {
     int id = labeler_id(q, labeler);
     for (int i = 0; i < q->n; i++)
         if (q->items[i].held_by == id && held(q, &q->items[i], now)) return i;
-    for (int i = 0; i < q->n; i++) {
-        LabelItem *it = &q->items[i];
-        if (it->n_ranked >= it->need || held(q, it, now) || has(it->ranked_by, it->n_ranked, id) ||
-            has(it->skipped_by, it->n_skipped, id))
-            continue;
-        it->held_by = id;
-        it->held_since = now;
-        return i;
-    }
+    /* in a stream a program waits on every prompt: one this labeler skipped comes back once nothing else is left */
+    for (int pass = 0; pass < 1 + q->o.stream; pass++)
+        for (int i = 0; i < q->n; i++) {
+            LabelItem *it = &q->items[i];
+            if (it->n_ranked >= it->need || held(q, it, now) || has(it->ranked_by, it->n_ranked, id) ||
+                (pass == 0 && has(it->skipped_by, it->n_skipped, id)))
+                continue;
+            it->held_by = id;
+            it->held_since = now;
+            return i;
+        }
     return -1;
 }
 
@@ -298,6 +349,7 @@ bad:
  * kernel places it whole at the end, even with another writer), then
  * fsyncs. On failure the file is cut back to where it was. */
 static int append_line(LabelQueue *q, const char *line) {
+    if (q->fd < 0) return 0; /* no file: the rankings go to the program asking for them */
     struct stat st;
     off_t before = fstat(q->fd, &st) == 0 ? st.st_size : -1;
     size_t len = strlen(line), done = 0;
@@ -344,6 +396,7 @@ int label_queue_record(LabelQueue *q, int i, const char *labeler, const cJSON *r
     int rc = append_line(q, line);
     free(text);
     free(line);
+    if (rc == 0 && !it->ranking) it->ranking = cJSON_Duplicate(order, 1);
     cJSON_Delete(rec);
     if (rc != 0) {
         snprintf(err, err_len, "the ranking could not be written to %s", q->out_path);

@@ -22,7 +22,13 @@
  * write(2) and fsync'ed before label_queue_record returns, in the format
  * `lmforge rm` reads: {"prompt","responses","ranking","labeler","seconds"}.
  * Opening the queue again reads OUT and carries on: prompts with their
- * rankings are not handed out again. Not thread-safe: the caller locks. */
+ * rankings are not handed out again.
+ *
+ * A stream (`lmforge label --from-stdin`) starts with no SAMPLES and no
+ * prompts: a program adds them one at a time (label_queue_add) and waits
+ * for each ranking (LabelItem.ranking). OUT is then optional, and the
+ * prompts ranked in it are answered from it when asked again (a resumed
+ * run asking the same). Not thread-safe: the caller locks. */
 #ifndef LMF_LABEL_QUEUE_H
 #define LMF_LABEL_QUEUE_H
 
@@ -35,6 +41,7 @@ typedef struct {
     double overlap; /* share of the prompts ranked by two people, 0..1 */
     uint64_t seed;  /* which prompts those are, and the order answers are shown in */
     double lease;   /* seconds a person holds a prompt without ranking it */
+    int stream;     /* prompts come from label_queue_add; a skipped one comes back when nothing else is left */
 } LabelQueueOptions;
 
 typedef struct {
@@ -47,6 +54,7 @@ typedef struct {
     int n_ranked;           /* rankings in OUT, from the people in ranked_by */
     int *ranked_by;         /* labeler ids */
     int *skipped_by, n_skipped;
+    cJSON *ranking;         /* the first ranking written (in OUT, or now), or NULL */
     int held_by;            /* the labeler id holding it, or -1 */
     double held_since;
 } LabelItem;
@@ -54,8 +62,15 @@ typedef struct {
 typedef struct LabelQueue LabelQueue;
 
 /* Reads SAMPLES and, if it exists, OUT (dies naming the file and line on a
- * bad one). A last line of OUT cut short by a crash is removed first. */
+ * bad one). A last line of OUT cut short by a crash is removed first.
+ * SAMPLES NULL: no prompts yet (a stream); OUT NULL: rankings are kept in
+ * memory only. */
 LabelQueue *label_queue_open(const char *samples, const char *out, const LabelQueueOptions *o);
+
+/* Adds a prompt (a string or messages) with its answers (a list of strings;
+ * the caller has checked both) and returns its index, or the index it
+ * already has; -1 when it has fewer than two distinct non-empty answers. */
+int label_queue_add(LabelQueue *q, const cJSON *prompt, const cJSON *responses);
 void label_queue_close(LabelQueue *q);
 
 int label_queue_size(const LabelQueue *q);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../base/util.h"
 #include "label_page.h"
@@ -29,9 +30,11 @@ struct LabelServer {
     struct MHD_Daemon *daemon;
     LabelQueue *q;
     pthread_mutex_t lock;
+    pthread_cond_t ranked; /* broadcast after every ranking written */
     LabelServerOptions o;
     char *token;
     int loopback, port;
+    int in_flight; /* requests between their headers and their reply sent */
     RateSlot rate[RATE_SLOTS];
 };
 
@@ -229,6 +232,7 @@ static enum MHD_Result api_next(LabelServer *s, struct MHD_Connection *c) {
     } else {
         cJSON_AddNullToObject(o, "id");
     }
+    if (s->o.stream) cJSON_AddTrueToObject(o, "waiting"); /* more prompts may come: the page asks again */
     LabelProgress p = label_queue_progress(s->q, labeler);
     pthread_mutex_unlock(&s->lock);
     add_progress(o, &p);
@@ -278,6 +282,7 @@ static enum MHD_Result api_post(LabelServer *s, struct MHD_Connection *c, int is
             int rc = label_queue_record(s->q, (int)id->valuedouble, labeler->valuestring, ranking, all_bad,
                                         now_seconds(), err, sizeof err);
             if (rc) status = (unsigned)rc;
+            else pthread_cond_broadcast(&s->ranked);
         }
     }
     LabelProgress p = label_queue_progress(s->q, cJSON_IsString(labeler) ? labeler->valuestring : NULL);
@@ -315,6 +320,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     Request *r = *con_cls;
     if (!r) { /* the headers are in, the body (if any) not yet */
         *con_cls = r = xcalloc(1, sizeof *r);
+        pthread_mutex_lock(&s->lock);
+        s->in_flight++;
+        pthread_mutex_unlock(&s->lock);
         const char *reason = NULL;
         unsigned status = admit(s, c, &reason);
         return status ? send_error(c, status, reason) : MHD_YES;
@@ -335,9 +343,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode why) {
-    (void)cls, (void)c, (void)why;
+    (void)c, (void)why;
+    LabelServer *s = cls;
     Request *r = *con_cls;
-    if (r) free(r->body);
+    if (r) {
+        free(r->body);
+        pthread_mutex_lock(&s->lock);
+        s->in_flight--;
+        pthread_mutex_unlock(&s->lock);
+    }
     free(r);
     *con_cls = NULL;
 }
@@ -349,6 +363,7 @@ LabelServer *label_server_start(LabelQueue *q, const LabelServerOptions *o) {
     s->token = o->token ? xstrdup(o->token) : NULL;
     s->loopback = label_host_is_loopback(o->host);
     pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->ranked, NULL);
     const char *host = strcmp(o->host, "localhost") == 0 ? "127.0.0.1" : o->host;
     struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
     struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)o->port)};
@@ -381,9 +396,44 @@ int label_server_all_done(LabelServer *s) {
     return p.done >= p.wanted;
 }
 
+long label_server_done(LabelServer *s) {
+    pthread_mutex_lock(&s->lock);
+    LabelProgress p = label_queue_progress(s->q, NULL);
+    pthread_mutex_unlock(&s->lock);
+    return p.done;
+}
+
 void label_server_stop(LabelServer *s) {
+    /* the replies under way go out first (for up to 5 s): a ranking just written, whose reply would
+     * otherwise be cut off, must not read as "not saved" on the page */
+    for (int i = 0; i < 500; i++) {
+        pthread_mutex_lock(&s->lock);
+        int busy = s->in_flight;
+        pthread_mutex_unlock(&s->lock);
+        if (!busy) break;
+        usleep(10 * 1000);
+    }
     MHD_stop_daemon(s->daemon);
     pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->ranked);
     free(s->token);
     free(s);
+}
+
+int label_server_add(LabelServer *s, const cJSON *prompt, const cJSON *responses) {
+    pthread_mutex_lock(&s->lock);
+    int i = label_queue_add(s->q, prompt, responses);
+    pthread_mutex_unlock(&s->lock);
+    return i;
+}
+
+cJSON *label_server_wait_ranking(LabelServer *s, int i) {
+    pthread_mutex_lock(&s->lock);
+    while (!label_queue_item(s->q, i)->ranking) pthread_cond_wait(&s->ranked, &s->lock);
+    const LabelItem *it = label_queue_item(s->q, i);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "responses", cJSON_Duplicate(it->responses, 1));
+    cJSON_AddItemToObject(o, "ranking", cJSON_Duplicate(it->ranking, 1));
+    pthread_mutex_unlock(&s->lock);
+    return o;
 }

@@ -4,7 +4,8 @@
  *   GET  /                               the page
  *   GET  /api/next?labeler=NAME          {"id","check","prompt","responses","order",
  *                                         "done","wanted","left","mine","prompts"};
- *                                         "id": null when nothing is left for NAME
+ *                                         "id": null when nothing is left for NAME,
+ *                                         with "waiting": true in a stream (ask again)
  *   POST /api/rank {"labeler","id","check","ranking"} or {..., "all_bad": true}
  *   POST /api/skip {"labeler","id","check"}
  *
@@ -29,6 +30,7 @@ typedef struct {
     const char *token; /* required on every request; NULL: none (loopback only) */
     size_t max_body;   /* bytes of a request body */
     int rate;          /* requests per second per client address; 0: no bound */
+    int stream;        /* prompts are added while it serves (label_server_add) */
 } LabelServerOptions;
 
 typedef struct LabelServer LabelServer;
@@ -38,6 +40,14 @@ LabelServer *label_server_start(LabelQueue *q, const LabelServerOptions *o);
 int label_server_port(const LabelServer *s);
 /* 1 once every prompt has all the rankings it wants. */
 int label_server_all_done(LabelServer *s);
+/* The rankings written so far (the overlap prompts' second ones included). */
+long label_server_done(LabelServer *s);
+/* A stream: adds a prompt with its answers (label_queue_add) and returns
+ * its index, or -1 when it has nothing to rank. */
+int label_server_add(LabelServer *s, const cJSON *prompt, const cJSON *responses);
+/* Blocks until prompt i has a ranking; returns {"responses": its distinct
+ * answers, "ranking": indices into them, best first, ties in a list}. */
+cJSON *label_server_wait_ranking(LabelServer *s, int i);
 /* Stops serving (the requests under way finish first) and frees the server. */
 void label_server_stop(LabelServer *s);
 
