@@ -162,8 +162,10 @@ bench: deps $(B)/lmforge $(B)/bench
 	@$(MAKE) --no-print-directory $(B)/lmforge $(IF_MPICC)
 	OMP_NUM_THREADS=2 ./$(B)/bench
 
+# make demo SIZE=large: the bigger variant of the recipe (recipes/demo.recipe, size=)
+SIZE ?= small
 demo: deps $(B)/lmforge
-	sh scripts/demo_pipeline.sh
+	sh scripts/demo_pipeline.sh --set size=$(SIZE)
 
 clean:
 	rm -rf build

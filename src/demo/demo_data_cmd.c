@@ -7,6 +7,8 @@
  *   DIR/sft/{train,heldout}.jsonl         {"messages":[user prompt, assistant answer]}
  *   DIR/prompts/{train,heldout}.jsonl     {"prompt","family","group"} for PPO, rejection sampling,
  *                                         evaluation
+ *   DIR/prompts/align.jsonl               the training prompts of the --align-groups: the ones
+ *                                         whose answers the gold tells apart, for the alignment stages
  *
  * The task files are the gold standard that `lmforge gold` scores against.
  * See src/demo/tasks.h for the families and docs/demo_data.md for the rest. */
@@ -40,7 +42,7 @@
 #define SENTENCE_MAX_WORDS 16
 
 typedef struct {
-    const char *out, *families, *bible, *fortunes, *wordnet, *quiz;
+    const char *out, *families, *bible, *fortunes, *wordnet, *quiz, *align_groups;
     int seed, max_per_family, fact_repeats, qa_repeats;
     float max_pretrain_mb, heldout_frac;
 } DemoDataOptions;
@@ -257,9 +259,41 @@ static void write_pretraining_text(const DemoDataOptions *o, const NaturalText *
     strlist_free(&paragraphs);
 }
 
+/* Whether `name` is one of the comma-separated items of list. */
+static int in_list(const char *list, const char *name) {
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        size_t k = strcspn(p, ",");
+        if (k == n && strncmp(p, name, n) == 0) return 1;
+        p += k + (p[k] == ',');
+    }
+    return 0;
+}
+
+/* prompts/align.jsonl: the training prompts of the groups in `groups`, in
+ * the training order. Alignment needs answers the gold tells apart: two
+ * wrong answers to a fact question tie, and the annotator would order them
+ * at random, teaching the reward model noise. */
+static void write_align_prompts(const char *dir, const TaskList *tasks, const int *order, const char *groups) {
+    char *path = xsprintf("%s/prompts/align.jsonl", dir);
+    AtomicFile af = atomic_open(path);
+    for (int i = 0; i < tasks->n; i++) {
+        const Task *t = &tasks->items[order[i]];
+        if (t->heldout || !in_list(groups, t->group)) continue;
+        cJSON *prompt = cJSON_CreateObject();
+        cJSON_AddStringToObject(prompt, "prompt", t->prompt);
+        cJSON_AddStringToObject(prompt, "family", t->family);
+        cJSON_AddStringToObject(prompt, "group", t->group);
+        jsonl_print(af.f, prompt);
+        cJSON_Delete(prompt);
+    }
+    atomic_commit(&af);
+    free(path);
+}
+
 /* tasks/, sft/ and prompts/: training tasks in shuffled order, so that any
  * prefix mixes the families; held-out ones grouped by family, for reading. */
-static void write_all_task_files(const char *dir, const TaskList *tasks, uint64_t seed) {
+static void write_all_task_files(const char *dir, const TaskList *tasks, uint64_t seed, const char *align_groups) {
     int *order = xmalloc((size_t)(tasks->n + 1) * sizeof(int));
     for (int i = 0; i < tasks->n; i++) order[i] = i;
     write_task_files(dir, tasks, order, 1);
@@ -267,6 +301,7 @@ static void write_all_task_files(const char *dir, const TaskList *tasks, uint64_
     rng_seed(&rng, seed ^ str_hash("task order"));
     rng_shuffle_ints(&rng, order, tasks->n);
     write_task_files(dir, tasks, order, 0);
+    write_align_prompts(dir, tasks, order, align_groups);
     free(order);
 }
 
@@ -275,6 +310,7 @@ int cmd_demo_data(int argc, char **argv) {
                          .fortunes = "/usr/share/games/fortunes",
                          .wordnet = "/usr/share/wordnet",
                          .quiz = "/usr/share/games/bsdgames/quiz",
+                         .align_groups = "computation,sentiment",
                          .seed = 1,
                          .max_per_family = 500,
                          .fact_repeats = 3,
@@ -291,6 +327,8 @@ int cmd_demo_data(int argc, char **argv) {
         OPT_INT("fact-repeats", &o.fact_repeats, "copies of each fact sentence in the pretraining text"),
         OPT_INT("qa-repeats", &o.qa_repeats,
                 "copies of each training question of the fact families, with its answer, in the pretraining text"),
+        OPT_STR("align-groups", &o.align_groups,
+                "comma-separated groups whose training prompts go to prompts/align.jsonl, for the alignment stages"),
         OPT_STR("bible", &o.bible, "file with the output of `" BIBLE_COMMAND "` (default: run it)"),
         OPT_STR("fortunes", &o.fortunes, "fortune files directory (package fortunes)"),
         OPT_STR("wordnet", &o.wordnet, "WordNet database directory (package wordnet-base)"),
@@ -339,7 +377,7 @@ int cmd_demo_data(int argc, char **argv) {
         free(d);
     }
     write_pretraining_text(&o, &text, &facts);
-    write_all_task_files(o.out, &tasks, (uint64_t)o.seed);
+    write_all_task_files(o.out, &tasks, (uint64_t)o.seed, o.align_groups);
     print_task_summary(o.out, &tasks);
 
     free(index_path);
