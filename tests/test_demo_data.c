@@ -286,6 +286,19 @@ TEST(demo_data_on_fixtures) {
         cJSON_ArrayForEach(t, heldout) n[1] += !strcmp(str(t, "family"), families[i]);
         CHECK_MSG(n[0] > 0 && n[1] > 0 && n[0] + n[1] <= 20, "%s: %d train, %d held out", families[i], n[0], n[1]);
     }
+    /* prompts/align.jsonl: the training prompts of the dense groups, in training order, no knowledge prompt */
+    cJSON *align = read_jsonl(out, "prompts/align.jsonl");
+    int dense = 0, k = 0;
+    cJSON_ArrayForEach(t, train) dense += strcmp(str(t, "group"), "knowledge") != 0;
+    CHECK_MSG(cJSON_GetArraySize(align) == dense && dense > 0, "align.jsonl: %d prompts, %d dense training tasks",
+              cJSON_GetArraySize(align), dense);
+    cJSON_ArrayForEach(t, train) {
+        if (strcmp(str(t, "group"), "knowledge") == 0) continue;
+        cJSON *a = cJSON_GetArrayItem(align, k++);
+        CHECK_MSG(a && !strcmp(str(a, "prompt"), str(t, "prompt")) && !strcmp(str(a, "group"), str(t, "group")),
+                  "align.jsonl line %d is not the dense training task \"%s\"", k, str(t, "prompt"));
+    }
+    cJSON_Delete(align);
     /* Georgia means two places with different capitals: left out. Egypt is in two files: once. */
     CHECK(!prompt_in(train, "What is the capital of Georgia?") && !prompt_in(heldout, "What is the capital of Georgia?"));
     CHECK(prompt_in(train, "What is the capital of Egypt?") + prompt_in(heldout, "What is the capital of Egypt?") == 1);
