@@ -50,6 +50,17 @@ int frontier_peak_passed(const PolicyPoint *p, int n) {
            p[n - 1].rm > p[peak].rm;
 }
 
+/* Frees k plotted series whose x, y and labels were allocated for the plot. */
+static void free_plotted(PlotSeries *s, char **labels, int k) {
+    for (int i = 0; i < k; i++) {
+        free((double *)s[i].x);
+        free((double *)s[i].y);
+        free(labels[i]);
+    }
+    free(labels);
+    free(s);
+}
+
 void plot_frontier(const char *svg_path, const EvalReport *r) {
     enum { CURVE = 41 };
     int n = r->n_frontier;
@@ -77,13 +88,7 @@ void plot_frontier(const char *svg_path, const EvalReport *r) {
     }
     plot_svg(svg_path, "Reward–KL frontier: gold gain over the baseline (fits of Gao et al. 2022)",
              "KL from the baseline (nats)", "gold score gain over the baseline", s, k, PLOT_LINEAR_Y);
-    for (int i = 0; i < k; i++) {
-        free((double *)s[i].x);
-        free((double *)s[i].y);
-        free(labels[i]);
-    }
-    free(labels);
-    free(s);
+    free_plotted(s, labels, k);
 }
 
 void plot_overoptimization(const char *svg_path, const EvalReport *r) {
@@ -106,13 +111,7 @@ void plot_overoptimization(const char *svg_path, const EvalReport *r) {
     plot_svg(svg_path, "Gold vs reward-model score as the policy moves away from the baseline",
              "KL from the baseline (nats)", "score, in SDs of the baseline's samples above their mean", s, k,
              PLOT_LINEAR_Y);
-    for (int i = 0; i < k; i++) {
-        free((double *)s[i].x);
-        free((double *)s[i].y);
-        free(labels[i]);
-    }
-    free(labels);
-    free(s);
+    free_plotted(s, labels, k);
 }
 
 /* ---- pipeline.jsonl ---- */
