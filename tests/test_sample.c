@@ -146,3 +146,31 @@ TEST_SLOW(sample_output_feeds_gold_annotate_and_annotate) {
     free(tasks);
     free(dir);
 }
+
+/* The length policy (README: "One length policy"): a prompt that leaves no
+ * room for an answer is cut from its start with one warning naming the file,
+ * in sample as in ppo and grpo, not refused; its answer still comes back. */
+TEST_SLOW(sample_cuts_a_prompt_too_long_for_the_context_with_one_warning) {
+    char *dir = test_tmpdir("sample-long");
+    char *sft = ppo_test_write_sft(dir, "sft");
+    char *prompts = path_join(dir, "long.jsonl");
+    char long_prompt[400 * 6 + 1] = "apple"; /* 400 words: far more than the tiny model's context */
+    for (int i = 1; i < 400; i++) strcat(long_prompt, " apple");
+    char *text = xsprintf("{\"prompt\": \"%s\"}\n{\"prompt\": \"%s\"}\n", long_prompt, PPO_ASKS[0]);
+    atomic_write(prompts, text, strlen(text));
+    CHECK(run_sample(dir, sft, prompts, "out.jsonl", "--n 2") == 0);
+    CHECK_MSG(test_system("grep -q 'long.jsonl: 1 of 2 prompts leave no room for an answer' '%s/sample.log'", dir) == 0,
+              "no warning naming the file; see %s/sample.log", dir);
+    char *path = path_join(dir, "out.jsonl");
+    int n;
+    cJSON **lines = ppo_test_read_jsonl(path, &n);
+    CHECK_EQ_INT(n, 2);
+    for (int i = 0; i < n; i++) CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(lines[i], "responses")), 2);
+    ppo_test_free_jsonl(lines, n);
+    if (!test_failed()) test_system("rm -rf '%s'", dir);
+    free(path);
+    free(text);
+    free(prompts);
+    free(sft);
+    free(dir);
+}

@@ -193,6 +193,19 @@ int fit_prompt(IntVec *ids, int context, int room) {
     return drop;
 }
 
+void fit_rendered_prompts(const char *what, RenderedPrompts *r, int context, int room) {
+    int cut = 0;
+    for (int i = 0; i < r->n; i++) {
+        cut += fit_prompt(&r->ids[i], context, room) > 0;
+        r->tokens[i] = r->ids[i].data;
+        r->lens[i] = r->ids[i].len;
+    }
+    if (cut && what)
+        warn("%s: %d of %d prompts leave no room for an answer in the context of %d tokens: cut from the start to "
+             "%d tokens",
+             what, cut, r->n, context, LMF_MAX(1, context - room));
+}
+
 void prompts_length_report(const char *what, const Tokenizer *t, const Conversation *prompts, int n, int context,
                            int room) {
     int cut = 0;

@@ -92,6 +92,9 @@ int fit_seq_len(IntVec *ids, IntVec *mask, int prompt_cut, int seq_len);
  * answer tokens fit; generation then cuts the answer at the context. A
  * prompt with room is left whole. Returns the tokens dropped. */
 int fit_prompt(IntVec *ids, int context, int room);
+/* fit_prompt on every rendered prompt (tokens and lens follow), with the
+ * one warning below when what is not NULL (sample, rs). */
+void fit_rendered_prompts(const char *what, RenderedPrompts *r, int context, int room);
 /* Counts the prompts fit_prompt would cut and gives the one warning,
  * naming `what`: "N of M prompts cut from the start to fit the context C". */
 void prompts_length_report(const char *what, const Tokenizer *t, const Conversation *prompts, int n, int context,

@@ -70,6 +70,7 @@ int cmd_rs(int argc, char **argv) {
     int *which = selection_make(n_read, limit, shuffle, (uint64_t)seed, &n_prompts);
 
     RenderedPrompts rendered = render_prompts(ck.tokenizer, prompts, which, n_prompts);
+    fit_rendered_prompts(pos[2], &rendered, ck.model->cfg.max_seq_len, so.max_new_tokens); /* the length policy */
     so.seed = (uint64_t)seed;
     int total = n_prompts * n;
     double t = now_seconds();

@@ -44,6 +44,7 @@ int cmd_sample(int argc, char **argv) {
     int *which = selection_make(n_read, limit, shuffle, (uint64_t)seed, &n_prompts);
 
     RenderedPrompts rendered = render_prompts(ck.tokenizer, prompts, which, n_prompts);
+    fit_rendered_prompts(pos[1], &rendered, ck.model->cfg.max_seq_len, so.max_new_tokens); /* the length policy */
     so.seed = (uint64_t)seed;
     double t = now_seconds();
     SampleProgress sp;

@@ -97,11 +97,7 @@ static SampleOptions sampling(const PpoObjective *p, int n_samples, uint64_t see
 static RenderedPrompts render_answerable_prompts(const PpoObjective *p, const Conversation *prompts, const int *which,
                                                  int n) {
     RenderedPrompts r = render_prompts(p->in.tok, prompts, which, n);
-    for (int i = 0; i < n; i++) {
-        fit_prompt(&r.ids[i], p->in.policy->cfg.max_seq_len, p->c.max_new_tokens);
-        r.tokens[i] = r.ids[i].data;
-        r.lens[i] = r.ids[i].len;
-    }
+    fit_rendered_prompts(NULL, &r, p->in.policy->cfg.max_seq_len, p->c.max_new_tokens);
     return r;
 }
 
