@@ -41,12 +41,12 @@ TEST_SLOW(demo_recipe_runs_end_to_end_in_miniature) {
         scorer = xsprintf("LMF_SENTIMENT_CMD=\"sh '%s'\"", path);
         free(path);
     }
-    /* word_count is the family a model of this size learns in seconds; two
-     * fact families and the sentiment family ride along so that the report
-     * has several rows and groups. */
+    /* Every dense family (the four graded computations and sentiment) and two
+     * fact families, so that each judge, group and route runs; word_count is
+     * the family a model of this size learns in seconds. */
     int rc = test_system(
         "%s OMP_WAIT_POLICY=passive %s pipeline recipes/demo.recipe --run-dir %s "
-        "--set families=word_count,element_symbol,capital,sentiment --set tasks_per_family=400 --set max_pretrain_mb=0.3 "
+        "--set families=word_count,addition,reverse,uppercase,element_symbol,capital,sentiment --set tasks_per_family=400 --set max_pretrain_mb=0.3 "
         "--set vocab=512 --set dim=64 --set layers=2 --set heads=4 --set pretrain_steps=40 --set pretrain_lr=3e-3 "
         "--set sft_epochs=6 --set sft_lr=3e-3 --set k=4 --set rm_epochs=1 --set ppo_iterations=2 --set ppo_prompts=16 "
         "--set refresh_every=1 --set refresh_prompts=8 --set rounds=2 --set rs_n=2 --set max_new_tokens=6 --set eval_prompts=120 "
@@ -82,6 +82,23 @@ TEST_SLOW(demo_recipe_runs_end_to_end_in_miniature) {
     static const char *const names[] = {"pretrained", "sft", "ppo", "dpo1", "dpo2", "spin1", "spin2", "grpo"};
     for (size_t i = 0; i < LMF_ARRAY_LEN(names); i++)
         CHECK_MSG(checkpoint_gold(report, names[i], report_path) >= 0, "no checkpoint %s in report.json", names[i]);
+    /* the four routes side by side, and every frontier series of the recipe */
+    static const char *const routes[] = {"RLHF-PPO", "RS+DPO", "SPIN", "GRPO"};
+    const cJSON *item;
+    int k = 0;
+    cJSON_ArrayForEach(item, json_get_array(report, "routes", report_path)) {
+        CHECK_MSG(k < 4 && strcmp(json_get_string(item, "route", report_path), routes[k]) == 0, "route %d is not %s", k,
+                  k < 4 ? routes[k] : "-");
+        k++;
+    }
+    CHECK_EQ_INT(k, 4);
+    static const char *const series[] = {"best-of-n", "PPO", "DPO", "GRPO"};
+    for (size_t i = 0; i < LMF_ARRAY_LEN(series); i++) {
+        int found = 0;
+        cJSON_ArrayForEach(item, json_get_array(report, "frontier", report_path))
+            found += strcmp(json_get_string(item, "series", report_path), series[i]) == 0;
+        CHECK_MSG(found == 1, "the frontier has %d %s series", found, series[i]);
+    }
     cJSON_Delete(report);
     free(report_path);
     if (!test_failed()) test_system("rm -rf %s", dir);
