@@ -290,7 +290,7 @@ TEST(annotator_requests_are_valid_utf8_whatever_the_answers) {
     cJSON *prompt = cJSON_CreateString("Say caf\xc3\xa9");
     const char *responses[2] = {"caf\xc3", "caf\xc3\xa9"}; /* the first stops inside its last character */
     int ranking[2] = {-1, -1};
-    annotator_rank(a, prompt, responses, 2, ranking);
+    annotator_rank(a, prompt, responses, 2, ranking, NULL);
     annotator_stop(a);
     CHECK(ranking[0] == 1 && ranking[1] == 0);
     CHECK_MSG(test_system("iconv -f UTF-8 -t UTF-8 '%s' > /dev/null 2>&1", seen) == 0, "the request was not UTF-8");
@@ -340,6 +340,49 @@ TEST(annotate_turns_rankings_into_preference_pairs) {
                       "test $? -eq 1 && grep -q \"annotator 'true' exited without answering request 1\" %s/err",
                       lmforge_bin(), dir, dir, dir, dir) == 0);
     test_system("rm -rf '%s'", dir);
+    free(path);
+    free(dir);
+}
+
+/* Ties: an annotator may call answers equally good ([0, [2, 3], 1]); tied
+ * answers form no pair, rankings keep them in one list, and so do the
+ * comparisons PPO's reward-model refreshes write. */
+TEST(annotate_leaves_out_the_pairs_an_annotator_ties) {
+    char *dir = test_tmpdir("annotate-ties");
+    write_fruit_data(dir, 12); /* each line: tool, fruit, tool, fruit; exact gold: fruits 1, tools 0 */
+    CHECK(test_system("%s annotate %s/samples.jsonl --pairs all --annotator '%s gold annotate --tasks %s/tasks.jsonl "
+                      "--noise 0 --tie-margin 0' --out %s/pairs.jsonl --rankings %s/rankings.jsonl > %s/log 2>&1",
+                      lmforge_bin(), dir, lmforge_bin(), dir, dir, dir, dir) == 0);
+    char *path = path_join(dir, "pairs.jsonl");
+    JsonlReader *r = jsonl_open(path);
+    JsonlRecord rec;
+    int n = 0;
+    while (jsonl_next(r, &rec)) { /* 6 pairs of 4 answers less the 2 tied ones: every pair a fruit over a tool */
+        CHECK(is_in(jsonl_get_string(&rec, "chosen"), FRUITS, 8) && is_in(jsonl_get_string(&rec, "rejected"), TOOLS, 8));
+        n++;
+    }
+    jsonl_close(r);
+    CHECK_EQ_INT(n, 12 * 4);
+    CHECK(test_system("grep -q '24 pairs the annotator tied' %s/log", dir) == 0);
+    /* the fruits tied first, the tools tied last (in either order within a tie) */
+    CHECK(test_system("test $(grep -Ec '\"ranking\":\\[\\[(1,3|3,1)\\],\\[(0,2|2,0)\\]\\]' %s/rankings.jsonl) -eq 12",
+                      dir) == 0);
+
+    /* the comparisons of a refresh keep the ties; a malformed tie is refused */
+    char *cmd = xstrdup("sh -c 'while read -r l; do echo \"{\\\"ranking\\\": [[0, 2], 1]}\"; done'");
+    cJSON *prompt = cJSON_CreateString(ASKS[0]);
+    const cJSON *prompts[1] = {prompt};
+    const char *answers[3] = {FRUITS[0], TOOLS[0], FRUITS[1]};
+    char *comparisons = path_join(dir, "comparisons.jsonl");
+    annotator_write_comparisons(cmd, prompts, 1, answers, 3, comparisons);
+    CHECK(test_system("grep -q '\"ranking\":\\[\\[0,2\\],1\\]' %s", comparisons) == 0);
+    CHECK(test_system("%s annotate %s/samples.jsonl --annotator 'read line; echo \"{\\\"ranking\\\":[[0,1],[1],2,3]}\"' "
+                      "--out %s/x.jsonl 2> %s/err; test $? -eq 1 && grep -q 'tied answers may share a list' %s/err",
+                      lmforge_bin(), dir, dir, dir, dir) == 0);
+    cJSON_Delete(prompt);
+    if (!test_failed()) test_system("rm -rf '%s'", dir);
+    free(comparisons);
+    free(cmd);
     free(path);
     free(dir);
 }

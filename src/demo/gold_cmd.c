@@ -9,6 +9,7 @@
  *                  for `grpo --reward-cmd` and evaluations
  *
  * The judging itself lives in src/demo/gold.c. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@
 #include "../base/args.h"
 #include "../base/rng.h"
 #include "../base/util.h"
+#include "../pipeline/annotator.h"
 #include "gold.h"
 #include "../base/jsonl.h"
 #include "strutil.h"
@@ -201,11 +203,13 @@ static int gold_score_command(int argc, char **argv) {
 
 static int gold_annotate_command(int argc, char **argv) {
     const char *tasks = NULL, *sentiment_cmd = NULL;
-    float noise = 0.25f;
+    float noise = 0.25f, tie_margin = -1;
     int seed = 1;
     Option opts[] = {
         OPT_STR("tasks", &tasks, "comma-separated task files written by demo-data (required)"),
         OPT_FLOAT("noise", &noise, "Bradley-Terry noise: P(i above j) = sigmoid((gold_i - gold_j) / noise); 0 sorts"),
+        OPT_FLOAT("tie-margin", &tie_margin, "answers next to each other in the ranking whose gold scores differ by "
+                                             "at most this are reported tied ([0, [2, 3], 1]); < 0: never"),
         OPT_INT("seed", &seed, "seed of the annotator's noise"),
         OPT_STR("sentiment-cmd", &sentiment_cmd, SENTIMENT_CMD_HELP), OPT_END};
     char **positional;
@@ -236,8 +240,14 @@ static int gold_annotate_command(int argc, char **argv) {
         score_responses(g, prompt, texts, k, gold);
         free(texts);
         gold_rank(gold, k, noise, &rng, ranking);
+        /* a person calls two answers equally good rather than order them at random: neighbours within the margin */
+        int *tiers = xmalloc((size_t)k * sizeof(int));
+        tiers[0] = 0;
+        for (int r = 1; r < k; r++)
+            tiers[r] = tiers[r - 1] + !(fabs(gold[ranking[r]] - gold[ranking[r - 1]]) <= tie_margin);
         cJSON *out = cJSON_CreateObject();
-        cJSON_AddItemToObject(out, "ranking", cJSON_CreateIntArray(ranking, k));
+        cJSON_AddItemToObject(out, "ranking", ranking_json(ranking, tiers, k));
+        free(tiers);
         jsonl_print(stdout, out); /* flushed: the caller waits for this line before it sends the next */
         cJSON_Delete(out);
         free(gold);

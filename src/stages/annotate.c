@@ -39,7 +39,8 @@ static void write_pair(JsonlWriter *w, const cJSON *prompt, const char *chosen, 
 /* The ranking as rm reads it: the distinct non-empty answers (in the order
  * sampled) and their indices from best to worst. Returns 0, writing
  * nothing, when fewer than two such answers are left to rank. */
-static int write_ranking(JsonlWriter *w, const cJSON *prompt, const char *const *responses, const int *ranking, int k) {
+static int write_ranking(JsonlWriter *w, const cJSON *prompt, const char *const *responses, const int *ranking,
+                         const int *tiers, int k) {
     int *index = xmalloc(sizeof(int) * (size_t)k); /* each answer's place in the written list, or -1 */
     int n = 0;
     cJSON *list = cJSON_CreateArray();
@@ -53,14 +54,18 @@ static int write_ranking(JsonlWriter *w, const cJSON *prompt, const char *const 
             cJSON_AddItemToArray(list, cJSON_CreateString(responses[i]));
         }
     }
-    cJSON *order = cJSON_CreateArray();
     int *placed = xcalloc((size_t)LMF_MAX(n, 1), sizeof(int));
+    int *order_index = xmalloc(sizeof(int) * (size_t)k), *order_tier = xmalloc(sizeof(int) * (size_t)k), m = 0;
     for (int r = 0; r < k; r++) { /* a text ranked twice counts at its better place */
         int at = index[ranking[r]];
         if (at < 0 || placed[at]) continue;
         placed[at] = 1;
-        cJSON_AddItemToArray(order, cJSON_CreateNumber(at));
+        order_index[m] = at;
+        order_tier[m++] = tiers[r];
     }
+    cJSON *order = ranking_json(order_index, order_tier, m);
+    free(order_index);
+    free(order_tier);
     if (n >= 2) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddItemToObject(o, "prompt", cJSON_Duplicate(prompt, 1));
@@ -134,7 +139,7 @@ int cmd_annotate(int argc, char **argv) {
     int *which = selection_make(samples.n, limit, shuffle, (uint64_t)seed, &used);
     Annotator *a = annotator_start(annotator_cmd);
     JsonlWriter *w = out ? jsonl_writer_open(out) : NULL, *wr = rankings_out ? jsonl_writer_open(rankings_out) : NULL;
-    long prompts = 0, written = 0, same_text = 0, blank = 0, ranked = 0;
+    long prompts = 0, written = 0, same_text = 0, blank = 0, ranked = 0, tied = 0;
     for (int s = 0; s < used; s++) {
         const cJSON *json = samples.json[which[s]];
         const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(json, "prompt");
@@ -142,14 +147,18 @@ int cmd_annotate(int argc, char **argv) {
         int k = cJSON_GetArraySize(list);
         const char **responses = xmalloc(sizeof(char *) * (size_t)k);
         for (int i = 0; i < k; i++) responses[i] = cJSON_GetArrayItem(list, i)->valuestring;
-        int *ranking = xmalloc(sizeof(int) * (size_t)k);
-        annotator_rank(a, prompt, responses, k, ranking);
+        int *ranking = xmalloc(sizeof(int) * (size_t)k), *tiers = xmalloc(sizeof(int) * (size_t)k);
+        annotator_rank(a, prompt, responses, k, ranking, tiers);
         prompts++;
-        if (wr) ranked += write_ranking(wr, prompt, responses, ranking, k);
+        if (wr) ranked += write_ranking(wr, prompt, responses, ranking, tiers, k);
         for (int i = 0; w && i < k; i++)
             for (int j = i + 1; j < k; j++) {
                 if (!all_pairs && !(i == 0 && j == k - 1)) continue;
                 const char *better = responses[ranking[i]], *worse = responses[ranking[j]];
+                if (tiers[i] == tiers[j]) { /* the annotator finds them equally good: no preference */
+                    tied++;
+                    continue;
+                }
                 if (strcmp(better, worse) == 0) {
                     same_text++;
                     continue;
@@ -163,18 +172,19 @@ int cmd_annotate(int argc, char **argv) {
             }
         free(responses);
         free(ranking);
+        free(tiers);
     }
     if (w) jsonl_writer_close(w);
     if (wr) jsonl_writer_close(wr);
     annotator_stop(a);
     if (w && written == 0)
-        die("annotate: no pair written: every ranked answer was empty or had the same text as the one it was ranked "
-            "against");
+        die("annotate: no pair written: every ranked answer was empty, tied with, or had the same text as the one it was "
+            "ranked against");
     if (wr && ranked == 0) die("annotate: no ranking written: no prompt had two different non-empty answers");
     if (w)
-        info("annotated %ld prompts: %ld pairs written to %s; left out: %ld pairs of identical answers, %ld with an "
-             "empty answer",
-             prompts, written, out, same_text, blank);
+        info("annotated %ld prompts: %ld pairs written to %s; left out: %ld pairs the annotator tied, %ld of identical "
+             "answers, %ld with an empty answer",
+             prompts, written, out, tied, same_text, blank);
     if (wr)
         info("annotated %ld prompts: %ld rankings written to %s (%ld prompts without two different non-empty answers "
              "left out)",

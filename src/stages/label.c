@@ -26,6 +26,7 @@
 
 #include "../base/args.h"
 #include "../base/util.h"
+#include "../pipeline/annotator.h"
 #include "../pipeline/label_queue.h"
 #include "../pipeline/label_server.h"
 #include "../pipeline/label_stats.h"
@@ -53,30 +54,38 @@ static int cmd_label_stats(int argc, char **argv) {
 }
 
 /* The reply to an annotator request: every index of the k answers asked
- * about, best first. The page ranked the distinct non-empty ones; each
- * repeat follows its first copy, the blank ones come last, and answers the
- * person tied keep the order they were asked in (the protocol has no ties). */
+ * about, best first. The page ranked the distinct non-empty ones; answers
+ * the person tied share a list, each repeat is tied with its first copy, and
+ * the blank ones come last, tied with each other. */
 static cJSON *full_ranking(const cJSON *asked, const cJSON *ranked) {
     const cJSON *distinct = cJSON_GetObjectItemCaseSensitive(ranked, "responses");
-    int k = cJSON_GetArraySize(asked);
+    int k = cJSON_GetArraySize(asked), n = 0, tier = 0;
     char *used = xcalloc((size_t)k + 1, 1);
-    cJSON *out = cJSON_CreateArray();
+    int *order = xmalloc(sizeof(int) * ((size_t)k + 1)), *tiers = xmalloc(sizeof(int) * ((size_t)k + 1));
     const cJSON *group;
     cJSON_ArrayForEach(group, cJSON_GetObjectItemCaseSensitive(ranked, "ranking")) {
-        int n = cJSON_IsArray(group) ? cJSON_GetArraySize(group) : 1;
-        for (int g = 0; g < n; g++) {
+        int size = cJSON_IsArray(group) ? cJSON_GetArraySize(group) : 1;
+        for (int g = 0; g < size; g++) {
             const cJSON *d = cJSON_IsArray(group) ? cJSON_GetArrayItem(group, g) : group;
             const char *text = cJSON_GetArrayItem(distinct, d->valueint)->valuestring;
             for (int j = 0; j < k; j++)
                 if (!used[j] && strcmp(cJSON_GetArrayItem(asked, j)->valuestring, text) == 0) {
                     used[j] = 1;
-                    cJSON_AddItemToArray(out, cJSON_CreateNumber(j));
+                    order[n] = j;
+                    tiers[n++] = tier;
                 }
         }
+        tier++;
     }
     for (int j = 0; j < k; j++)
-        if (!used[j]) cJSON_AddItemToArray(out, cJSON_CreateNumber(j));
+        if (!used[j]) {
+            order[n] = j;
+            tiers[n++] = tier;
+        }
+    cJSON *out = ranking_json(order, tiers, n);
     free(used);
+    free(order);
+    free(tiers);
     return out;
 }
 
