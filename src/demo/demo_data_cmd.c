@@ -69,6 +69,16 @@ static void parse_families(const char *list, int *wanted) {
     free(copy);
 }
 
+/* A prompts/ line: {"prompt","family","group"}. */
+static void print_prompt_line(FILE *f, const Task *t) {
+    cJSON *prompt = cJSON_CreateObject();
+    cJSON_AddStringToObject(prompt, "prompt", t->prompt);
+    cJSON_AddStringToObject(prompt, "family", t->family);
+    cJSON_AddStringToObject(prompt, "group", t->group);
+    jsonl_print(f, prompt);
+    cJSON_Delete(prompt);
+}
+
 static void write_task_files(const char *dir, const TaskList *tasks, const int *order, int heldout) {
     const char *split = heldout ? "heldout" : "train";
     char *paths[3] = {xsprintf("%s/tasks/%s.jsonl", dir, split), xsprintf("%s/sft/%s.jsonl", dir, split),
@@ -102,12 +112,7 @@ static void write_task_files(const char *dir, const TaskList *tasks, const int *
         jsonl_print(files[1].f, chat);
         cJSON_Delete(chat);
 
-        cJSON *prompt = cJSON_CreateObject();
-        cJSON_AddStringToObject(prompt, "prompt", t->prompt);
-        cJSON_AddStringToObject(prompt, "family", t->family);
-        cJSON_AddStringToObject(prompt, "group", t->group);
-        jsonl_print(files[2].f, prompt);
-        cJSON_Delete(prompt);
+        print_prompt_line(files[2].f, t);
     }
     for (int k = 0; k < 3; k++) {
         atomic_commit(&files[k]);
@@ -280,12 +285,7 @@ static void write_align_prompts(const char *dir, const TaskList *tasks, const in
     for (int i = 0; i < tasks->n; i++) {
         const Task *t = &tasks->items[order[i]];
         if (t->heldout || !in_list(groups, t->group)) continue;
-        cJSON *prompt = cJSON_CreateObject();
-        cJSON_AddStringToObject(prompt, "prompt", t->prompt);
-        cJSON_AddStringToObject(prompt, "family", t->family);
-        cJSON_AddStringToObject(prompt, "group", t->group);
-        jsonl_print(af.f, prompt);
-        cJSON_Delete(prompt);
+        print_prompt_line(af.f, t);
     }
     atomic_commit(&af);
     free(path);

@@ -194,10 +194,10 @@ static float *reference_logps(Model *policy, const Tokenizer *tok, const char *i
         for (long k = 0; k < total; k++) used[order[k]] = 1;
         free(order);
     }
-    int *todo_train = xmalloc(sizeof(int) * (size_t)LMF_MAX(train->n, 1));
-    int *todo_eval = xmalloc(sizeof(int) * (size_t)LMF_MAX(eval->n, 1));
-    int n_train = missing_pairs(logps, train->n, used, todo_train);
-    int n_eval = missing_pairs(logps + 2 * (size_t)train->n, eval->n, NULL, todo_eval);
+    int *unscored_train = xmalloc(sizeof(int) * (size_t)LMF_MAX(train->n, 1));
+    int *unscored_eval = xmalloc(sizeof(int) * (size_t)LMF_MAX(eval->n, 1));
+    int n_train = missing_pairs(logps, train->n, used, unscored_train);
+    int n_eval = missing_pairs(logps + 2 * (size_t)train->n, eval->n, NULL, unscored_eval);
     free(used);
     if (read_back) info("reference log-probs read from %s", path);
     if (n_train + n_eval > 0) {
@@ -214,8 +214,8 @@ static float *reference_logps(Model *policy, const Tokenizer *tok, const char *i
             scorer = ref.model;
         }
         info("the reference: %s", ref_dir ? ref_dir : init);
-        score_pairs(scorer, train, todo_train, n_train, L, logps, "reference batch");
-        score_pairs(scorer, eval, todo_eval, n_eval, L, logps + 2 * (size_t)train->n, "reference batch");
+        score_pairs(scorer, train, unscored_train, n_train, L, logps, "reference batch");
+        score_pairs(scorer, eval, unscored_eval, n_eval, L, logps + 2 * (size_t)train->n, "reference batch");
         if (ref.model) model_dir_free(&ref);
         make_dirs(out_dir);
         StWriter *w = st_writer_new();
@@ -226,8 +226,8 @@ static float *reference_logps(Model *policy, const Tokenizer *tok, const char *i
         st_writer_save(w, path);
         st_writer_free(w);
     }
-    free(todo_train);
-    free(todo_eval);
+    free(unscored_train);
+    free(unscored_eval);
     free(path);
     return logps;
 }
